@@ -1,0 +1,67 @@
+//! # chat-core
+//!
+//! The domain, services and storage contract of an embeddable chat library: conversations
+//! between a host application's users (direct and group, optionally about a host object such
+//! as an order), an inbox sorted by activity, unread counts, read receipts, typing and live
+//! events.
+//!
+//! A host builds [`ChatServices`] from a [`Store`] (sled, Postgres, or the in-memory
+//! reference store of the `testing` feature), its own [`UserDirectory`] and optionally an
+//! [`EventBus`], then calls [`ConversationService`] and [`MessageService`] with the
+//! authenticated [`Identity`] of each request.
+//!
+//! ## Choices made here
+//!
+//! - **Not yours = not found.** A conversation the actor is not in answers
+//!   [`ChatError::NotFound`], exactly like an unknown id. Inside a conversation, editing
+//!   another user's message is [`ChatError::PermissionDenied`].
+//! - **Bodies are trimmed** and must then be 1..=4000 characters; they are stored as sent
+//!   otherwise (never escaped: rendering is the client's business).
+//! - **Tags match by text**: `taggable_id` `123` and `"123"` are the same order; a
+//!   conversation answers in the form it was created with.
+//! - **Unread counts** count messages from others above the read watermark, deleted ones
+//!   included (a deletion does not move anyone's badge). Sending marks the sender read.
+//! - **Deleting** keeps the row and seq and drops the body; the preview moves to the newest
+//!   message that is not deleted. Activity order is not changed by edits or deletes.
+//! - **Clearing history** hides every current message from that user only and marks them read.
+//! - **Archive** is per user; a new message un-archives the conversation for everyone.
+//! - **Groups**: the creator owns the group; any member may add people, the owner removes
+//!   others, anyone may leave; when the owner leaves, the longest-standing member owns it.
+//! - **Inbox paging** is keyset paging on (last_activity_at, id) descending: a page never
+//!   repeats a conversation already listed and never skips one whose activity did not change
+//!   while paging. A conversation that gets a new message moves to the top, where the live
+//!   `conversation.updated` event (or a refresh of the first page) shows it.
+//! - **Events are a fast path**: they are published after the store commits; a client that
+//!   missed some catches up with `history(after = seq)`.
+#![forbid(unsafe_code)]
+
+pub mod cursor;
+pub mod directory;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod limits;
+pub mod model;
+pub mod service;
+pub mod store;
+pub mod tag;
+mod validate;
+pub mod view;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use directory::{InMemoryDirectory, Profile, UserDirectory};
+pub use error::{ChatError, ChatResult, FieldErrors};
+pub use events::{Event, EventBus, EventPayload, EventStream, InProcessEventBus, StreamError};
+pub use ids::{ConversationId, Identity, MessageId, TenantId, UserId};
+pub use limits::Limits;
+pub use model::{
+    Conversation, ConversationKind, ConversationRecord, LastMessage, Message, Metadata, Participant, Role, Stats,
+};
+pub use service::{
+    ChatServices, ConversationService, InboxFilter, MessageService, NewGroupInput, SendMessage, Sent, StartDirect,
+};
+pub use store::{ArchiveFilter, HistoryQuery, InboxCursor, InboxQuery, ReadUpTo, SearchQuery, Store};
+pub use tag::{Tag, TagFilter, TaggableId};
+pub use view::{ConversationView, MessageView, Page, ParticipantView};

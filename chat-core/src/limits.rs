@@ -1,0 +1,54 @@
+//! Configurable limits. The services enforce them; exceeding one is a validation error
+//! naming the field, never a truncation.
+
+/// Limits on input, with the defaults of the design document.
+///
+/// Construct with [`Limits::default`] and change fields:
+/// `let mut limits = Limits::default(); limits.body_max_chars = 2000;`
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Message body length in characters, after trimming (default 4000).
+    pub body_max_chars: usize,
+    /// Group title length in characters (default 200).
+    pub title_max_chars: usize,
+    /// `taggable_type` length in characters (default 255).
+    pub taggable_type_max_chars: usize,
+    /// A string `taggable_id` length in characters (default 255).
+    pub taggable_id_max_chars: usize,
+    /// `client_message_id` length in bytes (default 128).
+    pub client_message_id_max_bytes: usize,
+    /// Serialized size of a `metadata` object in bytes (default 4096).
+    pub metadata_max_bytes: usize,
+    /// Page size when the client names none (default 50).
+    pub page_default: usize,
+    /// Largest page a client may ask for (default 100).
+    pub page_max: usize,
+    /// Largest group, the creator included (default 256).
+    pub group_max_participants: usize,
+    /// Search query length in characters (default 100).
+    pub search_query_max_chars: usize,
+    /// Request body size in bytes, enforced by the web layer (default 64 KiB).
+    pub request_body_max_bytes: usize,
+    /// WebSocket frame size in bytes, enforced by the web layer (default 16 KiB).
+    pub ws_frame_max_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_max_chars: 4000,
+            title_max_chars: 200,
+            taggable_type_max_chars: 255,
+            taggable_id_max_chars: 255,
+            client_message_id_max_bytes: 128,
+            metadata_max_bytes: 4096,
+            page_default: 50,
+            page_max: 100,
+            group_max_participants: 256,
+            search_query_max_chars: 100,
+            request_body_max_bytes: 64 * 1024,
+            ws_frame_max_bytes: 16 * 1024,
+        }
+    }
+}

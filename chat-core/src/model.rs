@@ -1,0 +1,184 @@
+//! Domain records as the stores keep them.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ConversationId, MessageId, TenantId, UserId};
+use crate::tag::Tag;
+
+/// A JSON object of small host-defined data (`metadata`).
+pub type Metadata = serde_json::Map<String, serde_json::Value>;
+
+/// The current time, truncated to microseconds: the precision every store keeps, so a
+/// timestamp reads back exactly as it was written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Longest preview text kept on a conversation, in characters.
+pub const PREVIEW_MAX_CHARS: usize = 280;
+
+/// Direct (exactly two users, found-or-created per pair and tag) or group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationKind {
+    /// Two users; at most one per tenant, unordered pair and tag.
+    Direct,
+    /// A titled group of up to [`crate::Limits::group_max_participants`] users.
+    Group,
+}
+
+/// A participant's role in a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Created the group (or inherited it when the owner left); may remove others.
+    Owner,
+    /// Any other participant.
+    Member,
+}
+
+/// The newest visible message of a conversation, kept on the conversation for inbox rows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastMessage {
+    /// The message.
+    pub id: MessageId,
+    /// Its seq.
+    pub seq: u64,
+    /// Who sent it.
+    pub sender: UserId,
+    /// Its body, cut to [`PREVIEW_MAX_CHARS`] characters.
+    pub text: String,
+    /// When it was sent.
+    pub at: DateTime<Utc>,
+}
+
+impl LastMessage {
+    /// The preview of `message`: every store builds it with this function.
+    pub fn of(message: &Message) -> Self {
+        Self {
+            id: message.id,
+            seq: message.seq,
+            sender: message.sender.clone(),
+            text: message.body.chars().take(PREVIEW_MAX_CHARS).collect(),
+            at: message.created_at,
+        }
+    }
+}
+
+/// A conversation as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// Its id.
+    pub id: ConversationId,
+    /// The tenant it belongs to.
+    pub tenant: TenantId,
+    /// Direct or group.
+    pub kind: ConversationKind,
+    /// Groups have a title; direct conversations none.
+    pub title: Option<String>,
+    /// The host object it is about.
+    pub tag: Option<Tag>,
+    /// Who started it.
+    pub created_by: UserId,
+    /// When it was started.
+    pub created_at: DateTime<Utc>,
+    /// When anything about it last changed (message, edit, participants).
+    pub updated_at: DateTime<Utc>,
+    /// The newest message that is not deleted, if any.
+    pub last_message: Option<LastMessage>,
+    /// The seq of the newest message (deleted or not); 0 before the first.
+    pub last_seq: u64,
+    /// When the newest message was sent, or the creation time before the first message.
+    /// Inboxes sort by this, then by id, both descending.
+    pub last_activity_at: DateTime<Utc>,
+    /// Host-defined data given at creation.
+    pub metadata: Metadata,
+}
+
+/// One user's membership of one conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    /// The user.
+    pub user: UserId,
+    /// Owner or member.
+    pub role: Role,
+    /// When the user joined.
+    pub joined_at: DateTime<Utc>,
+    /// Read watermark: every message up to this seq counts as read. Never moves back.
+    pub last_read_seq: u64,
+    /// When the watermark last moved.
+    pub last_read_at: Option<DateTime<Utc>>,
+    /// Messages from other senders with seq > `last_read_seq`.
+    pub unread_count: u64,
+    /// Hidden from the user's default inbox until a new message arrives.
+    pub is_archived: bool,
+    /// Messages up to this seq are hidden from this user's history.
+    pub cleared_through_seq: u64,
+}
+
+/// A conversation with its participants, ordered by `joined_at` then user id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationRecord {
+    /// The conversation.
+    pub conversation: Conversation,
+    /// Its participants.
+    pub participants: Vec<Participant>,
+}
+
+impl ConversationRecord {
+    /// The participant row of `user`, if a member.
+    pub fn participant(&self, user: &UserId) -> Option<&Participant> {
+        self.participants.iter().find(|participant| &participant.user == user)
+    }
+
+    /// The user ids of all participants.
+    pub fn member_ids(&self) -> Vec<UserId> {
+        self.participants
+            .iter()
+            .map(|participant| participant.user.clone())
+            .collect()
+    }
+
+    /// Sorts participants into their canonical order (joined_at, then user id).
+    pub fn sort_participants(&mut self) {
+        self.participants
+            .sort_by(|a, b| a.joined_at.cmp(&b.joined_at).then_with(|| a.user.cmp(&b.user)));
+    }
+}
+
+/// A message as stored. A deleted message keeps its row and seq but not its body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Its id.
+    pub id: MessageId,
+    /// The conversation it belongs to.
+    pub conversation_id: ConversationId,
+    /// 1, 2, 3… per conversation, dense, assigned in the sending transaction.
+    pub seq: u64,
+    /// The authenticated sender.
+    pub sender: UserId,
+    /// The text; empty once deleted.
+    pub body: String,
+    /// The sender's retry key, unique per sender and conversation.
+    pub client_message_id: Option<String>,
+    /// Host-defined data.
+    pub metadata: Metadata,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+    /// When it was last edited.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// When it was deleted.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// A user's totals over all conversations they are in (archived ones included).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Conversations the user is in.
+    pub total_conversations: u64,
+    /// Of those, how many have unread messages.
+    pub unread_conversations: u64,
+    /// Unread messages over all of them.
+    pub unread_messages: u64,
+}

@@ -1,0 +1,390 @@
+//! Conversation operations.
+
+use crate::error::{ChatError, ChatResult};
+use crate::events::EventPayload;
+use crate::ids::{ConversationId, Identity, UserId};
+use crate::model::{Metadata, Stats};
+use crate::store::{ArchiveFilter, InboxQuery, NewDirect, NewGroup, ReadUpTo, SearchQuery};
+use crate::tag::{Tag, TagFilter};
+use crate::view::{ConversationView, Page};
+use crate::{cursor, validate};
+
+use super::ChatServices;
+
+/// Input of [`ConversationService::start_direct`].
+#[derive(Clone, Debug)]
+pub struct StartDirect {
+    /// The other user.
+    pub counterpart: UserId,
+    /// What the conversation is about; another tag gives another conversation.
+    pub tag: Option<Tag>,
+    /// Stored when the conversation is created.
+    pub metadata: Metadata,
+}
+
+impl StartDirect {
+    /// A direct conversation with `counterpart`, untagged.
+    pub fn with(counterpart: UserId) -> Self {
+        Self {
+            counterpart,
+            tag: None,
+            metadata: Metadata::new(),
+        }
+    }
+
+    /// About `tag`.
+    pub fn tagged(mut self, tag: Tag) -> Self {
+        self.tag = Some(tag);
+        self
+    }
+}
+
+/// Input of [`ConversationService::create_group`].
+#[derive(Clone, Debug)]
+pub struct NewGroupInput {
+    /// The other members (the creator is added as owner; duplicates are ignored).
+    pub participants: Vec<UserId>,
+    /// The title.
+    pub title: String,
+    /// What the group is about.
+    pub tag: Option<Tag>,
+    /// Host-defined data.
+    pub metadata: Metadata,
+}
+
+/// Filters and paging of [`ConversationService::inbox`].
+#[derive(Clone, Debug, Default)]
+pub struct InboxFilter {
+    /// By the caller's archive flag (default: not archived).
+    pub archive: ArchiveFilter,
+    /// By tag.
+    pub tag: Option<TagFilter>,
+    /// Only conversations with unread messages.
+    pub unread_only: bool,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size; [`crate::Limits::page_default`] when absent.
+    pub limit: Option<usize>,
+}
+
+/// Starting, listing and changing conversations. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ConversationService {
+    pub(super) ctx: ChatServices,
+}
+
+impl ConversationService {
+    /// Finds or creates the direct conversation between the actor and the counterpart about
+    /// the tag; `true` when created (then `conversation.created` goes to both).
+    ///
+    /// Errors: `Validation` on `participant_uuid` for oneself or a user the directory does
+    /// not know, on `taggable_*` past the limits.
+    pub async fn start_direct(&self, actor: &Identity, input: StartDirect) -> ChatResult<(ConversationView, bool)> {
+        let ctx = &self.ctx;
+        if input.counterpart == actor.user {
+            return Err(ChatError::invalid("participant_uuid", "must be another user"));
+        }
+        if let Some(tag) = &input.tag {
+            validate::tag(&ctx.limits, tag)?;
+        }
+        validate::metadata(&ctx.limits, &input.metadata)?;
+        self.require_known_users("participant_uuid", actor, std::slice::from_ref(&input.counterpart))
+            .await?;
+        let new = NewDirect {
+            tenant: actor.tenant.clone(),
+            creator: actor.user.clone(),
+            counterpart: input.counterpart,
+            tag: input.tag,
+            metadata: input.metadata,
+        };
+        let (record, created) = ctx.store.find_or_create_direct(new).await?;
+        if created {
+            tracing::debug!(conversation_id = %record.conversation.id, "direct conversation created");
+            ctx.publish(
+                actor,
+                &record,
+                record.member_ids(),
+                EventPayload::ConversationCreated(record.clone()),
+            )
+            .await;
+        }
+        Ok((ctx.conversation_view(actor, record).await?, created))
+    }
+
+    /// Creates a group owned by the actor; `conversation.created` goes to every member.
+    ///
+    /// Errors: `Validation` on `participant_uuids` (none, unknown users, too many) and `title`.
+    pub async fn create_group(&self, actor: &Identity, input: NewGroupInput) -> ChatResult<ConversationView> {
+        let ctx = &self.ctx;
+        let title = validate::title(&ctx.limits, &input.title)?;
+        if let Some(tag) = &input.tag {
+            validate::tag(&ctx.limits, tag)?;
+        }
+        validate::metadata(&ctx.limits, &input.metadata)?;
+        let members = distinct_others(input.participants, &actor.user);
+        if members.is_empty() {
+            return Err(ChatError::invalid(
+                "participant_uuids",
+                "must name at least one other user",
+            ));
+        }
+        if members.len() + 1 > ctx.limits.group_max_participants {
+            return Err(ChatError::invalid(
+                "participant_uuids",
+                format!("a group has at most {} participants", ctx.limits.group_max_participants),
+            ));
+        }
+        self.require_known_users("participant_uuids", actor, &members).await?;
+        let new = NewGroup {
+            tenant: actor.tenant.clone(),
+            creator: actor.user.clone(),
+            members,
+            title,
+            tag: input.tag,
+            metadata: input.metadata,
+        };
+        let record = ctx.store.create_group(new).await?;
+        ctx.publish(
+            actor,
+            &record,
+            record.member_ids(),
+            EventPayload::ConversationCreated(record.clone()),
+        )
+        .await;
+        ctx.conversation_view(actor, record).await
+    }
+
+    /// One conversation the actor is in.
+    pub async fn get(&self, actor: &Identity, id: ConversationId) -> ChatResult<ConversationView> {
+        let record = self.ctx.store.get_conversation(&actor.tenant, &actor.user, id).await?;
+        self.ctx.conversation_view(actor, record).await
+    }
+
+    /// A page of the actor's inbox, newest activity first.
+    pub async fn inbox(&self, actor: &Identity, filter: InboxFilter) -> ChatResult<Page<ConversationView>> {
+        let ctx = &self.ctx;
+        let limit = validate::page_limit(&ctx.limits, filter.limit)?;
+        let after = filter.cursor.as_deref().map(cursor::decode).transpose()?;
+        let query = InboxQuery {
+            archive: filter.archive,
+            tag: filter.tag,
+            unread_only: filter.unread_only,
+            after,
+            limit: limit + 1,
+        };
+        let mut records = ctx.store.inbox_page(&actor.tenant, &actor.user, query).await?;
+        let next_cursor = if records.len() > limit {
+            records.truncate(limit);
+            records.last().map(|last| {
+                cursor::encode(&crate::store::InboxCursor {
+                    last_activity_at: last.conversation.last_activity_at,
+                    id: last.conversation.id,
+                })
+            })
+        } else {
+            None
+        };
+        Ok(Page {
+            items: ctx.conversation_views(actor, records).await?,
+            next_cursor,
+        })
+    }
+
+    /// The actor's conversations whose title contains `query` or whose other participants'
+    /// names match it in the directory, in inbox order.
+    pub async fn search(
+        &self,
+        actor: &Identity,
+        query: &str,
+        limit: Option<usize>,
+    ) -> ChatResult<Vec<ConversationView>> {
+        let ctx = &self.ctx;
+        let query = query.trim();
+        if query.is_empty() || query.chars().count() > ctx.limits.search_query_max_chars {
+            return Err(ChatError::invalid(
+                "q",
+                format!("must be 1 to {} characters", ctx.limits.search_query_max_chars),
+            ));
+        }
+        let limit = validate::page_limit(&ctx.limits, limit)?;
+        let participants = ctx.directory.search(&actor.tenant, query, ctx.limits.page_max).await?;
+        let search = SearchQuery {
+            title_contains: query.to_owned(),
+            participants,
+            limit,
+        };
+        let records = ctx.store.search(&actor.tenant, &actor.user, search).await?;
+        ctx.conversation_views(actor, records).await
+    }
+
+    /// Moves the actor's read watermark up to `up_to` (clamped to the newest) or to the
+    /// newest message. When it moves, `conversation.read` goes to every participant and
+    /// `conversation.updated` to the actor.
+    pub async fn mark_read(
+        &self,
+        actor: &Identity,
+        id: ConversationId,
+        up_to: Option<u64>,
+    ) -> ChatResult<ConversationView> {
+        let ctx = &self.ctx;
+        let up_to = up_to.map_or(ReadUpTo::Newest, ReadUpTo::Seq);
+        let (record, moved) = ctx.store.mark_read(&actor.tenant, &actor.user, id, up_to).await?;
+        if moved {
+            if let Some(me) = record.participant(&actor.user) {
+                let receipt = EventPayload::ConversationRead {
+                    user: actor.user.clone(),
+                    seq: me.last_read_seq,
+                    read_at: me.last_read_at.unwrap_or_else(crate::model::now),
+                };
+                ctx.publish(actor, &record, record.member_ids(), receipt).await;
+            }
+            ctx.publish(
+                actor,
+                &record,
+                vec![actor.user.clone()],
+                EventPayload::ConversationUpdated(record.clone()),
+            )
+            .await;
+        }
+        ctx.conversation_view(actor, record).await
+    }
+
+    /// Archives the conversation for the actor only, until a new message arrives.
+    pub async fn archive(&self, actor: &Identity, id: ConversationId) -> ChatResult<ConversationView> {
+        self.set_archived(actor, id, true).await
+    }
+
+    /// Brings an archived conversation back to the actor's inbox.
+    pub async fn unarchive(&self, actor: &Identity, id: ConversationId) -> ChatResult<ConversationView> {
+        self.set_archived(actor, id, false).await
+    }
+
+    async fn set_archived(&self, actor: &Identity, id: ConversationId, archived: bool) -> ChatResult<ConversationView> {
+        let ctx = &self.ctx;
+        let record = ctx.store.set_archived(&actor.tenant, &actor.user, id, archived).await?;
+        ctx.publish(
+            actor,
+            &record,
+            vec![actor.user.clone()],
+            EventPayload::ConversationUpdated(record.clone()),
+        )
+        .await;
+        ctx.conversation_view(actor, record).await
+    }
+
+    /// Hides the current history from the actor (others keep theirs) and marks it read.
+    pub async fn clear_history(&self, actor: &Identity, id: ConversationId) -> ChatResult<ConversationView> {
+        let ctx = &self.ctx;
+        let record = ctx.store.clear_history(&actor.tenant, &actor.user, id).await?;
+        ctx.publish(
+            actor,
+            &record,
+            vec![actor.user.clone()],
+            EventPayload::ConversationUpdated(record.clone()),
+        )
+        .await;
+        ctx.conversation_view(actor, record).await
+    }
+
+    /// Adds users to a group the actor is in. New members get `conversation.created`, the
+    /// others `conversation.updated`.
+    pub async fn add_participants(
+        &self,
+        actor: &Identity,
+        id: ConversationId,
+        users: Vec<UserId>,
+    ) -> ChatResult<ConversationView> {
+        let ctx = &self.ctx;
+        let users = distinct_others(users, &actor.user);
+        if users.is_empty() {
+            return Err(ChatError::invalid(
+                "participant_uuids",
+                "must name at least one other user",
+            ));
+        }
+        self.require_known_users("participant_uuids", actor, &users).await?;
+        let (record, added) = ctx
+            .store
+            .add_participants(&actor.tenant, &actor.user, id, users, ctx.limits.group_max_participants)
+            .await?;
+        if !added.is_empty() {
+            let existing = record
+                .member_ids()
+                .into_iter()
+                .filter(|user| !added.contains(user))
+                .collect();
+            ctx.publish(actor, &record, added, EventPayload::ConversationCreated(record.clone()))
+                .await;
+            ctx.publish(
+                actor,
+                &record,
+                existing,
+                EventPayload::ConversationUpdated(record.clone()),
+            )
+            .await;
+        }
+        ctx.conversation_view(actor, record).await
+    }
+
+    /// Removes `user` from a group (the owner removes others; anyone removes themselves).
+    /// `conversation.updated` goes to the remaining members and to the removed user.
+    pub async fn remove_participant(
+        &self,
+        actor: &Identity,
+        id: ConversationId,
+        user: &UserId,
+    ) -> ChatResult<ConversationView> {
+        let ctx = &self.ctx;
+        let record = ctx
+            .store
+            .remove_participant(&actor.tenant, &actor.user, id, user)
+            .await?;
+        let mut recipients = record.member_ids();
+        recipients.push(user.clone());
+        ctx.publish(
+            actor,
+            &record,
+            recipients,
+            EventPayload::ConversationUpdated(record.clone()),
+        )
+        .await;
+        ctx.conversation_view(actor, record).await
+    }
+
+    /// The actor leaves a group.
+    pub async fn leave(&self, actor: &Identity, id: ConversationId) -> ChatResult<ConversationView> {
+        self.remove_participant(actor, id, &actor.user.clone()).await
+    }
+
+    /// The actor's totals.
+    pub async fn stats(&self, actor: &Identity) -> ChatResult<Stats> {
+        self.ctx.store.stats(&actor.tenant, &actor.user).await
+    }
+
+    /// A validation error on `field` naming every user the directory does not know.
+    async fn require_known_users(&self, field: &str, actor: &Identity, users: &[UserId]) -> ChatResult<()> {
+        let known = self.ctx.directory.profiles(&actor.tenant, users).await?;
+        let unknown: Vec<&str> = users
+            .iter()
+            .filter(|user| !known.contains_key(*user))
+            .map(UserId::as_str)
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(ChatError::invalid(
+                field,
+                format!("unknown user: {}", unknown.join(", ")),
+            ))
+        }
+    }
+}
+
+/// `users` without duplicates and without `me`, in first-seen order.
+fn distinct_others(users: Vec<UserId>, me: &UserId) -> Vec<UserId> {
+    let mut seen = std::collections::HashSet::new();
+    users
+        .into_iter()
+        .filter(|user| user != me && seen.insert(user.clone()))
+        .collect()
+}

@@ -1,0 +1,207 @@
+//! Message operations.
+
+use chrono::Duration;
+
+use crate::error::ChatResult;
+use crate::events::EventPayload;
+use crate::ids::{ConversationId, Identity, MessageId};
+use crate::model::{Metadata, now};
+use crate::store::{HistoryQuery, NewMessage};
+use crate::validate;
+use crate::view::MessageView;
+
+use super::ChatServices;
+
+/// How long a typing indicator lasts unless repeated.
+pub const TYPING_TTL_SECONDS: i64 = 5;
+
+/// Input of [`MessageService::send`].
+#[derive(Clone, Debug, Default)]
+pub struct SendMessage {
+    /// The text (trimmed; 1..=[`crate::Limits::body_max_chars`] characters).
+    pub body: String,
+    /// A retry key: sending again with the same key returns the stored message.
+    pub client_message_id: Option<String>,
+    /// Host-defined data.
+    pub metadata: Metadata,
+}
+
+impl SendMessage {
+    /// A plain text message.
+    pub fn text(body: impl Into<String>) -> Self {
+        Self {
+            body: body.into(),
+            ..Self::default()
+        }
+    }
+
+    /// With a retry key.
+    pub fn with_client_message_id(mut self, id: impl Into<String>) -> Self {
+        self.client_message_id = Some(id.into());
+        self
+    }
+}
+
+/// Output of [`MessageService::send`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    /// The message with its sender's profile.
+    pub message: MessageView,
+    /// False when a repeated `client_message_id` returned the stored message.
+    pub created: bool,
+}
+
+/// Sending, reading, editing and deleting messages. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct MessageService {
+    pub(super) ctx: ChatServices,
+}
+
+impl MessageService {
+    /// Sends a message; answers once it is durable in the store. A new message publishes
+    /// `message.created` and `conversation.updated` to every participant; a repeat of a
+    /// stored `client_message_id` publishes nothing and returns the stored message.
+    pub async fn send(&self, actor: &Identity, conversation: ConversationId, input: SendMessage) -> ChatResult<Sent> {
+        let ctx = &self.ctx;
+        let body = validate::body(&ctx.limits, &input.body)?;
+        validate::client_message_id(&ctx.limits, input.client_message_id.as_deref())?;
+        validate::metadata(&ctx.limits, &input.metadata)?;
+        let new = NewMessage {
+            tenant: actor.tenant.clone(),
+            conversation_id: conversation,
+            sender: actor.user.clone(),
+            body,
+            client_message_id: input.client_message_id,
+            metadata: input.metadata,
+        };
+        let appended = ctx.store.append_message(new).await?;
+        if appended.created {
+            let record = &appended.record;
+            tracing::debug!(conversation_id = %conversation, message_id = %appended.message.id, seq = appended.message.seq, "message stored");
+            ctx.publish(
+                actor,
+                record,
+                record.member_ids(),
+                EventPayload::MessageCreated(appended.message.clone()),
+            )
+            .await;
+            ctx.publish(
+                actor,
+                record,
+                record.member_ids(),
+                EventPayload::ConversationUpdated(record.clone()),
+            )
+            .await;
+        }
+        let mut views = ctx.message_views(actor, vec![appended.message]).await?;
+        Ok(Sent {
+            message: views.remove(0),
+            created: appended.created,
+        })
+    }
+
+    /// A page of history by seq, ascending; history the actor cleared is not shown.
+    /// `after` follows forward from a seq (catch-up after a reconnect); otherwise the newest
+    /// messages before `before` (paging back).
+    pub async fn history(
+        &self,
+        actor: &Identity,
+        conversation: ConversationId,
+        before: Option<u64>,
+        after: Option<u64>,
+        limit: Option<usize>,
+    ) -> ChatResult<Vec<MessageView>> {
+        let ctx = &self.ctx;
+        let limit = validate::page_limit(&ctx.limits, limit)?;
+        let query = HistoryQuery { before, after, limit };
+        let messages = ctx
+            .store
+            .history_page(&actor.tenant, &actor.user, conversation, query)
+            .await?;
+        ctx.message_views(actor, messages).await
+    }
+
+    /// Edits the actor's own message; `message.updated` and `conversation.updated` go to
+    /// every participant.
+    pub async fn edit(
+        &self,
+        actor: &Identity,
+        conversation: ConversationId,
+        message: MessageId,
+        body: &str,
+    ) -> ChatResult<MessageView> {
+        let ctx = &self.ctx;
+        let body = validate::body(&ctx.limits, body)?;
+        let (message, record) = ctx
+            .store
+            .edit_message(&actor.tenant, &actor.user, conversation, message, body)
+            .await?;
+        ctx.publish(
+            actor,
+            &record,
+            record.member_ids(),
+            EventPayload::MessageUpdated(message.clone()),
+        )
+        .await;
+        ctx.publish(
+            actor,
+            &record,
+            record.member_ids(),
+            EventPayload::ConversationUpdated(record.clone()),
+        )
+        .await;
+        let mut views = ctx.message_views(actor, vec![message]).await?;
+        Ok(views.remove(0))
+    }
+
+    /// Soft-deletes the actor's own message; `message.deleted` and `conversation.updated`
+    /// go to every participant.
+    pub async fn delete(
+        &self,
+        actor: &Identity,
+        conversation: ConversationId,
+        message: MessageId,
+    ) -> ChatResult<MessageView> {
+        let ctx = &self.ctx;
+        let (message, record) = ctx
+            .store
+            .delete_message(&actor.tenant, &actor.user, conversation, message)
+            .await?;
+        ctx.publish(
+            actor,
+            &record,
+            record.member_ids(),
+            EventPayload::MessageDeleted(message.clone()),
+        )
+        .await;
+        ctx.publish(
+            actor,
+            &record,
+            record.member_ids(),
+            EventPayload::ConversationUpdated(record.clone()),
+        )
+        .await;
+        let mut views = ctx.message_views(actor, vec![message]).await?;
+        Ok(views.remove(0))
+    }
+
+    /// Tells the other participants that the actor is typing. Stores nothing.
+    pub async fn typing(&self, actor: &Identity, conversation: ConversationId) -> ChatResult<()> {
+        let ctx = &self.ctx;
+        let record = ctx
+            .store
+            .get_conversation(&actor.tenant, &actor.user, conversation)
+            .await?;
+        let others = record
+            .member_ids()
+            .into_iter()
+            .filter(|user| user != &actor.user)
+            .collect();
+        let payload = EventPayload::Typing {
+            user: actor.user.clone(),
+            expires_at: now() + Duration::seconds(TYPING_TTL_SECONDS),
+        };
+        ctx.publish(actor, &record, others, payload).await;
+        Ok(())
+    }
+}

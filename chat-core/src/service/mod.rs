@@ -1,0 +1,195 @@
+//! The services a web layer calls: they validate input, authorize the actor (through the
+//! store's membership check), call the store, enrich with profiles and publish events.
+
+mod conversations;
+mod messages;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use conversations::{ConversationService, InboxFilter, NewGroupInput, StartDirect};
+pub use messages::{MessageService, SendMessage, Sent};
+
+use crate::directory::{Profile, UserDirectory};
+use crate::error::ChatResult;
+use crate::events::{Event, EventBus, EventPayload, InProcessEventBus};
+use crate::ids::{Identity, UserId};
+use crate::limits::Limits;
+use crate::model::{ConversationRecord, Message};
+use crate::store::Store;
+use crate::view::{ConversationView, MessageView, ParticipantView};
+
+/// Everything the services need, built once by the host:
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use chat_core::{ChatServices, InMemoryDirectory};
+/// # fn demo(store: Arc<dyn chat_core::Store>) {
+/// let services = ChatServices::new(store, Arc::new(InMemoryDirectory::new()));
+/// let conversations = services.conversations();
+/// let messages = services.messages();
+/// # }
+/// ```
+///
+/// Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct ChatServices {
+    store: Arc<dyn Store>,
+    directory: Arc<dyn UserDirectory>,
+    bus: Arc<dyn EventBus>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for ChatServices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatServices")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatServices {
+    /// Services over `store` and the host's `directory`, with an [`InProcessEventBus`] and
+    /// default [`Limits`].
+    pub fn new(store: Arc<dyn Store>, directory: Arc<dyn UserDirectory>) -> Self {
+        Self {
+            store,
+            directory,
+            bus: Arc::new(InProcessEventBus::new()),
+            limits: Limits::default(),
+        }
+    }
+
+    /// With another event bus (e.g. the Postgres one for several nodes).
+    pub fn with_event_bus(mut self, bus: Arc<dyn EventBus>) -> Self {
+        self.bus = bus;
+        self
+    }
+
+    /// With other limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Conversation operations.
+    pub fn conversations(&self) -> ConversationService {
+        ConversationService { ctx: self.clone() }
+    }
+
+    /// Message operations.
+    pub fn messages(&self) -> MessageService {
+        MessageService { ctx: self.clone() }
+    }
+
+    /// The bus events are published on; subscribe here for live events.
+    pub fn event_bus(&self) -> &Arc<dyn EventBus> {
+        &self.bus
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The host's directory.
+    pub fn directory(&self) -> &Arc<dyn UserDirectory> {
+        &self.directory
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Profiles of `users` in one directory call, with a stand-in for unknown ones.
+    async fn profiles(&self, actor: &Identity, users: Vec<UserId>) -> ChatResult<HashMap<UserId, Profile>> {
+        let mut users = users;
+        users.sort();
+        users.dedup();
+        let mut found = self.directory.profiles(&actor.tenant, &users).await?;
+        for user in users {
+            found.entry(user.clone()).or_insert_with(|| Profile::unknown(user));
+        }
+        Ok(found)
+    }
+
+    /// Views of `records` for the actor, enriched with one directory call in all.
+    async fn conversation_views(
+        &self,
+        actor: &Identity,
+        records: Vec<ConversationRecord>,
+    ) -> ChatResult<Vec<ConversationView>> {
+        let users = records.iter().flat_map(ConversationRecord::member_ids).collect();
+        let profiles = self.profiles(actor, users).await?;
+        Ok(records
+            .into_iter()
+            .map(|record| view_of(record, &actor.user, &profiles))
+            .collect())
+    }
+
+    async fn conversation_view(&self, actor: &Identity, record: ConversationRecord) -> ChatResult<ConversationView> {
+        let mut views = self.conversation_views(actor, vec![record]).await?;
+        Ok(views.remove(0))
+    }
+
+    async fn message_views(&self, actor: &Identity, messages: Vec<Message>) -> ChatResult<Vec<MessageView>> {
+        let profiles = self
+            .profiles(actor, messages.iter().map(|message| message.sender.clone()).collect())
+            .await?;
+        Ok(messages
+            .into_iter()
+            .map(|message| {
+                let sender = profiles
+                    .get(&message.sender)
+                    .cloned()
+                    .unwrap_or_else(|| Profile::unknown(message.sender.clone()));
+                MessageView { message, sender }
+            })
+            .collect())
+    }
+
+    /// Publishes after a committed change. Events are a fast path (clients catch up from
+    /// the store), so a bus failure is logged and does not fail the operation.
+    async fn publish(
+        &self,
+        actor: &Identity,
+        record: &ConversationRecord,
+        recipients: Vec<UserId>,
+        payload: EventPayload,
+    ) {
+        if recipients.is_empty() {
+            return;
+        }
+        let conversation_id = record.conversation.id;
+        let kind = payload.type_name();
+        let event = Event {
+            tenant: actor.tenant.clone(),
+            recipients,
+            conversation_id,
+            payload,
+        };
+        if let Err(error) = self.bus.publish(event).await {
+            tracing::warn!(%conversation_id, event = kind, %error, "publishing a live event failed");
+        }
+    }
+}
+
+fn view_of(record: ConversationRecord, viewer: &UserId, profiles: &HashMap<UserId, Profile>) -> ConversationView {
+    let participants = record
+        .participants
+        .into_iter()
+        .map(|participant| {
+            let profile = profiles
+                .get(&participant.user)
+                .cloned()
+                .unwrap_or_else(|| Profile::unknown(participant.user.clone()));
+            ParticipantView { participant, profile }
+        })
+        .collect();
+    ConversationView {
+        conversation: record.conversation,
+        participants,
+        viewer: viewer.clone(),
+    }
+}
