@@ -1,1 +1,66 @@
-//! Test support.
+//! Test support for stores (feature `testing`): the in-memory reference store, a test host
+//! fixture, the conformance suite and the model-based property test.
+//!
+//! A backend proves itself with one line in its tests:
+//!
+//! ```ignore
+//! chat_core::conformance_tests!(async { Arc::new(MyStore::open_temporary().await) as Arc<dyn Store> });
+//! ```
+//!
+//! The expression is evaluated once per test and may also yield `Option<Arc<dyn Store>>`:
+//! `None` skips the test (say why on stderr), e.g. when no database is configured.
+//! The calling crate needs `tokio` (features `macros`, `rt-multi-thread`) as a dev-dependency.
+
+pub mod conformance;
+pub mod fixtures;
+pub mod memory_store;
+pub mod model_based;
+
+pub use fixtures::{Fixture, RecordingEventBus};
+pub use memory_store::MemoryStore;
+
+/// Generates one `#[tokio::test]` per conformance case plus the model-based property test,
+/// over the stores the given expression makes (see the [module docs](crate::testing)).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make_store:expr) => {
+        $crate::conformance_tests!(@cases $make_store;
+            direct_find_or_create_is_idempotent_and_symmetric,
+            direct_find_or_create_gives_one_conversation_under_64_racing_tasks,
+            seq_is_dense_under_16_concurrent_senders,
+            repeated_client_message_id_returns_the_stored_message,
+            unread_counts_follow_sends_and_reads,
+            preview_follows_the_newest_message,
+            inbox_lists_exactly_the_users_conversations_in_activity_order,
+            inbox_cursor_pages_neither_skip_nor_repeat_while_messages_arrive,
+            non_participants_get_not_found_and_no_events,
+            only_the_sender_edits_or_deletes,
+            new_message_unarchives_for_recipients,
+            clearing_history_hides_it_for_that_user_only,
+            group_membership_rules,
+            removed_member_cannot_slip_a_message_in,
+            history_pages_by_seq,
+            tenants_never_see_each_other,
+            search_finds_by_title_and_participant_name,
+            invalid_input_is_a_validation_error_that_changes_nothing,
+        );
+
+        #[test]
+        fn model_based_operations_match_the_reference_model() {
+            $crate::testing::model_based::run(|| async {
+                let store: ::std::option::Option<::std::sync::Arc<dyn $crate::Store>> = ($make_store).await.into();
+                store
+            });
+        }
+    };
+    (@cases $make_store:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let store: ::std::option::Option<::std::sync::Arc<dyn $crate::Store>> = ($make_store).await.into();
+                let Some(store) = store else { return };
+                $crate::testing::conformance::$case(store).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,168 @@
+//! A ready-made test host: a fresh tenant, a directory of named users, a recording bus and
+//! services over the store under test. Each fixture uses its own tenant, so many tests can
+//! share one store without seeing each other.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+
+use crate::directory::{InMemoryDirectory, Profile};
+use crate::error::ChatResult;
+use crate::events::{Event, EventBus, EventStream, InProcessEventBus};
+use crate::ids::{ConversationId, Identity, TenantId, UserId};
+use crate::limits::Limits;
+use crate::model::Message;
+use crate::service::{ChatServices, ConversationService, MessageService, NewGroupInput, SendMessage, StartDirect};
+use crate::store::Store;
+
+/// An event bus that records every published event and also delivers it in process.
+#[derive(Clone, Debug, Default)]
+pub struct RecordingEventBus {
+    local: InProcessEventBus,
+    published: Arc<Mutex<Vec<Event>>>,
+}
+
+impl RecordingEventBus {
+    /// Every event published so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.published.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Every event published so far, forgetting them.
+    pub fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.published.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+#[async_trait]
+impl EventBus for RecordingEventBus {
+    async fn publish(&self, event: Event) -> ChatResult<()> {
+        self.published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(event.clone());
+        self.local.publish(event).await
+    }
+
+    fn subscribe(&self, tenant: &TenantId, user: &UserId) -> EventStream {
+        self.local.subscribe(tenant, user)
+    }
+}
+
+const NAMES: [&str; 8] = [
+    "Ana Souza",
+    "Bruno Díaz",
+    "Chloé Martin",
+    "Darío Pérez",
+    "Emeka Obi",
+    "Fatima Zahra",
+    "Gustav Berg",
+    "Hana Sato",
+];
+
+/// A test host over one store.
+#[derive(Clone, Debug)]
+pub struct Fixture {
+    /// The fixture's own tenant.
+    pub tenant: TenantId,
+    /// Its users, `u0`, `u1`, … named from a fixed list.
+    pub users: Vec<Identity>,
+    /// The services under test.
+    pub services: ChatServices,
+    /// Every event the services published.
+    pub bus: RecordingEventBus,
+}
+
+impl Fixture {
+    /// A fixture with `users` users in a fresh tenant and default limits.
+    pub fn new(store: Arc<dyn Store>, users: usize) -> Self {
+        Self::with_limits(store, users, Limits::default())
+    }
+
+    /// As [`Fixture::new`] with other limits.
+    pub fn with_limits(store: Arc<dyn Store>, users: usize, limits: Limits) -> Self {
+        let tenant = fresh_tenant();
+        let mut directory = InMemoryDirectory::new();
+        let mut identities = Vec::with_capacity(users);
+        for index in 0..users {
+            let user = user_id(index);
+            let name = format!("{} {index}", NAMES[index % NAMES.len()]);
+            directory = directory.with_profile(
+                &tenant,
+                Profile::new(user.clone(), name).with_avatar_url(format!("https://example.test/{index}.png")),
+            );
+            identities.push(Identity::new(tenant.clone(), user));
+        }
+        let bus = RecordingEventBus::default();
+        let services = ChatServices::new(store, Arc::new(directory))
+            .with_event_bus(Arc::new(bus.clone()))
+            .with_limits(limits);
+        Self {
+            tenant,
+            users: identities,
+            services,
+            bus,
+        }
+    }
+
+    /// User number `index`.
+    pub fn user(&self, index: usize) -> &Identity {
+        &self.users[index]
+    }
+
+    /// The conversation service.
+    pub fn conversations(&self) -> ConversationService {
+        self.services.conversations()
+    }
+
+    /// The message service.
+    pub fn messages(&self) -> MessageService {
+        self.services.messages()
+    }
+
+    /// Starts (or finds) the untagged direct conversation of users `a` and `b`.
+    pub async fn direct(&self, a: usize, b: usize) -> ConversationId {
+        let (view, _) = self
+            .conversations()
+            .start_direct(self.user(a), StartDirect::with(self.user(b).user.clone()))
+            .await
+            .expect("start direct conversation");
+        view.conversation.id
+    }
+
+    /// Creates a group owned by `owner` with `members`.
+    pub async fn group(&self, owner: usize, members: &[usize]) -> ConversationId {
+        let input = NewGroupInput {
+            participants: members.iter().map(|&index| self.user(index).user.clone()).collect(),
+            title: format!("Group of {owner}"),
+            tag: None,
+            metadata: Default::default(),
+        };
+        self.conversations()
+            .create_group(self.user(owner), input)
+            .await
+            .expect("create group")
+            .conversation
+            .id
+    }
+
+    /// Sends `text` as user `sender`.
+    pub async fn send(&self, sender: usize, conversation: ConversationId, text: &str) -> Message {
+        self.messages()
+            .send(self.user(sender), conversation, SendMessage::text(text))
+            .await
+            .expect("send message")
+            .message
+            .message
+    }
+}
+
+/// A tenant id no other test uses.
+pub fn fresh_tenant() -> TenantId {
+    TenantId::new(format!("t-{}", uuid::Uuid::now_v7().simple())).expect("generated tenant ids are valid")
+}
+
+/// The id of fixture user `index`.
+pub fn user_id(index: usize) -> UserId {
+    UserId::new(format!("u{index}")).expect("generated user ids are valid")
+}
