@@ -2,7 +2,7 @@
 //!
 //! Stores keep atomicity and the membership check: every operation on a conversation takes
 //! the acting user and checks, inside the same transaction, that the actor participates
-//! (otherwise [`ChatError::NotFound`], exactly as for an unknown id). Input validation, limits,
+//! (otherwise [`crate::ChatError::NotFound`], exactly as for an unknown id). Input validation, limits,
 //! profiles and events are the services' job and are *not* repeated in stores; stores may
 //! assume their input has been validated.
 

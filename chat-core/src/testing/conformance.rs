@@ -947,8 +947,10 @@ pub async fn clearing_history_hides_it_for_that_user_only(store: Arc<dyn Store>)
 /// Group rules: any member adds, the owner removes others, anyone leaves, ownership passes
 /// on, the size limit holds, direct conversations keep their pair.
 pub async fn group_membership_rules(store: Arc<dyn Store>) {
-    let mut limits = Limits::default();
-    limits.group_max_participants = 4;
+    let limits = Limits {
+        group_max_participants: 4,
+        ..Limits::default()
+    };
     let fx = Fixture::with_limits(store, 6, limits);
     let conversations = fx.conversations();
     let group = fx.group(0, &[1, 2]).await;
