@@ -1,0 +1,375 @@
+// Marketplace chat demo page. Plain JavaScript, no build step.
+// Every piece of user text is put on the page with textContent, never as HTML.
+"use strict";
+
+const API = "/api/v1/chat";
+const ORDER_TYPE = "App\\Models\\Order";
+const state = {
+  token: null,
+  me: null,
+  socket: null,
+  inbox: [],
+  open: null, // the open conversation resource
+  messages: [], // ascending by seq
+  typingTimer: null,
+  lastTypingSent: 0,
+};
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, props = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "text") node.textContent = value;
+    else if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+async function api(method, path, body) {
+  const response = await fetch(path.startsWith("/demo") ? path : API + path, {
+    method,
+    headers: {
+      "Content-Type": "application/json",
+      ...(state.token ? { Authorization: `Bearer ${state.token}` } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : {};
+  if (!response.ok) throw new Error(`${response.status}: ${json.message || text}`);
+  return json;
+}
+
+function formatTime(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  const sameDay = date.toDateString() === new Date().toDateString();
+  return sameDay ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : date.toLocaleDateString();
+}
+
+function displayOf(conversation) {
+  if (conversation.kind === "direct" && conversation.counterpart) {
+    return { name: conversation.counterpart.name, avatar: conversation.counterpart.avatar_url };
+  }
+  return { name: conversation.title || "Group", avatar: "/demo/avatars/group.svg" };
+}
+
+function tagLabel(conversation) {
+  if (!conversation.taggable_type) return "";
+  const kind = conversation.taggable_type.split("\\").pop();
+  return `About ${kind} #${conversation.taggable_id}`;
+}
+
+// ---- who am I ----
+
+async function loadUsers() {
+  const { data } = await api("GET", "/demo/users");
+  for (const user of data) {
+    $("who").append(el("option", { value: user.id, text: `${user.name} (${user.role})` }));
+  }
+  const remembered = sessionStorage.getItem("demo-user");
+  if (remembered && data.some((user) => user.id === remembered)) {
+    $("who").value = remembered;
+    await login(remembered);
+  }
+}
+
+async function login(userId) {
+  if (state.socket) state.socket.close();
+  state.open = null;
+  $("chat-window").hidden = true;
+  $("chat-empty").hidden = false;
+  if (!userId) {
+    $("app").hidden = true;
+    return;
+  }
+  const { token } = await api("POST", "/demo/login", { user_id: userId });
+  state.token = token;
+  state.me = userId;
+  sessionStorage.setItem("demo-user", userId);
+  $("app").hidden = false;
+  await Promise.all([loadOrders(), loadInbox()]);
+  connect();
+}
+
+// ---- orders ----
+
+async function loadOrders() {
+  const { data } = await api("GET", "/demo/orders");
+  const list = $("orders");
+  list.replaceChildren();
+  for (const order of data) {
+    const info = el("div", {}, [el("span", { text: order.title }), el("small", { text: `Seller: ${order.seller_name}` })]);
+    const children = [info];
+    if (order.seller_id !== state.me) {
+      const button = el("button", { type: "button", text: "Contact the seller", dataset: { order: String(order.id) } });
+      button.addEventListener("click", () => contactSeller(order));
+      children.push(button);
+    }
+    list.append(el("li", {}, children));
+  }
+}
+
+async function contactSeller(order) {
+  const { data } = await api("POST", "/conversations", {
+    participant_uuid: order.seller_id,
+    taggable_type: ORDER_TYPE,
+    taggable_id: order.id,
+  });
+  await loadInbox();
+  await openConversation(data.uuid);
+}
+
+// ---- inbox ----
+
+async function loadInbox() {
+  const archived = $("show-archived").checked ? "true" : "false";
+  const { data } = await api("GET", `/conversations?archived=${archived}&limit=50`);
+  state.inbox = data;
+  renderInbox();
+}
+
+function renderInbox() {
+  const list = $("inbox");
+  list.replaceChildren();
+  for (const conversation of state.inbox) {
+    const { name, avatar } = displayOf(conversation);
+    const meta = el("div", { class: "meta" }, [el("div", { text: formatTime(conversation.last_message_at) })]);
+    if (conversation.unread_count > 0) {
+      meta.append(el("span", { class: "badge", text: String(conversation.unread_count), "data-testid": "unread" }));
+    }
+    const row = el("li", { dataset: { conversation: conversation.uuid }, "data-testid": "inbox-row" }, [
+      el("img", { class: "avatar", src: avatar || "/demo/avatars/unknown.svg", alt: name }),
+      el("div", {}, [
+        el("div", { class: "name", text: name }),
+        el("div", { class: "preview", text: conversation.last_message_text || tagLabel(conversation) }),
+      ]),
+      meta,
+    ]);
+    if (state.open && state.open.uuid === conversation.uuid) row.classList.add("active");
+    row.addEventListener("click", () => openConversation(conversation.uuid));
+    list.append(row);
+  }
+}
+
+// ---- chat window ----
+
+async function openConversation(uuid) {
+  const { data } = await api("GET", `/conversations/${uuid}`);
+  state.open = data;
+  const { name, avatar } = displayOf(data);
+  $("chat-title").textContent = name;
+  $("chat-tag").textContent = tagLabel(data);
+  $("chat-avatar").src = avatar || "/demo/avatars/unknown.svg";
+  $("archive").textContent = data.is_archived ? "Unarchive" : "Archive";
+  $("chat-empty").hidden = true;
+  $("chat-window").hidden = false;
+  $("typing").textContent = "";
+  const page = await api("GET", `/conversations/${uuid}/messages?limit=30`);
+  state.messages = page.data;
+  $("load-earlier").hidden = page.data.length < 30;
+  renderMessages(true);
+  await markRead();
+  renderInbox();
+}
+
+async function loadEarlier() {
+  if (!state.open || state.messages.length === 0) return;
+  const before = state.messages[0].seq;
+  const page = await api("GET", `/conversations/${state.open.uuid}/messages?before=${before}&limit=30`);
+  state.messages = page.data.concat(state.messages);
+  $("load-earlier").hidden = page.data.length < 30;
+  renderMessages(false);
+}
+
+function counterpartReadSeq() {
+  if (!state.open) return 0;
+  const others = state.open.participants.filter((p) => p.uuid !== state.me);
+  return others.length ? Math.min(...others.map((p) => p.pivot.last_read_seq)) : 0;
+}
+
+function renderMessages(scrollToEnd) {
+  const list = $("messages");
+  list.replaceChildren();
+  const readSeq = counterpartReadSeq();
+  const lastMine = [...state.messages].reverse().find((m) => m.sender.uuid === state.me);
+  for (const message of state.messages) {
+    const mine = message.sender.uuid === state.me;
+    const item = el("li", { class: mine ? "mine" : "", dataset: { seq: String(message.seq) } });
+    if (message.is_deleted) {
+      item.classList.add("deleted");
+      item.append(el("span", { text: "This message was deleted." }));
+    } else {
+      item.append(el("span", { class: "body", text: message.body }));
+    }
+    const when = formatTime(message.created_at) + (message.is_edited ? " · edited" : "");
+    item.append(el("span", { class: "time", text: mine ? when : `${message.sender.name} · ${when}` }));
+    if (mine && lastMine && message.seq === lastMine.seq && readSeq >= message.seq) {
+      item.append(el("span", { class: "receipt", text: "Seen", "data-testid": "seen" }));
+    }
+    list.append(item);
+  }
+  if (scrollToEnd) list.scrollTop = list.scrollHeight;
+}
+
+async function markRead() {
+  if (!state.open) return;
+  const last = state.messages[state.messages.length - 1];
+  if (!last) return;
+  await api("POST", `/conversations/${state.open.uuid}/read`, { up_to_seq: last.seq });
+  const row = state.inbox.find((c) => c.uuid === state.open.uuid);
+  if (row) row.unread_count = 0;
+}
+
+async function send(event) {
+  event.preventDefault();
+  const input = $("body");
+  const body = input.value;
+  if (!state.open || !body.trim()) return;
+  input.value = "";
+  const clientMessageId = crypto.randomUUID ? crypto.randomUUID() : String(Date.now() + Math.random());
+  try {
+    const { data } = await api("POST", `/conversations/${state.open.uuid}/messages`, {
+      body,
+      client_message_id: clientMessageId,
+    });
+    addMessage(data);
+  } catch (error) {
+    input.value = body;
+    setStatus(`send failed: ${error.message}`);
+  }
+}
+
+function addMessage(message) {
+  if (!state.open || message.conversation_uuid !== state.open.uuid) return;
+  if (state.messages.some((m) => m.uuid === message.uuid)) return;
+  state.messages.push(message);
+  state.messages.sort((a, b) => a.seq - b.seq);
+  renderMessages(true);
+}
+
+function replaceMessage(message) {
+  const index = state.messages.findIndex((m) => m.uuid === message.uuid);
+  if (index >= 0) {
+    state.messages[index] = message;
+    renderMessages(false);
+  }
+}
+
+async function toggleArchive() {
+  if (!state.open) return;
+  const method = state.open.is_archived ? "DELETE" : "POST";
+  const { data } = await api(method, `/conversations/${state.open.uuid}/archive`);
+  state.open = data;
+  $("archive").textContent = data.is_archived ? "Unarchive" : "Archive";
+  await loadInbox();
+}
+
+function sendTyping() {
+  const now = Date.now();
+  if (!state.open || now - state.lastTypingSent < 2500) return;
+  state.lastTypingSent = now;
+  api("POST", `/conversations/${state.open.uuid}/typing`).catch(() => {});
+}
+
+function showTyping(conversationUuid, data) {
+  if (!state.open || conversationUuid !== state.open.uuid || data.user === state.me) return;
+  const who = state.open.participants.find((p) => p.uuid === data.user);
+  $("typing").textContent = `${who ? who.name : "Someone"} is typing…`;
+  clearTimeout(state.typingTimer);
+  const ms = Math.max(1000, new Date(data.expires_at) - Date.now());
+  state.typingTimer = setTimeout(() => ($("typing").textContent = ""), Math.min(ms, 6000));
+}
+
+// ---- live events ----
+
+function setStatus(text) {
+  $("status").textContent = text;
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}${API}/ws?token=${encodeURIComponent(state.token)}`);
+  state.socket = socket;
+  socket.addEventListener("open", () => setStatus("live"));
+  socket.addEventListener("close", () => {
+    if (state.socket !== socket) return;
+    setStatus("reconnecting…");
+    setTimeout(() => state.token && connect() && resync(), 2000);
+  });
+  socket.addEventListener("message", (frame) => {
+    let event;
+    try {
+      event = JSON.parse(frame.data);
+    } catch {
+      return;
+    }
+    handleEvent(event).catch((error) => setStatus(`event error: ${error.message}`));
+  });
+  return true;
+}
+
+async function resync() {
+  await loadInbox();
+  if (state.open) {
+    const last = state.messages[state.messages.length - 1];
+    const after = last ? last.seq : 0;
+    const page = await api("GET", `/conversations/${state.open.uuid}/messages?after=${after}&limit=100`);
+    page.data.forEach(addMessage);
+  }
+}
+
+async function handleEvent(event) {
+  switch (event.type) {
+    case "message.created":
+      addMessage(event.data);
+      if (state.open && event.conversation_uuid === state.open.uuid && event.data.sender.uuid !== state.me) {
+        $("typing").textContent = "";
+        await markRead();
+      }
+      break;
+    case "message.updated":
+    case "message.deleted":
+      replaceMessage(event.data);
+      break;
+    case "conversation.created":
+    case "conversation.updated":
+      if (state.open && event.conversation_uuid === state.open.uuid && event.data && event.data.participants) {
+        state.open = event.data;
+        renderMessages(false);
+      }
+      await loadInbox();
+      break;
+    case "conversation.read":
+      if (state.open && event.conversation_uuid === state.open.uuid) {
+        const reader = state.open.participants.find((p) => p.uuid === event.data.user);
+        if (reader) reader.pivot.last_read_seq = Math.max(reader.pivot.last_read_seq, event.data.seq);
+        renderMessages(false);
+      }
+      break;
+    case "typing":
+      showTyping(event.conversation_uuid, event.data);
+      break;
+    case "resync":
+      await resync();
+      break;
+    default:
+      break;
+  }
+}
+
+// ---- wiring ----
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("who").addEventListener("change", (event) => login(event.target.value).catch((e) => setStatus(e.message)));
+  $("composer").addEventListener("submit", send);
+  $("body").addEventListener("input", sendTyping);
+  $("load-earlier").addEventListener("click", () => loadEarlier().catch((e) => setStatus(e.message)));
+  $("archive").addEventListener("click", () => toggleArchive().catch((e) => setStatus(e.message)));
+  $("show-archived").addEventListener("change", () => loadInbox().catch((e) => setStatus(e.message)));
+  loadUsers().catch((error) => setStatus(`cannot load users: ${error.message}`));
+});
