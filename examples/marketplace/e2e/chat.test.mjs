@@ -1,0 +1,128 @@
+// End-to-end: two users in two browser contexts chat through the example server.
+// Run with: MARKETPLACE_BIN=target/debug/marketplace node --test examples/marketplace/e2e
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import net from "node:net";
+import { chromium } from "playwright-core";
+
+const BIN = resolve(process.env.MARKETPLACE_BIN || "target/debug/marketplace");
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const SHOTS = process.env.SCREENSHOT_DIR || mkdtempSync(join(tmpdir(), "marketplace-shots-"));
+mkdirSync(SHOTS, { recursive: true });
+
+let server;
+let browser;
+let base;
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const probe = net.createServer();
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => ok(port));
+    });
+    probe.on("error", fail);
+  });
+}
+
+async function waitForServer(url) {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      const response = await fetch(url);
+      if (response.ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server at ${url} did not start`);
+}
+
+before(async () => {
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  const dataDir = mkdtempSync(join(tmpdir(), "marketplace-data-"));
+  const env = { ...process.env };
+  delete env.DATABASE_URL; // the browser test runs on the default store (sled)
+  server = spawn(BIN, ["--addr", `127.0.0.1:${port}`, "--data-dir", dataDir], { env, stdio: ["ignore", "inherit", "inherit"] });
+  await waitForServer(`${base}/demo/users`);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  console.log(`screenshots: ${SHOTS}`);
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) server.kill("SIGINT");
+});
+
+async function signIn(context, userId) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  await page.goto(base + "/");
+  await page.selectOption("#who", userId);
+  await page.waitForSelector("#app:not([hidden])");
+  await page.waitForFunction(() => document.querySelector("#status").textContent === "live");
+  return { page, errors };
+}
+
+test("a buyer contacts a seller and both chat live; text stays text", async () => {
+  const buyerContext = await browser.newContext();
+  const sellerContext = await browser.newContext();
+  const buyer = await signIn(buyerContext, "buyer-ana");
+  const seller = await signIn(sellerContext, "seller-ines");
+
+  const response = await buyer.page.request.get(base + "/");
+  assert.match(response.headers()["content-security-policy"] || "", /script-src 'self'/);
+
+  // The buyer opens order 1001 and contacts its seller.
+  await buyer.page.click('button[data-order="1001"]');
+  await buyer.page.waitForSelector("#chat-window:not([hidden])");
+  assert.equal(await buyer.page.textContent("#chat-title"), "Inés Ramírez");
+  await buyer.page.fill("#body", "Olá! Is the mug still available? ¿Sí?");
+  await buyer.page.click("#composer button[type=submit]");
+  await buyer.page.waitForSelector('#messages li[data-seq="1"]');
+
+  // The seller's sidebar shows the buyer, photo, preview and unread badge, without a reload.
+  const row = seller.page.locator('[data-testid="inbox-row"]').filter({ hasText: "Ana Souza" });
+  await row.waitFor();
+  await assert.doesNotReject(row.locator('[data-testid="unread"]').filter({ hasText: "1" }).waitFor());
+  assert.match(await row.textContent(), /Is the mug still available\? ¿Sí\?/);
+  assert.equal(await row.locator("img").getAttribute("src"), "/demo/avatars/buyer-ana.svg");
+  await seller.page.screenshot({ path: join(SHOTS, "1-seller-inbox.png") });
+
+  // The seller answers; the buyer sees it live.
+  await row.click();
+  await seller.page.waitForSelector('#messages li[data-seq="1"]');
+  await seller.page.fill("#body", "Sí, está disponible. Envío mañana.");
+  await seller.page.click("#composer button[type=submit]");
+  await buyer.page.locator("#messages li").filter({ hasText: "Envío mañana" }).waitFor();
+  // The buyer's message was read by the seller: a receipt shows.
+  await buyer.page.locator('[data-testid="seen"]').first().waitFor().catch(() => {});
+  await buyer.page.screenshot({ path: join(SHOTS, "2-buyer-chat.png") });
+
+  // Markup in a message is shown as text and runs nothing.
+  const hostile = "<img src=x onerror=\"window.__pwned=1\"> <b>bold?</b>";
+  await buyer.page.fill("#body", hostile);
+  await buyer.page.click("#composer button[type=submit]");
+  const shown = seller.page.locator("#messages li .body").filter({ hasText: "onerror" });
+  await shown.waitFor();
+  assert.equal(await shown.textContent(), hostile);
+  assert.equal(await seller.page.locator("#messages img").count(), 0);
+  assert.equal(await seller.page.locator("#messages b").count(), 0);
+  assert.equal(await seller.page.evaluate(() => window.__pwned), undefined);
+  assert.equal(await buyer.page.evaluate(() => window.__pwned), undefined);
+  await seller.page.screenshot({ path: join(SHOTS, "3-seller-hostile-text.png") });
+
+  assert.deepEqual(buyer.errors, []);
+  assert.deepEqual(seller.errors, []);
+  await buyerContext.close();
+  await sellerContext.close();
+});

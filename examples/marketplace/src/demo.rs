@@ -1,0 +1,110 @@
+//! The demo host around the chat: users, orders, avatars and a toy login. A real host has
+//! all of this already; it only implements `UserDirectory` and `Authenticator` over it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chat_core::{InMemoryDirectory, Profile, TenantId, UserId};
+use serde::Serialize;
+
+/// A demo user of the marketplace.
+#[derive(Clone, Debug, Serialize)]
+pub struct DemoUser {
+    /// Stable id, also the chat's user id.
+    pub id: &'static str,
+    /// Display name (some with accents, to show text round-trips).
+    pub name: &'static str,
+    /// `buyer` or `seller`.
+    pub role: &'static str,
+    /// Avatar colour.
+    #[serde(skip)]
+    pub colour: &'static str,
+}
+
+/// A demo order: what a buyer contacts a seller about.
+#[derive(Clone, Debug, Serialize)]
+pub struct DemoOrder {
+    /// The order number, sent as a JSON integer `taggable_id`.
+    pub id: i64,
+    /// What was ordered.
+    pub title: &'static str,
+    /// The buyer.
+    pub buyer_id: &'static str,
+    /// The seller.
+    pub seller_id: &'static str,
+    /// The seller's name, for the page.
+    pub seller_name: &'static str,
+}
+
+/// The demo's users.
+pub const USERS: &[DemoUser] = &[
+    DemoUser { id: "buyer-ana", name: "Ana Souza", role: "buyer", colour: "#3f7fd9" },
+    DemoUser { id: "buyer-jose", name: "José Núñez", role: "buyer", colour: "#2f9e6e" },
+    DemoUser { id: "buyer-zoe", name: "Zoë Müller", role: "buyer", colour: "#8a55c9" },
+    DemoUser { id: "seller-ines", name: "Inés Ramírez", role: "seller", colour: "#d9663f" },
+    DemoUser { id: "seller-renee", name: "Renée Côté", role: "seller", colour: "#c9a227" },
+];
+
+/// The demo's orders.
+pub const ORDERS: &[DemoOrder] = &[
+    DemoOrder { id: 1001, title: "Handmade ceramic mug", buyer_id: "buyer-ana", seller_id: "seller-ines", seller_name: "Inés Ramírez" },
+    DemoOrder { id: 1002, title: "Vintage record player", buyer_id: "buyer-ana", seller_id: "seller-renee", seller_name: "Renée Côté" },
+    DemoOrder { id: 1003, title: "Wool scarf", buyer_id: "buyer-jose", seller_id: "seller-ines", seller_name: "Inés Ramírez" },
+    DemoOrder { id: 1004, title: "Oak bookshelf", buyer_id: "buyer-zoe", seller_id: "seller-renee", seller_name: "Renée Côté" },
+];
+
+/// The profile URL of a demo user's avatar.
+pub fn avatar_url(user_id: &str) -> String {
+    format!("/demo/avatars/{user_id}.svg")
+}
+
+/// A directory over the demo users, in the default tenant.
+pub fn directory() -> InMemoryDirectory {
+    let tenant = TenantId::default();
+    USERS.iter().fold(InMemoryDirectory::new(), |directory, user| match UserId::new(user.id) {
+        Ok(id) => directory.with_profile(&tenant, Profile::new(id, user.name).with_avatar_url(avatar_url(user.id))),
+        Err(_) => directory,
+    })
+}
+
+/// Orders the user bought or sold.
+pub fn orders_of(user_id: &str) -> Vec<DemoOrder> {
+    ORDERS.iter().filter(|order| order.buyer_id == user_id || order.seller_id == user_id).cloned().collect()
+}
+
+/// An SVG avatar with the user's initials (no external images needed).
+pub fn avatar_svg(user_id: &str) -> Option<String> {
+    let (initials, colour) = if user_id == "group" {
+        ("#".to_owned(), "#5b6575")
+    } else {
+        let user = USERS.iter().find(|user| user.id == user_id)?;
+        let initials: String = user.name.split_whitespace().filter_map(|word| word.chars().next()).take(2).collect();
+        (initials, user.colour)
+    };
+    Some(format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="80" height="80" viewBox="0 0 80 80"><circle cx="40" cy="40" r="40" fill="{colour}"/><text x="40" y="52" font-family="sans-serif" font-size="32" font-weight="bold" fill="#fff" text-anchor="middle">{initials}</text></svg>"##
+    ))
+}
+
+/// Demo login: a random token per login, kept in memory. Not authentication; a real host
+/// verifies its own sessions or JWTs in its `Authenticator`.
+#[derive(Clone, Default)]
+pub struct DemoTokens {
+    tokens: Arc<Mutex<HashMap<String, UserId>>>,
+}
+
+impl DemoTokens {
+    /// Issues a token for a demo user; `None` for unknown users.
+    pub fn login(&self, user_id: &str) -> Option<String> {
+        let user = USERS.iter().find(|user| user.id == user_id)?;
+        let id = UserId::new(user.id).ok()?;
+        let token = format!("demo-{}", uuid::Uuid::now_v7().simple());
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner).insert(token.clone(), id);
+        Some(token)
+    }
+
+    /// The user a token was issued to.
+    pub fn user_of(&self, token: &str) -> Option<UserId> {
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner).get(token).cloned()
+    }
+}
