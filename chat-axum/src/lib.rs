@@ -1,2 +1,96 @@
-//! Placeholder crate; its store or router arrives in its own issue.
+//! # chat-axum
+//!
+//! The HTTP API, live events over WebSocket and the OpenAPI document of the chat library, as
+//! one axum [`Router`] a host nests under its own prefix.
+//!
+//! The host supplies two things: an [`Authenticator`] (request parts -> tenant and user, or
+//! 401) and the [`ChatServices`](chat_core::ChatServices) built over its store and its
+//! [`UserDirectory`](chat_core::UserDirectory). Everything else (validation, authorization,
+//! profiles, events) lives in `chat-core`; this crate is the wire format.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use axum::Router;
+//! use chat_axum::{AuthRejection, Authenticator, ChatApi};
+//! use chat_core::{ChatServices, Identity, TenantId, UserId};
+//!
+//! struct MyAuth;
+//!
+//! #[async_trait::async_trait]
+//! impl Authenticator for MyAuth {
+//!     async fn authenticate(&self, parts: &axum::http::request::Parts) -> Result<Identity, AuthRejection> {
+//!         // Look the token up in the host's session table; the query form is for browsers'
+//!         // WebSockets, which cannot set headers.
+//!         let token = chat_axum::auth::bearer_token(parts)
+//!             .map(str::to_owned)
+//!             .or_else(|| chat_axum::auth::query_param(parts, "token"))
+//!             .ok_or(AuthRejection::Unauthenticated)?;
+//!         let user = UserId::new(token).map_err(|_| AuthRejection::Unauthenticated)?;
+//!         Ok(Identity::new(TenantId::default(), user))
+//!     }
+//! }
+//!
+//! # fn demo(services: ChatServices) {
+//! #[derive(Clone)]
+//! struct HostState;
+//!
+//! let api = ChatApi::new(services, Arc::new(MyAuth))
+//!     .with_allowed_origins(["https://shop.example"]);
+//! let app: Router<HostState> = Router::new().nest("/api/v1/chat", chat_axum::router(api));
+//! let app: Router = app.with_state(HostState);
+//! # }
+//! ```
+//!
+//! ## Choices made here
+//!
+//! - **Errors are JSON, always.** Malformed JSON, wrong types, unknown fields and malformed
+//!   ids in paths or queries are 422 with `errors` per field; oversized bodies 413; unknown
+//!   routes 404 and wrong methods 405, all as `{"message": ...}`. A 500 carries a
+//!   `request_id` (the incoming `x-request-id` when it is a plain token, otherwise a new one)
+//!   and logs the cause under that id; the body never shows internals.
+//! - **Order of checks**: authentication (401), then path and query (422), then the body
+//!   (413, 415, 422), then the service (404, 403, 409, 422). A conversation the caller is not
+//!   in answers exactly like one that does not exist.
+//! - **JSON bodies need `Content-Type: application/json`** (415 otherwise), which also keeps
+//!   cross-site form posts out. Endpoints whose body is optional accept an empty body.
+//! - **Repeated sends**: a repeated `client_message_id` answers 200 with the stored message
+//!   (201 only when a message was created), like find-or-create of direct conversations.
+//! - **User ids** are the host's strings; `participant_uuid(s)` also accept JSON integers
+//!   (`42` is user `"42"`) and answers show them as strings. `taggable_id` keeps its form.
+//! - **WebSocket**: events are written in order with a send timeout; a client that stops
+//!   reading either lags behind the bus (it is sent `{"type":"resync"}` and closed) or blocks
+//!   a write past the timeout (closed). Pending events go out before a client frame is
+//!   handled.
 #![forbid(unsafe_code)]
+
+mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod rate_limit;
+pub mod resources;
+mod routes;
+pub mod ws;
+
+pub use api::{ChatApi, WsConfig};
+pub use auth::{AuthRejection, Authenticator, Caller};
+pub use error::ApiError;
+pub use openapi::openapi;
+pub use rate_limit::RateLimit;
+
+use axum::Router;
+
+/// The chat API as a router that carries its own state, ready to nest under any prefix of a
+/// host router whatever the host's state type `S`.
+///
+/// Serves every endpoint of the HTTP contract, `GET /ws` and `GET /openapi.json`. Unknown
+/// paths answer 404 and wrong methods 405, both as JSON. The request body limit of the
+/// services' [`Limits`](chat_core::Limits) is applied here (413 past it).
+pub fn router<S>(api: ChatApi) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    routes::build(api)
+}

@@ -1,0 +1,174 @@
+//! The configuration a host builds once: services, authentication and the web-layer limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_core::{ChatServices, Limits};
+
+use crate::auth::Authenticator;
+use crate::rate_limit::{RateLimit, RateLimiter};
+
+/// Everything the router needs, built once by the host and cloned per request (cheap: `Arc`s
+/// inside).
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # use std::time::Duration;
+/// # fn demo(services: chat_core::ChatServices, auth: Arc<dyn chat_axum::Authenticator>) {
+/// use chat_axum::{ChatApi, RateLimit, WsConfig};
+///
+/// let api = ChatApi::new(services, auth)
+///     .with_allowed_origins(["https://shop.example"])
+///     .with_send_rate_limit(RateLimit::per_second(5).with_burst(20))
+///     .with_ws_config(WsConfig::default().with_idle_timeout(Duration::from_secs(120)));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ChatApi {
+    pub(crate) services: ChatServices,
+    pub(crate) authenticator: Arc<dyn Authenticator>,
+    pub(crate) allowed_origins: Option<Arc<[String]>>,
+    pub(crate) ws: WsConfig,
+    pub(crate) send_limiter: Option<Arc<RateLimiter>>,
+}
+
+impl std::fmt::Debug for ChatApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatApi")
+            .field("services", &self.services)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("ws", &self.ws)
+            .field("send_limiter", &self.send_limiter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatApi {
+    /// The API over the host's services and authentication; no origin allowlist, no send
+    /// rate limit, default [`WsConfig`].
+    pub fn new(services: ChatServices, authenticator: Arc<dyn Authenticator>) -> Self {
+        Self {
+            services,
+            authenticator,
+            allowed_origins: None,
+            ws: WsConfig::default(),
+            send_limiter: None,
+        }
+    }
+
+    /// Accepts WebSocket upgrades only from these origins (`scheme://host[:port]`, compared
+    /// case-insensitively). Requests without an `Origin` header (non-browser clients) are not
+    /// affected; browsers always send one. A mismatch answers 403 before any upgrade.
+    pub fn with_allowed_origins<I, O>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = O>,
+        O: Into<String>,
+    {
+        let origins: Vec<String> = origins
+            .into_iter()
+            .map(|origin| origin.into().trim_end_matches('/').to_ascii_lowercase())
+            .collect();
+        self.allowed_origins = Some(origins.into());
+        self
+    }
+
+    /// Limits how fast one user may send messages (HTTP `POST .../messages`); past it the
+    /// answer is 429 with `Retry-After`.
+    pub fn with_send_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.send_limiter = Some(Arc::new(RateLimiter::new(limit)));
+        self
+    }
+
+    /// With other WebSocket settings.
+    pub fn with_ws_config(mut self, config: WsConfig) -> Self {
+        self.ws = config;
+        self
+    }
+
+    /// The services the API calls.
+    pub fn services(&self) -> &ChatServices {
+        &self.services
+    }
+
+    /// The limits in force (those of the services).
+    pub fn limits(&self) -> &Limits {
+        self.services.limits()
+    }
+
+    /// The WebSocket settings.
+    pub fn ws_config(&self) -> &WsConfig {
+        &self.ws
+    }
+}
+
+/// WebSocket settings. The frame size limit is [`Limits::ws_frame_max_bytes`] of the
+/// services.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct WsConfig {
+    /// How often the server pings an idle client (default 25 s).
+    pub ping_interval: Duration,
+    /// A client that sends nothing (not even a pong) for this long is closed (default 60 s).
+    pub idle_timeout: Duration,
+    /// A single write that the client does not take within this time closes the socket: the
+    /// client has stopped reading (default 10 s).
+    pub send_timeout: Duration,
+    /// Client frames per second allowed on average (default 10).
+    pub frames_per_second: u32,
+    /// Client frames allowed in a burst (default 30). Past the rate the socket is closed with
+    /// code 1008.
+    pub frame_burst: u32,
+    /// Subprotocols the server may select (the first one the client also offers wins), for
+    /// clients that pass a token as a second subprotocol. Empty by default.
+    pub protocols: Vec<String>,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(10),
+            frames_per_second: 10,
+            frame_burst: 30,
+            protocols: Vec::new(),
+        }
+    }
+}
+
+impl WsConfig {
+    /// With another ping interval.
+    pub fn with_ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// With another idle timeout.
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// With another send timeout.
+    pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// With another client frame rate: `per_second` on average, `burst` at once.
+    pub fn with_frame_rate(mut self, per_second: u32, burst: u32) -> Self {
+        self.frames_per_second = per_second.max(1);
+        self.frame_burst = burst.max(1);
+        self
+    }
+
+    /// With subprotocols the server may select.
+    pub fn with_protocols<I, P>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+}

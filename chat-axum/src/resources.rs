@@ -1,0 +1,481 @@
+//! The JSON resources of the HTTP contract and the envelopes around them.
+//!
+//! Timestamps are ISO-8601 UTC with exactly six fractional digits and `Z`
+//! (`2025-10-15T10:30:00.000000Z`), see [`timestamp`].
+
+use std::fmt;
+
+use chat_core::{ConversationKind, ConversationView, MessageView, Participant, Profile, Stats, TaggableId, UserId};
+use chrono::{DateTime, Utc};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// Serializers for timestamps in the wire format `2025-10-15T10:30:00.000000Z`.
+pub mod timestamp {
+    use chrono::{DateTime, Utc};
+    use serde::Serializer;
+
+    /// The wire format, for `chrono::format`.
+    pub const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
+
+    /// `time` in the wire format.
+    pub fn format(time: &DateTime<Utc>) -> String {
+        time.format(FORMAT).to_string()
+    }
+
+    /// Serializes a timestamp (`#[serde(serialize_with = "timestamp::serialize")]`).
+    pub fn serialize<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&time.format(FORMAT))
+    }
+
+    /// Serializes an optional timestamp as the wire format or `null`.
+    pub fn serialize_option<S: Serializer>(time: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
+        match time {
+            Some(time) => serialize(time, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
+/// `{"message": ..., "data": ...}`: the envelope of every success.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Envelope<T> {
+    /// What happened, for people.
+    #[schema(example = "Conversation retrieved.")]
+    pub message: String,
+    /// The resource.
+    pub data: T,
+}
+
+impl<T> Envelope<T> {
+    /// `data` with `message`.
+    pub fn new(message: impl Into<String>, data: T) -> Self {
+        Self {
+            message: message.into(),
+            data,
+        }
+    }
+}
+
+/// `{"message": ..., "data": [...], "meta": {"next_cursor": ...}}`: the envelope of lists.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ListEnvelope<T> {
+    /// What happened, for people.
+    #[schema(example = "Conversations retrieved.")]
+    pub message: String,
+    /// The rows of this page.
+    pub data: Vec<T>,
+    /// Paging.
+    pub meta: ListMeta,
+}
+
+impl<T> ListEnvelope<T> {
+    /// A page of `data` with `message`.
+    pub fn new(message: impl Into<String>, data: Vec<T>, next_cursor: Option<String>) -> Self {
+        Self {
+            message: message.into(),
+            data,
+            meta: ListMeta { next_cursor },
+        }
+    }
+}
+
+/// Paging of a list.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ListMeta {
+    /// Pass back as `cursor` (inbox) or `before` / `after` (messages) for the next page;
+    /// `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Profile fields a host's extra public fields may not override.
+const RESERVED_USER_FIELDS: &[&str] = &["uuid", "name", "avatar_url", "pivot"];
+
+/// A user's public profile: exactly what the host's directory returned, nothing more.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct UserResource {
+    /// The host's user id.
+    #[schema(example = "seller-7")]
+    pub uuid: String,
+    /// Display name.
+    #[schema(example = "Bruno Díaz")]
+    pub name: String,
+    /// Photo URL.
+    pub avatar_url: Option<String>,
+    /// Further public fields the host put in the profile, if any.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl From<&Profile> for UserResource {
+    fn from(profile: &Profile) -> Self {
+        Self {
+            uuid: profile.id.as_str().to_owned(),
+            name: profile.name.clone(),
+            avatar_url: profile.avatar_url.clone(),
+            extra: profile
+                .extra
+                .iter()
+                .filter(|(key, _)| !RESERVED_USER_FIELDS.contains(&key.as_str()))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// A participant's membership of a conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct PivotResource {
+    /// Messages from others they have not read.
+    pub unread_count: u64,
+    /// When their read watermark last moved.
+    #[serde(serialize_with = "timestamp::serialize_option")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2025-10-15T10:30:00.000000Z")]
+    pub last_read_at: Option<DateTime<Utc>>,
+    /// Their read watermark: every message up to this seq is read.
+    pub last_read_seq: u64,
+    /// When they joined.
+    #[serde(serialize_with = "timestamp::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2025-10-15T10:30:00.000000Z")]
+    pub joined_at: DateTime<Utc>,
+}
+
+impl From<&Participant> for PivotResource {
+    fn from(participant: &Participant) -> Self {
+        Self {
+            unread_count: participant.unread_count,
+            last_read_at: participant.last_read_at,
+            last_read_seq: participant.last_read_seq,
+            joined_at: participant.joined_at,
+        }
+    }
+}
+
+/// A participant: public profile and membership.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct ParticipantResource {
+    /// The host's user id.
+    #[schema(example = "buyer-1")]
+    pub uuid: String,
+    /// Display name.
+    #[schema(example = "Ana Souza")]
+    pub name: String,
+    /// Photo URL.
+    pub avatar_url: Option<String>,
+    /// Further public fields the host put in the profile, if any.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// The membership.
+    pub pivot: PivotResource,
+}
+
+/// Direct or group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KindResource {
+    /// Two users.
+    Direct,
+    /// A titled group.
+    Group,
+}
+
+impl From<ConversationKind> for KindResource {
+    fn from(kind: ConversationKind) -> Self {
+        match kind {
+            ConversationKind::Direct => Self::Direct,
+            ConversationKind::Group => Self::Group,
+        }
+    }
+}
+
+/// A conversation as the caller sees it: their unread count and archive flag, the
+/// participants' public profiles and, for a direct conversation, the other user.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct ConversationResource {
+    /// The conversation's id.
+    pub uuid: Uuid,
+    /// Direct or group.
+    pub kind: KindResource,
+    /// Groups have a title; direct conversations `null`.
+    pub title: Option<String>,
+    /// The kind of host object it is about.
+    #[schema(example = "App\\Models\\Order")]
+    pub taggable_type: Option<String>,
+    /// The host object's id, in the form it was given (integer or string).
+    pub taggable_id: Option<TaggableIdValue>,
+    /// The newest visible message's text (cut to 280 characters).
+    pub last_message_text: Option<String>,
+    /// When the newest visible message was sent.
+    #[serde(serialize_with = "timestamp::serialize_option")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2025-10-15T10:30:00.000000Z")]
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// Whether the caller archived it.
+    pub is_archived: bool,
+    /// The caller's unread messages.
+    pub unread_count: u64,
+    /// When it was started.
+    #[serde(serialize_with = "timestamp::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2025-10-15T10:30:00.000000Z")]
+    pub created_at: DateTime<Utc>,
+    /// When anything about it last changed.
+    #[serde(serialize_with = "timestamp::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2025-10-15T10:30:00.000000Z")]
+    pub updated_at: DateTime<Utc>,
+    /// Everyone in it, in joined order.
+    pub participants: Vec<ParticipantResource>,
+    /// For a direct conversation the other user; `null` for groups.
+    pub counterpart: Option<UserResource>,
+}
+
+impl From<&ConversationView> for ConversationResource {
+    fn from(view: &ConversationView) -> Self {
+        let conversation = &view.conversation;
+        let last = view.visible_last_message();
+        Self {
+            uuid: *conversation.id.as_uuid(),
+            kind: conversation.kind.into(),
+            title: conversation.title.clone(),
+            taggable_type: conversation.tag.as_ref().map(|tag| tag.taggable_type.clone()),
+            taggable_id: conversation.tag.as_ref().map(|tag| (&tag.taggable_id).into()),
+            last_message_text: last.map(|last| last.text.clone()),
+            last_message_at: last.map(|last| last.at),
+            is_archived: view.is_archived(),
+            unread_count: view.unread_count(),
+            created_at: conversation.created_at,
+            updated_at: conversation.updated_at,
+            participants: view
+                .participants
+                .iter()
+                .map(|participant| {
+                    let user = UserResource::from(&participant.profile);
+                    ParticipantResource {
+                        uuid: participant.participant.user.as_str().to_owned(),
+                        name: user.name,
+                        avatar_url: user.avatar_url,
+                        extra: user.extra,
+                        pivot: (&participant.participant).into(),
+                    }
+                })
+                .collect(),
+            counterpart: view.counterpart().map(|other| {
+                let mut user = UserResource::from(&other.profile);
+                user.uuid = other.participant.user.as_str().to_owned();
+                user
+            }),
+        }
+    }
+}
+
+/// A message with its sender's public profile. A deleted message keeps its seq; its body is
+/// empty.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct MessageResource {
+    /// The message's id.
+    pub uuid: Uuid,
+    /// Its conversation.
+    pub conversation_uuid: Uuid,
+    /// 1, 2, 3… within the conversation; page history by it.
+    pub seq: u64,
+    /// Who sent it.
+    pub sender: UserResource,
+    /// The text, as sent (trimmed); empty once deleted. Render it as text, never as HTML.
+    pub body: String,
+    /// The sender's retry key.
+    pub client_message_id: Option<String>,
+    /// Host-defined data.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Whether it was edited.
+    pub is_edited: bool,
+    /// When it was last edited.
+    #[serde(serialize_with = "timestamp::serialize_option")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2025-10-15T10:30:00.000000Z")]
+    pub edited_at: Option<DateTime<Utc>>,
+    /// Whether it was deleted.
+    pub is_deleted: bool,
+    /// When it was stored.
+    #[serde(serialize_with = "timestamp::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2025-10-15T10:30:00.000000Z")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&MessageView> for MessageResource {
+    fn from(view: &MessageView) -> Self {
+        let message = &view.message;
+        let mut sender = UserResource::from(&view.sender);
+        sender.uuid = message.sender.as_str().to_owned();
+        Self {
+            uuid: *message.id.as_uuid(),
+            conversation_uuid: *message.conversation_id.as_uuid(),
+            seq: message.seq,
+            sender,
+            body: message.body.clone(),
+            client_message_id: message.client_message_id.clone(),
+            metadata: message.metadata.clone(),
+            is_edited: message.edited_at.is_some(),
+            edited_at: message.edited_at,
+            is_deleted: message.deleted_at.is_some(),
+            created_at: message.created_at,
+        }
+    }
+}
+
+/// The caller's totals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct StatsResource {
+    /// Conversations the caller is in (archived ones included).
+    pub total_conversations: u64,
+    /// Of those, how many have unread messages.
+    pub unread_conversations: u64,
+    /// Unread messages over all of them.
+    pub unread_messages: u64,
+}
+
+impl From<Stats> for StatsResource {
+    fn from(stats: Stats) -> Self {
+        Self {
+            total_conversations: stats.total_conversations,
+            unread_conversations: stats.unread_conversations,
+            unread_messages: stats.unread_messages,
+        }
+    }
+}
+
+/// A host object id: a JSON integer or a non-empty string, answered in the form given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum TaggableIdValue {
+    /// A numeric id (`123`).
+    Int(i64),
+    /// A textual id (`"ord_123"`).
+    Str(String),
+}
+
+impl From<&TaggableId> for TaggableIdValue {
+    fn from(id: &TaggableId) -> Self {
+        match id {
+            TaggableId::Int(value) => Self::Int(*value),
+            TaggableId::Str(value) => Self::Str(value.clone()),
+        }
+    }
+}
+
+impl From<TaggableIdValue> for TaggableId {
+    fn from(id: TaggableIdValue) -> Self {
+        match id {
+            TaggableIdValue::Int(value) => Self::Int(value),
+            TaggableIdValue::Str(value) => Self::Str(value),
+        }
+    }
+}
+
+/// Accepts an integer or a string; anything else is "must be an integer or a string".
+struct IntOrString;
+
+enum IntOrStr {
+    Int(i64),
+    Str(String),
+}
+
+impl<'de> Visitor<'de> for IntOrString {
+    type Value = IntOrStr;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an integer or a string")
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<IntOrStr, E> {
+        Ok(IntOrStr::Int(value))
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<IntOrStr, E> {
+        i64::try_from(value)
+            .map(IntOrStr::Int)
+            .map_err(|_| E::custom("integer is too large"))
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<IntOrStr, E> {
+        Ok(IntOrStr::Str(value.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, value: String) -> Result<IntOrStr, E> {
+        Ok(IntOrStr::Str(value))
+    }
+}
+
+impl<'de> Deserialize<'de> for TaggableIdValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match deserializer.deserialize_any(IntOrString)? {
+            IntOrStr::Int(value) => Self::Int(value),
+            IntOrStr::Str(value) => Self::Str(value),
+        })
+    }
+}
+
+/// A host user id in a request: a string, or an integer for hosts with numeric ids (`42` is
+/// user `"42"`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum UserRef {
+    /// A numeric id.
+    Int(i64),
+    /// A textual id.
+    Str(String),
+}
+
+impl<'de> Deserialize<'de> for UserRef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match deserializer.deserialize_any(IntOrString)? {
+            IntOrStr::Int(value) => Self::Int(value),
+            IntOrStr::Str(value) => Self::Str(value),
+        })
+    }
+}
+
+impl UserRef {
+    /// The user id, or a 422 on `field`.
+    pub fn to_user_id(&self, field: &str) -> Result<UserId, ApiError> {
+        let text = match self {
+            Self::Int(value) => value.to_string(),
+            Self::Str(value) => value.clone(),
+        };
+        UserId::new(text).map_err(|error| match error.field_errors() {
+            Some(errors) => {
+                let messages: Vec<String> = errors.fields().values().flatten().cloned().collect();
+                ApiError::invalid(field, messages.join("; "))
+            }
+            None => ApiError::invalid(field, "is not a valid user id"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn timestamps_have_six_fraction_digits_and_z() {
+        let time = Utc.with_ymd_and_hms(2025, 10, 15, 10, 30, 0).single().expect("time");
+        assert_eq!(timestamp::format(&time), "2025-10-15T10:30:00.000000Z");
+        let time = time + chrono::Duration::microseconds(123_456);
+        assert_eq!(timestamp::format(&time), "2025-10-15T10:30:00.123456Z");
+    }
+
+    #[test]
+    fn ids_keep_their_form() {
+        let id: TaggableIdValue = serde_json::from_str("123").expect("int");
+        assert_eq!(id, TaggableIdValue::Int(123));
+        assert_eq!(serde_json::to_string(&id).expect("json"), "123");
+        let id: TaggableIdValue = serde_json::from_str("\"123\"").expect("str");
+        assert_eq!(serde_json::to_string(&id).expect("json"), "\"123\"");
+        assert!(serde_json::from_str::<TaggableIdValue>("1.5").is_err());
+        assert!(serde_json::from_str::<TaggableIdValue>("[]").is_err());
+        let user: UserRef = serde_json::from_str("42").expect("int user");
+        assert_eq!(user.to_user_id("participant_uuid").ok(), UserId::new("42").ok());
+    }
+}

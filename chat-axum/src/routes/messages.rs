@@ -1,0 +1,239 @@
+//! `/conversations/{uuid}/messages…` and typing.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chat_core::{Metadata, SendMessage};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::ChatApi;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
+use crate::extract::{ApiJson, ApiQuery, ConversationPath, MessagePath, OptionalJson, QueryCheck};
+use crate::resources::{Envelope, ListEnvelope, MessageResource};
+use crate::routes::conversations::EmptyRequest;
+
+/// Body of `POST /conversations/{uuid}/messages`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"body": "Is it still available?", "client_message_id": "c-8f14e45f"}))]
+pub struct SendMessageRequest {
+    /// The text, 1..=4000 characters after trimming. Also accepted as `content`.
+    #[serde(alias = "content")]
+    pub body: String,
+    /// A retry key: sending again with the same key returns the stored message.
+    #[serde(default)]
+    pub client_message_id: Option<String>,
+    /// Host-defined data.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Metadata>,
+}
+
+/// Body of `PATCH /conversations/{uuid}/messages/{message_uuid}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"body": "Is it still available today?"}))]
+pub struct EditMessageRequest {
+    /// The new text. Also accepted as `content`.
+    #[serde(alias = "content")]
+    pub body: String,
+}
+
+/// Query of `GET /conversations/{uuid}/messages`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// Only messages with a smaller seq (paging back from the newest).
+    #[param(value_type = Option<u64>)]
+    pub before: Option<String>,
+    /// Only messages with a larger seq, oldest first (catching up after a reconnect).
+    #[param(value_type = Option<u64>)]
+    pub after: Option<String>,
+    /// Page size, 1..=100 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1)]
+    pub limit: Option<String>,
+}
+
+/// `data` of an answer that has none: `null`.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+pub struct Nothing;
+
+/// A page of history, ascending by seq. `meta.next_cursor` is the seq to pass as `before`
+/// (paging back) or, when `after` was given, as `after` (following forward), while there may
+/// be more.
+#[utoipa::path(
+    get,
+    path = "/conversations/{uuid}/messages",
+    tag = "messages",
+    params(("uuid" = uuid::Uuid, Path, description = "The conversation."), HistoryParams),
+    responses(
+        (status = 200, description = "Messages ascending by seq.", body = ListEnvelope<MessageResource>),
+        (status = 401, description = "Unauthenticated.", body = ErrorBody),
+        (status = 404, description = "No such conversation, or the caller is not in it.", body = ErrorBody),
+        (status = 422, description = "Malformed uuid, seq or limit.", body = ValidationErrorBody),
+    )
+)]
+pub(crate) async fn history(
+    State(api): State<ChatApi>,
+    Caller(me): Caller,
+    ConversationPath(id): ConversationPath,
+    ApiQuery(params): ApiQuery<HistoryParams>,
+) -> Result<Json<ListEnvelope<MessageResource>>, ApiError> {
+    let mut check = QueryCheck::default();
+    let before = check.number::<u64>("before", params.before.as_deref());
+    let after = check.number::<u64>("after", params.after.as_deref());
+    let limit = check.number::<usize>("limit", params.limit.as_deref());
+    check.finish()?;
+    let page_size = limit.unwrap_or(api.limits().page_default);
+    let views = api.services.messages().history(&me, id, before, after, limit).await?;
+    let full = views.len() >= page_size;
+    let next_cursor = if !full {
+        None
+    } else if after.is_some() {
+        views.last().map(|last| last.message.seq.to_string())
+    } else {
+        views
+            .first()
+            .filter(|first| first.message.seq > 1)
+            .map(|first| first.message.seq.to_string())
+    };
+    let data = views.iter().map(MessageResource::from).collect();
+    Ok(Json(ListEnvelope::new("Messages retrieved.", data, next_cursor)))
+}
+
+/// Send a message. 201 once it is stored; a repeated `client_message_id` answers 200 with the
+/// stored message and changes nothing.
+#[utoipa::path(
+    post,
+    path = "/conversations/{uuid}/messages",
+    tag = "messages",
+    params(("uuid" = uuid::Uuid, Path, description = "The conversation.")),
+    request_body = SendMessageRequest,
+    responses(
+        (status = 201, description = "Stored.", body = Envelope<MessageResource>),
+        (status = 200, description = "A repeat of a stored `client_message_id`.", body = Envelope<MessageResource>),
+        (status = 401, description = "Unauthenticated.", body = ErrorBody),
+        (status = 404, description = "No such conversation, or the caller is not in it.", body = ErrorBody),
+        (status = 413, description = "Body too large.", body = ErrorBody),
+        (status = 415, description = "Body is not JSON.", body = ErrorBody),
+        (status = 422, description = "Empty or too long body, bad metadata.", body = ValidationErrorBody),
+        (status = 429, description = "Sending too fast; see `Retry-After`.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    )
+)]
+pub(crate) async fn send(
+    State(api): State<ChatApi>,
+    Caller(me): Caller,
+    ConversationPath(id): ConversationPath,
+    ApiJson(request): ApiJson<SendMessageRequest>,
+) -> Result<(StatusCode, Json<Envelope<MessageResource>>), ApiError> {
+    if let Some(limiter) = &api.send_limiter {
+        limiter
+            .check(&me)
+            .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+    }
+    let input = SendMessage {
+        body: request.body,
+        client_message_id: request.client_message_id,
+        metadata: request.metadata.unwrap_or_default(),
+    };
+    let sent = api.services.messages().send(&me, id, input).await?;
+    let (status, message) = if sent.created {
+        (StatusCode::CREATED, "Message sent.")
+    } else {
+        (StatusCode::OK, "Message already sent.")
+    };
+    Ok((status, Json(Envelope::new(message, (&sent.message).into()))))
+}
+
+/// Edit one of the caller's messages.
+#[utoipa::path(
+    patch,
+    path = "/conversations/{uuid}/messages/{message_uuid}",
+    tag = "messages",
+    params(
+        ("uuid" = uuid::Uuid, Path, description = "The conversation."),
+        ("message_uuid" = uuid::Uuid, Path, description = "The message."),
+    ),
+    request_body = EditMessageRequest,
+    responses(
+        (status = 200, description = "The edited message.", body = Envelope<MessageResource>),
+        (status = 401, description = "Unauthenticated.", body = ErrorBody),
+        (status = 403, description = "Only the sender edits a message.", body = ErrorBody),
+        (status = 404, description = "No such conversation or message for the caller.", body = ErrorBody),
+        (status = 409, description = "The message is deleted.", body = ErrorBody),
+        (status = 413, description = "Body too large.", body = ErrorBody),
+        (status = 415, description = "Body is not JSON.", body = ErrorBody),
+        (status = 422, description = "Empty or too long body, malformed ids.", body = ValidationErrorBody),
+    )
+)]
+pub(crate) async fn edit(
+    State(api): State<ChatApi>,
+    Caller(me): Caller,
+    path: MessagePath,
+    ApiJson(request): ApiJson<EditMessageRequest>,
+) -> Result<Json<Envelope<MessageResource>>, ApiError> {
+    let view = api
+        .services
+        .messages()
+        .edit(&me, path.conversation, path.message, &request.body)
+        .await?;
+    Ok(Json(Envelope::new("Message updated.", (&view).into())))
+}
+
+/// Delete one of the caller's messages: it keeps its seq, its body goes.
+#[utoipa::path(
+    delete,
+    path = "/conversations/{uuid}/messages/{message_uuid}",
+    tag = "messages",
+    params(
+        ("uuid" = uuid::Uuid, Path, description = "The conversation."),
+        ("message_uuid" = uuid::Uuid, Path, description = "The message."),
+    ),
+    responses(
+        (status = 200, description = "The deleted message.", body = Envelope<MessageResource>),
+        (status = 401, description = "Unauthenticated.", body = ErrorBody),
+        (status = 403, description = "Only the sender deletes a message.", body = ErrorBody),
+        (status = 404, description = "No such conversation or message for the caller.", body = ErrorBody),
+        (status = 422, description = "Malformed ids.", body = ValidationErrorBody),
+    )
+)]
+pub(crate) async fn delete(
+    State(api): State<ChatApi>,
+    Caller(me): Caller,
+    path: MessagePath,
+) -> Result<Json<Envelope<MessageResource>>, ApiError> {
+    let view = api
+        .services
+        .messages()
+        .delete(&me, path.conversation, path.message)
+        .await?;
+    Ok(Json(Envelope::new("Message deleted.", (&view).into())))
+}
+
+/// Tell the other participants that the caller is typing (a `typing` event; nothing is
+/// stored).
+#[utoipa::path(
+    post,
+    path = "/conversations/{uuid}/typing",
+    tag = "messages",
+    params(("uuid" = uuid::Uuid, Path, description = "The conversation.")),
+    request_body(content = Option<EmptyRequest>, description = "None."),
+    responses(
+        (status = 200, description = "Sent; `data` is null.", body = Envelope<Nothing>),
+        (status = 401, description = "Unauthenticated.", body = ErrorBody),
+        (status = 404, description = "No such conversation, or the caller is not in it.", body = ErrorBody),
+        (status = 422, description = "Malformed uuid or body.", body = ValidationErrorBody),
+    )
+)]
+pub(crate) async fn typing(
+    State(api): State<ChatApi>,
+    Caller(me): Caller,
+    ConversationPath(id): ConversationPath,
+    OptionalJson(EmptyRequest {}): OptionalJson<EmptyRequest>,
+) -> Result<Json<Envelope<Nothing>>, ApiError> {
+    api.services.messages().typing(&me, id).await?;
+    Ok(Json(Envelope::new("Typing sent.", Nothing)))
+}

@@ -1,0 +1,468 @@
+//! `GET /ws`: the caller's live events over a WebSocket.
+//!
+//! The upgrade is authenticated first (401 and no `101` without an identity) and checked
+//! against the origin allowlist (403). The subscription to the event bus is made before the
+//! `101` is sent, so no event between the upgrade and the first read is missed.
+//!
+//! Server frames are JSON text, `{"type": ..., "conversation_uuid": ..., "data": ...}`:
+//!
+//! | type | data |
+//! |---|---|
+//! | `conversation.created`, `conversation.updated` | the conversation resource, as the recipient sees it |
+//! | `message.created`, `message.updated`, `message.deleted` | the message resource |
+//! | `conversation.read` | `{"user", "seq", "read_at"}`: a read receipt |
+//! | `typing` | `{"user", "expires_at"}` |
+//! | `pong` | answer to a client `ping` (no `conversation_uuid`, no `data`) |
+//! | `error` | `{"message", "errors"?}`: a client frame was refused |
+//! | `resync` | the client fell behind: fetch the inbox and `messages?after=seq`; the socket closes (1013) |
+//!
+//! Client frames: `{"type": "typing", "conversation_uuid": ...}`,
+//! `{"type": "read", "conversation_uuid": ..., "up_to_seq"?: n}` and `{"type": "ping"}`.
+//! A frame larger than [`Limits::ws_frame_max_bytes`](chat_core::Limits) closes the socket
+//! (1009), binary frames close it (1003), frames past the rate of [`WsConfig`] close it
+//! (1008). The server pings every `ping_interval`; a client silent for `idle_timeout` is
+//! closed (1001). A write the client does not take within `send_timeout` drops the socket.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use chat_core::{
+    ChatError, ChatResult, ConversationId, ConversationView, Event, EventPayload, EventStream, Identity, MessageView,
+    ParticipantView, Profile, StreamError, UserId,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::api::{ChatApi, WsConfig};
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::parse_json;
+use crate::rate_limit::{RateLimit, TokenBucket};
+use crate::resources::{ConversationResource, MessageResource, timestamp};
+
+/// Open the live event stream.
+///
+/// Browsers cannot set headers on a WebSocket: hosts whose authenticator accepts a token in
+/// the query string (`?token=`) or a subprotocol serve them that way.
+#[utoipa::path(
+    get,
+    path = "/ws",
+    tag = "live",
+    params(("token" = Option<String>, Query, description = "A token for browsers, if the host's authenticator reads one from the query.")),
+    responses(
+        (status = 101, description = "Switching protocols: live events follow as JSON text frames."),
+        (status = 401, description = "Unauthenticated; no upgrade.", body = ErrorBody),
+        (status = 403, description = "Origin not allowed.", body = ErrorBody),
+        (status = 426, description = "Not a WebSocket upgrade request.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn websocket(
+    State(api): State<ChatApi>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    check_origin(&api, &headers)?;
+    let upgrade = upgrade.map_err(|_| ApiError::UpgradeRequired)?;
+    let frame_limit = api.limits().ws_frame_max_bytes;
+    let mut upgrade = upgrade.max_frame_size(frame_limit).max_message_size(frame_limit);
+    if !api.ws.protocols.is_empty() {
+        upgrade = upgrade.protocols(api.ws.protocols.clone());
+    }
+    let events = api.services.event_bus().subscribe(&me.tenant, &me.user);
+    Ok(upgrade
+        .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
+        .on_upgrade(move |socket| Connection::new(api, me, socket, events).run()))
+}
+
+fn check_origin(api: &ChatApi, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(allowed) = &api.allowed_origins else {
+        return Ok(());
+    };
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        // Not a browser: origin checks protect browsers' ambient credentials only.
+        return Ok(());
+    };
+    let origin = origin
+        .to_str()
+        .map(|origin| origin.trim_end_matches('/').to_ascii_lowercase())
+        .map_err(|_| ApiError::OriginNotAllowed)?;
+    if allowed.iter().any(|allowed| *allowed == origin) {
+        Ok(())
+    } else {
+        Err(ApiError::OriginNotAllowed)
+    }
+}
+
+/// A frame the client sends.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum ClientFrame {
+    /// The client is typing in a conversation.
+    Typing { conversation_uuid: Uuid },
+    /// The client read a conversation up to a seq or the newest message.
+    Read {
+        conversation_uuid: Uuid,
+        #[serde(default)]
+        up_to_seq: Option<u64>,
+    },
+    /// Keep-alive at the application level; answered with `pong`.
+    Ping,
+}
+
+/// A frame the server sends.
+#[derive(Debug, Serialize)]
+struct ServerFrame<T> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation_uuid: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<T>,
+}
+
+/// `data` of `conversation.read`.
+#[derive(Debug, Serialize)]
+struct ReadReceipt<'a> {
+    user: &'a str,
+    seq: u64,
+    #[serde(serialize_with = "timestamp::serialize")]
+    read_at: DateTime<Utc>,
+}
+
+/// `data` of `typing`.
+#[derive(Debug, Serialize)]
+struct Typing<'a> {
+    user: &'a str,
+    #[serde(serialize_with = "timestamp::serialize")]
+    expires_at: DateTime<Utc>,
+}
+
+/// `type: error`.
+#[derive(Debug, Serialize)]
+struct ErrorFrame {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+fn frame_text<T: Serialize>(kind: &'static str, conversation: Option<ConversationId>, data: Option<T>) -> String {
+    let frame = ServerFrame {
+        kind,
+        conversation_uuid: conversation.map(|id| *id.as_uuid()),
+        data,
+    };
+    serde_json::to_string(&frame).unwrap_or_else(|_| format!("{{\"type\":\"{kind}\"}}"))
+}
+
+/// Why a connection ends.
+enum Exit {
+    /// Close with this code and reason.
+    Close(u16, &'static str),
+    /// Drop without a close frame (the peer is gone or not reading).
+    Drop,
+}
+
+struct Connection {
+    api: ChatApi,
+    me: Identity,
+    socket: WebSocket,
+    events: EventStream,
+    frame_rate: RateLimit,
+    frames: TokenBucket,
+    last_seen: Instant,
+}
+
+impl Connection {
+    fn new(api: ChatApi, me: Identity, socket: WebSocket, events: EventStream) -> Self {
+        let WsConfig {
+            frames_per_second,
+            frame_burst,
+            ..
+        } = api.ws;
+        let frame_rate = RateLimit::per_second(frames_per_second).with_burst(frame_burst);
+        Self {
+            api,
+            me,
+            socket,
+            events,
+            frames: TokenBucket::full(&frame_rate),
+            frame_rate,
+            last_seen: Instant::now(),
+        }
+    }
+
+    async fn run(mut self) {
+        tracing::debug!(tenant = %self.me.tenant, user = %self.me.user, "websocket connected");
+        let exit = self.serve().await;
+        if let Exit::Close(code, reason) = exit {
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            let _ = self.send(Message::Close(Some(frame))).await;
+        }
+        tracing::debug!(tenant = %self.me.tenant, user = %self.me.user, "websocket closed");
+    }
+
+    async fn serve(&mut self) -> Exit {
+        let ping_every = self.api.ws.ping_interval;
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                // Pending events go out before client frames are handled.
+                biased;
+                event = self.events.recv() => match event {
+                    Ok(event) => {
+                        if let Some(exit) = self.deliver(&event).await {
+                            return exit;
+                        }
+                    }
+                    Err(StreamError::Lagged { skipped }) => {
+                        tracing::debug!(user = %self.me.user, skipped, "websocket client fell behind: resync");
+                        if !self.send_text(frame_text::<()>("resync", None, None)).await {
+                            return Exit::Drop;
+                        }
+                        return Exit::Close(close_code::AGAIN, "resync");
+                    }
+                    Err(_) => return Exit::Close(close_code::RESTART, "event bus closed"),
+                },
+                frame = self.socket.recv() => match frame {
+                    None | Some(Ok(Message::Close(_))) => return Exit::Drop,
+                    Some(Err(error)) => {
+                        tracing::debug!(user = %self.me.user, %error, "websocket read failed");
+                        return Exit::Close(close_code::SIZE, "frame too large or malformed");
+                    }
+                    Some(Ok(message)) => {
+                        self.last_seen = Instant::now();
+                        if let Some(exit) = self.receive(message).await {
+                            return exit;
+                        }
+                    }
+                },
+                _ = ping.tick() => {
+                    if self.last_seen.elapsed() >= self.api.ws.idle_timeout {
+                        return Exit::Close(close_code::AWAY, "idle");
+                    }
+                    if !self.send(Message::Ping(Default::default())).await {
+                        return Exit::Drop;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends one message unless the client does not take it in time.
+    async fn send(&mut self, message: Message) -> bool {
+        match tokio::time::timeout(self.api.ws.send_timeout, self.socket.send(message)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => false,
+            Err(_) => {
+                tracing::debug!(user = %self.me.user, "websocket client stopped reading: dropped");
+                false
+            }
+        }
+    }
+
+    async fn send_text(&mut self, text: String) -> bool {
+        self.send(Message::Text(text.into())).await
+    }
+
+    /// Sends an event to the client, rendered for it.
+    async fn deliver(&mut self, event: &Event) -> Option<Exit> {
+        if event.tenant != self.me.tenant || !event.recipients.contains(&self.me.user) {
+            return None;
+        }
+        let text = match render(&self.api, &self.me, event).await {
+            Ok(text) => text,
+            Err(error) => {
+                // The client misses this event: tell it to catch up from the store.
+                tracing::warn!(user = %self.me.user, %error, "rendering a live event failed");
+                frame_text::<()>("resync", None, None)
+            }
+        };
+        (!self.send_text(text).await).then_some(Exit::Drop)
+    }
+
+    /// Handles one client frame.
+    async fn receive(&mut self, message: Message) -> Option<Exit> {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => return Some(Exit::Close(close_code::UNSUPPORTED, "text frames only")),
+            Message::Ping(_) => return self.take_frame_token(),
+            Message::Pong(_) | Message::Close(_) => return None,
+        };
+        if let Some(exit) = self.take_frame_token() {
+            return Some(exit);
+        }
+        let reply = match parse_json::<ClientFrame>(text.as_bytes()) {
+            Ok(frame) => self.handle(frame).await,
+            Err(error) => Some(error_frame(error)),
+        };
+        match reply {
+            Some(text) => (!self.send_text(text).await).then_some(Exit::Drop),
+            None => None,
+        }
+    }
+
+    fn take_frame_token(&mut self) -> Option<Exit> {
+        self.frames
+            .take(&self.frame_rate)
+            .err()
+            .map(|_| Exit::Close(close_code::POLICY, "rate limit exceeded"))
+    }
+
+    /// Runs a client frame; the text to answer with, if any.
+    async fn handle(&mut self, frame: ClientFrame) -> Option<String> {
+        let result = match frame {
+            ClientFrame::Ping => return Some(frame_text::<()>("pong", None, None)),
+            ClientFrame::Typing { conversation_uuid } => {
+                self.api
+                    .services
+                    .messages()
+                    .typing(&self.me, ConversationId::from_uuid(conversation_uuid))
+                    .await
+            }
+            ClientFrame::Read {
+                conversation_uuid,
+                up_to_seq,
+            } => self
+                .api
+                .services
+                .conversations()
+                .mark_read(&self.me, ConversationId::from_uuid(conversation_uuid), up_to_seq)
+                .await
+                .map(drop),
+        };
+        result.err().map(|error| error_frame(ApiError::from(error)))
+    }
+}
+
+fn error_frame(error: ApiError) -> String {
+    let message = error.message();
+    let errors = match error {
+        ApiError::Validation(errors) => Some(errors.fields().clone()),
+        ApiError::Internal(source) => {
+            tracing::error!(error = %source, "websocket frame failed");
+            None
+        }
+        _ => None,
+    };
+    let frame = ErrorFrame {
+        kind: "error",
+        message,
+        errors,
+    };
+    serde_json::to_string(&frame).unwrap_or_else(|_| "{\"type\":\"error\"}".to_owned())
+}
+
+/// Public profiles of `users`, one directory call, stand-ins for unknown users.
+async fn profiles(api: &ChatApi, me: &Identity, users: Vec<UserId>) -> ChatResult<HashMap<UserId, Profile>> {
+    let mut found = api.services.directory().profiles(&me.tenant, &users).await?;
+    for user in users {
+        found.entry(user.clone()).or_insert_with(|| Profile::unknown(user));
+    }
+    Ok(found)
+}
+
+/// The event as the JSON text frame `me` receives.
+async fn render(api: &ChatApi, me: &Identity, event: &Event) -> ChatResult<String> {
+    let conversation = Some(event.conversation_id);
+    let kind = event.payload.type_name();
+    let text = match &event.payload {
+        EventPayload::ConversationCreated(record) | EventPayload::ConversationUpdated(record) => {
+            let profiles = profiles(api, me, record.member_ids()).await?;
+            let view = ConversationView {
+                conversation: record.conversation.clone(),
+                participants: record
+                    .participants
+                    .iter()
+                    .map(|participant| ParticipantView {
+                        participant: participant.clone(),
+                        profile: profiles
+                            .get(&participant.user)
+                            .cloned()
+                            .unwrap_or_else(|| Profile::unknown(participant.user.clone())),
+                    })
+                    .collect(),
+                viewer: me.user.clone(),
+            };
+            frame_text(kind, conversation, Some(ConversationResource::from(&view)))
+        }
+        EventPayload::MessageCreated(message)
+        | EventPayload::MessageUpdated(message)
+        | EventPayload::MessageDeleted(message) => {
+            let mut profiles = profiles(api, me, vec![message.sender.clone()]).await?;
+            let sender = profiles
+                .remove(&message.sender)
+                .unwrap_or_else(|| Profile::unknown(message.sender.clone()));
+            let view = MessageView {
+                message: message.clone(),
+                sender,
+            };
+            frame_text(kind, conversation, Some(MessageResource::from(&view)))
+        }
+        EventPayload::ConversationRead { user, seq, read_at } => frame_text(
+            kind,
+            conversation,
+            Some(ReadReceipt {
+                user: user.as_str(),
+                seq: *seq,
+                read_at: *read_at,
+            }),
+        ),
+        EventPayload::Typing { user, expires_at } => frame_text(
+            kind,
+            conversation,
+            Some(Typing {
+                user: user.as_str(),
+                expires_at: *expires_at,
+            }),
+        ),
+        other => {
+            // A kind this crate does not know yet: its own serialization's `data`.
+            let mut value = serde_json::to_value(other).map_err(ChatError::backend)?;
+            let data = value.get_mut("data").map(serde_json::Value::take);
+            frame_text(kind, conversation, data)
+        }
+    };
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_parse() {
+        let uuid = Uuid::now_v7();
+        let frame: ClientFrame = serde_json::from_str(&format!(
+            r#"{{"type":"read","conversation_uuid":"{uuid}","up_to_seq":3}}"#
+        ))
+        .expect("read");
+        assert!(matches!(frame, ClientFrame::Read { up_to_seq: Some(3), .. }));
+        assert!(matches!(
+            serde_json::from_str::<ClientFrame>(r#"{"type":"ping"}"#),
+            Ok(ClientFrame::Ping)
+        ));
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"shout"}"#).is_err());
+        assert_eq!(frame_text::<()>("pong", None, None), r#"{"type":"pong"}"#);
+    }
+
+    #[test]
+    fn error_frames_carry_fields() {
+        let text = error_frame(ApiError::invalid("conversation_uuid", "must be a valid UUID"));
+        let value: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(value["type"], "error");
+        assert_eq!(value["errors"]["conversation_uuid"][0], "must be a valid UUID");
+    }
+}
