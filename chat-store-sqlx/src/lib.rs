@@ -1,2 +1,68 @@
-//! Placeholder crate; its store or router arrives in its own issue.
+//! # chat-store-sqlx
+//!
+//! The Postgres backend of the chat library: [`PgStore`], a [`chat_core::Store`] on sqlx,
+//! and [`PgEventBus`], an [`chat_core::EventBus`] over `LISTEN`/`NOTIFY` so that several
+//! server nodes on one database deliver live events to each other's subscribers.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use chat_core::{ChatServices, InMemoryDirectory};
+//! use chat_store_sqlx::{PgEventBus, PgStore};
+//!
+//! let store = PgStore::builder()
+//!     .schema("chat")
+//!     .connect("postgres://postgres@127.0.0.1:5432/app")
+//!     .await?;
+//! store.migrate().await?; // or `.run_migrations(true)` on the builder
+//! let bus = PgEventBus::connect(&store).await?;
+//! let services = ChatServices::new(Arc::new(store), Arc::new(InMemoryDirectory::new()))
+//!     .with_event_bus(Arc::new(bus));
+//! # let _ = services; Ok(()) }
+//! ```
+//!
+//! ## Schema and migrations
+//!
+//! Our tables live in their own schema (default `chat`, see [`PgStoreBuilder::schema`]),
+//! and so does sqlx's record of our migrations (`chat._sqlx_migrations`): a host that runs its
+//! own sqlx migrations keeps its `public._sqlx_migrations` to itself. [`PgStore::migrate`]
+//! creates the schema when missing and runs the embedded migrations; running it again is a
+//! no-op. Every statement names the schema, so the store works on any pool the host hands
+//! over, whatever its connections' `search_path`.
+//!
+//! Tables (see `migrations/`):
+//!
+//! - `conversations`: one row per conversation with its preview, `last_seq`,
+//!   `last_activity_at` and a `version` bumped by every write. Direct conversations store
+//!   their pair ordered (`direct_low < direct_high`) under the unique index
+//!   `(tenant, direct_low, direct_high, tag type, tag id)`; find-or-create inserts with
+//!   `ON CONFLICT DO NOTHING` and reads the winner.
+//! - `participants`, primary key `(conversation_id, user_id)`: the per-user state (read
+//!   watermark, unread counter, archive flag, cleared seq) plus copies of the conversation's
+//!   tenant, tag and `last_activity_at`, so that an inbox page is one range of
+//!   `(tenant, user_id, is_archived, last_activity_at DESC, conversation_id DESC)`. Partial
+//!   indexes serve the "unread only" and tag filters the same way.
+//! - `messages`, primary key `(conversation_id, seq)`, unique `(conversation_id, id)` and
+//!   unique `(conversation_id, sender, client_message_id)`; history pages are ranges of the
+//!   primary key.
+//! - `event_payloads`: large events of the bus, loaded by reference.
+//!
+//! ## Events are sent after the commit
+//!
+//! The services publish once the store has committed, and never for a failed operation, so
+//! the bus sends `pg_notify` after the commit rather than inside the writing transaction: a
+//! rolled-back write sends nothing, a committed one is heard by every node. See
+//! [`PgEventBus`].
 #![forbid(unsafe_code)]
+
+mod bus;
+mod error;
+mod rows;
+mod schema;
+mod sql;
+mod store;
+
+pub use bus::{DEFAULT_PAYLOAD_RETENTION, MAX_INLINE_PAYLOAD, PgEventBus, PgEventBusBuilder};
+pub use error::PgStoreError;
+pub use schema::{DEFAULT_SCHEMA, SchemaName};
+pub use store::{PgStore, PgStoreBuilder, migrate};

@@ -1,0 +1,130 @@
+-- The chat tables. This file never names a schema: PgStore::migrate() creates the configured
+-- schema (default `chat`) and runs the migrations on a connection whose search_path is that
+-- schema alone, so these tables and sqlx's own `_sqlx_migrations` record land there, apart
+-- from the host's tables and the host's `_sqlx_migrations`.
+--
+-- Every invariant that can live in the database does: the direct-conversation key, dense
+-- (conversation, seq), the retry key (conversation, sender, client_message_id), non-negative
+-- counters and the shape of each row. Host ids and tag parts compare byte-wise (COLLATE "C"),
+-- exactly like Rust's `str` ordering, whatever the database's default collation is.
+
+CREATE TABLE conversations (
+    id                  uuid PRIMARY KEY,
+    tenant              text COLLATE "C" NOT NULL,
+    kind                text NOT NULL CHECK (kind IN ('direct', 'group')),
+    title               text,
+    -- lower-cased in Rust when the group is created (titles never change), for search.
+    title_lower         text,
+    -- the tag: type, canonical id text, and whether the host gave the id as an integer.
+    tag_type            text COLLATE "C",
+    tag_id              text COLLATE "C",
+    tag_id_is_int       boolean,
+    -- direct conversations only: the pair, smaller id first.
+    direct_low          text COLLATE "C",
+    direct_high         text COLLATE "C",
+    created_by          text COLLATE "C" NOT NULL,
+    created_at          timestamptz NOT NULL,
+    updated_at          timestamptz NOT NULL,
+    last_seq            bigint NOT NULL DEFAULT 0 CHECK (last_seq >= 0),
+    last_activity_at    timestamptz NOT NULL,
+    -- the preview: the newest message that is not deleted.
+    last_message_id     uuid,
+    last_message_seq    bigint,
+    last_message_sender text COLLATE "C",
+    last_message_text   text,
+    last_message_at     timestamptz,
+    metadata            jsonb NOT NULL DEFAULT '{}'::jsonb CHECK (jsonb_typeof(metadata) = 'object'),
+    -- bumped by every write that holds the conversation's row lock (see PgStore docs).
+    version             bigint NOT NULL DEFAULT 0,
+    CONSTRAINT conversations_direct_pair CHECK (
+        (kind = 'direct') = (direct_low IS NOT NULL AND direct_high IS NOT NULL)
+        AND (direct_low IS NULL OR direct_low < direct_high)
+    ),
+    CONSTRAINT conversations_group_title CHECK ((kind = 'group') = (title IS NOT NULL AND title_lower IS NOT NULL)),
+    CONSTRAINT conversations_tag_parts CHECK (
+        (tag_type IS NULL) = (tag_id IS NULL) AND (tag_id IS NULL) = (tag_id_is_int IS NULL)
+    ),
+    CONSTRAINT conversations_preview_parts CHECK (
+        (last_message_id IS NULL) = (last_message_seq IS NULL)
+        AND (last_message_id IS NULL) = (last_message_sender IS NULL)
+        AND (last_message_id IS NULL) = (last_message_text IS NULL)
+        AND (last_message_id IS NULL) = (last_message_at IS NULL)
+        AND (last_message_seq IS NULL OR last_message_seq BETWEEN 1 AND last_seq)
+    )
+);
+
+-- Invariant 1: at most one direct conversation per tenant, unordered pair and tag. Tag parts
+-- are never empty strings, so '' stands for "no tag". Find-or-create inserts with
+-- ON CONFLICT (this index) DO NOTHING and then reads the winner.
+CREATE UNIQUE INDEX conversations_direct_key
+    ON conversations (tenant, direct_low, direct_high, (coalesce(tag_type, '')), (coalesce(tag_id, '')))
+    WHERE kind = 'direct';
+
+CREATE TABLE participants (
+    conversation_id     uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    user_id             text COLLATE "C" NOT NULL,
+    -- copies of immutable or append-maintained conversation fields, so that inbox pages are
+    -- index range scans over the user's own rows.
+    tenant              text COLLATE "C" NOT NULL,
+    tag_type            text COLLATE "C",
+    tag_id              text COLLATE "C",
+    last_activity_at    timestamptz NOT NULL,
+    role                text NOT NULL CHECK (role IN ('owner', 'member')),
+    joined_at           timestamptz NOT NULL,
+    last_read_seq       bigint NOT NULL DEFAULT 0 CHECK (last_read_seq >= 0),
+    last_read_at        timestamptz,
+    unread_count        bigint NOT NULL DEFAULT 0 CHECK (unread_count >= 0),
+    is_archived         boolean NOT NULL DEFAULT false,
+    cleared_through_seq bigint NOT NULL DEFAULT 0 CHECK (cleared_through_seq >= 0),
+    PRIMARY KEY (conversation_id, user_id)
+);
+
+-- The inbox: one range per (user, archive flag) in activity order; stats are an index-only
+-- aggregation over the user's entries (unread_count is included).
+CREATE INDEX participants_inbox
+    ON participants (tenant, user_id, is_archived, last_activity_at DESC, conversation_id DESC)
+    INCLUDE (unread_count);
+
+-- The "unread only" inbox: only rows with unread messages are in it.
+CREATE INDEX participants_inbox_unread
+    ON participants (tenant, user_id, is_archived, last_activity_at DESC, conversation_id DESC)
+    WHERE unread_count > 0;
+
+-- Inbox filtered by tag type, and by type and id.
+CREATE INDEX participants_inbox_tag_type
+    ON participants (tenant, user_id, tag_type, is_archived, last_activity_at DESC, conversation_id DESC)
+    WHERE tag_type IS NOT NULL;
+CREATE INDEX participants_inbox_tag
+    ON participants (tenant, user_id, tag_type, tag_id, is_archived, last_activity_at DESC, conversation_id DESC)
+    WHERE tag_type IS NOT NULL;
+
+CREATE TABLE messages (
+    conversation_id   uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    -- Invariant 2: dense per conversation, assigned under the conversation's row lock.
+    seq               bigint NOT NULL CHECK (seq >= 1),
+    id                uuid NOT NULL,
+    sender            text COLLATE "C" NOT NULL,
+    body              text NOT NULL,
+    client_message_id text COLLATE "C",
+    metadata          jsonb NOT NULL DEFAULT '{}'::jsonb CHECK (jsonb_typeof(metadata) = 'object'),
+    created_at        timestamptz NOT NULL,
+    edited_at         timestamptz,
+    deleted_at        timestamptz,
+    PRIMARY KEY (conversation_id, seq),
+    CONSTRAINT messages_id_unique UNIQUE (conversation_id, id),
+    CONSTRAINT messages_deleted_has_no_body CHECK (deleted_at IS NULL OR body = '')
+);
+
+-- Invariant 3: one message per retry key, sender and conversation.
+CREATE UNIQUE INDEX messages_client_message_id
+    ON messages (conversation_id, sender, client_message_id)
+    WHERE client_message_id IS NOT NULL;
+
+-- Events too large for a NOTIFY payload: PgEventBus stores them here and notifies a
+-- reference; rows older than the bus's retention are deleted by later large events.
+CREATE TABLE event_payloads (
+    id         uuid PRIMARY KEY,
+    payload    text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX event_payloads_created_at ON event_payloads (created_at);

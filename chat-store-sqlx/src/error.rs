@@ -1,0 +1,55 @@
+//! The crate's error type and its mapping into [`chat_core::ChatError`].
+
+use chat_core::ChatError;
+
+/// What can go wrong in the Postgres store and event bus.
+///
+/// Every variant converts into [`ChatError::Backend`] (via `From`), so store methods can use
+/// `?` on sqlx calls; the source is kept for logs and never shown to clients.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgStoreError {
+    /// The configured schema name is not a plain lower-case identifier.
+    #[error("invalid schema name {name:?}: use 1 to 63 characters of [a-z0-9_], not starting with a digit")]
+    InvalidSchema {
+        /// The rejected name.
+        name: String,
+    },
+    /// The configured NOTIFY channel name is not a plain lower-case identifier.
+    #[error("invalid channel name {name:?}: use 1 to 63 characters of [a-z0-9_], not starting with a digit")]
+    InvalidChannel {
+        /// The rejected name.
+        name: String,
+    },
+    /// A query failed or the connection broke.
+    #[error("postgres: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Running the embedded migrations failed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Encoding or decoding an event or a JSON column failed.
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A row holds a value the store never writes (a negative seq, an unknown kind, …).
+    #[error("unexpected stored data: {0}")]
+    Corrupt(String),
+}
+
+impl From<PgStoreError> for ChatError {
+    fn from(error: PgStoreError) -> Self {
+        ChatError::backend(error)
+    }
+}
+
+/// Converts a sqlx error straight into a [`ChatError::Backend`].
+pub(crate) fn db(error: sqlx::Error) -> ChatError {
+    PgStoreError::Database(error).into()
+}
+
+/// True when `error` is a unique violation reported by the database (matched by SQLSTATE
+/// class through sqlx, never by message text).
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|database_error| database_error.is_unique_violation())
+}

@@ -1,0 +1,216 @@
+//! Column lists and the decoding of rows into chat-core records.
+
+use chat_core::model::{Conversation, ConversationKind, ConversationRecord, LastMessage, Message, Participant, Role};
+use chat_core::{ConversationId, MessageId, Metadata, Tag, TaggableId, TenantId, UserId};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{Row, postgres::Postgres};
+use uuid::Uuid;
+
+use crate::error::PgStoreError;
+
+/// The columns of a conversation record: the conversation `c` and the aggregated
+/// participant arrays `pa` (see [`participants_lateral`]).
+pub(crate) const RECORD_COLUMNS: &str = "c.id, c.tenant, c.kind, c.title, c.tag_type, c.tag_id, c.tag_id_is_int, \
+     c.created_by, c.created_at, c.updated_at, c.last_seq, c.last_activity_at, c.last_message_id, \
+     c.last_message_seq, c.last_message_sender, c.last_message_text, c.last_message_at, c.metadata, c.version, \
+     pa.p_users, pa.p_roles, pa.p_joined_at, pa.p_last_read_seq, pa.p_last_read_at, pa.p_unread, \
+     pa.p_archived, pa.p_cleared";
+
+/// The participants of conversation `c` as parallel arrays (one aggregation, so every array
+/// has the same order).
+pub(crate) fn participants_lateral(schema: &str) -> String {
+    format!(
+        "CROSS JOIN LATERAL (SELECT array_agg(p.user_id) AS p_users, array_agg(p.role) AS p_roles, \
+         array_agg(p.joined_at) AS p_joined_at, array_agg(p.last_read_seq) AS p_last_read_seq, \
+         array_agg(p.last_read_at) AS p_last_read_at, array_agg(p.unread_count) AS p_unread, \
+         array_agg(p.is_archived) AS p_archived, array_agg(p.cleared_through_seq) AS p_cleared \
+         FROM {schema}.participants p WHERE p.conversation_id = c.id) pa"
+    )
+}
+
+/// The columns of a message `m`, prefixed `m_` so they can sit beside a record's.
+pub(crate) const MESSAGE_COLUMNS: &str = "m.id AS m_id, m.conversation_id AS m_conversation_id, m.seq AS m_seq, \
+     m.sender AS m_sender, m.body AS m_body, m.client_message_id AS m_client_message_id, \
+     m.metadata AS m_metadata, m.created_at AS m_created_at, m.edited_at AS m_edited_at, \
+     m.deleted_at AS m_deleted_at";
+
+fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T, PgStoreError>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    Ok(row.try_get(column)?)
+}
+
+/// A stored counter or seq as `u64`.
+pub(crate) fn to_u64(value: i64, what: &str) -> Result<u64, PgStoreError> {
+    u64::try_from(value).map_err(|_| PgStoreError::Corrupt(format!("negative {what}: {value}")))
+}
+
+/// A counter or seq as the `bigint` it is stored as. Values past `i64::MAX` saturate: they
+/// only ever come from clients as bounds (`before`, `after`, `up_to`), where that is exact.
+pub(crate) fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn user(value: String) -> Result<UserId, PgStoreError> {
+    UserId::new(value).map_err(|error| PgStoreError::Corrupt(format!("stored user id: {error}")))
+}
+
+fn metadata(value: Json<serde_json::Value>) -> Result<Metadata, PgStoreError> {
+    match value.0 {
+        serde_json::Value::Object(map) => Ok(map),
+        other => Err(PgStoreError::Corrupt(format!("metadata is not an object: {other}"))),
+    }
+}
+
+/// The tag columns (`type`, canonical `id`, `id is an integer`) of an optional tag.
+pub(crate) fn tag_columns(tag: Option<&Tag>) -> (Option<String>, Option<String>, Option<bool>) {
+    match tag {
+        Some(tag) => (
+            Some(tag.taggable_type.clone()),
+            Some(tag.taggable_id.canonical()),
+            Some(matches!(tag.taggable_id, TaggableId::Int(_))),
+        ),
+        None => (None, None, None),
+    }
+}
+
+fn tag_of(
+    taggable_type: Option<String>,
+    id: Option<String>,
+    is_int: Option<bool>,
+) -> Result<Option<Tag>, PgStoreError> {
+    let (Some(taggable_type), Some(id)) = (taggable_type, id) else {
+        return Ok(None);
+    };
+    let taggable_id = if is_int == Some(true) {
+        TaggableId::Int(
+            id.parse()
+                .map_err(|_| PgStoreError::Corrupt(format!("integer tag id {id:?}")))?,
+        )
+    } else {
+        TaggableId::Str(id)
+    };
+    Ok(Some(Tag {
+        taggable_type,
+        taggable_id,
+    }))
+}
+
+fn kind_of(value: &str) -> Result<ConversationKind, PgStoreError> {
+    match value {
+        "direct" => Ok(ConversationKind::Direct),
+        "group" => Ok(ConversationKind::Group),
+        other => Err(PgStoreError::Corrupt(format!("conversation kind {other:?}"))),
+    }
+}
+
+fn role_of(value: &str) -> Result<Role, PgStoreError> {
+    match value {
+        "owner" => Ok(Role::Owner),
+        "member" => Ok(Role::Member),
+        other => Err(PgStoreError::Corrupt(format!("participant role {other:?}"))),
+    }
+}
+
+/// The stored text of a role.
+pub(crate) fn role_text(role: Role) -> &'static str {
+    match role {
+        Role::Owner => "owner",
+        Role::Member => "member",
+    }
+}
+
+/// Decodes a row selected with [`RECORD_COLUMNS`]; participants come back in canonical order.
+pub(crate) fn record_from_row(row: &PgRow) -> Result<ConversationRecord, PgStoreError> {
+    let last_message = match get::<Option<Uuid>>(row, "last_message_id")? {
+        Some(id) => Some(LastMessage {
+            id: MessageId::from_uuid(id),
+            seq: to_u64(get(row, "last_message_seq")?, "preview seq")?,
+            sender: user(get(row, "last_message_sender")?)?,
+            text: get(row, "last_message_text")?,
+            at: get(row, "last_message_at")?,
+        }),
+        None => None,
+    };
+    let conversation = Conversation {
+        id: ConversationId::from_uuid(get(row, "id")?),
+        tenant: TenantId::new(get::<String>(row, "tenant")?)
+            .map_err(|error| PgStoreError::Corrupt(format!("stored tenant: {error}")))?,
+        kind: kind_of(&get::<String>(row, "kind")?)?,
+        title: get(row, "title")?,
+        tag: tag_of(get(row, "tag_type")?, get(row, "tag_id")?, get(row, "tag_id_is_int")?)?,
+        created_by: user(get(row, "created_by")?)?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+        last_message,
+        last_seq: to_u64(get(row, "last_seq")?, "last_seq")?,
+        last_activity_at: get(row, "last_activity_at")?,
+        metadata: metadata(get(row, "metadata")?)?,
+    };
+    let users: Vec<String> = get::<Option<Vec<String>>>(row, "p_users")?.unwrap_or_default();
+    let roles: Vec<String> = get::<Option<Vec<String>>>(row, "p_roles")?.unwrap_or_default();
+    let joined: Vec<DateTime<Utc>> = get::<Option<Vec<DateTime<Utc>>>>(row, "p_joined_at")?.unwrap_or_default();
+    let last_read: Vec<i64> = get::<Option<Vec<i64>>>(row, "p_last_read_seq")?.unwrap_or_default();
+    let last_read_at: Vec<Option<DateTime<Utc>>> =
+        get::<Option<Vec<Option<DateTime<Utc>>>>>(row, "p_last_read_at")?.unwrap_or_default();
+    let unread: Vec<i64> = get::<Option<Vec<i64>>>(row, "p_unread")?.unwrap_or_default();
+    let archived: Vec<bool> = get::<Option<Vec<bool>>>(row, "p_archived")?.unwrap_or_default();
+    let cleared: Vec<i64> = get::<Option<Vec<i64>>>(row, "p_cleared")?.unwrap_or_default();
+    let count = users.len();
+    if [
+        roles.len(),
+        joined.len(),
+        last_read.len(),
+        last_read_at.len(),
+        unread.len(),
+        archived.len(),
+        cleared.len(),
+    ]
+    .iter()
+    .any(|&len| len != count)
+    {
+        return Err(PgStoreError::Corrupt("participant arrays of different lengths".into()));
+    }
+    let mut participants = Vec::with_capacity(count);
+    for index in 0..count {
+        participants.push(Participant {
+            user: user(users[index].clone())?,
+            role: role_of(&roles[index])?,
+            joined_at: joined[index],
+            last_read_seq: to_u64(last_read[index], "last_read_seq")?,
+            last_read_at: last_read_at[index],
+            unread_count: to_u64(unread[index], "unread_count")?,
+            is_archived: archived[index],
+            cleared_through_seq: to_u64(cleared[index], "cleared_through_seq")?,
+        });
+    }
+    let mut record = ConversationRecord {
+        conversation,
+        participants,
+    };
+    record.sort_participants();
+    Ok(record)
+}
+
+/// Decodes the `m_`-prefixed [`MESSAGE_COLUMNS`]; `None` when the row has no message (an
+/// outer join that found none).
+pub(crate) fn message_from_row(row: &PgRow) -> Result<Option<Message>, PgStoreError> {
+    let Some(id) = get::<Option<Uuid>>(row, "m_id")? else {
+        return Ok(None);
+    };
+    Ok(Some(Message {
+        id: MessageId::from_uuid(id),
+        conversation_id: ConversationId::from_uuid(get(row, "m_conversation_id")?),
+        seq: to_u64(get(row, "m_seq")?, "seq")?,
+        sender: user(get(row, "m_sender")?)?,
+        body: get(row, "m_body")?,
+        client_message_id: get(row, "m_client_message_id")?,
+        metadata: metadata(get(row, "m_metadata")?)?,
+        created_at: get(row, "m_created_at")?,
+        edited_at: get(row, "m_edited_at")?,
+        deleted_at: get(row, "m_deleted_at")?,
+    }))
+}

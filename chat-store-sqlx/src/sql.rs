@@ -1,0 +1,292 @@
+//! The SQL text of every statement, built once per store with the schema name written in
+//! (the name is validated, see [`crate::SchemaName`]), so the store works on any pool,
+//! whatever the connections' `search_path` is.
+
+use chat_core::ArchiveFilter;
+
+use crate::rows::{MESSAGE_COLUMNS, RECORD_COLUMNS, participants_lateral};
+
+/// How the locking read also looks up one message of the conversation.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Lookup<'a> {
+    /// No message.
+    None,
+    /// The sender's message with this retry key (`$3` sender, `$4` key).
+    ClientId {
+        /// The sender.
+        sender: &'a str,
+        /// The retry key.
+        key: &'a str,
+    },
+    /// A message by id (`$3`).
+    MessageId(chat_core::MessageId),
+}
+
+/// Which tag filter an inbox query has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TagMode {
+    None,
+    Type,
+    TypeAndId,
+}
+
+/// The statements of one store.
+#[derive(Debug)]
+pub(crate) struct Sql {
+    schema: String,
+    pub get_record: String,
+    pub find_direct: String,
+    pub insert_direct: String,
+    pub insert_group: String,
+    lock_plain: String,
+    lock_client_id: String,
+    lock_message_id: String,
+    pub append: String,
+    pub mark_read: String,
+    pub save_participant: String,
+    pub save_message: String,
+    pub newest_visible_before: String,
+    pub add_participants: String,
+    pub remove_participant: String,
+    pub history_oldest_first: String,
+    pub history_newest_first: String,
+    pub search: String,
+    pub stats: String,
+}
+
+/// The ordered page of a user's participant rows, one `UNION ALL` branch per archive flag so
+/// that each branch is one range of an index whose order is the inbox order.
+fn page_branches(schema: &str, flags: &[bool], conditions: &str, limit: &str) -> String {
+    let branch = |flag: bool| {
+        format!(
+            "(SELECT p.conversation_id, p.last_activity_at FROM {schema}.participants p \
+             WHERE {conditions} AND p.is_archived = {flag} \
+             ORDER BY p.last_activity_at DESC, p.conversation_id DESC LIMIT {limit})"
+        )
+    };
+    match flags {
+        [flag] => branch(*flag),
+        _ => {
+            let branches: Vec<String> = flags.iter().map(|&flag| branch(flag)).collect();
+            format!(
+                "SELECT u.conversation_id, u.last_activity_at FROM ({}) u \
+                 ORDER BY u.last_activity_at DESC, u.conversation_id DESC LIMIT {limit}",
+                branches.join(" UNION ALL ")
+            )
+        }
+    }
+}
+
+fn archive_flags(filter: ArchiveFilter) -> &'static [bool] {
+    match filter {
+        ArchiveFilter::Active => &[false],
+        ArchiveFilter::Archived => &[true],
+        ArchiveFilter::All => &[false, true],
+    }
+}
+
+impl Sql {
+    /// The statements for the (already quoted) schema `s`.
+    pub(crate) fn new(s: &str) -> Self {
+        let lateral = participants_lateral(s);
+        let record_from = format!("SELECT {RECORD_COLUMNS} FROM {s}.conversations c {lateral}");
+        let lock = |lookup: &str| {
+            let (columns, join) = if lookup.is_empty() {
+                (String::new(), String::new())
+            } else {
+                (
+                    format!(", {MESSAGE_COLUMNS}"),
+                    format!(
+                        "LEFT JOIN LATERAL (SELECT * FROM {s}.messages m \
+                         WHERE m.conversation_id = c.id AND {lookup}) m ON true"
+                    ),
+                )
+            };
+            format!(
+                "SELECT {RECORD_COLUMNS}, \
+                 (SELECT v.version FROM {s}.conversations v WHERE v.id = c.id) AS snapshot_version{columns} \
+                 FROM {s}.conversations c {lateral} {join} \
+                 WHERE c.id = $1 AND c.tenant = $2 \
+                 FOR NO KEY UPDATE OF c"
+            )
+        };
+        Self {
+            schema: s.to_owned(),
+            get_record: format!("{record_from} WHERE c.id = $1 AND c.tenant = $2"),
+            find_direct: format!(
+                "{record_from} WHERE c.tenant = $1 AND c.kind = 'direct' AND c.direct_low = $2 \
+                 AND c.direct_high = $3 AND coalesce(c.tag_type, '') = $4 AND coalesce(c.tag_id, '') = $5"
+            ),
+            insert_direct: format!(
+                "WITH c AS ( \
+                   INSERT INTO {s}.conversations (id, tenant, kind, tag_type, tag_id, tag_id_is_int, \
+                     direct_low, direct_high, created_by, created_at, updated_at, last_seq, last_activity_at, metadata) \
+                   VALUES ($1, $2, 'direct', $3, $4, $5, $6, $7, $8, $9, $9, 0, $9, $10) \
+                   ON CONFLICT (tenant, direct_low, direct_high, (coalesce(tag_type, '')), (coalesce(tag_id, ''))) \
+                     WHERE kind = 'direct' DO NOTHING \
+                   RETURNING id, tenant, tag_type, tag_id, created_at \
+                 ), p AS ( \
+                   INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, \
+                     last_activity_at, role, joined_at) \
+                   SELECT c.id, u.user_id, c.tenant, c.tag_type, c.tag_id, c.created_at, 'member', c.created_at \
+                   FROM c CROSS JOIN unnest($11::text[]) AS u(user_id) \
+                 ) SELECT id FROM c"
+            ),
+            insert_group: format!(
+                "WITH c AS ( \
+                   INSERT INTO {s}.conversations (id, tenant, kind, title, title_lower, tag_type, tag_id, \
+                     tag_id_is_int, created_by, created_at, updated_at, last_seq, last_activity_at, metadata) \
+                   VALUES ($1, $2, 'group', $3, $4, $5, $6, $7, $8, $9, $9, 0, $9, $10) \
+                   RETURNING id, tenant, tag_type, tag_id, created_at \
+                 ) INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, \
+                     last_activity_at, role, joined_at) \
+                   SELECT c.id, u.user_id, c.tenant, c.tag_type, c.tag_id, c.created_at, u.role, c.created_at \
+                   FROM c CROSS JOIN unnest($11::text[], $12::text[]) AS u(user_id, role)"
+            ),
+            lock_plain: lock(""),
+            lock_client_id: lock("m.sender = $3 AND m.client_message_id = $4"),
+            lock_message_id: lock("m.id = $3"),
+            append: format!(
+                "WITH m AS ( \
+                   INSERT INTO {s}.messages (conversation_id, seq, id, sender, body, client_message_id, \
+                     metadata, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ), c AS ( \
+                   UPDATE {s}.conversations SET last_seq = $2, last_message_id = $3, last_message_seq = $2, \
+                     last_message_sender = $4, last_message_text = $9, last_message_at = $8, \
+                     last_activity_at = $8, updated_at = $8, version = version + 1 \
+                   WHERE id = $1 \
+                 ) UPDATE {s}.participants SET \
+                     unread_count = CASE WHEN user_id = $4 THEN 0 ELSE unread_count + 1 END, \
+                     last_read_seq = CASE WHEN user_id = $4 THEN $2 ELSE last_read_seq END, \
+                     last_read_at = CASE WHEN user_id = $4 THEN $8 ELSE last_read_at END, \
+                     is_archived = false, last_activity_at = $8 \
+                   WHERE conversation_id = $1"
+            ),
+            mark_read: format!(
+                "WITH c AS (UPDATE {s}.conversations SET version = version + 1 WHERE id = $1) \
+                 UPDATE {s}.participants SET last_read_seq = $3, last_read_at = $4, \
+                   unread_count = (SELECT count(*) FROM {s}.messages m \
+                                   WHERE m.conversation_id = $1 AND m.seq > $3 AND m.sender <> $2) \
+                 WHERE conversation_id = $1 AND user_id = $2 \
+                 RETURNING unread_count"
+            ),
+            save_participant: format!(
+                "WITH c AS (UPDATE {s}.conversations SET updated_at = $3, version = version + 1 WHERE id = $1) \
+                 UPDATE {s}.participants SET role = $4, last_read_seq = $5, last_read_at = $6, unread_count = $7, \
+                   is_archived = $8, cleared_through_seq = $9 \
+                 WHERE conversation_id = $1 AND user_id = $2"
+            ),
+            save_message: format!(
+                "WITH c AS ( \
+                   UPDATE {s}.conversations SET updated_at = $6, last_message_id = $7, last_message_seq = $8, \
+                     last_message_sender = $9, last_message_text = $10, last_message_at = $11, \
+                     version = version + 1 \
+                   WHERE id = $1 \
+                 ) UPDATE {s}.messages SET body = $3, edited_at = $4, deleted_at = $5 \
+                   WHERE conversation_id = $1 AND id = $2"
+            ),
+            newest_visible_before: format!(
+                "SELECT {MESSAGE_COLUMNS} FROM {s}.messages m \
+                 WHERE m.conversation_id = $1 AND m.seq < $2 AND m.deleted_at IS NULL \
+                 ORDER BY m.seq DESC LIMIT 1"
+            ),
+            add_participants: format!(
+                "WITH c AS ( \
+                   UPDATE {s}.conversations SET updated_at = $3, version = version + 1 WHERE id = $1 \
+                   RETURNING id, tenant, tag_type, tag_id, last_activity_at, last_seq \
+                 ) INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, \
+                     last_activity_at, role, joined_at, last_read_seq) \
+                   SELECT c.id, u.user_id, c.tenant, c.tag_type, c.tag_id, c.last_activity_at, 'member', $3, \
+                     c.last_seq \
+                   FROM c CROSS JOIN unnest($2::text[]) AS u(user_id)"
+            ),
+            remove_participant: format!(
+                "WITH c AS (UPDATE {s}.conversations SET updated_at = $3, version = version + 1 WHERE id = $1), \
+                 d AS (DELETE FROM {s}.participants WHERE conversation_id = $1 AND user_id = $2) \
+                 UPDATE {s}.participants SET role = 'owner' WHERE conversation_id = $1 AND user_id = $4"
+            ),
+            history_oldest_first: history(s, "ASC"),
+            history_newest_first: history(s, "DESC"),
+            search: {
+                let conditions = format!(
+                    "p.tenant = $1 AND p.user_id = $2 AND ( \
+                       EXISTS (SELECT 1 FROM {s}.conversations t \
+                               WHERE t.id = p.conversation_id AND strpos(t.title_lower, $3) > 0) \
+                       OR EXISTS (SELECT 1 FROM {s}.participants o \
+                               WHERE o.conversation_id = p.conversation_id AND o.user_id = ANY($4) \
+                                 AND o.user_id <> $2))"
+                );
+                let page = page_branches(s, &[false, true], &conditions, "$5");
+                format!(
+                    "WITH page AS ({page}) SELECT {RECORD_COLUMNS} FROM page \
+                     JOIN {s}.conversations c ON c.id = page.conversation_id {lateral} \
+                     ORDER BY page.last_activity_at DESC, page.conversation_id DESC"
+                )
+            },
+            stats: format!(
+                "SELECT count(*) AS total, count(*) FILTER (WHERE unread_count > 0) AS unread_conversations, \
+                   coalesce(sum(unread_count), 0)::bigint AS unread_messages \
+                 FROM {s}.participants WHERE tenant = $1 AND user_id = $2"
+            ),
+        }
+    }
+
+    /// The locking read of a conversation (see `PgStore::lock`).
+    pub(crate) fn lock(&self, lookup: Lookup<'_>) -> &str {
+        match lookup {
+            Lookup::None => &self.lock_plain,
+            Lookup::ClientId { .. } => &self.lock_client_id,
+            Lookup::MessageId(_) => &self.lock_message_id,
+        }
+    }
+
+    /// An inbox page: `$1` tenant, `$2` user, `$3` limit, then the tag parameters (type, id)
+    /// and the cursor (activity, id) in that order, as the filter needs them.
+    pub(crate) fn inbox(&self, archive: ArchiveFilter, unread_only: bool, tag: TagMode, cursor: bool) -> String {
+        let s = &self.schema;
+        let mut conditions = vec!["p.tenant = $1".to_owned(), "p.user_id = $2".to_owned()];
+        let mut next = 4;
+        if unread_only {
+            conditions.push("p.unread_count > 0".into());
+        }
+        if tag != TagMode::None {
+            conditions.push(format!("p.tag_type = ${next}"));
+            next += 1;
+        }
+        if tag == TagMode::TypeAndId {
+            conditions.push(format!("p.tag_id = ${next}"));
+            next += 1;
+        }
+        if cursor {
+            conditions.push(format!(
+                "(p.last_activity_at, p.conversation_id) < (${next}, ${})",
+                next + 1
+            ));
+        }
+        let page = page_branches(s, archive_flags(archive), &conditions.join(" AND "), "$3");
+        let lateral = participants_lateral(s);
+        format!(
+            "WITH page AS ({page}) SELECT {RECORD_COLUMNS} FROM page \
+             JOIN {s}.conversations c ON c.id = page.conversation_id {lateral} \
+             ORDER BY page.last_activity_at DESC, page.conversation_id DESC"
+        )
+    }
+}
+
+/// A history page: `$1` conversation, `$2` actor, `$3` tenant, `$4` after, `$5` before,
+/// `$6` limit. One row with NULL message columns when the actor is a member and the page is
+/// empty; no row when the actor is not a member.
+fn history(s: &str, direction: &str) -> String {
+    format!(
+        "SELECT {MESSAGE_COLUMNS} FROM \
+           (SELECT p.cleared_through_seq FROM {s}.participants p \
+            WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.tenant = $3) me \
+         LEFT JOIN LATERAL ( \
+           SELECT * FROM {s}.messages h \
+           WHERE h.conversation_id = $1 AND h.seq > greatest($4::bigint, me.cleared_through_seq) AND h.seq < $5 \
+           ORDER BY h.seq {direction} LIMIT $6 \
+         ) m ON true \
+         ORDER BY m.seq {direction}"
+    )
+}
