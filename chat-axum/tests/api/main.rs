@@ -1,0 +1,6 @@
+//! chat-axum through its router: every endpoint, errors, authorization, the OpenAPI document
+//! and live events over a real WebSocket.
+
+mod common;
+mod http;
+mod openapi;
