@@ -66,3 +66,21 @@ pub use bus::{DEFAULT_PAYLOAD_RETENTION, MAX_INLINE_PAYLOAD, PgEventBus, PgEvent
 pub use error::PgStoreError;
 pub use schema::{DEFAULT_SCHEMA, SchemaName};
 pub use store::{PgStore, PgStoreBuilder, migrate};
+
+/// Compile-time checks that the public futures can be spawned on a multi-threaded runtime.
+#[cfg(test)]
+mod send_checks {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[allow(dead_code)]
+    fn public_futures_are_send(pool: sqlx::PgPool, store: PgStore) {
+        assert_send(&migrate(&pool, &SchemaName::default()));
+        assert_send(&store.migrate());
+        assert_send(&PgStore::builder().connect("postgres://"));
+        assert_send(&PgStore::builder().build(pool.clone()));
+        assert_send(&PgEventBus::connect(&store));
+        assert_send(&PgEventBus::builder(pool).connect());
+    }
+}

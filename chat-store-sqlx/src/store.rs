@@ -164,7 +164,7 @@ pub async fn migrate(pool: &PgPool, schema: &SchemaName) -> Result<(), PgStoreEr
         .await?;
     if !exists {
         let create = format!("CREATE SCHEMA IF NOT EXISTS {}", schema.quoted());
-        match sqlx::raw_sql(&create).execute(&mut conn).await {
+        match sqlx::query(&create).execute(&mut conn).await {
             Ok(_) => {}
             // Another node created it between our check and our CREATE.
             Err(error) if is_unique_violation(&error) => {}
@@ -172,8 +172,8 @@ pub async fn migrate(pool: &PgPool, schema: &SchemaName) -> Result<(), PgStoreEr
         }
     }
     let search_path = format!("SET search_path TO {}", schema.quoted());
-    sqlx::raw_sql(&search_path).execute(&mut conn).await?;
-    let result = MIGRATOR.run(&mut conn).await;
+    sqlx::query(&search_path).execute(&mut conn).await?;
+    let result = MIGRATOR.run_direct(&mut conn).await;
     // Closing is best effort; the migration result is what matters.
     let _ = sqlx::Connection::close(conn).await;
     result?;

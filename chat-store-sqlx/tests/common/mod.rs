@@ -1,0 +1,241 @@
+//! Shared test support: the database URL (skip or fail when missing) and stores in fresh,
+//! dropped-afterwards schemas.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chat_core::store::{Appended, NewDirect, NewGroup, NewMessage};
+use chat_core::{
+    ChatResult, ConversationId, ConversationRecord, HistoryQuery, InboxQuery, Message, MessageId, ReadUpTo,
+    SearchQuery, Stats, Store, TenantId, UserId,
+};
+use chat_store_sqlx::PgStore;
+use sqlx::Connection;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+/// `DATABASE_URL`, or `None` after a loud skip message. In CI (`CI` set) a missing database
+/// is a failure, never a silent skip.
+pub fn database_url() -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "DATABASE_URL is not set in CI: the Postgres tests must run"
+            );
+            // Straight to the process's stderr (libtest captures `eprintln!`), once per binary.
+            static LOUD: std::sync::Once = std::sync::Once::new();
+            LOUD.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n======================================================================\n\
+                     SKIPPED: DATABASE_URL not set, Postgres tests did not run\n\
+                     ======================================================================\n"
+                );
+            });
+            None
+        }
+    }
+}
+
+/// A pool of `size` connections to `url`.
+pub async fn pool(url: &str, size: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(60))
+        .connect(url)
+        .await
+        .expect("connect to DATABASE_URL")
+}
+
+/// A schema of its own for one test, `chat_test_<uuid>`, dropped (with everything in it)
+/// when this guard is dropped.
+#[derive(Debug)]
+pub struct TestSchema {
+    url: String,
+    name: String,
+}
+
+impl TestSchema {
+    /// A fresh, not yet created, schema name.
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            name: format!("chat_test_{}", uuid::Uuid::now_v7().simple()),
+        }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        // Drop may run inside or outside a runtime: do it on a thread with its own.
+        let url = self.url.clone();
+        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let mut conn = sqlx::postgres::PgConnection::connect(&url).await?;
+                sqlx::raw_sql(&sql).execute(&mut conn).await?;
+                conn.close().await?;
+                Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test schema {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// A migrated store in a fresh schema, and the guard that drops the schema.
+pub async fn migrated_store(url: &str, pool_size: u32) -> (PgStore, TestSchema) {
+    let schema = TestSchema::new(url);
+    let store = PgStore::builder()
+        .schema(schema.name())
+        .run_migrations(true)
+        .build(pool(url, pool_size).await)
+        .await
+        .expect("migrated store");
+    (store, schema)
+}
+
+/// What `conformance_tests!` takes: a store in a fresh schema, or `None` (skipped).
+pub async fn conformance_store() -> Option<Arc<dyn Store>> {
+    let url = database_url()?;
+    let (store, schema) = migrated_store(&url, 8).await;
+    Some(Arc::new(TestStore {
+        inner: store,
+        _schema: schema,
+    }))
+}
+
+/// A [`PgStore`] that drops its schema when the test is done with it.
+pub struct TestStore {
+    pub inner: PgStore,
+    _schema: TestSchema,
+}
+
+#[async_trait]
+impl Store for TestStore {
+    async fn find_or_create_direct(&self, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
+        self.inner.find_or_create_direct(new).await
+    }
+    async fn create_group(&self, new: NewGroup) -> ChatResult<ConversationRecord> {
+        self.inner.create_group(new).await
+    }
+    async fn get_conversation(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        id: ConversationId,
+    ) -> ChatResult<ConversationRecord> {
+        self.inner.get_conversation(tenant, actor, id).await
+    }
+    async fn append_message(&self, new: NewMessage) -> ChatResult<Appended> {
+        self.inner.append_message(new).await
+    }
+    async fn mark_read(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        id: ConversationId,
+        up_to: ReadUpTo,
+    ) -> ChatResult<(ConversationRecord, bool)> {
+        self.inner.mark_read(tenant, actor, id, up_to).await
+    }
+    async fn set_archived(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        id: ConversationId,
+        archived: bool,
+    ) -> ChatResult<ConversationRecord> {
+        self.inner.set_archived(tenant, actor, id, archived).await
+    }
+    async fn clear_history(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        id: ConversationId,
+    ) -> ChatResult<ConversationRecord> {
+        self.inner.clear_history(tenant, actor, id).await
+    }
+    async fn edit_message(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        conversation: ConversationId,
+        message: MessageId,
+        body: String,
+    ) -> ChatResult<(Message, ConversationRecord)> {
+        self.inner
+            .edit_message(tenant, actor, conversation, message, body)
+            .await
+    }
+    async fn delete_message(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        conversation: ConversationId,
+        message: MessageId,
+    ) -> ChatResult<(Message, ConversationRecord)> {
+        self.inner.delete_message(tenant, actor, conversation, message).await
+    }
+    async fn add_participants(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        id: ConversationId,
+        users: Vec<UserId>,
+        max_participants: usize,
+    ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
+        self.inner
+            .add_participants(tenant, actor, id, users, max_participants)
+            .await
+    }
+    async fn remove_participant(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        id: ConversationId,
+        user: &UserId,
+    ) -> ChatResult<ConversationRecord> {
+        self.inner.remove_participant(tenant, actor, id, user).await
+    }
+    async fn inbox_page(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        query: InboxQuery,
+    ) -> ChatResult<Vec<ConversationRecord>> {
+        self.inner.inbox_page(tenant, user, query).await
+    }
+    async fn history_page(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        id: ConversationId,
+        query: HistoryQuery,
+    ) -> ChatResult<Vec<Message>> {
+        self.inner.history_page(tenant, actor, id, query).await
+    }
+    async fn search(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        query: SearchQuery,
+    ) -> ChatResult<Vec<ConversationRecord>> {
+        self.inner.search(tenant, user, query).await
+    }
+    async fn stats(&self, tenant: &TenantId, user: &UserId) -> ChatResult<Stats> {
+        self.inner.stats(tenant, user).await
+    }
+}

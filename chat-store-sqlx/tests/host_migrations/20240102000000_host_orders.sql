@@ -1,0 +1,4 @@
+CREATE TABLE host_orders (
+    id      bigserial PRIMARY KEY,
+    user_id bigint NOT NULL REFERENCES host_users (id)
+);

@@ -1,0 +1,209 @@
+//! Our migrations: idempotent, in their own schema, beside a host's own sqlx migrations.
+
+mod common;
+
+use chat_store_sqlx::{PgStore, PgStoreError};
+use sqlx::postgres::PgPool;
+use sqlx::{Connection, Executor};
+
+/// The host's migrator, as a host application would embed it.
+static HOST_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("tests/host_migrations");
+
+type Applied = Vec<(i64, Vec<u8>, bool)>;
+
+async fn applied(pool: &PgPool, table: &str) -> Applied {
+    sqlx::query_as(&format!(
+        "SELECT version, checksum, success FROM {table} ORDER BY version"
+    ))
+    .fetch_all(pool)
+    .await
+    .expect("read migrations table")
+}
+
+async fn tables_in(pool: &PgPool, schema: &str) -> Vec<String> {
+    sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY tablename")
+        .bind(schema)
+        .fetch_all(pool)
+        .await
+        .expect("tables")
+}
+
+#[tokio::test]
+async fn migrating_twice_is_a_no_op() {
+    let Some(url) = common::database_url() else { return };
+    let (store, schema) = common::migrated_store(&url, 2).await;
+    let pool = store.pool();
+    let table = format!("\"{}\"._sqlx_migrations", schema.name());
+    let first = applied(pool, &table).await;
+    let ours: Vec<i64> = first.iter().map(|(version, _, _)| *version).collect();
+    assert!(!ours.is_empty());
+    assert!(first.iter().all(|(_, _, success)| *success));
+    let installed_on: Vec<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar(&format!("SELECT installed_on FROM {table} ORDER BY version"))
+            .fetch_all(pool)
+            .await
+            .expect("installed_on");
+    store.migrate().await.expect("second run");
+    store.migrate().await.expect("third run");
+    assert_eq!(applied(pool, &table).await, first, "nothing re-applied");
+    let again: Vec<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar(&format!("SELECT installed_on FROM {table} ORDER BY version"))
+            .fetch_all(pool)
+            .await
+            .expect("installed_on");
+    assert_eq!(again, installed_on);
+    assert_eq!(
+        tables_in(pool, schema.name()).await,
+        [
+            "_sqlx_migrations",
+            "conversations",
+            "event_payloads",
+            "messages",
+            "participants"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn invalid_schema_names_are_refused() {
+    let Some(url) = common::database_url() else { return };
+    for bad in ["Chat", "chat; DROP TABLE x", "", "9x", "a-b"] {
+        let result = PgStore::builder().schema(bad).build(common::pool(&url, 1).await).await;
+        assert!(matches!(result, Err(PgStoreError::InvalidSchema { .. })), "{bad:?}");
+    }
+}
+
+/// A database of its own, dropped at the end, so the host's `public` is really the host's.
+struct TempDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TempDatabase {
+    async fn create(url: &str) -> Self {
+        let name = format!("chat_migrations_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = sqlx::postgres::PgConnection::connect(url)
+            .await
+            .expect("admin connection");
+        admin
+            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .expect("create database");
+        admin.close().await.expect("close");
+        let (base, _) = url.rsplit_once('/').expect("database url with a path");
+        let url_of = |db: &str| format!("{base}/{db}");
+        Self {
+            admin_url: url.to_owned(),
+            url: url_of(&name),
+            name,
+        }
+    }
+
+    async fn drop(self) {
+        let mut admin = sqlx::postgres::PgConnection::connect(&self.admin_url)
+            .await
+            .expect("admin connection");
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name).as_str())
+            .await
+            .expect("drop database");
+        admin.close().await.expect("close");
+    }
+}
+
+#[tokio::test]
+async fn our_migrations_and_the_hosts_keep_to_their_own_tables() {
+    let Some(url) = common::database_url() else { return };
+    for ours_first in [false, true] {
+        let database = TempDatabase::create(&url).await;
+        // The host's pool with its default search_path: its migrations land in public.
+        let pool = common::pool(&database.url, 4).await;
+        let store = PgStore::builder().build(pool.clone()).await.expect("store");
+        assert_eq!(store.schema().as_str(), "chat", "the default schema");
+        if ours_first {
+            store.migrate().await.expect("our migrations");
+            HOST_MIGRATOR.run(&pool).await.expect("host migrations");
+        } else {
+            HOST_MIGRATOR.run(&pool).await.expect("host migrations");
+            store.migrate().await.expect("our migrations");
+        }
+        // And both again, in the other order: each is a no-op and neither trips on the other.
+        let host_before = applied(&pool, "public._sqlx_migrations").await;
+        let ours_before = applied(&pool, "chat._sqlx_migrations").await;
+        if ours_first {
+            HOST_MIGRATOR.run(&pool).await.expect("host migrations again");
+            store.migrate().await.expect("our migrations again");
+        } else {
+            store.migrate().await.expect("our migrations again");
+            HOST_MIGRATOR.run(&pool).await.expect("host migrations again");
+        }
+        let host = applied(&pool, "public._sqlx_migrations").await;
+        let ours = applied(&pool, "chat._sqlx_migrations").await;
+        assert_eq!(host, host_before);
+        assert_eq!(ours, ours_before);
+        let host_versions: Vec<i64> = host.iter().map(|(v, _, _)| *v).collect();
+        let expected_host: Vec<i64> = HOST_MIGRATOR.iter().map(|m| m.version).collect();
+        assert_eq!(
+            host_versions, expected_host,
+            "the host's record holds only the host's migrations"
+        );
+        let our_versions: Vec<i64> = ours.iter().map(|(v, _, _)| *v).collect();
+        assert!(!our_versions.is_empty());
+        assert!(
+            our_versions.iter().all(|v| !expected_host.contains(v)),
+            "our record holds only ours"
+        );
+        assert_eq!(
+            tables_in(&pool, "public").await,
+            ["_sqlx_migrations", "host_orders", "host_users"]
+        );
+        assert_eq!(
+            tables_in(&pool, "chat").await,
+            [
+                "_sqlx_migrations",
+                "conversations",
+                "event_payloads",
+                "messages",
+                "participants"
+            ]
+        );
+        // The host's tables work, and so does our store on the host's pool.
+        sqlx::query("INSERT INTO host_users (email) VALUES ('ana@example.test')")
+            .execute(&pool)
+            .await
+            .expect("host insert");
+        let stats = chat_core::Store::stats(
+            &store,
+            &chat_core::TenantId::default(),
+            &chat_core::UserId::new("ana").expect("user"),
+        )
+        .await
+        .expect("stats");
+        assert_eq!(stats.total_conversations, 0);
+        pool.close().await;
+        database.drop().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_migrations_of_a_new_schema_agree() {
+    let Some(url) = common::database_url() else { return };
+    let schema = common::TestSchema::new(&url);
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let url = url.clone();
+        let name = schema.name().to_owned();
+        tasks.push(tokio::spawn(async move {
+            PgStore::builder()
+                .schema(name)
+                .run_migrations(true)
+                .build(common::pool(&url, 1).await)
+                .await
+                .map(drop)
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("migrate");
+    }
+}

@@ -1,0 +1,358 @@
+//! Two nodes on one database: two independent pools, stores, Postgres event buses and
+//! services, sharing a schema, as two server processes would.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_core::testing::fixtures::{fresh_tenant, user_id};
+use chat_core::{
+    ChatServices, Event, EventPayload, EventStream, Identity, InMemoryDirectory, Profile, SendMessage, StartDirect,
+    Tag, TenantId,
+};
+use chat_store_sqlx::{PgEventBus, PgStore};
+
+struct Node {
+    store: PgStore,
+    bus: PgEventBus,
+    services: ChatServices,
+}
+
+async fn node(url: &str, schema: &str, directory: Arc<InMemoryDirectory>) -> Node {
+    let store = PgStore::builder()
+        .schema(schema)
+        .run_migrations(true)
+        .build(common::pool(url, 8).await)
+        .await
+        .expect("store");
+    let bus = PgEventBus::connect(&store).await.expect("bus");
+    let services = ChatServices::new(Arc::new(store.clone()), directory).with_event_bus(Arc::new(bus.clone()));
+    Node { store, bus, services }
+}
+
+struct Cluster {
+    a: Node,
+    b: Node,
+    users: Vec<Identity>,
+    _schema: common::TestSchema,
+}
+
+/// Two nodes in a fresh schema (migrated by both at once), with users u0..u3 of a fresh tenant.
+async fn cluster() -> Option<Cluster> {
+    let url = common::database_url()?;
+    let schema = common::TestSchema::new(&url);
+    let tenant: TenantId = fresh_tenant();
+    let mut directory = InMemoryDirectory::new();
+    let mut users = Vec::new();
+    for index in 0..4 {
+        directory = directory.with_profile(&tenant, Profile::new(user_id(index), format!("User {index}")));
+        users.push(Identity::new(tenant.clone(), user_id(index)));
+    }
+    let directory = Arc::new(directory);
+    let (a, b) = tokio::join!(
+        node(&url, schema.name(), Arc::clone(&directory)),
+        node(&url, schema.name(), directory)
+    );
+    Some(Cluster {
+        a,
+        b,
+        users,
+        _schema: schema,
+    })
+}
+
+impl Cluster {
+    /// u0 starts a direct conversation with u1 on node A; returns it and u1's subscription on
+    /// node B once B has heard of the creation.
+    async fn start_direct_heard_on_b(&self) -> (chat_core::ConversationId, EventStream) {
+        let (u0, u1) = (&self.users[0], &self.users[1]);
+        let mut on_b = self.b.bus.subscribe_user(u1);
+        let (view, _) = self
+            .a
+            .services
+            .conversations()
+            .start_direct(u0, StartDirect::with(u1.user.clone()))
+            .await
+            .expect("start");
+        let created = next_event(&mut on_b).await.expect("conversation.created on B");
+        assert!(matches!(created.payload, EventPayload::ConversationCreated(_)));
+        (view.conversation.id, on_b)
+    }
+}
+
+async fn next_event(stream: &mut EventStream) -> Option<Arc<Event>> {
+    tokio::time::timeout(Duration::from_secs(10), stream.recv())
+        .await
+        .ok()
+        .and_then(Result::ok)
+}
+
+/// Nothing else arrives within a short while.
+async fn assert_quiet(stream: &mut EventStream) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Some(event) = stream.try_recv() {
+        panic!("unexpected event: {event:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_find_or_create_across_two_nodes_gives_one_conversation() {
+    let Some(cluster) = cluster().await else { return };
+    let cluster = Arc::new(cluster);
+    for tagged in [false, true] {
+        let mut tasks = Vec::new();
+        for task in 0..64 {
+            let cluster = Arc::clone(&cluster);
+            tasks.push(tokio::spawn(async move {
+                let node = if task % 2 == 0 { &cluster.a } else { &cluster.b };
+                let (me, other) = if task % 4 < 2 { (0, 1) } else { (1, 0) };
+                let mut input = StartDirect::with(cluster.users[other].user.clone());
+                if tagged {
+                    input = input.tagged(Tag::new("Order", 42).expect("tag"));
+                }
+                let (view, created) = node
+                    .services
+                    .conversations()
+                    .start_direct(&cluster.users[me], input)
+                    .await
+                    .expect("start direct");
+                (view.conversation.id, created)
+            }));
+        }
+        let mut ids = HashSet::new();
+        let mut creations = 0;
+        for task in tasks {
+            let (id, created) = task.await.expect("task");
+            ids.insert(id);
+            creations += usize::from(created);
+        }
+        assert_eq!(ids.len(), 1, "one conversation (tagged: {tagged})");
+        assert_eq!(creations, 1, "created exactly once (tagged: {tagged})");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_sent_through_node_a_reaches_a_subscriber_on_node_b_once() {
+    let Some(cluster) = cluster().await else { return };
+    let (u0, u1) = (&cluster.users[0], &cluster.users[1]);
+    let mut on_b = cluster.b.bus.subscribe_user(u1);
+    let mut on_a = cluster.a.bus.subscribe_user(u0);
+    let (view, _) = cluster
+        .a
+        .services
+        .conversations()
+        .start_direct(u0, StartDirect::with(u1.user.clone()))
+        .await
+        .expect("start");
+    let id = view.conversation.id;
+    let created = next_event(&mut on_b).await.expect("conversation.created on B");
+    assert!(matches!(created.payload, EventPayload::ConversationCreated(_)));
+
+    let sent = cluster
+        .a
+        .services
+        .messages()
+        .send(u0, id, SendMessage::text("hello from A"))
+        .await
+        .expect("send")
+        .message
+        .message;
+    let event = next_event(&mut on_b).await.expect("message.created on B");
+    assert_eq!(event.conversation_id, id);
+    assert_eq!(event.tenant, u1.tenant);
+    match &event.payload {
+        EventPayload::MessageCreated(message) => assert_eq!(message, &sent),
+        other => panic!("expected message.created, got {other:?}"),
+    }
+    let updated = next_event(&mut on_b).await.expect("conversation.updated on B");
+    match &updated.payload {
+        EventPayload::ConversationUpdated(record) => {
+            assert_eq!(record.conversation.last_seq, 1);
+            assert_eq!(record.participant(&u1.user).map(|p| p.unread_count), Some(1));
+        }
+        other => panic!("expected conversation.updated, got {other:?}"),
+    }
+    // What B heard is what B's own store says.
+    let on_store_b = cluster.b.services.conversations().get(u1, id).await.expect("get on B");
+    assert_eq!(on_store_b.conversation.last_seq, sent.seq);
+
+    // The publishing node's own subscriber gets each event once (not again from NOTIFY).
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        kinds.push(next_event(&mut on_a).await.expect("event on A").payload.type_name());
+    }
+    assert_eq!(
+        kinds,
+        ["conversation.created", "message.created", "conversation.updated"]
+    );
+    assert_quiet(&mut on_a).await;
+    assert_quiet(&mut on_b).await;
+
+    // And the other way round: B sends, A hears.
+    cluster
+        .b
+        .services
+        .messages()
+        .send(u1, id, SendMessage::text("hello from B"))
+        .await
+        .expect("send on B");
+    let event = next_event(&mut on_a).await.expect("message.created on A");
+    assert!(matches!(&event.payload, EventPayload::MessageCreated(m) if m.body == "hello from B"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_on_node_b_sees_exactly_the_committed_changes() {
+    let Some(cluster) = cluster().await else { return };
+    let (u0, u1, u2) = (&cluster.users[0], &cluster.users[1], &cluster.users[2]);
+    let (id, mut on_b) = cluster.start_direct_heard_on_b().await;
+
+    // A write that fails inside its transaction, after the conversation was locked and the
+    // message inserted: a trigger refuses bodies "boom".
+    let schema = cluster.a.store.schema().quoted();
+    sqlx::raw_sql(&format!(
+        "CREATE FUNCTION {schema}.refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.body = 'boom' THEN RAISE EXCEPTION 'boom refused'; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER refuse_boom BEFORE INSERT ON {schema}.messages \
+         FOR EACH ROW EXECUTE FUNCTION {schema}.refuse_boom();"
+    ))
+    .execute(cluster.a.store.pool())
+    .await
+    .expect("trigger");
+    let failed = cluster
+        .a
+        .services
+        .messages()
+        .send(u0, id, SendMessage::text("boom"))
+        .await;
+    assert!(failed.is_err(), "the refused write fails");
+    // A write refused before any change: a non-member.
+    let refused = cluster
+        .a
+        .services
+        .messages()
+        .send(u2, id, SendMessage::text("not a member"))
+        .await;
+    assert!(refused.is_err_and(|e| e.is_not_found()));
+
+    let sent = cluster
+        .a
+        .services
+        .messages()
+        .send(u0, id, SendMessage::text("committed"))
+        .await
+        .expect("send")
+        .message
+        .message;
+    assert_eq!(sent.seq, 1, "the rolled-back send took no seq");
+    let first = next_event(&mut on_b).await.expect("an event on B");
+    match &first.payload {
+        EventPayload::MessageCreated(message) => assert_eq!(message.body, "committed"),
+        other => panic!("the first event on B must be the committed message, got {other:?}"),
+    }
+    let second = next_event(&mut on_b).await.expect("conversation.updated on B");
+    assert!(matches!(&second.payload, EventPayload::ConversationUpdated(r) if r.conversation.last_seq == 1));
+    assert_quiet(&mut on_b).await;
+    let history = cluster
+        .b
+        .services
+        .messages()
+        .history(u1, id, None, None, None)
+        .await
+        .expect("history on B");
+    let bodies: Vec<&str> = history.iter().map(|m| m.message.body.as_str()).collect();
+    assert_eq!(bodies, ["committed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_past_the_notify_limit_travel_by_reference() {
+    let Some(cluster) = cluster().await else { return };
+    let u0 = &cluster.users[0];
+    let (id, mut on_b) = cluster.start_direct_heard_on_b().await;
+    // 4000 characters of 3 bytes: 12000 bytes of body, far past NOTIFY's 8000.
+    let body = "€".repeat(4000);
+    let sent = cluster
+        .a
+        .services
+        .messages()
+        .send(u0, id, SendMessage::text(body.clone()))
+        .await
+        .expect("send")
+        .message
+        .message;
+    let event = next_event(&mut on_b).await.expect("message.created on B");
+    match &event.payload {
+        EventPayload::MessageCreated(message) => {
+            assert_eq!(message, &sent);
+            assert_eq!(message.body, body);
+        }
+        other => panic!("expected message.created, got {other:?}"),
+    }
+    let stored: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {}.event_payloads",
+        cluster.a.store.schema().quoted()
+    ))
+    .fetch_one(cluster.a.store.pool())
+    .await
+    .expect("count");
+    assert!(stored >= 1, "the large event went through the payload table");
+    let updated = next_event(&mut on_b).await.expect("conversation.updated on B");
+    assert!(matches!(updated.payload, EventPayload::ConversationUpdated(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_listener_reconnects_after_its_connection_is_dropped() {
+    let Some(cluster) = cluster().await else { return };
+    let u0 = &cluster.users[0];
+    let (id, mut on_b) = cluster.start_direct_heard_on_b().await;
+    let pool = cluster.a.store.pool();
+    let pattern = format!("%LISTEN \"{}\"%", cluster.b.bus.channel());
+    let listeners = || async {
+        let pids: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid() ORDER BY pid",
+        )
+        .bind(&pattern)
+        .fetch_all(pool)
+        .await
+        .expect("pg_stat_activity");
+        pids
+    };
+    let before = listeners().await;
+    assert_eq!(before.len(), 2, "one listener per node");
+    let terminated: Vec<bool> = sqlx::query_scalar("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS t(pid)")
+        .bind(&before)
+        .fetch_all(pool)
+        .await
+        .expect("terminate");
+    assert!(terminated.iter().all(|&t| t));
+    let mut reconnected = false;
+    for _ in 0..200 {
+        let now = listeners().await;
+        if now.len() == 2 && now.iter().all(|pid| !before.contains(pid)) {
+            reconnected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reconnected, "both listeners are back");
+    cluster
+        .a
+        .services
+        .messages()
+        .send(u0, id, SendMessage::text("after the reconnect"))
+        .await
+        .expect("send");
+    let event = next_event(&mut on_b).await.expect("an event on B after the reconnect");
+    assert!(matches!(&event.payload, EventPayload::MessageCreated(m) if m.body == "after the reconnect"));
+}
+
+trait SubscribeUser {
+    fn subscribe_user(&self, identity: &Identity) -> EventStream;
+}
+
+impl SubscribeUser for PgEventBus {
+    fn subscribe_user(&self, identity: &Identity) -> EventStream {
+        chat_core::EventBus::subscribe(self, &identity.tenant, &identity.user)
+    }
+}
