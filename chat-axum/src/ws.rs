@@ -93,25 +93,34 @@ fn check_origin(api: &ChatApi, headers: &HeaderMap) -> Result<(), ApiError> {
         .to_str()
         .map(|origin| origin.trim_end_matches('/').to_ascii_lowercase())
         .map_err(|_| ApiError::OriginNotAllowed)?;
-    if allowed.iter().any(|allowed| *allowed == origin) {
+    if allowed.contains(&origin) {
         Ok(())
     } else {
         Err(ApiError::OriginNotAllowed)
     }
 }
 
-/// A frame the client sends.
+/// A frame the client sends: `{"type": "typing" | "read" | "ping", ...}`.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum ClientFrame {
+#[serde(deny_unknown_fields)]
+struct ClientFrame {
+    #[serde(rename = "type")]
+    kind: ClientFrameKind,
+    /// The conversation of `typing` and `read`.
+    #[serde(default)]
+    conversation_uuid: Option<Uuid>,
+    /// For `read`: up to this seq (default: the newest message).
+    #[serde(default)]
+    up_to_seq: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ClientFrameKind {
     /// The client is typing in a conversation.
-    Typing { conversation_uuid: Uuid },
+    Typing,
     /// The client read a conversation up to a seq or the newest message.
-    Read {
-        conversation_uuid: Uuid,
-        #[serde(default)]
-        up_to_seq: Option<u64>,
-    },
+    Read,
     /// Keep-alive at the application level; answered with `pong`.
     Ping,
 }
@@ -167,9 +176,14 @@ fn frame_text<T: Serialize>(kind: &'static str, conversation: Option<Conversatio
 enum Exit {
     /// Close with this code and reason.
     Close(u16, &'static str),
+    /// The peer sent a close frame: finish the handshake.
+    PeerClosed,
     /// Drop without a close frame (the peer is gone or not reading).
     Drop,
 }
+
+/// How long a closing socket waits for the peer's close frame.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 struct Connection {
     api: ChatApi,
@@ -203,12 +217,22 @@ impl Connection {
     async fn run(mut self) {
         tracing::debug!(tenant = %self.me.tenant, user = %self.me.user, "websocket connected");
         let exit = self.serve().await;
-        if let Exit::Close(code, reason) = exit {
-            let frame = CloseFrame {
-                code,
-                reason: reason.into(),
-            };
-            let _ = self.send(Message::Close(Some(frame))).await;
+        let closing = match exit {
+            Exit::Close(code, reason) => {
+                let frame = CloseFrame {
+                    code,
+                    reason: reason.into(),
+                };
+                self.send(Message::Close(Some(frame))).await
+            }
+            Exit::PeerClosed => true,
+            Exit::Drop => false,
+        };
+        if closing {
+            // The closing handshake: read until the peer's close (or our reply to it) is
+            // through, so the peer sees a clean close rather than a reset.
+            let drain = async { while let Some(Ok(_)) = self.socket.recv().await {} };
+            let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
         }
         tracing::debug!(tenant = %self.me.tenant, user = %self.me.user, "websocket closed");
     }
@@ -237,7 +261,8 @@ impl Connection {
                     Err(_) => return Exit::Close(close_code::RESTART, "event bus closed"),
                 },
                 frame = self.socket.recv() => match frame {
-                    None | Some(Ok(Message::Close(_))) => return Exit::Drop,
+                    None => return Exit::Drop,
+                    Some(Ok(Message::Close(_))) => return Exit::PeerClosed,
                     Some(Err(error)) => {
                         tracing::debug!(user = %self.me.user, %error, "websocket read failed");
                         return Exit::Close(close_code::SIZE, "frame too large or malformed");
@@ -323,25 +348,21 @@ impl Connection {
 
     /// Runs a client frame; the text to answer with, if any.
     async fn handle(&mut self, frame: ClientFrame) -> Option<String> {
-        let result = match frame {
-            ClientFrame::Ping => return Some(frame_text::<()>("pong", None, None)),
-            ClientFrame::Typing { conversation_uuid } => {
-                self.api
-                    .services
-                    .messages()
-                    .typing(&self.me, ConversationId::from_uuid(conversation_uuid))
-                    .await
-            }
-            ClientFrame::Read {
-                conversation_uuid,
-                up_to_seq,
-            } => self
-                .api
+        if frame.kind == ClientFrameKind::Ping {
+            return Some(frame_text::<()>("pong", None, None));
+        }
+        let Some(conversation) = frame.conversation_uuid.map(ConversationId::from_uuid) else {
+            return Some(error_frame(ApiError::invalid("conversation_uuid", "is required")));
+        };
+        let result = if frame.kind == ClientFrameKind::Typing {
+            self.api.services.messages().typing(&self.me, conversation).await
+        } else {
+            self.api
                 .services
                 .conversations()
-                .mark_read(&self.me, ConversationId::from_uuid(conversation_uuid), up_to_seq)
+                .mark_read(&self.me, conversation, frame.up_to_seq)
                 .await
-                .map(drop),
+                .map(drop)
         };
         result.err().map(|error| error_frame(ApiError::from(error)))
     }
@@ -449,12 +470,13 @@ mod tests {
             r#"{{"type":"read","conversation_uuid":"{uuid}","up_to_seq":3}}"#
         ))
         .expect("read");
-        assert!(matches!(frame, ClientFrame::Read { up_to_seq: Some(3), .. }));
-        assert!(matches!(
-            serde_json::from_str::<ClientFrame>(r#"{"type":"ping"}"#),
-            Ok(ClientFrame::Ping)
-        ));
+        assert_eq!(frame.kind, ClientFrameKind::Read);
+        assert_eq!(frame.up_to_seq, Some(3));
+        assert_eq!(frame.conversation_uuid, Some(uuid));
+        let frame: ClientFrame = serde_json::from_str(r#"{"type":"ping"}"#).expect("ping");
+        assert_eq!(frame.kind, ClientFrameKind::Ping);
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"shout"}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"ping","x":1}"#).is_err());
         assert_eq!(frame_text::<()>("pong", None, None), r#"{"type":"pong"}"#);
     }
 

@@ -88,9 +88,7 @@ pub struct Answer {
 pub struct TestApp {
     pub router: Router,
     pub api: ChatApi,
-    pub services: ChatServices,
     pub directory: Arc<CountingDirectory>,
-    pub tenant: TenantId,
 }
 
 pub fn user(index: usize) -> UserId {
@@ -133,18 +131,12 @@ impl TestApp {
         let services = ChatServices::new(Arc::new(MemoryStore::new()), directory.clone())
             .with_event_bus(Arc::new(InProcessEventBus::with_capacity(bus_capacity)))
             .with_limits(limits);
-        let api = configure(ChatApi::new(services.clone(), Arc::new(TokenAuth)));
+        let api = configure(ChatApi::new(services, Arc::new(TokenAuth)));
         Self {
             router: chat_axum::router(api.clone()),
             api,
-            services,
             directory,
-            tenant,
         }
-    }
-
-    pub fn identity(&self, index: usize) -> Identity {
-        Identity::new(self.tenant.clone(), user(index))
     }
 
     pub fn profile_calls(&self) -> usize {

@@ -5,3 +5,4 @@ mod authorization;
 mod common;
 mod http;
 mod openapi;
+mod ws;
