@@ -89,6 +89,7 @@ impl<T> ListEnvelope<T> {
 pub struct ListMeta {
     /// Pass back as `cursor` (inbox) or `before` / `after` (messages) for the next page;
     /// `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -105,6 +106,7 @@ pub struct UserResource {
     #[schema(example = "Bruno Díaz")]
     pub name: String,
     /// Photo URL.
+    #[schema(required = true)]
     pub avatar_url: Option<String>,
     /// Further public fields the host put in the profile, if any.
     #[serde(flatten)]
@@ -134,7 +136,7 @@ pub struct PivotResource {
     pub unread_count: u64,
     /// When their read watermark last moved.
     #[serde(serialize_with = "timestamp::serialize_option")]
-    #[schema(value_type = Option<String>, format = DateTime, example = "2025-10-15T10:30:00.000000Z")]
+    #[schema(value_type = Option<String>, format = DateTime, required = true, example = "2025-10-15T10:30:00.000000Z")]
     pub last_read_at: Option<DateTime<Utc>>,
     /// Their read watermark: every message up to this seq is read.
     pub last_read_seq: u64,
@@ -165,6 +167,7 @@ pub struct ParticipantResource {
     #[schema(example = "Ana Souza")]
     pub name: String,
     /// Photo URL.
+    #[schema(required = true)]
     pub avatar_url: Option<String>,
     /// Further public fields the host put in the profile, if any.
     #[serde(flatten)]
@@ -201,17 +204,20 @@ pub struct ConversationResource {
     /// Direct or group.
     pub kind: KindResource,
     /// Groups have a title; direct conversations `null`.
+    #[schema(required = true)]
     pub title: Option<String>,
     /// The kind of host object it is about.
-    #[schema(example = "App\\Models\\Order")]
+    #[schema(required = true, example = "App\\Models\\Order")]
     pub taggable_type: Option<String>,
     /// The host object's id, in the form it was given (integer or string).
+    #[schema(required = true)]
     pub taggable_id: Option<TaggableIdValue>,
     /// The newest visible message's text (cut to 280 characters).
+    #[schema(required = true)]
     pub last_message_text: Option<String>,
     /// When the newest visible message was sent.
     #[serde(serialize_with = "timestamp::serialize_option")]
-    #[schema(value_type = Option<String>, format = DateTime, example = "2025-10-15T10:30:00.000000Z")]
+    #[schema(value_type = Option<String>, format = DateTime, required = true, example = "2025-10-15T10:30:00.000000Z")]
     pub last_message_at: Option<DateTime<Utc>>,
     /// Whether the caller archived it.
     pub is_archived: bool,
@@ -228,6 +234,7 @@ pub struct ConversationResource {
     /// Everyone in it, in joined order.
     pub participants: Vec<ParticipantResource>,
     /// For a direct conversation the other user; `null` for groups.
+    #[schema(required = true)]
     pub counterpart: Option<UserResource>,
 }
 
@@ -285,6 +292,7 @@ pub struct MessageResource {
     /// The text, as sent (trimmed); empty once deleted. Render it as text, never as HTML.
     pub body: String,
     /// The sender's retry key.
+    #[schema(required = true)]
     pub client_message_id: Option<String>,
     /// Host-defined data.
     #[schema(value_type = Object)]
@@ -293,7 +301,7 @@ pub struct MessageResource {
     pub is_edited: bool,
     /// When it was last edited.
     #[serde(serialize_with = "timestamp::serialize_option")]
-    #[schema(value_type = Option<String>, format = DateTime, example = "2025-10-15T10:30:00.000000Z")]
+    #[schema(value_type = Option<String>, format = DateTime, required = true, example = "2025-10-15T10:30:00.000000Z")]
     pub edited_at: Option<DateTime<Utc>>,
     /// Whether it was deleted.
     pub is_deleted: bool,

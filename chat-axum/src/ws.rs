@@ -48,8 +48,20 @@ use crate::resources::{ConversationResource, MessageResource, timestamp};
 
 /// Open the live event stream.
 ///
-/// Browsers cannot set headers on a WebSocket: hosts whose authenticator accepts a token in
-/// the query string (`?token=`) or a subprotocol serve them that way.
+/// Authenticated before the upgrade. Browsers cannot set headers on a WebSocket: hosts whose
+/// authenticator accepts a token in the query string (`?token=`) or a subprotocol serve them
+/// that way.
+///
+/// Server frames: `{"type", "conversation_uuid", "data"}` with type `conversation.created`,
+/// `conversation.updated` (data: the conversation resource as the recipient sees it),
+/// `message.created`, `message.updated`, `message.deleted` (data: the message resource),
+/// `conversation.read` (data: `{user, seq, read_at}`), `typing` (data: `{user,
+/// expires_at}`); also `pong`, `error` (`{message, errors?}`) and `resync` (the client fell
+/// behind: refetch, the socket closes with 1013).
+///
+/// Client frames: `{"type": "typing", "conversation_uuid"}`, `{"type": "read",
+/// "conversation_uuid", "up_to_seq"?}`, `{"type": "ping"}`. Oversized frames close the
+/// socket (1009), frames past the rate limit too (1008); silent clients are closed (1001).
 #[utoipa::path(
     get,
     path = "/ws",

@@ -57,8 +57,19 @@ pub struct HistoryParams {
 }
 
 /// `data` of an answer that has none: `null`.
-#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Serialize)]
 pub struct Nothing;
+
+impl utoipa::PartialSchema for Nothing {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Null)
+            .description(Some("Always `null`."))
+            .into()
+    }
+}
+
+impl ToSchema for Nothing {}
 
 /// A page of history, ascending by seq. `meta.next_cursor` is the seq to pass as `before`
 /// (paging back) or, when `after` was given, as `after` (following forward), while there may

@@ -56,6 +56,9 @@ async fn every_served_route_is_documented_and_the_other_way_round() {
     let app = TestApp::new();
     let document = document(&app).await;
     assert_eq!(document["openapi"], "3.1.0");
+    if let Ok(path) = std::env::var("CHAT_OPENAPI_DUMP") {
+        std::fs::write(path, serde_json::to_string_pretty(&document).expect("json")).expect("dump the document");
+    }
 
     let mut documented = BTreeSet::new();
     for (path, item) in document["paths"].as_object().expect("paths") {
