@@ -101,11 +101,14 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
   // The seller answers; the buyer sees it live.
   await row.click();
   await seller.page.waitForSelector('#messages li[data-seq="1"]');
+  // Reading it sends a receipt: the buyer's message shows "Seen".
+  await buyer.page.locator('#messages li[data-seq="1"] [data-testid="seen"]').waitFor();
+  // Typing shows on the other side.
+  await seller.page.type("#body", "Sí");
+  await buyer.page.locator("#typing").filter({ hasText: "Inés Ramírez is typing" }).waitFor();
   await seller.page.fill("#body", "Sí, está disponible. Envío mañana.");
   await seller.page.click("#composer button[type=submit]");
   await buyer.page.locator("#messages li").filter({ hasText: "Envío mañana" }).waitFor();
-  // The buyer's message was read by the seller: a receipt shows.
-  await buyer.page.locator('[data-testid="seen"]').first().waitFor().catch(() => {});
   await buyer.page.screenshot({ path: join(SHOTS, "2-buyer-chat.png") });
 
   // Markup in a message is shown as text and runs nothing.

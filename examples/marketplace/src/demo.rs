@@ -38,19 +38,68 @@ pub struct DemoOrder {
 
 /// The demo's users.
 pub const USERS: &[DemoUser] = &[
-    DemoUser { id: "buyer-ana", name: "Ana Souza", role: "buyer", colour: "#3f7fd9" },
-    DemoUser { id: "buyer-jose", name: "José Núñez", role: "buyer", colour: "#2f9e6e" },
-    DemoUser { id: "buyer-zoe", name: "Zoë Müller", role: "buyer", colour: "#8a55c9" },
-    DemoUser { id: "seller-ines", name: "Inés Ramírez", role: "seller", colour: "#d9663f" },
-    DemoUser { id: "seller-renee", name: "Renée Côté", role: "seller", colour: "#c9a227" },
+    DemoUser {
+        id: "buyer-ana",
+        name: "Ana Souza",
+        role: "buyer",
+        colour: "#3f7fd9",
+    },
+    DemoUser {
+        id: "buyer-jose",
+        name: "José Núñez",
+        role: "buyer",
+        colour: "#2f9e6e",
+    },
+    DemoUser {
+        id: "buyer-zoe",
+        name: "Zoë Müller",
+        role: "buyer",
+        colour: "#8a55c9",
+    },
+    DemoUser {
+        id: "seller-ines",
+        name: "Inés Ramírez",
+        role: "seller",
+        colour: "#d9663f",
+    },
+    DemoUser {
+        id: "seller-renee",
+        name: "Renée Côté",
+        role: "seller",
+        colour: "#c9a227",
+    },
 ];
 
 /// The demo's orders.
 pub const ORDERS: &[DemoOrder] = &[
-    DemoOrder { id: 1001, title: "Handmade ceramic mug", buyer_id: "buyer-ana", seller_id: "seller-ines", seller_name: "Inés Ramírez" },
-    DemoOrder { id: 1002, title: "Vintage record player", buyer_id: "buyer-ana", seller_id: "seller-renee", seller_name: "Renée Côté" },
-    DemoOrder { id: 1003, title: "Wool scarf", buyer_id: "buyer-jose", seller_id: "seller-ines", seller_name: "Inés Ramírez" },
-    DemoOrder { id: 1004, title: "Oak bookshelf", buyer_id: "buyer-zoe", seller_id: "seller-renee", seller_name: "Renée Côté" },
+    DemoOrder {
+        id: 1001,
+        title: "Handmade ceramic mug",
+        buyer_id: "buyer-ana",
+        seller_id: "seller-ines",
+        seller_name: "Inés Ramírez",
+    },
+    DemoOrder {
+        id: 1002,
+        title: "Vintage record player",
+        buyer_id: "buyer-ana",
+        seller_id: "seller-renee",
+        seller_name: "Renée Côté",
+    },
+    DemoOrder {
+        id: 1003,
+        title: "Wool scarf",
+        buyer_id: "buyer-jose",
+        seller_id: "seller-ines",
+        seller_name: "Inés Ramírez",
+    },
+    DemoOrder {
+        id: 1004,
+        title: "Oak bookshelf",
+        buyer_id: "buyer-zoe",
+        seller_id: "seller-renee",
+        seller_name: "Renée Côté",
+    },
 ];
 
 /// The profile URL of a demo user's avatar.
@@ -61,15 +110,24 @@ pub fn avatar_url(user_id: &str) -> String {
 /// A directory over the demo users, in the default tenant.
 pub fn directory() -> InMemoryDirectory {
     let tenant = TenantId::default();
-    USERS.iter().fold(InMemoryDirectory::new(), |directory, user| match UserId::new(user.id) {
-        Ok(id) => directory.with_profile(&tenant, Profile::new(id, user.name).with_avatar_url(avatar_url(user.id))),
-        Err(_) => directory,
-    })
+    USERS
+        .iter()
+        .fold(InMemoryDirectory::new(), |directory, user| match UserId::new(user.id) {
+            Ok(id) => directory.with_profile(
+                &tenant,
+                Profile::new(id, user.name).with_avatar_url(avatar_url(user.id)),
+            ),
+            Err(_) => directory,
+        })
 }
 
 /// Orders the user bought or sold.
 pub fn orders_of(user_id: &str) -> Vec<DemoOrder> {
-    ORDERS.iter().filter(|order| order.buyer_id == user_id || order.seller_id == user_id).cloned().collect()
+    ORDERS
+        .iter()
+        .filter(|order| order.buyer_id == user_id || order.seller_id == user_id)
+        .cloned()
+        .collect()
 }
 
 /// An SVG avatar with the user's initials (no external images needed).
@@ -78,7 +136,12 @@ pub fn avatar_svg(user_id: &str) -> Option<String> {
         ("#".to_owned(), "#5b6575")
     } else {
         let user = USERS.iter().find(|user| user.id == user_id)?;
-        let initials: String = user.name.split_whitespace().filter_map(|word| word.chars().next()).take(2).collect();
+        let initials: String = user
+            .name
+            .split_whitespace()
+            .filter_map(|word| word.chars().next())
+            .take(2)
+            .collect();
         (initials, user.colour)
     };
     Some(format!(
@@ -99,12 +162,19 @@ impl DemoTokens {
         let user = USERS.iter().find(|user| user.id == user_id)?;
         let id = UserId::new(user.id).ok()?;
         let token = format!("demo-{}", uuid::Uuid::now_v7().simple());
-        self.tokens.lock().unwrap_or_else(PoisonError::into_inner).insert(token.clone(), id);
+        self.tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token.clone(), id);
         Some(token)
     }
 
     /// The user a token was issued to.
     pub fn user_of(&self, token: &str) -> Option<UserId> {
-        self.tokens.lock().unwrap_or_else(PoisonError::into_inner).get(token).cloned()
+        self.tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(token)
+            .cloned()
     }
 }

@@ -1,0 +1,153 @@
+//! The demo host's routes around the chat router: the page, demo login, orders, avatars.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chat_axum::{AuthRejection, Authenticator, ChatApi};
+use chat_core::{ChatServices, Identity, TenantId};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::demo::{self, DemoTokens};
+
+/// The Content-Security-Policy of every response: scripts, styles and images only from
+/// this origin, WebSockets to it; message text can never run as code.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The demo's authenticator: `Authorization: Bearer <token>`, or `?token=` for the
+/// browser's WebSocket. A real host checks its own sessions or JWTs here.
+struct DemoAuthenticator {
+    tokens: DemoTokens,
+}
+
+#[async_trait::async_trait]
+impl Authenticator for DemoAuthenticator {
+    async fn authenticate(&self, parts: &axum::http::request::Parts) -> Result<Identity, AuthRejection> {
+        let token = chat_axum::auth::bearer_token(parts)
+            .map(str::to_owned)
+            .or_else(|| chat_axum::auth::query_param(parts, "token"))
+            .ok_or(AuthRejection::Unauthenticated)?;
+        let user = self.tokens.user_of(&token).ok_or(AuthRejection::Unauthenticated)?;
+        Ok(Identity::new(TenantId::default(), user))
+    }
+}
+
+#[derive(Clone)]
+struct HostState {
+    tokens: DemoTokens,
+}
+
+/// The whole application: the host's routes plus the chat router under `/api/v1/chat`.
+pub fn app(services: ChatServices) -> Router {
+    let tokens = DemoTokens::default();
+    let api = ChatApi::new(services, Arc::new(DemoAuthenticator { tokens: tokens.clone() }));
+    Router::new()
+        .route("/", get(index))
+        .route("/static/app.js", get(script))
+        .route("/static/style.css", get(style))
+        .route("/demo/users", get(users))
+        .route("/demo/login", post(login))
+        .route("/demo/orders", get(orders))
+        .route("/demo/avatars/{file}", get(avatar))
+        .nest("/api/v1/chat", chat_axum::router(api))
+        .with_state(HostState { tokens })
+        .layer(axum::middleware::map_response(with_security_headers))
+}
+
+async fn with_security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn index() -> Response {
+    asset("text/html; charset=utf-8", include_str!("../static/index.html"))
+}
+
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", include_str!("../static/app.js"))
+}
+
+async fn style() -> Response {
+    asset("text/css; charset=utf-8", include_str!("../static/style.css"))
+}
+
+async fn users() -> Json<serde_json::Value> {
+    let users: Vec<_> = demo::USERS
+        .iter()
+        .map(|user| json!({"id": user.id, "name": user.name, "role": user.role, "avatar_url": demo::avatar_url(user.id)}))
+        .collect();
+    Json(json!({"message": "Demo users.", "data": users}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    user_id: String,
+}
+
+async fn login(
+    State(state): State<HostState>,
+    body: Result<Json<Login>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(login)) = body else {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"message": "Send {\"user_id\": \"...\"}."})),
+        )
+            .into_response();
+    };
+    match state.tokens.login(&login.user_id) {
+        Some(token) => Json(json!({"token": token})).into_response(),
+        None => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"message": "Unknown demo user.", "errors": {"user_id": ["is not a demo user"]}})),
+        )
+            .into_response(),
+    }
+}
+
+async fn orders(State(state): State<HostState>, headers: axum::http::HeaderMap) -> Response {
+    let user = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|token| state.tokens.user_of(token));
+    match user {
+        Some(user) => Json(json!({"message": "Your orders.", "data": demo::orders_of(user.as_str())})).into_response(),
+        None => (StatusCode::UNAUTHORIZED, Json(json!({"message": "Unauthenticated."}))).into_response(),
+    }
+}
+
+async fn avatar(Path(file): Path<String>) -> Response {
+    let svg = file.strip_suffix(".svg").and_then(demo::avatar_svg);
+    match svg {
+        Some(svg) => (
+            [
+                (header::CONTENT_TYPE, "image/svg+xml"),
+                (header::CACHE_CONTROL, "max-age=3600"),
+            ],
+            svg,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"message": "Not found."}))).into_response(),
+    }
+}
