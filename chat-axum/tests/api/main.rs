@@ -4,5 +4,6 @@
 mod authorization;
 mod common;
 mod http;
+mod logs;
 mod openapi;
 mod ws;
