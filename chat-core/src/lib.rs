@@ -65,8 +65,3 @@ pub use service::{
 pub use store::{ArchiveFilter, HistoryQuery, InboxCursor, InboxQuery, ReadUpTo, SearchQuery, Store};
 pub use tag::{Tag, TagFilter, TaggableId};
 pub use view::{ConversationView, MessageView, Page, ParticipantView};
-
-/// The README's Rust examples, compiled and run as doctests so the guide stays true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeExamples;

@@ -9,9 +9,6 @@
 //!   several instances on one database share live events.
 #![forbid(unsafe_code)]
 
-mod demo;
-mod host;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -94,11 +91,11 @@ async fn main() {
 async fn run() -> Result<(), String> {
     let config = Config::from_env_and_args()?;
     let (store, bus) = open_store(&config).await?;
-    let mut services = ChatServices::new(store, Arc::new(demo::directory()));
+    let mut services = ChatServices::new(store, Arc::new(marketplace::demo::directory()));
     if let Some(bus) = bus {
         services = services.with_event_bus(bus);
     }
-    let app = host::app(services);
+    let app = marketplace::host::app(services);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", config.addr))?;
