@@ -36,6 +36,7 @@ use chat_core::{
     ParticipantView, Profile, StreamError, UserId,
 };
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt as _;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -194,6 +195,9 @@ enum Exit {
     Drop,
 }
 
+/// Client frames taken at a ping tick before the idle check.
+const MAX_FRAMES_PER_TICK: usize = 64;
+
 /// How long a closing socket waits for the peer's close frame.
 const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -272,21 +276,19 @@ impl Connection {
                     }
                     Err(_) => return Exit::Close(close_code::RESTART, "event bus closed"),
                 },
-                frame = self.socket.recv() => match frame {
-                    None => return Exit::Drop,
-                    Some(Ok(Message::Close(_))) => return Exit::PeerClosed,
-                    Some(Err(error)) => {
-                        tracing::debug!(user = %self.me.user, %error, "websocket read failed");
-                        return Exit::Close(close_code::SIZE, "frame too large or malformed");
+                frame = self.socket.recv() => {
+                    if let Some(exit) = self.on_frame(frame).await {
+                        return exit;
                     }
-                    Some(Ok(message)) => {
-                        self.last_seen = Instant::now();
-                        if let Some(exit) = self.receive(message).await {
+                }
+                _ = ping.tick() => {
+                    // Frames that arrived while events were being written count as activity.
+                    for _ in 0..MAX_FRAMES_PER_TICK {
+                        let Some(frame) = self.socket.recv().now_or_never() else { break };
+                        if let Some(exit) = self.on_frame(frame).await {
                             return exit;
                         }
                     }
-                },
-                _ = ping.tick() => {
                     if self.last_seen.elapsed() >= self.api.ws.idle_timeout {
                         return Exit::Close(close_code::AWAY, "idle");
                     }
@@ -294,6 +296,22 @@ impl Connection {
                         return Exit::Drop;
                     }
                 }
+            }
+        }
+    }
+
+    /// Handles what the socket gave: a frame, an error or its end.
+    async fn on_frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Option<Exit> {
+        match frame {
+            None => Some(Exit::Drop),
+            Some(Ok(Message::Close(_))) => Some(Exit::PeerClosed),
+            Some(Err(error)) => {
+                tracing::debug!(user = %self.me.user, %error, "websocket read failed");
+                Some(Exit::Close(close_code::SIZE, "frame too large or malformed"))
+            }
+            Some(Ok(message)) => {
+                self.last_seen = Instant::now();
+                self.receive(message).await
             }
         }
     }
