@@ -13,8 +13,6 @@ CREATE TABLE conversations (
     tenant              text COLLATE "C" NOT NULL,
     kind                text NOT NULL CHECK (kind IN ('direct', 'group')),
     title               text,
-    -- lower-cased in Rust when the group is created (titles never change), for search.
-    title_lower         text,
     -- the tag: type, canonical id text, and whether the host gave the id as an integer.
     tag_type            text COLLATE "C",
     tag_id              text COLLATE "C",
@@ -40,7 +38,7 @@ CREATE TABLE conversations (
         (kind = 'direct') = (direct_low IS NOT NULL AND direct_high IS NOT NULL)
         AND (direct_low IS NULL OR direct_low < direct_high)
     ),
-    CONSTRAINT conversations_group_title CHECK ((kind = 'group') = (title IS NOT NULL AND title_lower IS NOT NULL)),
+    CONSTRAINT conversations_group_title CHECK ((kind = 'group') = (title IS NOT NULL)),
     CONSTRAINT conversations_tag_parts CHECK (
         (tag_type IS NULL) = (tag_id IS NULL) AND (tag_id IS NULL) = (tag_id_is_int IS NULL)
     ),
@@ -69,6 +67,8 @@ CREATE TABLE participants (
     tag_type            text COLLATE "C",
     tag_id              text COLLATE "C",
     last_activity_at    timestamptz NOT NULL,
+    -- groups only: the title lower-cased in Rust (titles never change), for search.
+    title_lower         text,
     role                text NOT NULL CHECK (role IN ('owner', 'member')),
     joined_at           timestamptz NOT NULL,
     last_read_seq       bigint NOT NULL DEFAULT 0 CHECK (last_read_seq >= 0),
@@ -97,6 +97,14 @@ CREATE INDEX participants_inbox_tag_type
 CREATE INDEX participants_inbox_tag
     ON participants (tenant, user_id, tag_type, tag_id, is_archived, last_activity_at DESC, conversation_id DESC)
     WHERE tag_type IS NOT NULL;
+
+-- Search by title: walks only the user's groups (the rows with a title), in inbox order,
+-- checking the title from the index itself. Search by participant starts from the named
+-- users' rows (participants_inbox) and joins the user's own row by primary key.
+CREATE INDEX participants_search_titles
+    ON participants (tenant, user_id, last_activity_at DESC, conversation_id DESC)
+    INCLUDE (title_lower)
+    WHERE title_lower IS NOT NULL;
 
 CREATE TABLE messages (
     conversation_id   uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,

@@ -134,13 +134,13 @@ impl Sql {
             ),
             insert_group: format!(
                 "WITH c AS ( \
-                   INSERT INTO {s}.conversations (id, tenant, kind, title, title_lower, tag_type, tag_id, \
+                   INSERT INTO {s}.conversations (id, tenant, kind, title, tag_type, tag_id, \
                      tag_id_is_int, created_by, created_at, updated_at, last_seq, last_activity_at, metadata) \
-                   VALUES ($1, $2, 'group', $3, $4, $5, $6, $7, $8, $9, $9, 0, $9, $10) \
+                   VALUES ($1, $2, 'group', $3, $5, $6, $7, $8, $9, $9, 0, $9, $10) \
                    RETURNING id, tenant, tag_type, tag_id, created_at \
                  ) INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, \
-                     last_activity_at, role, joined_at) \
-                   SELECT c.id, u.user_id, c.tenant, c.tag_type, c.tag_id, c.created_at, u.role, c.created_at \
+                     last_activity_at, title_lower, role, joined_at) \
+                   SELECT c.id, u.user_id, c.tenant, c.tag_type, c.tag_id, c.created_at, $4, u.role, c.created_at \
                    FROM c CROSS JOIN unnest($11::text[], $12::text[]) AS u(user_id, role)"
             ),
             lock_plain: lock(""),
@@ -196,8 +196,8 @@ impl Sql {
                    UPDATE {s}.conversations SET updated_at = $3, version = version + 1 WHERE id = $1 \
                    RETURNING id, tenant, tag_type, tag_id, last_activity_at, last_seq \
                  ) INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, \
-                     last_activity_at, role, joined_at, last_read_seq) \
-                   SELECT c.id, u.user_id, c.tenant, c.tag_type, c.tag_id, c.last_activity_at, 'member', $3, \
+                     last_activity_at, title_lower, role, joined_at, last_read_seq) \
+                   SELECT c.id, u.user_id, c.tenant, c.tag_type, c.tag_id, c.last_activity_at, $4, 'member', $3, \
                      c.last_seq \
                    FROM c CROSS JOIN unnest($2::text[]) AS u(user_id)"
             ),
@@ -209,17 +209,25 @@ impl Sql {
             history_oldest_first: history(s, "ASC"),
             history_newest_first: history(s, "DESC"),
             search: {
-                let conditions = format!(
-                    "p.tenant = $1 AND p.user_id = $2 AND ( \
-                       EXISTS (SELECT 1 FROM {s}.conversations t \
-                               WHERE t.id = p.conversation_id AND strpos(t.title_lower, $3) > 0) \
-                       OR EXISTS (SELECT 1 FROM {s}.participants o \
-                               WHERE o.conversation_id = p.conversation_id AND o.user_id = ANY($4) \
-                                 AND o.user_id <> $2))"
+                // Two index-driven branches, merged in inbox order: the user's groups whose
+                // title contains the text, and the conversations of the named users that the
+                // user is in.
+                let titles = format!(
+                    "(SELECT p.conversation_id, p.last_activity_at FROM {s}.participants p \
+                      WHERE p.tenant = $1 AND p.user_id = $2 AND p.title_lower IS NOT NULL \
+                        AND strpos(p.title_lower, $3) > 0 \
+                      ORDER BY p.last_activity_at DESC, p.conversation_id DESC LIMIT $5)"
                 );
-                let page = page_branches(s, &[false, true], &conditions, "$5");
+                let people = format!(
+                    "(SELECT me.conversation_id, me.last_activity_at FROM {s}.participants o \
+                      JOIN {s}.participants me ON me.conversation_id = o.conversation_id AND me.user_id = $2 \
+                      WHERE o.tenant = $1 AND o.user_id = ANY($4) AND o.user_id <> $2 \
+                      ORDER BY me.last_activity_at DESC, me.conversation_id DESC LIMIT $5)"
+                );
                 format!(
-                    "WITH page AS ({page}) SELECT {RECORD_COLUMNS} FROM page \
+                    "WITH page AS (SELECT u.conversation_id, u.last_activity_at FROM ({titles} UNION {people}) u \
+                       ORDER BY u.last_activity_at DESC, u.conversation_id DESC LIMIT $5) \
+                     SELECT {RECORD_COLUMNS} FROM page \
                      JOIN {s}.conversations c ON c.id = page.conversation_id {lateral} \
                      ORDER BY page.last_activity_at DESC, page.conversation_id DESC"
                 )

@@ -798,10 +798,12 @@ impl Store for PgStore {
         if !added.is_empty() {
             let at = now();
             let names: Vec<&str> = added.iter().map(UserId::as_str).collect();
+            let title_lower = record.conversation.title.as_deref().map(str::to_lowercase);
             sqlx::query(&self.sql.add_participants)
                 .bind(id.as_uuid())
                 .bind(&names)
                 .bind(at)
+                .bind(title_lower)
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
