@@ -1,0 +1,503 @@
+//! [`SledStore`], its builder and its [`Store`] implementation.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chat_core::store::{Appended, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery};
+use chat_core::{ChatResult, ConversationId, ConversationRecord, Message, MessageId, Stats, Store, TenantId, UserId};
+
+use crate::commit::{CommitStats, GroupCommit};
+use crate::error::SledStoreError;
+use crate::trees::{DATA_TREES, Trees};
+
+/// The layout version this build writes and reads. Bump it (and add a migration) whenever
+/// a key or value encoding changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What the format marker starts with; a marker without it belongs to something else.
+const FORMAT_MAGIC: &[u8] = b"chat-store-sled\0";
+
+/// The key of the format marker in the `…/meta` tree.
+const FORMAT_KEY: &[u8] = b"format";
+
+/// The tree name prefix used unless [`SledStoreBuilder::tree_prefix`] says otherwise.
+pub const DEFAULT_TREE_PREFIX: &str = "chat";
+
+/// When a write is acknowledged, relative to reaching the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Every write operation returns only after sled has flushed it (`flush_async`):
+    /// an acknowledged send survives a crash of the process. Concurrent writers share
+    /// flushes (see the crate docs). The default.
+    #[default]
+    Durable,
+    /// Operations return once their transaction commits in memory; sled writes it out in
+    /// the background (every `flush_every_ms`, 500 ms by default) and when the store is
+    /// dropped or [`SledStore::flush`] is called. A crash loses the last moments of
+    /// acknowledged writes (whole transactions, never half of one). For tests and for
+    /// caches that can be rebuilt.
+    Relaxed,
+}
+
+enum Location {
+    Unset,
+    Path(PathBuf),
+    Db(sled::Db),
+    Temporary,
+}
+
+/// Opens a [`SledStore`]: over a directory ([`path`](Self::path)), over a `sled::Db` the
+/// host already uses ([`db`](Self::db)) or over a temporary database
+/// ([`temporary`](Self::temporary)).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), chat_store_sled::SledStoreError> {
+/// use chat_store_sled::{Durability, SledStore};
+/// let store = SledStore::builder()
+///     .path("/var/lib/myapp/chat")
+///     .durability(Durability::Durable)
+///     .open()
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct SledStoreBuilder {
+    location: Location,
+    durability: Durability,
+    tree_prefix: String,
+    cache_capacity: Option<u64>,
+    flush_every: Option<Option<Duration>>,
+}
+
+impl std::fmt::Debug for SledStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let location = match &self.location {
+            Location::Unset => "unset".to_owned(),
+            Location::Path(path) => path.display().to_string(),
+            Location::Db(_) => "existing sled::Db".to_owned(),
+            Location::Temporary => "temporary".to_owned(),
+        };
+        f.debug_struct("SledStoreBuilder")
+            .field("location", &location)
+            .field("durability", &self.durability)
+            .field("tree_prefix", &self.tree_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SledStoreBuilder {
+    fn default() -> Self {
+        Self {
+            location: Location::Unset,
+            durability: Durability::Durable,
+            tree_prefix: DEFAULT_TREE_PREFIX.to_owned(),
+            cache_capacity: None,
+            flush_every: None,
+        }
+    }
+}
+
+impl SledStoreBuilder {
+    /// A builder with nothing chosen yet (durable, trees named `chat/…`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Opens (or creates) the sled database in this directory.
+    pub fn path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.location = Location::Path(path.into());
+        self
+    }
+
+    /// Uses a database the host has already opened. The store keeps its data in its own
+    /// trees (named `<tree_prefix>/…`) and leaves the host's trees alone.
+    pub fn db(mut self, db: sled::Db) -> Self {
+        self.location = Location::Db(db);
+        self
+    }
+
+    /// A database in a temporary directory, deleted when the store is dropped. sled skips
+    /// syncing temporary databases, so this is for tests only.
+    pub fn temporary(mut self) -> Self {
+        self.location = Location::Temporary;
+        self
+    }
+
+    /// When writes are acknowledged; [`Durability::Durable`] unless changed.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The prefix of the store's tree names (default `"chat"`), so that several stores or
+    /// the host's own trees can share one database.
+    pub fn tree_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.tree_prefix = prefix.into();
+        self
+    }
+
+    /// sled's page cache size in bytes (sled's default: 1 GiB). Ignored with [`db`](Self::db).
+    pub fn cache_capacity(mut self, bytes: u64) -> Self {
+        self.cache_capacity = Some(bytes);
+        self
+    }
+
+    /// How often sled flushes in the background (sled's default: 500 ms; `None`: never).
+    /// This bounds what [`Durability::Relaxed`] may lose. Ignored with [`db`](Self::db).
+    pub fn flush_every(mut self, every: Option<Duration>) -> Self {
+        self.flush_every = Some(every);
+        self
+    }
+
+    /// Opens the store on tokio's blocking pool (sled's recovery reads the log).
+    pub async fn open(self) -> Result<SledStore, SledStoreError> {
+        tokio::task::spawn_blocking(move || self.open_blocking())
+            .await
+            .map_err(|error| SledStoreError::Task(error.to_string()))?
+    }
+
+    /// Opens the store on the calling thread (for synchronous hosts and `main` before a
+    /// runtime exists).
+    ///
+    /// Fails with [`SledStoreError::Foreign`] when the database holds data under the
+    /// store's tree names without the store's format marker, with
+    /// [`SledStoreError::UnsupportedVersion`] when it was written in another layout, and
+    /// with [`SledStoreError::Sled`] or [`SledStoreError::OpenPanicked`] when sled cannot
+    /// read its files.
+    pub fn open_blocking(self) -> Result<SledStore, SledStoreError> {
+        let mut config = sled::Config::new();
+        if let Some(bytes) = self.cache_capacity {
+            config = config.cache_capacity(bytes);
+        }
+        if let Some(every) = self.flush_every {
+            config = config.flush_every_ms(every.map(|every| u64::try_from(every.as_millis()).unwrap_or(u64::MAX)));
+        }
+        let db = match self.location {
+            Location::Unset => return Err(SledStoreError::NoLocation),
+            Location::Db(db) => db,
+            Location::Path(path) => open_caught(config.path(path))?,
+            Location::Temporary => open_caught(config.temporary(true))?,
+        };
+        check_format(&db, &self.tree_prefix)?;
+        let trees = Trees::open(db.clone(), &self.tree_prefix)?;
+        Ok(SledStore {
+            inner: Arc::new(Inner {
+                trees,
+                durability: self.durability,
+                commit: Arc::new(GroupCommit::new(db)),
+            }),
+        })
+    }
+}
+
+/// Opens a sled database, turning a panic inside sled (some corrupt files cause one) into
+/// an error.
+fn open_caught(config: sled::Config) -> Result<sled::Db, SledStoreError> {
+    match catch_unwind(AssertUnwindSafe(|| config.open())) {
+        Ok(result) => Ok(result?),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|text| (*text).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            Err(SledStoreError::OpenPanicked(message))
+        }
+    }
+}
+
+/// Checks (or, in a database without the store's trees, writes) the format marker.
+fn check_format(db: &sled::Db, prefix: &str) -> Result<(), SledStoreError> {
+    let meta_name = format!("{prefix}/meta");
+    let names = db.tree_names();
+    let has_tree = |name: &str| names.iter().any(|existing| existing.as_ref() == name.as_bytes());
+    if has_tree(&meta_name) {
+        let meta = db.open_tree(&meta_name)?;
+        return match meta.get(FORMAT_KEY)? {
+            Some(marker) => parse_marker(&marker),
+            None => Err(SledStoreError::Foreign {
+                detail: format!("tree {meta_name:?} has no format marker"),
+            }),
+        };
+    }
+    for name in DATA_TREES {
+        let name = format!("{prefix}/{name}");
+        if has_tree(&name) && !db.open_tree(&name)?.is_empty() {
+            return Err(SledStoreError::Foreign {
+                detail: format!("tree {name:?} holds data but there is no format marker"),
+            });
+        }
+    }
+    let meta = db.open_tree(&meta_name)?;
+    let mut marker = FORMAT_MAGIC.to_vec();
+    marker.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+    meta.insert(FORMAT_KEY, marker)?;
+    db.flush()?;
+    Ok(())
+}
+
+fn parse_marker(marker: &[u8]) -> Result<(), SledStoreError> {
+    let Some(version) = marker.strip_prefix(FORMAT_MAGIC) else {
+        return Err(SledStoreError::Foreign {
+            detail: "the format marker was written by something else".to_owned(),
+        });
+    };
+    let version: [u8; 4] = version.try_into().map_err(|_| SledStoreError::Foreign {
+        detail: "the format marker is malformed".to_owned(),
+    })?;
+    match u32::from_be_bytes(version) {
+        FORMAT_VERSION => Ok(()),
+        found => Err(SledStoreError::UnsupportedVersion {
+            found,
+            supported: FORMAT_VERSION,
+        }),
+    }
+}
+
+struct Inner {
+    trees: Trees,
+    durability: Durability,
+    commit: Arc<GroupCommit>,
+}
+
+/// The embedded store: every [`Store`] operation is one sled transaction, run on tokio's
+/// blocking pool, and (in [`Durability::Durable`] mode) acknowledged only once flushed.
+///
+/// Cheap to clone (an `Arc` inside). Dropping the last clone flushes and closes the
+/// database (a blocking call); [`SledStore::flush`] flushes without closing.
+#[derive(Clone)]
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("durability", &self.inner.durability)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SledStore {
+    /// A builder: [`SledStoreBuilder::path`], [`SledStoreBuilder::db`] or
+    /// [`SledStoreBuilder::temporary`], then [`SledStoreBuilder::open`].
+    pub fn builder() -> SledStoreBuilder {
+        SledStoreBuilder::new()
+    }
+
+    /// Opens (or creates) a durable store in the directory `path`.
+    pub async fn open(path: impl Into<PathBuf>) -> Result<Self, SledStoreError> {
+        Self::builder().path(path).open().await
+    }
+
+    /// A relaxed store in a temporary database, deleted on drop: for tests.
+    pub async fn temporary() -> Result<Self, SledStoreError> {
+        Self::builder().temporary().durability(Durability::Relaxed).open().await
+    }
+
+    /// The durability mode chosen when opening.
+    pub fn durability(&self) -> Durability {
+        self.inner.durability
+    }
+
+    /// The underlying database (e.g. to check its size or export it).
+    pub fn db(&self) -> &sled::Db {
+        &self.inner.trees.db
+    }
+
+    /// Flushes every write so far to disk; returns the number of bytes written. Useful
+    /// before shutting down in [`Durability::Relaxed`] mode.
+    pub async fn flush(&self) -> Result<usize, SledStoreError> {
+        let db = self.inner.trees.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|error| SledStoreError::Task(error.to_string()))?
+            .map_err(SledStoreError::from)
+    }
+
+    /// How many durable writes were acknowledged and how many flushes they needed.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.inner.commit.stats()
+    }
+
+    /// Runs a sled operation on tokio's blocking pool.
+    async fn blocking<T, F>(&self, operation: F) -> ChatResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Trees) -> ChatResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || operation(&inner.trees))
+            .await
+            .map_err(|error| SledStoreError::Task(error.to_string()))?
+    }
+
+    /// Runs a writing operation, then (when durable) waits until it is on disk, sharing
+    /// the flush with concurrent writers (see [`crate::CommitStats`]).
+    ///
+    /// The flush also covers operations that changed nothing (a repeated
+    /// `client_message_id`, a second delete): what they return may have been committed by
+    /// a concurrent call whose flush is still running, and it must be durable before it
+    /// is acknowledged.
+    async fn write<T, F>(&self, operation: F) -> ChatResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Trees) -> ChatResult<T> + Send + 'static,
+    {
+        let answer = self.blocking(operation).await?;
+        if self.inner.durability == Durability::Durable {
+            self.inner.commit.wait_durable().await?;
+        }
+        Ok(answer)
+    }
+}
+
+#[async_trait]
+impl Store for SledStore {
+    async fn find_or_create_direct(&self, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
+        self.write(move |trees| trees.find_or_create_direct(&new)).await
+    }
+
+    async fn create_group(&self, new: NewGroup) -> ChatResult<ConversationRecord> {
+        self.write(move |trees| trees.create_group(&new)).await
+    }
+
+    async fn get_conversation(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        id: ConversationId,
+    ) -> ChatResult<ConversationRecord> {
+        let (tenant, actor) = (tenant.clone(), actor.clone());
+        self.blocking(move |trees| trees.get_conversation(&tenant, &actor, id))
+            .await
+    }
+
+    async fn append_message(&self, new: NewMessage) -> ChatResult<Appended> {
+        self.write(move |trees| trees.append_message(&new)).await
+    }
+
+    async fn mark_read(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        id: ConversationId,
+        up_to: ReadUpTo,
+    ) -> ChatResult<(ConversationRecord, bool)> {
+        let (tenant, actor) = (tenant.clone(), actor.clone());
+        self.write(move |trees| trees.mark_read(&tenant, &actor, id, up_to))
+            .await
+    }
+
+    async fn set_archived(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        id: ConversationId,
+        archived: bool,
+    ) -> ChatResult<ConversationRecord> {
+        let (tenant, actor) = (tenant.clone(), actor.clone());
+        self.write(move |trees| trees.set_archived(&tenant, &actor, id, archived))
+            .await
+    }
+
+    async fn clear_history(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        id: ConversationId,
+    ) -> ChatResult<ConversationRecord> {
+        let (tenant, actor) = (tenant.clone(), actor.clone());
+        self.write(move |trees| trees.clear_history(&tenant, &actor, id)).await
+    }
+
+    async fn edit_message(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        conversation: ConversationId,
+        message: MessageId,
+        body: String,
+    ) -> ChatResult<(Message, ConversationRecord)> {
+        let (tenant, actor) = (tenant.clone(), actor.clone());
+        self.write(move |trees| trees.edit_message(&tenant, &actor, conversation, message, &body))
+            .await
+    }
+
+    async fn delete_message(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        conversation: ConversationId,
+        message: MessageId,
+    ) -> ChatResult<(Message, ConversationRecord)> {
+        let (tenant, actor) = (tenant.clone(), actor.clone());
+        self.write(move |trees| trees.delete_message(&tenant, &actor, conversation, message))
+            .await
+    }
+
+    async fn add_participants(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        id: ConversationId,
+        users: Vec<UserId>,
+        max_participants: usize,
+    ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
+        let (tenant, actor) = (tenant.clone(), actor.clone());
+        self.write(move |trees| trees.add_participants(&tenant, &actor, id, &users, max_participants))
+            .await
+    }
+
+    async fn remove_participant(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        id: ConversationId,
+        user: &UserId,
+    ) -> ChatResult<ConversationRecord> {
+        let (tenant, actor, user) = (tenant.clone(), actor.clone(), user.clone());
+        self.write(move |trees| trees.remove_participant(&tenant, &actor, id, &user))
+            .await
+    }
+
+    async fn inbox_page(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        query: InboxQuery,
+    ) -> ChatResult<Vec<ConversationRecord>> {
+        let (tenant, user) = (tenant.clone(), user.clone());
+        self.blocking(move |trees| trees.inbox_page(&tenant, &user, &query))
+            .await
+    }
+
+    async fn history_page(
+        &self,
+        tenant: &TenantId,
+        actor: &UserId,
+        id: ConversationId,
+        query: HistoryQuery,
+    ) -> ChatResult<Vec<Message>> {
+        let (tenant, actor) = (tenant.clone(), actor.clone());
+        self.blocking(move |trees| trees.history_page(&tenant, &actor, id, query))
+            .await
+    }
+
+    async fn search(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        query: SearchQuery,
+    ) -> ChatResult<Vec<ConversationRecord>> {
+        let (tenant, user) = (tenant.clone(), user.clone());
+        self.blocking(move |trees| trees.search(&tenant, &user, &query)).await
+    }
+
+    async fn stats(&self, tenant: &TenantId, user: &UserId) -> ChatResult<Stats> {
+        let (tenant, user) = (tenant.clone(), user.clone());
+        self.blocking(move |trees| trees.stats(&tenant, &user)).await
+    }
+}
