@@ -79,15 +79,15 @@ CREATE TABLE participants (
     PRIMARY KEY (conversation_id, user_id)
 );
 
--- The inbox: one range per (user, archive flag) in activity order; stats are an index-only
--- aggregation over the user's entries (unread_count is included).
+-- The inbox: one range per (user, archive flag) in activity order.
 CREATE INDEX participants_inbox
-    ON participants (tenant, user_id, is_archived, last_activity_at DESC, conversation_id DESC)
-    INCLUDE (unread_count);
+    ON participants (tenant, user_id, is_archived, last_activity_at DESC, conversation_id DESC);
 
--- The "unread only" inbox: only rows with unread messages are in it.
+-- The "unread only" inbox: only rows with unread messages are in it. Stats sum the unread
+-- counters from it (index only), so their cost follows the unread conversations.
 CREATE INDEX participants_inbox_unread
     ON participants (tenant, user_id, is_archived, last_activity_at DESC, conversation_id DESC)
+    INCLUDE (unread_count)
     WHERE unread_count > 0;
 
 -- Inbox filtered by tag type, and by type and id.
@@ -105,6 +105,48 @@ CREATE INDEX participants_search_titles
     ON participants (tenant, user_id, last_activity_at DESC, conversation_id DESC)
     INCLUDE (title_lower)
     WHERE title_lower IS NOT NULL;
+
+-- How many conversations each user is in, kept by triggers on participants (so it cannot
+-- drift from the rows, whoever writes them): the stats total without counting the rows.
+CREATE TABLE user_totals (
+    tenant        text COLLATE "C" NOT NULL,
+    user_id       text COLLATE "C" NOT NULL,
+    conversations bigint NOT NULL CHECK (conversations >= 0),
+    PRIMARY KEY (tenant, user_id)
+);
+
+-- `SET search_path FROM CURRENT` pins these functions to the schema they were created in
+-- (the migration's search_path), whatever the search_path of the connection that fires them.
+-- Counter rows are locked in (tenant, user_id) order, so concurrent statements never deadlock.
+CREATE FUNCTION user_totals_joined() RETURNS trigger
+    LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO user_totals AS t (tenant, user_id, conversations)
+        SELECT j.tenant, j.user_id, count(*) FROM joined j
+        GROUP BY j.tenant, j.user_id ORDER BY j.tenant, j.user_id
+    ON CONFLICT (tenant, user_id) DO UPDATE SET conversations = t.conversations + EXCLUDED.conversations;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION user_totals_left() RETURNS trigger
+    LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    gone record;
+BEGIN
+    FOR gone IN
+        SELECT l.tenant, l.user_id, count(*) AS n FROM left_rows l
+        GROUP BY l.tenant, l.user_id ORDER BY l.tenant, l.user_id
+    LOOP
+        UPDATE user_totals SET conversations = conversations - gone.n
+        WHERE tenant = gone.tenant AND user_id = gone.user_id;
+    END LOOP;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER participants_joined AFTER INSERT ON participants
+    REFERENCING NEW TABLE AS joined FOR EACH STATEMENT EXECUTE FUNCTION user_totals_joined();
+CREATE TRIGGER participants_left AFTER DELETE ON participants
+    REFERENCING OLD TABLE AS left_rows FOR EACH STATEMENT EXECUTE FUNCTION user_totals_left();
 
 CREATE TABLE messages (
     conversation_id   uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,

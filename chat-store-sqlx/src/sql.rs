@@ -233,9 +233,10 @@ impl Sql {
                 )
             },
             stats: format!(
-                "SELECT count(*) AS total, count(*) FILTER (WHERE unread_count > 0) AS unread_conversations, \
-                   coalesce(sum(unread_count), 0)::bigint AS unread_messages \
-                 FROM {s}.participants WHERE tenant = $1 AND user_id = $2"
+                "SELECT coalesce((SELECT t.conversations FROM {s}.user_totals t \
+                                  WHERE t.tenant = $1 AND t.user_id = $2), 0) AS total, \
+                   count(*) AS unread_conversations, coalesce(sum(p.unread_count), 0)::bigint AS unread_messages \
+                 FROM {s}.participants p WHERE p.tenant = $1 AND p.user_id = $2 AND p.unread_count > 0"
             ),
         }
     }

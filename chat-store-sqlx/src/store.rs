@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chat_core::model::{Conversation, ConversationKind, LastMessage, Participant, Role, now};
 use chat_core::store::{Appended, NewDirect, NewGroup, NewMessage};
 use chat_core::{
-    ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, InboxQuery, Message, MessageId, ReadUpTo,
-    SearchQuery, Stats, Store, TenantId, UserId,
+    ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, InboxQuery, Message, MessageId, Metadata,
+    ReadUpTo, SearchQuery, Stats, Store, Tag, TenantId, UserId,
 };
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::types::Json;
@@ -381,6 +381,44 @@ fn new_participant(user: UserId, role: Role, at: chrono::DateTime<chrono::Utc>, 
     }
 }
 
+/// Postgres `text` and `jsonb` cannot hold the NUL character, which the services let
+/// through in bodies and metadata: refuse it as invalid input naming the field, as a limit
+/// would, instead of failing with a database error.
+fn refuse_nul(field: &'static str, text: &str) -> ChatResult<()> {
+    if text.contains('\0') {
+        return Err(ChatError::invalid(field, "must not contain NUL characters"));
+    }
+    Ok(())
+}
+
+fn refuse_nul_in_json(field: &'static str, value: &serde_json::Value) -> ChatResult<()> {
+    match value {
+        serde_json::Value::String(text) => refuse_nul(field, text),
+        serde_json::Value::Array(items) => items.iter().try_for_each(|item| refuse_nul_in_json(field, item)),
+        serde_json::Value::Object(map) => map.iter().try_for_each(|(key, value)| {
+            refuse_nul(field, key)?;
+            refuse_nul_in_json(field, value)
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn refuse_nul_in_metadata(metadata: &Metadata) -> ChatResult<()> {
+    for (key, value) in metadata {
+        refuse_nul("metadata", key)?;
+        refuse_nul_in_json("metadata", value)?;
+    }
+    Ok(())
+}
+
+fn refuse_nul_in_tag(tag: Option<&Tag>) -> ChatResult<()> {
+    if let Some(tag) = tag {
+        refuse_nul("taggable_type", &tag.taggable_type)?;
+        refuse_nul("taggable_id", &tag.taggable_id.canonical())?;
+    }
+    Ok(())
+}
+
 async fn commit(tx: Transaction<'static, Postgres>) -> ChatResult<()> {
     tx.commit().await.map_err(db)
 }
@@ -388,6 +426,8 @@ async fn commit(tx: Transaction<'static, Postgres>) -> ChatResult<()> {
 #[async_trait]
 impl Store for PgStore {
     async fn find_or_create_direct(&self, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
+        refuse_nul_in_tag(new.tag.as_ref())?;
+        refuse_nul_in_metadata(&new.metadata)?;
         let (low, high) = if new.creator <= new.counterpart {
             (&new.creator, &new.counterpart)
         } else {
@@ -459,6 +499,9 @@ impl Store for PgStore {
     }
 
     async fn create_group(&self, new: NewGroup) -> ChatResult<ConversationRecord> {
+        refuse_nul("title", &new.title)?;
+        refuse_nul_in_tag(new.tag.as_ref())?;
+        refuse_nul_in_metadata(&new.metadata)?;
         let at = now();
         let id = ConversationId::new_v7();
         let (tag_type, tag_id, tag_is_int) = tag_columns(new.tag.as_ref());
@@ -528,6 +571,11 @@ impl Store for PgStore {
     }
 
     async fn append_message(&self, new: NewMessage) -> ChatResult<Appended> {
+        refuse_nul("body", &new.body)?;
+        if let Some(key) = &new.client_message_id {
+            refuse_nul("client_message_id", key)?;
+        }
+        refuse_nul_in_metadata(&new.metadata)?;
         let mut tx = self.begin().await?;
         let lookup = match &new.client_message_id {
             Some(key) => Lookup::ClientId {
@@ -688,6 +736,7 @@ impl Store for PgStore {
         message: MessageId,
         body: String,
     ) -> ChatResult<(Message, ConversationRecord)> {
+        refuse_nul("body", &body)?;
         let mut tx = self.begin().await?;
         let (mut record, mut stored) = self
             .lock_member_message(&mut tx, tenant, actor, conversation, message)

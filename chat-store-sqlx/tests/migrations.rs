@@ -2,6 +2,7 @@
 
 mod common;
 
+use chat_core::Store;
 use chat_store_sqlx::{PgStore, PgStoreError};
 use sqlx::postgres::PgPool;
 use sqlx::{Connection, Executor};
@@ -59,7 +60,8 @@ async fn migrating_twice_is_a_no_op() {
             "conversations",
             "event_payloads",
             "messages",
-            "participants"
+            "participants",
+            "user_totals",
         ]
     );
 }
@@ -165,7 +167,8 @@ async fn our_migrations_and_the_hosts_keep_to_their_own_tables() {
                 "conversations",
                 "event_payloads",
                 "messages",
-                "participants"
+                "participants",
+                "user_totals",
             ]
         );
         // The host's tables work, and so does our store on the host's pool.
@@ -173,14 +176,40 @@ async fn our_migrations_and_the_hosts_keep_to_their_own_tables() {
             .execute(&pool)
             .await
             .expect("host insert");
-        let stats = chat_core::Store::stats(
+        // Our triggers resolve our tables whatever the connection's search_path is.
+        let tenant = chat_core::TenantId::default();
+        let ana = chat_core::UserId::new("ana").expect("user");
+        let bruno = chat_core::UserId::new("bruno").expect("user");
+        assert_eq!(
+            Store::stats(&store, &tenant, &ana)
+                .await
+                .expect("stats")
+                .total_conversations,
+            0
+        );
+        let (record, created) = Store::find_or_create_direct(
             &store,
-            &chat_core::TenantId::default(),
-            &chat_core::UserId::new("ana").expect("user"),
+            chat_core::store::NewDirect {
+                tenant: tenant.clone(),
+                creator: ana.clone(),
+                counterpart: bruno.clone(),
+                tag: None,
+                metadata: Default::default(),
+            },
         )
         .await
-        .expect("stats");
-        assert_eq!(stats.total_conversations, 0);
+        .expect("direct");
+        assert!(created);
+        assert_eq!(
+            Store::stats(&store, &tenant, &bruno)
+                .await
+                .expect("stats")
+                .total_conversations,
+            1
+        );
+        Store::remove_participant(&store, &tenant, &ana, record.conversation.id, &ana)
+            .await
+            .expect_err("a direct conversation keeps its participants");
         pool.close().await;
         database.drop().await;
     }
