@@ -3,7 +3,7 @@
 //! Each writer, once its transaction has committed, takes a ticket and waits until a flush
 //! that started after its ticket was taken has completed. At most one flush runs at a
 //! time, on tokio's blocking pool; every writer that arrives while it runs is covered by
-//! the next one, so N concurrent writers cost about two flushes rather than N.
+//! the next one, so N concurrent writers cost a few flushes rather than N.
 //!
 //! sled's own `flush_async` is not used: in sled 0.34 concurrent `flush_async` calls can
 //! deadlock (sled issue #1308, fixed only on sled's unreleased main branch). They occupy
@@ -30,7 +30,7 @@ enum Progress {
 struct State {
     /// The last ticket handed out.
     requested: u64,
-    /// True while a flush loop runs.
+    /// True while a leader's flush runs.
     flushing: bool,
 }
 
@@ -75,58 +75,86 @@ impl GroupCommit {
 
     /// Waits until everything committed before this call is flushed to disk.
     ///
-    /// Must be called from within a tokio runtime. Cancelling the wait does not cancel
-    /// the flush, which other writers may be waiting for.
-    pub(crate) async fn wait_durable(self: &Arc<Self>) -> Result<(), SledStoreError> {
+    /// The first waiter to find no flush running leads: it runs one flush (on tokio's
+    /// blocking pool) covering every ticket handed out so far, publishes the result and
+    /// wakes the others, who are covered or lead the next flush. The flush holds its own
+    /// handle on the database and drops it before the leader is woken, so once every
+    /// write has returned, dropping the store closes the database at once.
+    ///
+    /// Must be called from within a tokio runtime. A cancelled leader hands over to the
+    /// next waiter.
+    pub(crate) async fn wait_durable(&self) -> Result<(), SledStoreError> {
         let mut progress = self.progress.subscribe();
-        let (ticket, start) = {
+        let ticket = {
             let mut state = self.lock();
             state.requested += 1;
-            let start = !state.flushing;
-            state.flushing = true;
-            (state.requested, start)
+            state.requested
         };
-        if start {
-            let this = Arc::clone(self);
-            drop(tokio::task::spawn_blocking(move || this.flush_loop()));
-        }
         loop {
             match &*progress.borrow_and_update() {
                 Progress::Durable(durable) if *durable >= ticket => return Ok(()),
                 Progress::Durable(_) => {}
                 Progress::Failed(error) => return Err(SledStoreError::Flush(error.to_string())),
             }
-            if progress.changed().await.is_err() {
-                return Err(SledStoreError::Flush("the store was closed".to_owned()));
+            let covered = {
+                let mut state = self.lock();
+                if state.flushing {
+                    None
+                } else {
+                    state.flushing = true;
+                    Some(state.requested)
+                }
+            };
+            match covered {
+                Some(covered) => self.lead_flush(covered).await,
+                None => {
+                    if progress.changed().await.is_err() {
+                        return Err(SledStoreError::Flush("the store was closed".to_owned()));
+                    }
+                }
             }
         }
     }
 
-    /// Flushes until no ticket is left uncovered, then stops.
-    fn flush_loop(&self) {
-        loop {
-            // Every ticket up to here was taken after its transaction committed, so this
-            // flush covers it.
-            let covered = self.lock().requested;
-            let result = self.db.flush();
-            self.flushes.fetch_add(1, Ordering::Relaxed);
-            match result {
-                Ok(_) => self.progress.send_modify(|progress| {
-                    if let Progress::Durable(durable) = progress {
-                        *durable = (*durable).max(covered);
-                    }
-                }),
-                Err(error) => {
+    /// Runs one flush covering tickets up to `covered` and publishes its outcome.
+    async fn lead_flush(&self, covered: u64) {
+        let mut turn = FlushTurn {
+            commit: self,
+            outcome: None,
+        };
+        let db = self.db.clone();
+        let result = tokio::task::spawn_blocking(move || db.flush()).await;
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        turn.outcome = Some(match result {
+            Ok(Ok(_)) => Ok(covered),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(error) => Err(error.to_string()),
+        });
+    }
+}
+
+/// The leader's turn: whatever happens to the leader (done or cancelled), ending the turn
+/// publishes the outcome, lets the next waiter lead and wakes everyone.
+struct FlushTurn<'a> {
+    commit: &'a GroupCommit,
+    outcome: Option<Result<u64, String>>,
+}
+
+impl Drop for FlushTurn<'_> {
+    fn drop(&mut self) {
+        self.commit.lock().flushing = false;
+        let outcome = self.outcome.take();
+        self.commit
+            .progress
+            .send_modify(|progress| match (outcome, &mut *progress) {
+                (Some(Ok(covered)), Progress::Durable(durable)) => *durable = (*durable).max(covered),
+                (Some(Err(error)), _) => {
                     tracing::error!(%error, "chat-store-sled: flushing to disk failed");
-                    self.progress
-                        .send_replace(Progress::Failed(Arc::from(error.to_string())));
+                    *progress = Progress::Failed(Arc::from(error));
                 }
-            }
-            let mut state = self.lock();
-            if state.requested == covered {
-                state.flushing = false;
-                return;
-            }
-        }
+                // Cancelled, or already failed: nothing new, but wake the waiters so that one
+                // of them leads the next flush.
+                _ => {}
+            });
     }
 }

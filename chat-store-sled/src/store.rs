@@ -186,7 +186,7 @@ impl SledStoreBuilder {
             inner: Arc::new(Inner {
                 trees,
                 durability: self.durability,
-                commit: Arc::new(GroupCommit::new(db)),
+                commit: GroupCommit::new(db),
             }),
         })
     }
@@ -259,7 +259,7 @@ fn parse_marker(marker: &[u8]) -> Result<(), SledStoreError> {
 struct Inner {
     trees: Trees,
     durability: Durability,
-    commit: Arc<GroupCommit>,
+    commit: GroupCommit,
 }
 
 /// The embedded store: every [`Store`] operation is one sled transaction, run on tokio's

@@ -1,0 +1,609 @@
+//! Crash test: a child process (this test binary, re-run in child mode) sends messages to
+//! several conversations from several senders, marks some read, deletes a few, and prints
+//! every acknowledged operation; the parent kills it with SIGKILL at random moments,
+//! reopens the database and checks that nothing acknowledged was lost and that every
+//! invariant holds: seq dense, unread counts and previews consistent with the messages,
+//! counters consistent with the inbox, no direct conversation duplicated.
+//!
+//! `CHAT_CRASH_CYCLES` sets the number of kill/reopen cycles (default 20) and
+//! `CHAT_CRASH_SEED` the random seed (printed, so a failure can be replayed).
+
+#![cfg(unix)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use chat_core::model::LastMessage;
+use chat_core::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo};
+use chat_core::{
+    ArchiveFilter, ConversationId, ConversationKind, ConversationRecord, InboxCursor, Message, MessageId, Store, Tag,
+    TenantId, UserId,
+};
+use chat_store_sled::SledStore;
+
+const USERS: usize = 4;
+const CHILD_DIR: &str = "CHAT_CRASH_CHILD_DIR";
+const CHILD_RUN: &str = "CHAT_CRASH_CHILD_RUN";
+const CHILD_GROUP: &str = "CHAT_CRASH_CHILD_GROUP";
+const SENDER_TASKS: u64 = 6;
+
+fn user(n: usize) -> UserId {
+    UserId::new(format!("u{n}")).expect("user id")
+}
+
+fn tenant() -> TenantId {
+    TenantId::new("crash").expect("tenant id")
+}
+
+/// The direct conversations the child finds or creates: pairs, and one pair with a tag.
+fn direct_keys() -> Vec<(usize, usize, Option<i64>)> {
+    vec![
+        (0, 1, None),
+        (0, 2, None),
+        (1, 2, None),
+        (2, 3, None),
+        (0, 3, None),
+        (1, 3, None),
+        (0, 1, Some(7)),
+    ]
+}
+
+fn direct_key_name(key: &(usize, usize, Option<i64>)) -> String {
+    format!("{}-{}-{:?}", key.0, key.1, key.2)
+}
+
+/// xorshift64*: small, deterministic, good enough to pick moments and targets.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Prints one complete line with a single write, ending in " ." so that the parent can
+/// tell it from a line cut short.
+fn report(line: String) {
+    let mut out = std::io::stdout().lock();
+    let line = format!("{line} .\n");
+    out.write_all(line.as_bytes()).expect("stdout");
+    out.flush().expect("stdout");
+}
+
+/// Child mode: runs only when the parent sets `CHAT_CRASH_CHILD_DIR`; a no-op otherwise.
+#[test]
+fn crash_child_writer() {
+    let Ok(dir) = std::env::var(CHILD_DIR) else { return };
+    let run: u64 = std::env::var(CHILD_RUN)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .expect("run number");
+    let group: ConversationId = std::env::var(CHILD_GROUP)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .expect("group id");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let store = SledStore::open(dir).await.expect("open the store in the child");
+        report("OPEN".to_owned());
+        let mut conversations: Vec<(ConversationId, Vec<usize>)> = vec![(group, (0..USERS).collect())];
+        for key in direct_keys() {
+            // Alternate who asks, so that symmetry is exercised across restarts.
+            let (creator, counterpart) = if run % 2 == 0 { (key.0, key.1) } else { (key.1, key.0) };
+            let (record, created) = store
+                .find_or_create_direct(NewDirect {
+                    tenant: tenant(),
+                    creator: user(creator),
+                    counterpart: user(counterpart),
+                    tag: key.2.map(|id| Tag::new("Order", id).expect("tag")),
+                    metadata: Default::default(),
+                })
+                .await
+                .expect("find or create");
+            report(format!(
+                "CONV {} {} {created}",
+                direct_key_name(&key),
+                record.conversation.id
+            ));
+            conversations.push((record.conversation.id, vec![key.0, key.1]));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut tasks = Vec::new();
+        for task in 0..SENDER_TASKS {
+            let store = store.clone();
+            let conversations = conversations.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut rng = Rng::new((run + 1) * 7919 + task * 104_729);
+                let mut mine: Vec<(ConversationId, usize, MessageId, String)> = Vec::new();
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let (conversation, members) = &conversations[rng.below(conversations.len() as u64) as usize];
+                    let sender = members[rng.below(members.len() as u64) as usize];
+                    let roll = rng.below(20);
+                    if roll == 0 && !mine.is_empty() {
+                        // Repeat an earlier client_message_id: must return the same message.
+                        let (conversation, sender, id, cmid) = mine[rng.below(mine.len() as u64) as usize].clone();
+                        let appended = store
+                            .append_message(NewMessage {
+                                tenant: tenant(),
+                                conversation_id: conversation,
+                                sender: user(sender),
+                                body: "a repeat".to_owned(),
+                                client_message_id: Some(cmid),
+                                metadata: Default::default(),
+                            })
+                            .await
+                            .expect("repeat");
+                        assert!(
+                            !appended.created && appended.message.id == id,
+                            "a repeat returns the original"
+                        );
+                    } else if roll == 1 && !mine.is_empty() {
+                        let (conversation, sender, id, _) = mine[rng.below(mine.len() as u64) as usize].clone();
+                        store
+                            .delete_message(&tenant(), &user(sender), conversation, id)
+                            .await
+                            .expect("delete");
+                        report(format!("DEL {conversation} {id}"));
+                    } else if roll < 5 {
+                        let reader = members[rng.below(members.len() as u64) as usize];
+                        let (record, _) = store
+                            .mark_read(&tenant(), &user(reader), *conversation, ReadUpTo::Newest)
+                            .await
+                            .expect("mark read");
+                        let seq = record.participant(&user(reader)).map_or(0, |p| p.last_read_seq);
+                        report(format!("READ {conversation} {reader} {seq}"));
+                    } else {
+                        n += 1;
+                        let cmid = format!("r{run}-t{task}-{n}");
+                        let appended = store
+                            .append_message(NewMessage {
+                                tenant: tenant(),
+                                conversation_id: *conversation,
+                                sender: user(sender),
+                                body: format!("body {cmid}"),
+                                client_message_id: Some(cmid.clone()),
+                                metadata: Default::default(),
+                            })
+                            .await
+                            .expect("send");
+                        let message = appended.message;
+                        report(format!(
+                            "ACK {conversation} {} {} {sender} {cmid}",
+                            message.seq, message.id
+                        ));
+                        mine.push((*conversation, sender, message.id, cmid));
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.expect("sender task");
+        }
+    });
+}
+
+/// What the parent learned from the children's acknowledgements.
+#[derive(Default)]
+struct Acknowledged {
+    /// Message id -> (conversation, seq, sender, client_message_id).
+    messages: HashMap<MessageId, (ConversationId, u64, usize, String)>,
+    /// Highest acknowledged read watermark per (conversation, user).
+    reads: HashMap<(ConversationId, usize), u64>,
+    /// Acknowledged mark-read calls.
+    read_calls: usize,
+    /// Acknowledged deletions.
+    deleted: HashSet<MessageId>,
+    /// Direct key -> the conversation id every child was given.
+    directs: BTreeMap<String, ConversationId>,
+}
+
+impl Acknowledged {
+    /// Parses one line of child output; `false` for lines that are not complete reports.
+    fn take(&mut self, line: &str) -> bool {
+        let Some(line) = line.strip_suffix(" .") else {
+            return false;
+        };
+        let parts: Vec<&str> = line.split(' ').collect();
+        match parts.as_slice() {
+            ["ACK", conversation, seq, id, sender, cmid] => {
+                let entry = (
+                    conversation.parse().expect("conversation id"),
+                    seq.parse().expect("seq"),
+                    sender.parse().expect("sender"),
+                    (*cmid).to_owned(),
+                );
+                let id: MessageId = id.parse().expect("message id");
+                assert!(
+                    self.messages.insert(id, entry).is_none(),
+                    "message {id} acknowledged twice"
+                );
+            }
+            ["READ", conversation, reader, seq] => {
+                let key = (
+                    conversation.parse().expect("conversation"),
+                    reader.parse().expect("reader"),
+                );
+                let seq: u64 = seq.parse().expect("seq");
+                self.read_calls += 1;
+                let entry = self.reads.entry(key).or_default();
+                *entry = (*entry).max(seq);
+            }
+            ["DEL", _conversation, id] => {
+                self.deleted.insert(id.parse().expect("message id"));
+            }
+            ["CONV", key, id, _created] => {
+                let id: ConversationId = id.parse().expect("conversation id");
+                let known = self.directs.entry((*key).to_owned()).or_insert(id);
+                assert_eq!(*known, id, "direct conversation {key} was duplicated across a crash");
+            }
+            ["OPEN"] => {}
+            _ => return false,
+        }
+        true
+    }
+}
+
+async fn full_history(store: &SledStore, viewer: &UserId, id: ConversationId) -> Vec<Message> {
+    let mut messages = Vec::new();
+    loop {
+        let after = messages.last().map_or(0, |m: &Message| m.seq);
+        let page = store
+            .history_page(
+                &tenant(),
+                viewer,
+                id,
+                HistoryQuery {
+                    after: Some(after),
+                    before: None,
+                    limit: 500,
+                },
+            )
+            .await
+            .expect("history page");
+        if page.is_empty() {
+            return messages;
+        }
+        messages.extend(page);
+    }
+}
+
+async fn full_inbox(store: &SledStore, viewer: &UserId) -> Vec<ConversationRecord> {
+    let mut rows: Vec<ConversationRecord> = Vec::new();
+    loop {
+        let after = rows.last().map(|row| InboxCursor {
+            last_activity_at: row.conversation.last_activity_at,
+            id: row.conversation.id,
+        });
+        let page = store
+            .inbox_page(
+                &tenant(),
+                viewer,
+                InboxQuery {
+                    archive: ArchiveFilter::All,
+                    after,
+                    limit: 3,
+                    ..InboxQuery::default()
+                },
+            )
+            .await
+            .expect("inbox page");
+        if page.is_empty() {
+            return rows;
+        }
+        rows.extend(page);
+    }
+}
+
+/// Checks every invariant on the reopened store; returns the number of messages stored.
+async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) -> usize {
+    let mut conversations: Vec<(ConversationId, Vec<usize>)> = vec![(group, (0..USERS).collect())];
+    for key in direct_keys() {
+        if let Some(id) = acked.directs.get(&direct_key_name(&key)) {
+            conversations.push((*id, vec![key.0, key.1]));
+        }
+    }
+    let mut stored = 0;
+    let mut records: HashMap<ConversationId, ConversationRecord> = HashMap::new();
+    for (id, members) in &conversations {
+        let viewer = user(members[0]);
+        let record = store.get_conversation(&tenant(), &viewer, *id).await.expect("get");
+        let mut member_ids: Vec<UserId> = record.member_ids();
+        member_ids.sort();
+        let mut expected: Vec<UserId> = members.iter().map(|&m| user(m)).collect();
+        expected.sort();
+        assert_eq!(member_ids, expected, "members of {id}");
+        let messages = full_history(store, &viewer, *id).await;
+        stored += messages.len();
+        let seqs: Vec<u64> = messages.iter().map(|m| m.seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=record.conversation.last_seq).collect::<Vec<_>>(),
+            "seq dense in {id}"
+        );
+        let mut retry_keys = HashSet::new();
+        for message in &messages {
+            if let Some(cmid) = &message.client_message_id {
+                assert!(
+                    retry_keys.insert((message.sender.clone(), cmid.clone())),
+                    "client_message_id {cmid} stored twice in {id}"
+                );
+            }
+        }
+        for participant in &record.participants {
+            let unread = messages
+                .iter()
+                .filter(|m| m.seq > participant.last_read_seq && m.sender != participant.user)
+                .count() as u64;
+            assert_eq!(
+                participant.unread_count, unread,
+                "unread of {} in {id}",
+                participant.user
+            );
+        }
+        let newest_visible = messages.iter().rev().find(|m| m.deleted_at.is_none());
+        assert_eq!(
+            record.conversation.last_message,
+            newest_visible.map(LastMessage::of),
+            "preview of {id}"
+        );
+        if let Some(newest) = messages.last() {
+            assert_eq!(
+                record.conversation.last_activity_at, newest.created_at,
+                "activity of {id}"
+            );
+        }
+        for (message_id, (conversation, seq, sender, cmid)) in &acked.messages {
+            if conversation != id {
+                continue;
+            }
+            let stored = messages
+                .get((*seq as usize).wrapping_sub(1))
+                .unwrap_or_else(|| panic!("acknowledged message {message_id} (seq {seq}) of {id} is lost"));
+            assert_eq!(stored.id, *message_id, "acknowledged message at seq {seq} of {id}");
+            assert_eq!(stored.sender, user(*sender));
+            assert_eq!(stored.client_message_id.as_deref(), Some(cmid.as_str()));
+            if acked.deleted.contains(message_id) {
+                assert!(
+                    stored.deleted_at.is_some(),
+                    "acknowledged deletion of {message_id} is lost"
+                );
+            } else if stored.deleted_at.is_none() {
+                assert_eq!(stored.body, format!("body {cmid}"));
+            }
+        }
+        for ((conversation, reader), seq) in &acked.reads {
+            if conversation == id {
+                let watermark = record.participant(&user(*reader)).map_or(0, |p| p.last_read_seq);
+                assert!(watermark >= *seq, "acknowledged read of u{reader} in {id} went back");
+            }
+        }
+        records.insert(*id, record);
+    }
+    for n in 0..USERS {
+        let me = user(n);
+        let inbox = full_inbox(store, &me).await;
+        let ids: Vec<ConversationId> = inbox.iter().map(|row| row.conversation.id).collect();
+        let unique: HashSet<ConversationId> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), ids.len(), "inbox of {me} lists a conversation twice");
+        let expected: HashSet<ConversationId> = conversations
+            .iter()
+            .filter(|(_, members)| members.contains(&n))
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(unique, expected, "inbox of {me}");
+        let order: Vec<_> = inbox
+            .iter()
+            .map(|row| (row.conversation.last_activity_at, row.conversation.id))
+            .collect();
+        assert!(order.windows(2).all(|pair| pair[0] > pair[1]), "inbox order of {me}");
+        for row in &inbox {
+            assert_eq!(Some(row), records.get(&row.conversation.id), "inbox row of {me}");
+        }
+        let directs = inbox
+            .iter()
+            .filter(|row| row.conversation.kind == ConversationKind::Direct)
+            .count();
+        let expected_directs = direct_keys().iter().filter(|k| k.0 == n || k.1 == n).count();
+        assert!(directs <= expected_directs, "{me} has duplicated direct conversations");
+        let stats = store.stats(&tenant(), &me).await.expect("stats");
+        let unread: Vec<u64> = inbox
+            .iter()
+            .map(|row| row.participant(&me).map_or(0, |p| p.unread_count))
+            .collect();
+        assert_eq!(stats.total_conversations, inbox.len() as u64, "total of {me}");
+        assert_eq!(
+            stats.unread_messages,
+            unread.iter().sum::<u64>(),
+            "unread messages of {me}"
+        );
+        assert_eq!(
+            stats.unread_conversations,
+            unread.iter().filter(|&&u| u > 0).count() as u64,
+            "unread conversations of {me}"
+        );
+    }
+    for key in direct_keys() {
+        let Some(known) = acked.directs.get(&direct_key_name(&key)) else {
+            continue;
+        };
+        let (record, created) = store
+            .find_or_create_direct(NewDirect {
+                tenant: tenant(),
+                creator: user(key.1),
+                counterpart: user(key.0),
+                tag: key.2.map(|id| Tag::new("Order", id).expect("tag")),
+                metadata: Default::default(),
+            })
+            .await
+            .expect("find direct");
+        assert!(!created, "direct {key:?} was lost");
+        assert_eq!(record.conversation.id, *known, "direct {key:?}");
+    }
+    stored
+}
+
+fn spawn_child(dir: &std::path::Path, run: u64, group: ConversationId) -> Child {
+    Command::new(std::env::current_exe().expect("test binary"))
+        .args(["crash_child_writer", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_DIR, dir)
+        .env(CHILD_RUN, run.to_string())
+        .env(CHILD_GROUP, group.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the child writer")
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill_at_random_moments() {
+    if std::env::var(CHILD_DIR).is_ok() {
+        return;
+    }
+    let cycles: u64 = std::env::var("CHAT_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let seed: u64 = std::env::var("CHAT_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    eprintln!("crash test: {cycles} cycles, CHAT_CRASH_SEED={seed}");
+    let mut rng = Rng::new(seed);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let group = runtime.block_on(async {
+        let store = SledStore::open(dir.path()).await.expect("open");
+        store
+            .create_group(NewGroup {
+                tenant: tenant(),
+                creator: user(0),
+                members: (1..USERS).map(user).collect(),
+                title: "crash group".to_owned(),
+                tag: None,
+                metadata: Default::default(),
+            })
+            .await
+            .expect("group")
+            .conversation
+            .id
+    });
+
+    let mut acked = Acknowledged::default();
+    let mut early_kills = 0;
+    let mut per_cycle = Vec::new();
+    let started = Instant::now();
+    for run in 0..cycles {
+        let mut child = spawn_child(dir.path(), run, group);
+        let stdout = child.stdout.take().expect("child stdout");
+        let stderr = child.stderr.take().expect("child stderr");
+        let (lines_tx, lines_rx) = mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+            text
+        });
+        let mut lines = Vec::new();
+        if rng.below(4) == 0 {
+            // Kill while the child starts, opens or recovers the database.
+            early_kills += 1;
+            std::thread::sleep(Duration::from_millis(rng.below(40)));
+        } else {
+            // Kill while it writes: after its first acknowledgement, at a random moment.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                match lines_rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(line) => {
+                        let ack = line.starts_with("ACK ");
+                        lines.push(line);
+                        if ack {
+                            break;
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if let Ok(Some(status)) = child.try_wait() {
+                            panic!(
+                                "the child exited early ({status}): {}",
+                                errors.join().unwrap_or_default()
+                            );
+                        }
+                        assert!(Instant::now() < deadline, "the child never acknowledged a send");
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        panic!("the child closed its output: {}", errors.join().unwrap_or_default())
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(rng.below(250)));
+        }
+        child.kill().expect("SIGKILL the child");
+        let status = child.wait().expect("wait for the child");
+        assert!(!status.success(), "the child must die by the signal");
+        reader.join().expect("reader thread");
+        lines.extend(lines_rx.try_iter());
+        let stderr_text = errors.join().unwrap_or_default();
+        let before = acked.messages.len();
+        for line in &lines {
+            if !acked.take(line) && !line.is_empty() && !line.starts_with("running") && !line.starts_with("test ") {
+                // Test-harness chatter or a line cut short by the kill.
+                eprintln!("(ignored child line: {line:?})");
+            }
+        }
+        assert!(
+            !stderr_text.contains("panicked"),
+            "the child panicked before being killed:\n{stderr_text}"
+        );
+        let stored = runtime.block_on(async {
+            let store = SledStore::open(dir.path()).await.expect("reopen after the crash");
+            verify(&store, group, &acked).await
+        });
+        per_cycle.push((acked.messages.len() - before, stored));
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "crash test: {cycles} SIGKILLs ({early_kills} during start-up), {} acknowledged sends, {} reads, {} deletes, \
+         all present; {} messages stored; {:.1}s",
+        acked.messages.len(),
+        acked.read_calls,
+        acked.deleted.len(),
+        per_cycle.last().map_or(0, |c| c.1),
+        elapsed.as_secs_f64()
+    );
+    eprintln!("crash test: (acknowledged in cycle, stored after it): {per_cycle:?}");
+    assert!(
+        !acked.messages.is_empty(),
+        "the children must have acknowledged some sends"
+    );
+}
