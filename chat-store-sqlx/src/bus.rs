@@ -251,12 +251,33 @@ impl Shared {
     }
 
     /// The listener task: receives, reconnects, stops when the bus is dropped.
-    async fn run(self: Arc<Self>, mut listener: PgListener, mut stopped: oneshot::Receiver<()>) {
+    async fn run(self: Arc<Self>, listener: PgListener, mut stopped: oneshot::Receiver<()>) {
+        let mut listener = Some(listener);
         let mut backoff = MIN_BACKOFF;
         loop {
+            let Some(active) = listener.as_mut() else {
+                // The broken listener is gone (its connection back to the one-connection
+                // pool), so a fresh one can connect.
+                tokio::select! {
+                    _ = &mut stopped => return,
+                    fresh = self.listen() => match fresh {
+                        Ok(fresh) => {
+                            tracing::info!(channel = %self.channel, "event listener reconnected; events sent meanwhile are lost");
+                            listener = Some(fresh);
+                        }
+                        Err(error) => {
+                            tracing::warn!(channel = %self.channel, %error, ?backoff, "event listener could not reconnect");
+                            if self.pause(&mut stopped, &mut backoff).await {
+                                return;
+                            }
+                        }
+                    },
+                }
+                continue;
+            };
             tokio::select! {
                 _ = &mut stopped => return,
-                received = listener.try_recv() => match received {
+                received = active.try_recv() => match received {
                     Ok(Some(notification)) => {
                         backoff = MIN_BACKOFF;
                         self.handle(notification.payload()).await;
@@ -267,19 +288,24 @@ impl Shared {
                     }
                     Err(error) => {
                         tracing::warn!(channel = %self.channel, %error, ?backoff, "event listener failed; reconnecting");
-                        tokio::select! {
-                            _ = &mut stopped => return,
-                            () = tokio::time::sleep(backoff) => {}
-                        }
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
                         // Start over on a fresh connection: a broken one may keep failing.
-                        match self.listen().await {
-                            Ok(fresh) => listener = fresh,
-                            Err(error) => tracing::warn!(channel = %self.channel, %error, "event listener could not reconnect"),
+                        listener = None;
+                        if self.pause(&mut stopped, &mut backoff).await {
+                            return;
                         }
                     }
                 },
             }
+        }
+    }
+
+    /// Waits `backoff` (doubling it for next time); `true` when the bus was dropped meanwhile.
+    async fn pause(&self, stopped: &mut oneshot::Receiver<()>, backoff: &mut Duration) -> bool {
+        let wait = *backoff;
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+        tokio::select! {
+            _ = stopped => true,
+            () = tokio::time::sleep(wait) => false,
         }
     }
 

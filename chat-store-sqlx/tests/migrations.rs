@@ -5,7 +5,6 @@ mod common;
 use chat_core::Store;
 use chat_store_sqlx::{PgStore, PgStoreError};
 use sqlx::postgres::PgPool;
-use sqlx::{Connection, Executor};
 
 /// The host's migrator, as a host application would embed it.
 static HOST_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("tests/host_migrations");
@@ -75,50 +74,11 @@ async fn invalid_schema_names_are_refused() {
     }
 }
 
-/// A database of its own, dropped at the end, so the host's `public` is really the host's.
-struct TempDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl TempDatabase {
-    async fn create(url: &str) -> Self {
-        let name = format!("chat_migrations_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = sqlx::postgres::PgConnection::connect(url)
-            .await
-            .expect("admin connection");
-        admin
-            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
-            .await
-            .expect("create database");
-        admin.close().await.expect("close");
-        let (base, _) = url.rsplit_once('/').expect("database url with a path");
-        let url_of = |db: &str| format!("{base}/{db}");
-        Self {
-            admin_url: url.to_owned(),
-            url: url_of(&name),
-            name,
-        }
-    }
-
-    async fn drop(self) {
-        let mut admin = sqlx::postgres::PgConnection::connect(&self.admin_url)
-            .await
-            .expect("admin connection");
-        admin
-            .execute(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name).as_str())
-            .await
-            .expect("drop database");
-        admin.close().await.expect("close");
-    }
-}
-
 #[tokio::test]
 async fn our_migrations_and_the_hosts_keep_to_their_own_tables() {
     let Some(url) = common::database_url() else { return };
     for ours_first in [false, true] {
-        let database = TempDatabase::create(&url).await;
+        let database = common::TempDatabase::create(&url).await;
         // The host's pool with its default search_path: its migrations land in public.
         let pool = common::pool(&database.url, 4).await;
         let store = PgStore::builder().build(pool.clone()).await.expect("store");

@@ -42,6 +42,11 @@ struct Cluster {
 /// Two nodes in a fresh schema (migrated by both at once), with users u0..u3 of a fresh tenant.
 async fn cluster() -> Option<Cluster> {
     let url = common::database_url()?;
+    Some(cluster_on(&url).await)
+}
+
+async fn cluster_on(url: &str) -> Cluster {
+    let url = url.to_owned();
     let schema = common::TestSchema::new(&url);
     let tenant: TenantId = fresh_tenant();
     let mut directory = InMemoryDirectory::new();
@@ -55,12 +60,12 @@ async fn cluster() -> Option<Cluster> {
         node(&url, schema.name(), Arc::clone(&directory)),
         node(&url, schema.name(), directory)
     );
-    Some(Cluster {
+    Cluster {
         a,
         b,
         users,
         _schema: schema,
-    })
+    }
 }
 
 impl Cluster {
@@ -345,6 +350,74 @@ async fn the_listener_reconnects_after_its_connection_is_dropped() {
         .expect("send");
     let event = next_event(&mut on_b).await.expect("an event on B after the reconnect");
     assert!(matches!(&event.payload, EventPayload::MessageCreated(m) if m.body == "after the reconnect"));
+}
+
+/// The backends listening on `channel` in the database `pool` is connected to.
+async fn listener_pids(pool: &sqlx::PgPool, channel: &str) -> Vec<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE query LIKE $1 AND datname = current_database() \
+         AND pid <> pg_backend_pid() ORDER BY pid",
+    )
+    .bind(format!("%LISTEN \"{channel}\"%"))
+    .fetch_all(pool)
+    .await
+    .expect("pg_stat_activity")
+}
+
+/// Waits until two listeners other than `before` are back.
+async fn wait_for_new_listeners(pool: &sqlx::PgPool, channel: &str, before: &[i32]) {
+    for _ in 0..300 {
+        let now = listener_pids(pool, channel).await;
+        if now.len() == 2 && now.iter().all(|pid| !before.contains(pid)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the listeners did not come back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_listener_retries_while_the_database_refuses_connections() {
+    let Some(url) = common::database_url() else { return };
+    // A database of its own: refusing connections must not disturb other tests.
+    let database = common::TempDatabase::create(&url).await;
+    {
+        let cluster = cluster_on(&database.url).await;
+        let (id, mut on_b) = cluster.start_direct_heard_on_b().await;
+        let channel = cluster.b.bus.channel().to_owned();
+        let pool = cluster.a.store.pool();
+        let before = listener_pids(pool, &channel).await;
+        assert_eq!(before.len(), 2);
+        let admin = common::pool(&url, 1).await;
+        let allow = |yes: bool| format!("ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS {yes}", database.name);
+        sqlx::query(&allow(false))
+            .execute(&admin)
+            .await
+            .expect("refuse connections");
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS t(pid)")
+            .bind(&before)
+            .execute(pool)
+            .await
+            .expect("terminate");
+        // The listeners fail to reconnect for a while and back off.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        sqlx::query(&allow(true))
+            .execute(&admin)
+            .await
+            .expect("accept connections");
+        wait_for_new_listeners(pool, &channel, &before).await;
+        cluster
+            .a
+            .services
+            .messages()
+            .send(&cluster.users[0], id, SendMessage::text("back again"))
+            .await
+            .expect("send");
+        let event = next_event(&mut on_b).await.expect("an event on B after the outage");
+        assert!(matches!(&event.payload, EventPayload::MessageCreated(m) if m.body == "back again"));
+        admin.close().await;
+    }
+    database.drop().await;
 }
 
 trait SubscribeUser {

@@ -12,8 +12,9 @@ use chat_core::{
     SearchQuery, Stats, Store, TenantId, UserId,
 };
 use chat_store_sqlx::PgStore;
-use sqlx::Connection;
+use sqlx::postgres::PgConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor};
 
 /// `DATABASE_URL`, or `None` after a loud skip message. In CI (`CI` set) a missing database
 /// is a failure, never a silent skip.
@@ -82,7 +83,7 @@ impl Drop for TestSchema {
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async move {
-                let mut conn = sqlx::postgres::PgConnection::connect(&url).await?;
+                let mut conn = PgConnection::connect(&url).await?;
                 sqlx::raw_sql(&sql).execute(&mut conn).await?;
                 conn.close().await?;
                 Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
@@ -237,5 +238,44 @@ impl Store for TestStore {
     }
     async fn stats(&self, tenant: &TenantId, user: &UserId) -> ChatResult<Stats> {
         self.inner.stats(tenant, user).await
+    }
+}
+
+/// A database of its own, dropped at the end, so the host's `public` is really the host's.
+pub struct TempDatabase {
+    admin_url: String,
+    /// Its name.
+    pub name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+impl TempDatabase {
+    /// Creates it.
+    pub async fn create(url: &str) -> Self {
+        let name = format!("chat_tmp_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = PgConnection::connect(url).await.expect("admin connection");
+        admin
+            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .expect("create database");
+        admin.close().await.expect("close");
+        let (base, _) = url.rsplit_once('/').expect("database url with a path");
+        let url_of = |db: &str| format!("{base}/{db}");
+        Self {
+            admin_url: url.to_owned(),
+            url: url_of(&name),
+            name,
+        }
+    }
+
+    /// Drops it, whoever is still connected.
+    pub async fn drop(self) {
+        let mut admin = PgConnection::connect(&self.admin_url).await.expect("admin connection");
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name).as_str())
+            .await
+            .expect("drop database");
+        admin.close().await.expect("close");
     }
 }
