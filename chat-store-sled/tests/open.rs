@@ -1,0 +1,245 @@
+//! Opening: the builder over a path or a host's `sled::Db`, the format marker, and clear
+//! errors (never panics) for foreign, newer or corrupt databases.
+
+use std::sync::Arc;
+
+use chat_core::testing::Fixture;
+use chat_core::{ChatError, InboxFilter, Store};
+use chat_store_sled::{FORMAT_VERSION, SledStore, SledStoreError};
+
+fn open_db(path: &std::path::Path) -> sled::Db {
+    sled::open(path).expect("open sled directly")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hosts_database_is_shared_without_touching_its_trees() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = open_db(dir.path());
+    let orders = db.open_tree("host/orders").expect("host tree");
+    orders.insert(b"order-1", b"paid").expect("host write");
+
+    let chat = SledStore::builder().db(db.clone()).open().await.expect("chat store");
+    let support = SledStore::builder()
+        .db(db.clone())
+        .tree_prefix("support")
+        .open()
+        .await
+        .expect("second store, other prefix");
+    let fx = Fixture::new(Arc::new(chat.clone()) as Arc<dyn Store>, 2);
+    let id = fx.direct(0, 1).await;
+    fx.send(0, id, "hello").await;
+    let elsewhere = support
+        .stats(&fx.tenant, &fx.user(1).user)
+        .await
+        .expect("stats in the other store");
+    assert_eq!(
+        elsewhere.total_conversations, 0,
+        "stores with other prefixes are independent"
+    );
+    assert_eq!(
+        orders.get(b"order-1").expect("host read").as_deref(),
+        Some(&b"paid"[..])
+    );
+    let names: Vec<String> = db
+        .tree_names()
+        .iter()
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .collect();
+    assert!(names.iter().any(|name| name == "chat/messages"));
+    assert!(names.iter().any(|name| name == "support/messages"));
+    drop((chat, support, orders, fx));
+
+    let again = SledStore::builder()
+        .db(db)
+        .open()
+        .await
+        .expect("reopen over the host db");
+    let fx_again = Fixture::new(Arc::new(again) as Arc<dyn Store>, 2);
+    assert!(
+        fx_again
+            .conversations()
+            .inbox(fx_again.user(0), InboxFilter::default())
+            .await
+            .expect("inbox")
+            .items
+            .is_empty(),
+        "a fresh tenant sees nothing"
+    );
+}
+
+#[tokio::test]
+async fn data_without_a_format_marker_is_foreign() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = open_db(dir.path());
+    db.open_tree("chat/conversations")
+        .expect("tree")
+        .insert(b"someone", b"else")
+        .expect("write");
+    let error = SledStore::builder().db(db).open().await.expect_err("foreign");
+    assert!(matches!(error, SledStoreError::Foreign { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn another_programs_marker_is_foreign() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = open_db(dir.path());
+    db.open_tree("chat/meta")
+        .expect("tree")
+        .insert(b"format", b"some-other-app v3")
+        .expect("write");
+    let error = SledStore::builder().db(db).open().await.expect_err("foreign");
+    assert!(matches!(error, SledStoreError::Foreign { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn a_newer_layout_is_detected_not_misread() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    {
+        let store = SledStore::open(dir.path()).await.expect("create");
+        drop(store);
+    }
+    {
+        let db = open_db(dir.path());
+        let mut marker = b"chat-store-sled\0".to_vec();
+        marker.extend_from_slice(&(FORMAT_VERSION + 1).to_be_bytes());
+        db.open_tree("chat/meta")
+            .expect("meta")
+            .insert(b"format", marker)
+            .expect("write");
+        db.flush().expect("flush");
+    }
+    let error = SledStore::open(dir.path()).await.expect_err("newer layout");
+    match error {
+        SledStoreError::UnsupportedVersion { found, supported } => {
+            assert_eq!((found, supported), (FORMAT_VERSION + 1, FORMAT_VERSION));
+        }
+        other => panic!("expected UnsupportedVersion, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_store_reopens_its_own_marker() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    drop(SledStore::open(dir.path()).await.expect("create"));
+    drop(SledStore::open(dir.path()).await.expect("reopen"));
+}
+
+#[tokio::test]
+async fn garbage_files_are_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::write(dir.path().join("conf"), b"this is not a sled config \x00\xff\x13").expect("write conf");
+    std::fs::write(dir.path().join("db"), vec![0xA5u8; 64 * 1024]).expect("write db");
+    let result = SledStore::open(dir.path()).await;
+    let error = result.expect_err("garbage must not open");
+    eprintln!("garbage files: {error}");
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"plain file").expect("write");
+    let error = SledStore::open(&file).await.expect_err("a file is not a directory");
+    eprintln!("a plain file: {error}");
+}
+
+#[tokio::test]
+async fn a_corrupt_record_is_a_backend_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (tenant, user, id) = {
+        let store = SledStore::open(dir.path()).await.expect("create");
+        let fx = Fixture::new(Arc::new(store) as Arc<dyn Store>, 2);
+        let id = fx.direct(0, 1).await;
+        fx.send(0, id, "soon unreadable").await;
+        (fx.tenant.clone(), fx.user(0).user.clone(), id)
+    };
+    {
+        let db = open_db(dir.path());
+        db.open_tree("chat/conversations")
+            .expect("tree")
+            .insert(id.as_uuid().as_bytes(), b"{not json".to_vec())
+            .expect("corrupt it");
+        db.flush().expect("flush");
+    }
+    let store = SledStore::open(dir.path()).await.expect("reopen");
+    let error = store
+        .get_conversation(&tenant, &user, id)
+        .await
+        .expect_err("corrupt record");
+    assert!(matches!(error, ChatError::Backend { .. }), "{error}");
+    let error = store
+        .append_message(chat_core::store::NewMessage {
+            tenant: tenant.clone(),
+            conversation_id: id,
+            sender: user.clone(),
+            body: "x".into(),
+            client_message_id: None,
+            metadata: Default::default(),
+        })
+        .await
+        .expect_err("corrupt record");
+    assert!(matches!(error, ChatError::Backend { .. }), "{error}");
+}
+
+#[test]
+fn a_builder_without_a_location_is_an_error() {
+    let error = SledStore::builder().open_blocking().expect_err("no location");
+    assert!(matches!(error, SledStoreError::NoLocation));
+}
+
+/// sled treats a damaged stretch of its log like a torn tail: recovery stops there, and
+/// the transactions after it are gone. What remains must be a consistent, earlier state
+/// (whole transactions only), and nothing may panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_log_bytes_never_panic_and_leave_a_consistent_earlier_state() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (tenant, users, ids) = {
+        let store = SledStore::open(dir.path()).await.expect("create");
+        let fx = Fixture::new(Arc::new(store) as Arc<dyn Store>, 3);
+        let mut ids = Vec::new();
+        for (a, b) in [(0, 1), (0, 2), (1, 2)] {
+            let id = fx.direct(a, b).await;
+            for n in 0..50 {
+                fx.send(a, id, &format!("message {n} {}", "x".repeat(200))).await;
+            }
+            ids.push(id);
+        }
+        (fx.tenant.clone(), fx.users.clone(), ids)
+    };
+    let path = dir.path().join("db");
+    let mut bytes = std::fs::read(&path).expect("read db");
+    let start = bytes.len() / 3;
+    let end = (start + 4096).min(bytes.len());
+    for byte in &mut bytes[start..end] {
+        *byte ^= 0x5A;
+    }
+    std::fs::write(&path, &bytes).expect("write db");
+    let store = match SledStore::open(dir.path()).await {
+        Err(error) => {
+            eprintln!("damaged log: open failed cleanly: {error}");
+            return;
+        }
+        Ok(store) => store,
+    };
+    let mut surviving = Vec::new();
+    for id in ids {
+        match store.get_conversation(&tenant, &users[0].user, id).await {
+            Ok(record) => surviving.push(record.conversation.last_seq),
+            Err(error) => assert!(error.is_not_found() || matches!(error, ChatError::Backend { .. })),
+        }
+    }
+    eprintln!("damaged log: conversations of u0 after recovery: last_seq {surviving:?}");
+    for identity in &users {
+        let query = chat_core::store::InboxQuery {
+            archive: chat_core::ArchiveFilter::All,
+            limit: 100,
+            ..Default::default()
+        };
+        let Ok(inbox) = store.inbox_page(&tenant, &identity.user, query).await else {
+            continue;
+        };
+        let stats = store.stats(&tenant, &identity.user).await.expect("stats");
+        let unread: u64 = inbox
+            .iter()
+            .map(|row| row.participant(&identity.user).map_or(0, |p| p.unread_count))
+            .sum();
+        assert_eq!(stats.total_conversations, inbox.len() as u64);
+        assert_eq!(stats.unread_messages, unread);
+    }
+}

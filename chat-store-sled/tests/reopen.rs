@@ -1,0 +1,176 @@
+//! Reopening: everything written reads back identical after the store is dropped and
+//! opened again, in both durability modes; a host's own sled database is shared safely.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chat_core::store::{HistoryQuery, InboxQuery};
+use chat_core::testing::Fixture;
+use chat_core::{
+    ArchiveFilter, ConversationId, ConversationRecord, Identity, InboxCursor, Message, NewGroupInput, SendMessage,
+    StartDirect, Stats, Store, Tag,
+};
+use chat_store_sled::{Durability, SledStore};
+
+/// Everything a user can read back.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    inbox: Vec<ConversationRecord>,
+    stats: Stats,
+    histories: BTreeMap<ConversationId, Vec<Message>>,
+}
+
+async fn snapshot(store: &SledStore, users: &[Identity]) -> Vec<Snapshot> {
+    let mut snapshots = Vec::new();
+    for identity in users {
+        let mut inbox: Vec<ConversationRecord> = Vec::new();
+        loop {
+            let after = inbox.last().map(|row| InboxCursor {
+                last_activity_at: row.conversation.last_activity_at,
+                id: row.conversation.id,
+            });
+            let query = InboxQuery {
+                archive: ArchiveFilter::All,
+                after,
+                limit: 2,
+                ..InboxQuery::default()
+            };
+            let page = store
+                .inbox_page(&identity.tenant, &identity.user, query)
+                .await
+                .expect("inbox");
+            if page.is_empty() {
+                break;
+            }
+            inbox.extend(page);
+        }
+        let mut histories = BTreeMap::new();
+        for row in &inbox {
+            let id = row.conversation.id;
+            let query = HistoryQuery {
+                after: Some(0),
+                before: None,
+                limit: 10_000,
+            };
+            let history = store
+                .history_page(&identity.tenant, &identity.user, id, query)
+                .await
+                .expect("history");
+            histories.insert(id, history);
+        }
+        let stats = store.stats(&identity.tenant, &identity.user).await.expect("stats");
+        snapshots.push(Snapshot {
+            inbox,
+            stats,
+            histories,
+        });
+    }
+    snapshots
+}
+
+/// Writes a bit of everything through the services.
+async fn populate(fx: &Fixture) {
+    let conversations = fx.conversations();
+    let messages = fx.messages();
+    let direct = fx.direct(0, 1).await;
+    let tagged = conversations
+        .start_direct(
+            fx.user(0),
+            StartDirect::with(fx.user(2).user.clone()).tagged(Tag::new("Order", 42).expect("tag")),
+        )
+        .await
+        .expect("tagged")
+        .0
+        .conversation
+        .id;
+    let group = conversations
+        .create_group(
+            fx.user(0),
+            NewGroupInput {
+                participants: vec![fx.user(1).user.clone(), fx.user(2).user.clone()],
+                title: "Reopened group".into(),
+                tag: None,
+                metadata: Default::default(),
+            },
+        )
+        .await
+        .expect("group")
+        .conversation
+        .id;
+    let mut sent = Vec::new();
+    for n in 0..30 {
+        let (sender, conversation) = match n % 3 {
+            0 => (n % 2, direct),
+            1 => (if n % 2 == 0 { 0 } else { 2 }, tagged),
+            _ => (n % 3, group),
+        };
+        let mut message = SendMessage::text(format!("message {n}")).with_client_message_id(format!("k{n}"));
+        message.metadata.insert("n".into(), serde_json::json!(n));
+        let view = messages
+            .send(fx.user(sender), conversation, message)
+            .await
+            .expect("send");
+        sent.push((sender, conversation, view.message.message.id));
+    }
+    let (sender, conversation, id) = sent[27];
+    messages
+        .edit(fx.user(sender), conversation, id, "edited")
+        .await
+        .expect("edit");
+    let (sender, conversation, id) = sent[29];
+    messages
+        .delete(fx.user(sender), conversation, id)
+        .await
+        .expect("delete");
+    conversations
+        .mark_read(fx.user(1), direct, Some(3))
+        .await
+        .expect("read");
+    conversations.archive(fx.user(2), tagged).await.expect("archive");
+    conversations.clear_history(fx.user(1), group).await.expect("clear");
+    conversations
+        .add_participants(fx.user(0), group, vec![fx.user(3).user.clone()])
+        .await
+        .expect("add");
+    conversations.leave(fx.user(0), group).await.expect("leave");
+    fx.send(3, group, "after the owner left").await;
+}
+
+async fn reopen_reads_back_identical(durability: Durability) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let open = || async {
+        SledStore::builder()
+            .path(dir.path())
+            .durability(durability)
+            .open()
+            .await
+            .expect("open")
+    };
+    let store = open().await;
+    let fx = Fixture::new(Arc::new(store.clone()) as Arc<dyn Store>, 4);
+    populate(&fx).await;
+    let users = fx.users.clone();
+    let before = snapshot(&store, &users).await;
+    assert_eq!(before[0].inbox.len(), 2, "u0 left the group");
+    assert_eq!(before[3].stats.total_conversations, 1);
+    drop(fx);
+    drop(store);
+
+    let store = open().await;
+    let after = snapshot(&store, &users).await;
+    assert_eq!(after, before, "everything reads back identical after reopening");
+    // And the reopened store keeps working on top of the old data.
+    let fx = Fixture::new(Arc::new(store.clone()) as Arc<dyn Store>, 2);
+    let id = fx.direct(0, 1).await;
+    fx.send(0, id, "new tenant, same database").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_store_reads_back_identical_after_reopening() {
+    reopen_reads_back_identical(Durability::Durable).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relaxed_store_reads_back_identical_after_a_clean_close() {
+    reopen_reads_back_identical(Durability::Relaxed).await;
+}
