@@ -351,6 +351,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     explain!("get conversation", store.get_conversation(&tenant, &heavy, big));
     explain!(
+        "find-or-create an existing direct conversation",
+        store.find_or_create_direct(chat_core::store::NewDirect {
+            tenant: tenant.clone(),
+            creator: UserId::new("peer77")?,
+            counterpart: heavy.clone(),
+            tag: None,
+            metadata: Default::default(),
+        })
+    );
+    explain!(
         "append to the 1M conversation",
         store.append_message(NewMessage {
             tenant: tenant.clone(),

@@ -51,11 +51,12 @@ CREATE TABLE conversations (
     )
 );
 
--- Invariant 1: at most one direct conversation per tenant, unordered pair and tag. Tag parts
--- are never empty strings, so '' stands for "no tag". Find-or-create inserts with
--- ON CONFLICT (this index) DO NOTHING and then reads the winner.
+-- Invariant 1: at most one direct conversation per tenant, unordered pair and tag (NULLs
+-- would never conflict, so "no tag" is keyed as tagged = false with empty parts).
+-- Find-or-create inserts with ON CONFLICT (this index) DO NOTHING and then reads the winner.
 CREATE UNIQUE INDEX conversations_direct_key
-    ON conversations (tenant, direct_low, direct_high, (coalesce(tag_type, '')), (coalesce(tag_id, '')))
+    ON conversations (tenant, direct_low, direct_high, (tag_type IS NOT NULL),
+                      (coalesce(tag_type, '')), (coalesce(tag_id, '')))
     WHERE kind = 'direct';
 
 CREATE TABLE participants (

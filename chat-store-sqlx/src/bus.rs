@@ -119,7 +119,8 @@ impl PgEventBusBuilder {
     }
 
     /// The NOTIFY channel (default `<schema>_events`); `[a-z_][a-z0-9_]{0,62}`. Every node
-    /// of one deployment must use the same.
+    /// of one deployment must use the same. Set one when the schema name is longer than 56
+    /// characters (the default would pass Postgres' 63-byte identifier limit).
     pub fn channel(mut self, channel: impl Into<String>) -> Self {
         self.channel = Some(channel.into());
         self

@@ -115,14 +115,16 @@ impl Sql {
             get_record: format!("{record_from} WHERE c.id = $1 AND c.tenant = $2"),
             find_direct: format!(
                 "{record_from} WHERE c.tenant = $1 AND c.kind = 'direct' AND c.direct_low = $2 \
-                 AND c.direct_high = $3 AND coalesce(c.tag_type, '') = $4 AND coalesce(c.tag_id, '') = $5"
+                 AND c.direct_high = $3 AND (c.tag_type IS NOT NULL) = $6 \
+                 AND coalesce(c.tag_type, '') = $4 AND coalesce(c.tag_id, '') = $5"
             ),
             insert_direct: format!(
                 "WITH c AS ( \
                    INSERT INTO {s}.conversations (id, tenant, kind, tag_type, tag_id, tag_id_is_int, \
                      direct_low, direct_high, created_by, created_at, updated_at, last_seq, last_activity_at, metadata) \
                    VALUES ($1, $2, 'direct', $3, $4, $5, $6, $7, $8, $9, $9, 0, $9, $10) \
-                   ON CONFLICT (tenant, direct_low, direct_high, (coalesce(tag_type, '')), (coalesce(tag_id, ''))) \
+                   ON CONFLICT (tenant, direct_low, direct_high, (tag_type IS NOT NULL), (coalesce(tag_type, '')), \
+                     (coalesce(tag_id, ''))) \
                      WHERE kind = 'direct' DO NOTHING \
                    RETURNING id, tenant, tag_type, tag_id, created_at \
                  ), p AS ( \

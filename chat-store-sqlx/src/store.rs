@@ -443,6 +443,7 @@ impl Store for PgStore {
                 .bind(high.as_str())
                 .bind(&key_type)
                 .bind(&key_id)
+                .bind(new.tag.is_some())
         };
         if let Some(row) = find().fetch_optional(&self.pool).await.map_err(db)? {
             return Ok((record_from_row(&row)?, false));

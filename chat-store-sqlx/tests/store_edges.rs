@@ -1,0 +1,52 @@
+//! Edge cases of the Store contract, checked on PgStore and on the reference store alike.
+
+mod common;
+
+use std::sync::Arc;
+
+use chat_core::store::NewDirect;
+use chat_core::testing::MemoryStore;
+use chat_core::testing::fixtures::{fresh_tenant, user_id};
+use chat_core::{Store, Tag, TaggableId};
+
+/// Tags built without `Tag::new` (as deserialization does) may have empty parts: such a tag
+/// is still a tag, never the same key as "no tag".
+async fn empty_tag_parts_are_not_no_tag(store: Arc<dyn Store>) {
+    let tenant = fresh_tenant();
+    let direct = |tag: Option<Tag>| NewDirect {
+        tenant: tenant.clone(),
+        creator: user_id(0),
+        counterpart: user_id(1),
+        tag,
+        metadata: Default::default(),
+    };
+    let empty = Tag {
+        taggable_type: String::new(),
+        taggable_id: TaggableId::Str(String::new()),
+    };
+    let (untagged, created) = store.find_or_create_direct(direct(None)).await.expect("untagged");
+    assert!(created);
+    let (tagged, created) = store
+        .find_or_create_direct(direct(Some(empty.clone())))
+        .await
+        .expect("empty tag");
+    assert!(created, "an empty tag is another key than no tag");
+    assert_ne!(tagged.conversation.id, untagged.conversation.id);
+    assert_eq!(tagged.conversation.tag, Some(empty.clone()));
+    let (again, created) = store.find_or_create_direct(direct(Some(empty))).await.expect("again");
+    assert!(!created);
+    assert_eq!(again.conversation.id, tagged.conversation.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_empty_tag_parts_are_not_no_tag() {
+    let Some(store) = common::conformance_store().await else {
+        return;
+    };
+    empty_tag_parts_are_not_no_tag(store).await;
+}
+
+#[tokio::test]
+async fn reference_empty_tag_parts_are_not_no_tag() {
+    empty_tag_parts_are_not_no_tag(Arc::new(MemoryStore::new())).await;
+}
