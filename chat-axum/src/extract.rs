@@ -37,8 +37,8 @@ where
     }
 }
 
-/// As [`ApiJson`], but an empty body (with any or no content type) is `T::default()`: for
-/// endpoints whose body is optional (`POST .../read`, `.../archive`, …).
+/// As [`ApiJson`], but an empty body (with any or no content type) or a JSON `null` is
+/// `T::default()`: for endpoints whose body is optional (`POST .../read`, `.../archive`, …).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OptionalJson<T>(pub T);
 
@@ -57,6 +57,9 @@ where
         }
         if !declared_json {
             return Err(ApiError::UnsupportedMediaType);
+        }
+        if bytes.trim_ascii() == b"null" {
+            return Ok(Self(T::default()));
         }
         parse_json(&bytes).map(Self)
     }
@@ -194,10 +197,11 @@ impl QueryCheck {
         }
     }
 
+    /// `true` or `false` exactly; empty is `false`.
     pub(crate) fn boolean(&mut self, field: &str, value: Option<&str>) -> Option<bool> {
-        match value?.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => Some(true),
-            "false" | "0" | "no" | "off" | "" => Some(false),
+        match value? {
+            "true" => Some(true),
+            "false" | "" => Some(false),
             _ => {
                 self.errors.add(field, "must be true or false");
                 None

@@ -77,7 +77,7 @@ pub mod ws;
 pub use api::{ChatApi, WsConfig};
 pub use auth::{AuthRejection, Authenticator, Caller};
 pub use error::ApiError;
-pub use openapi::openapi;
+pub use openapi::{openapi, openapi_value};
 pub use rate_limit::RateLimit;
 
 use axum::Router;

@@ -406,6 +406,13 @@ impl<'de> Visitor<'de> for IntOrString {
             .map_err(|_| E::custom("integer is too large"))
     }
 
+    /// JSON has one number type: `123.0` is the integer 123 (as JSON Schema has it).
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<IntOrStr, E> {
+        whole_i64(value)
+            .map(IntOrStr::Int)
+            .ok_or_else(|| E::custom("must be an integer or a string"))
+    }
+
     fn visit_str<E: de::Error>(self, value: &str) -> Result<IntOrStr, E> {
         Ok(IntOrStr::Str(value.to_owned()))
     }
@@ -413,6 +420,58 @@ impl<'de> Visitor<'de> for IntOrString {
     fn visit_string<E: de::Error>(self, value: String) -> Result<IntOrStr, E> {
         Ok(IntOrStr::Str(value))
     }
+}
+
+/// A float that is a whole number in `i64` range, as that integer.
+fn whole_i64(value: f64) -> Option<i64> {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    #[allow(clippy::cast_possible_truncation)]
+    (value.is_finite() && value.fract() == 0.0 && (-LIMIT..LIMIT).contains(&value)).then(|| value as i64)
+}
+
+/// Deserializes an optional non-negative integer; a whole float (`5.0`) is that integer, as
+/// JSON Schema has it.
+pub(crate) fn optional_seq<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    struct Seq;
+
+    impl<'de> Visitor<'de> for Seq {
+        type Value = Option<u64>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a non-negative integer")
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+            Ok(Some(value))
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+            u64::try_from(value)
+                .map(Some)
+                .map_err(|_| E::custom("must be a non-negative integer"))
+        }
+
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
+            whole_i64(value)
+                .and_then(|value| u64::try_from(value).ok())
+                .map(Some)
+                .ok_or_else(|| E::custom("must be a non-negative integer"))
+        }
+    }
+
+    deserializer.deserialize_option(Seq)
 }
 
 impl<'de> Deserialize<'de> for TaggableIdValue {

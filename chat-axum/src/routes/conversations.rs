@@ -60,7 +60,7 @@ pub struct CreateGroupRequest {
 #[serde(deny_unknown_fields)]
 pub struct MarkReadRequest {
     /// Read up to this seq (clamped to the newest); absent: up to the newest message.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::resources::optional_seq")]
     pub up_to_seq: Option<u64>,
 }
 
@@ -82,14 +82,14 @@ pub struct AddParticipantsRequest {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InboxParams {
-    /// `true`: only archived conversations; `all`: both; absent or `false`: the inbox.
+    /// `true`: only archived conversations; `all`: both; absent, empty or `false`: the inbox.
     #[param(value_type = Option<String>, example = "false")]
     pub archived: Option<String>,
     /// Only conversations about this kind of host object.
     pub taggable_type: Option<String>,
     /// Only conversations about this host object (needs `taggable_type`).
     pub taggable_id: Option<String>,
-    /// `true`: only conversations with unread messages.
+    /// `true`: only conversations with unread messages (`true` or `false`, exactly).
     #[param(value_type = Option<bool>)]
     pub unread: Option<String>,
     /// The `meta.next_cursor` of the previous page.
@@ -223,9 +223,9 @@ pub(crate) async fn inbox(
     ApiQuery(params): ApiQuery<InboxParams>,
 ) -> Result<Json<ListEnvelope<ConversationResource>>, ApiError> {
     let mut check = QueryCheck::default();
-    let archive = match params.archived.as_deref().map(str::trim) {
+    let archive = match params.archived.as_deref() {
         None | Some("") => ArchiveFilter::Active,
-        Some(value) if value.eq_ignore_ascii_case("all") => ArchiveFilter::All,
+        Some("all") => ArchiveFilter::All,
         Some(value) => match check.boolean("archived", Some(value)) {
             Some(true) => ArchiveFilter::Archived,
             _ => ArchiveFilter::Active,

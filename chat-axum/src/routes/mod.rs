@@ -38,7 +38,8 @@ pub(crate) fn build<S>(api: ChatApi) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let (router, document) = documented_routes().split_for_parts();
+    let (router, _) = documented_routes().split_for_parts();
+    let document = openapi::openapi_value(api.limits());
     let body_limit = api.limits().request_body_max_bytes;
     router
         .fallback(route_not_found)
