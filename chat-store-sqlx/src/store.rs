@@ -192,7 +192,8 @@ impl PgStore {
         PgStoreBuilder::default()
     }
 
-    /// The store on `pool` in schema `chat`.
+    /// The store on `pool` in schema `chat`. The tables must exist: call
+    /// [`PgStore::migrate`] once (or build with [`PgStoreBuilder::run_migrations`]).
     pub fn new(pool: PgPool) -> Self {
         let schema = SchemaName::default();
         Self {
