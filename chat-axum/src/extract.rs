@@ -186,15 +186,18 @@ pub(crate) struct QueryCheck {
 }
 
 impl QueryCheck {
+    /// Decimal digits only (no sign, no spaces), as the document's integer describes.
     pub(crate) fn number<N: std::str::FromStr>(&mut self, field: &str, value: Option<&str>) -> Option<N> {
         let value = value?;
-        match value.trim().parse() {
-            Ok(number) => Some(number),
-            Err(_) => {
-                self.errors.add(field, "must be a non-negative integer");
-                None
-            }
+        let parsed = if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
+            value.parse().ok()
+        } else {
+            None
+        };
+        if parsed.is_none() {
+            self.errors.add(field, "must be a non-negative integer");
         }
+        parsed
     }
 
     /// `true` or `false` exactly; empty is `false`.

@@ -61,10 +61,10 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) {
         json!({"minLength": 1, "maxLength": limits.taggable_type_max_chars, "pattern": no_control_not_blank()});
     let client_message_id = json!({
         "minLength": 1,
-        "maxLength": (limits.client_message_id_max_bytes / 4).max(1),
-        "pattern": no_control(),
+        "maxLength": limits.client_message_id_max_bytes,
+        "pattern": crate::routes::messages::CLIENT_MESSAGE_ID_PATTERN,
     });
-    let seq = json!({"minimum": 0, "maximum": i64::MAX});
+    let seq = json!({"format": "uint64", "minimum": 0, "maximum": u64::MAX});
     let Some(schemas) = document.pointer_mut("/components/schemas") else {
         return;
     };

@@ -22,13 +22,22 @@ pub struct SendMessageRequest {
     /// The text, 1..=4000 characters after trimming. Also accepted as `content`.
     #[serde(alias = "content")]
     pub body: String,
-    /// A retry key: sending again with the same key returns the stored message.
+    /// A retry key: sending again with the same key returns the stored message. Printable
+    /// ASCII, 1..=128 characters (a UUID, a counter, ...).
     #[serde(default)]
     pub client_message_id: Option<String>,
     /// Host-defined data.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Metadata>,
+}
+
+/// What a `client_message_id` may contain, as a regex of the OpenAPI document: printable
+/// ASCII, so that its length in characters is its length in bytes.
+pub(crate) const CLIENT_MESSAGE_ID_PATTERN: &str = "^[ -~]*$";
+
+fn is_client_message_id(key: &str) -> bool {
+    key.bytes().all(|byte| (b' '..=b'~').contains(&byte))
 }
 
 /// Body of `PATCH /conversations/{uuid}/messages/{message_uuid}`.
@@ -144,6 +153,17 @@ pub(crate) async fn send(
         limiter
             .check(&me)
             .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+    }
+    if let Some(key) = &request.client_message_id {
+        if !is_client_message_id(key) {
+            return Err(ApiError::invalid(
+                "client_message_id",
+                format!(
+                    "must be 1 to {} printable ASCII characters",
+                    api.limits().client_message_id_max_bytes
+                ),
+            ));
+        }
     }
     let input = SendMessage {
         body: request.body,
