@@ -1,4 +1,164 @@
-//! Benchmark harness. Run with `cargo run --release -p chat-bench` (placeholder until its issue).
+//! # chat-bench
+//!
+//! Load and scale scenarios of the chat library on sled and Postgres, each compared with a
+//! raw baseline or a smaller data set measured in the same run (the machine is shared by
+//! the load generator and the server, so ratios are what carry over to other machines).
+//!
+//! ```text
+//! cargo run --release -p chat-bench -- --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]
+//! ```
+//!
+//! Scenarios: `send`, `inbox`, `history`, `stats`, `find-or-create`, `websocket`.
+//! Postgres comes from `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
+//! every scenario runs in its own schema `bench_<uuid>`, dropped at the end. sled data goes
+//! to `<out>/data` and is removed at the end. Output: a table on stdout, and in `--out`
+//! (default `target/bench`): `BENCHMARKS.md`, `results.json`, `latency-vs-size.svg`.
+//!
+//! Full-run sizes can be reduced with `BENCH_HISTORY_SIZE`, `BENCH_INBOX_SIZE` and
+//! `BENCH_WS_CLIENTS`.
+#![forbid(unsafe_code)]
+
+mod env;
+mod load;
+mod measure;
+mod report;
+mod scenarios;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use env::Backend;
+use report::Report;
+use scenarios::Plan;
+
+const SCENARIOS: [&str; 6] = ["send", "inbox", "history", "stats", "find-or-create", "websocket"];
+
+struct Args {
+    stores: Vec<Backend>,
+    scenarios: Vec<&'static str>,
+    quick: bool,
+    out: PathBuf,
+}
+
+const USAGE: &str = "usage: chat-bench --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]\n\
+    scenarios: send, inbox, history, stats, find-or-create, websocket";
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        stores: vec![Backend::Sled, Backend::Postgres],
+        scenarios: SCENARIOS.to_vec(),
+        quick: false,
+        out: PathBuf::from("target/bench"),
+    };
+    let mut iter = std::env::args().skip(1);
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--quick" => args.quick = true,
+            "--store" => {
+                args.stores = match iter.next().as_deref() {
+                    Some("sled") => vec![Backend::Sled],
+                    Some("postgres") => vec![Backend::Postgres],
+                    Some("all") => vec![Backend::Sled, Backend::Postgres],
+                    other => return Err(format!("unknown store {other:?}")),
+                }
+            }
+            "--scenario" => {
+                let value = iter.next().ok_or("--scenario needs a value")?;
+                args.scenarios = if value == "all" {
+                    SCENARIOS.to_vec()
+                } else {
+                    value
+                        .split(',')
+                        .map(|name| {
+                            SCENARIOS
+                                .iter()
+                                .copied()
+                                .find(|known| *known == name)
+                                .ok_or_else(|| format!("unknown scenario {name:?}"))
+                        })
+                        .collect::<Result<_, _>>()?
+                };
+            }
+            "--out" => args.out = PathBuf::from(iter.next().ok_or("--out needs a value")?),
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(args)
+}
+
+fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {model}")
+}
+
 fn main() {
-    println!("the benchmark harness arrives with its own issue");
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("{message}");
+            }
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("building the tokio runtime");
+    runtime.block_on(run(args));
+}
+
+async fn run(args: Args) {
+    let started = Instant::now();
+    let data_dir = args.out.join("data");
+    std::fs::create_dir_all(&data_dir).expect("creating the output directory");
+    let plan = Plan::new(args.quick, data_dir.clone());
+    let mut report = Report {
+        machine: machine(),
+        quick: args.quick,
+        ..Report::default()
+    };
+    println!(
+        "chat-bench on {} ({} mode)",
+        report.machine,
+        if args.quick { "quick" } else { "full" }
+    );
+    for &scenario in &args.scenarios {
+        for &backend in &args.stores {
+            let began = Instant::now();
+            match scenario {
+                "send" => scenarios::send(backend, &plan, &mut report).await,
+                "inbox" => scenarios::inbox(backend, &plan, &mut report).await,
+                "history" => scenarios::history(backend, &plan, &mut report).await,
+                "stats" => scenarios::stats(backend, &plan, &mut report).await,
+                "find-or-create" => scenarios::find_or_create(backend, &plan, &mut report).await,
+                _ => scenarios::websocket(backend, &plan, &mut report).await,
+            }
+            println!(
+                "-- {scenario} on {} took {:.1} s",
+                backend.name(),
+                began.elapsed().as_secs_f64()
+            );
+        }
+    }
+    report
+        .notes
+        .push(format!("whole run: {:.0} s", started.elapsed().as_secs_f64()));
+    scenarios::clean_data(&data_dir);
+    report.write(&args.out).expect("writing the results");
+    println!("\n{}", report.markdown());
+    println!(
+        "written: {}/BENCHMARKS.md, results.json, latency-vs-size.svg",
+        args.out.display()
+    );
 }

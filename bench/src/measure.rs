@@ -1,0 +1,123 @@
+//! Driving concurrent operations for a fixed time and summarising their latencies.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A boxed operation future.
+pub type OpFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Latencies and throughput of one measured case.
+#[derive(Clone, Debug, Default)]
+pub struct Measured {
+    /// Completed operations.
+    pub ops: usize,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+    /// Every operation's latency in microseconds, sorted.
+    pub latencies_us: Vec<u64>,
+}
+
+impl Measured {
+    /// Summary of latencies gathered elsewhere (e.g. WebSocket receipts).
+    pub fn from_latencies(mut latencies_us: Vec<u64>, elapsed: Duration) -> Self {
+        latencies_us.sort_unstable();
+        Self {
+            ops: latencies_us.len(),
+            elapsed,
+            latencies_us,
+        }
+    }
+
+    /// Operations per second.
+    pub fn ops_per_sec(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 { self.ops as f64 / secs } else { 0.0 }
+    }
+
+    /// The `q` quantile (0..=1) in milliseconds, nearest rank.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((q * self.latencies_us.len() as f64).ceil() as usize).clamp(1, self.latencies_us.len());
+        self.latencies_us[rank - 1] as f64 / 1000.0
+    }
+
+    /// Median in milliseconds.
+    pub fn p50(&self) -> f64 {
+        self.quantile_ms(0.50)
+    }
+
+    /// 99th percentile in milliseconds.
+    pub fn p99(&self) -> f64 {
+        self.quantile_ms(0.99)
+    }
+}
+
+/// Runs `op(worker, iteration)` from `concurrency` tasks, each one operation at a time,
+/// until `duration` has passed; a short warm-up of `warmup` is run first and not counted.
+pub async fn drive<F>(concurrency: usize, duration: Duration, warmup: Duration, op: F) -> Measured
+where
+    F: Fn(usize, u64) -> OpFuture + Send + Sync + 'static,
+{
+    let op = Arc::new(op);
+    if !warmup.is_zero() {
+        run(concurrency, warmup, Arc::clone(&op), 1_000_000_000).await;
+    }
+    run(concurrency, duration, op, 0).await
+}
+
+async fn run<F>(concurrency: usize, duration: Duration, op: Arc<F>, first_iteration: u64) -> Measured
+where
+    F: Fn(usize, u64) -> OpFuture + Send + Sync + 'static,
+{
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::with_capacity(concurrency);
+    for worker in 0..concurrency {
+        let op = Arc::clone(&op);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut iteration = first_iteration;
+            while Instant::now() < deadline {
+                let began = Instant::now();
+                op(worker, iteration).await;
+                latencies.push(began.elapsed().as_micros() as u64);
+                iteration += 1;
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("a benchmark worker panicked"));
+    }
+    Measured::from_latencies(all, start.elapsed())
+}
+
+/// Runs `op(iteration)` `count` times sequentially and returns the latencies.
+pub async fn repeat<F, Fut>(count: usize, mut op: F) -> Measured
+where
+    F: FnMut(u64) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let start = Instant::now();
+    let mut latencies = Vec::with_capacity(count);
+    for iteration in 0..count as u64 {
+        let began = Instant::now();
+        op(iteration).await;
+        latencies.push(began.elapsed().as_micros() as u64);
+    }
+    Measured::from_latencies(latencies, start.elapsed())
+}
+
+/// Resident memory of this process in KiB (`VmRSS` of `/proc/self/status`), if readable.
+pub fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}

@@ -1,0 +1,798 @@
+//! The scenarios, each run on one backend.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chat_core::{ConversationId, InboxFilter, SendMessage, StartDirect};
+use chat_store_sled::Durability;
+use futures_util::{SinkExt as _, StreamExt as _};
+use sled::Transactional as _;
+use sled::transaction::ConflictableTransactionResult;
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+use crate::env::{self, AnyStore, Backend, HttpClient, identity, user_id};
+use crate::load;
+use crate::measure::{self, Measured, OpFuture};
+use crate::report::{Point, Report};
+
+/// Sizes and durations of a run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Where sled directories go.
+    pub data_dir: std::path::PathBuf,
+    /// Measured time per throughput case.
+    pub duration: Duration,
+    /// Warm-up per throughput case.
+    pub warmup: Duration,
+    /// Samples per latency case.
+    pub samples: usize,
+    /// Inbox sizes.
+    pub inbox_sizes: Vec<usize>,
+    /// (small, large) conversation sizes.
+    pub history_sizes: (usize, usize),
+    /// Conversations of the stats user.
+    pub stats_size: usize,
+    /// WebSocket clients.
+    pub ws_clients: usize,
+    /// WebSocket measured time.
+    pub ws_duration: Duration,
+}
+
+impl Plan {
+    /// The plan of `--quick` or the full run.
+    pub fn new(quick: bool, data_dir: std::path::PathBuf) -> Self {
+        if quick {
+            Self {
+                data_dir,
+                duration: Duration::from_millis(700),
+                warmup: Duration::from_millis(150),
+                samples: 200,
+                inbox_sizes: vec![100, 2_000],
+                history_sizes: (1_000, 20_000),
+                stats_size: 2_000,
+                ws_clients: 100,
+                ws_duration: Duration::from_secs(2),
+            }
+        } else {
+            let history_large = std::env::var("BENCH_HISTORY_SIZE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1_000_000);
+            let inbox_large = std::env::var("BENCH_INBOX_SIZE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(100_000);
+            Self {
+                data_dir,
+                duration: Duration::from_secs(4),
+                warmup: Duration::from_millis(500),
+                samples: 1_000,
+                inbox_sizes: vec![100, 10_000, inbox_large],
+                history_sizes: (1_000, history_large),
+                stats_size: 10_000,
+                ws_clients: std::env::var("BENCH_WS_CLIENTS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1_000),
+                ws_duration: Duration::from_secs(10),
+            }
+        }
+    }
+}
+
+/// A fresh store for a scenario; Postgres schemas are dropped by [`close`].
+async fn fresh(backend: Backend, plan: &Plan, name: &str, durability: Durability) -> AnyStore {
+    match backend {
+        Backend::Sled => AnyStore::Sled(env::open_sled(&plan.data_dir, name, durability).await.0),
+        Backend::Postgres => AnyStore::Postgres(env::open_postgres(24).await),
+    }
+}
+
+async fn close(store: AnyStore) {
+    match store {
+        AnyStore::Sled(store) => {
+            let _ = store.flush().await;
+        }
+        AnyStore::Postgres(store) => env::drop_postgres(&store).await,
+    }
+}
+
+fn boxed<F: std::future::Future<Output = ()> + Send + 'static>(f: F) -> OpFuture {
+    Box::pin(f)
+}
+
+/// Scenario 1: sends through the services, over HTTP and the raw baseline.
+pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
+    let store = fresh(backend, plan, "send", Durability::Durable).await;
+    let services = store.services();
+    let addr = env::serve(services.clone()).await;
+    let raw = RawBaseline::new(backend, &store, plan).await;
+    let name = backend.name();
+    for concurrency in [1usize, 4, 16] {
+        let mut conversations = Vec::new();
+        for worker in 0..concurrency {
+            let sender = identity(&format!("s{concurrency}_{worker}"));
+            let (view, _) = services
+                .conversations()
+                .start_direct(&sender, StartDirect::with(user_id(&format!("r{concurrency}_{worker}"))))
+                .await
+                .expect("start_direct");
+            conversations.push((sender, view.conversation.id));
+        }
+        let conversations = Arc::new(conversations);
+        let messages = services.messages();
+        let convs = Arc::clone(&conversations);
+        let service = measure::drive(concurrency, plan.duration, plan.warmup, move |worker, iteration| {
+            let messages = messages.clone();
+            let (actor, id) = convs[worker].clone();
+            boxed(async move {
+                messages
+                    .send(&actor, id, SendMessage::text(format!("service message {iteration}")))
+                    .await
+                    .expect("send");
+            })
+        })
+        .await;
+        let mut clients = Vec::new();
+        for _ in 0..concurrency {
+            clients.push(Mutex::new(HttpClient::connect(addr).await));
+        }
+        let clients = Arc::new(clients);
+        let convs = Arc::clone(&conversations);
+        let http = measure::drive(concurrency, plan.duration, plan.warmup, move |worker, iteration| {
+            let clients = Arc::clone(&clients);
+            let (actor, id) = convs[worker].clone();
+            boxed(async move {
+                let mut client = clients[worker].lock().await;
+                let body = serde_json::json!({ "body": format!("http message {iteration}") }).to_string();
+                let (status, text) = client
+                    .request(
+                        "POST",
+                        &format!("/conversations/{id}/messages"),
+                        actor.user.as_str(),
+                        Some(body),
+                    )
+                    .await;
+                assert_eq!(status, 201, "send over HTTP: {}", String::from_utf8_lossy(&text));
+            })
+        })
+        .await;
+        let raw_m = raw.run(concurrency, plan).await;
+        let raw_rate = raw_m.ops_per_sec().max(1e-9);
+        let service_ratio = service.ops_per_sec() / raw_rate;
+        let http_ratio = http.ops_per_sec() / raw_rate;
+        report.measured(
+            "send",
+            name,
+            &format!("{concurrency} senders, service"),
+            &service,
+            true,
+            format!("{service_ratio:.2}x raw"),
+        );
+        report.measured(
+            "send",
+            name,
+            &format!("{concurrency} senders, HTTP"),
+            &http,
+            true,
+            format!("{http_ratio:.2}x raw"),
+        );
+        report.measured(
+            "send",
+            name,
+            &format!("{concurrency} senders, raw baseline"),
+            &raw_m,
+            true,
+            raw.describe(),
+        );
+        if concurrency == 16 {
+            match backend {
+                Backend::Postgres => report.target(name, "send, 16 senders, HTTP / raw", http_ratio, 0.5, false),
+                Backend::Sled => {
+                    report.target(
+                        name,
+                        "send durable, 16 senders, service / raw flush-per-op",
+                        service_ratio,
+                        2.0,
+                        false,
+                    );
+                    report.target(
+                        name,
+                        "send durable, 16 senders, HTTP / raw flush-per-op",
+                        http_ratio,
+                        2.0,
+                        false,
+                    );
+                }
+            }
+        }
+    }
+    if let AnyStore::Sled(sled_store) = &store {
+        let stats = sled_store.commit_stats();
+        report
+            .notes
+            .push(format!("sled group commit over the send scenario: {stats:?}"));
+    }
+    raw.close().await;
+    close(store).await;
+}
+
+/// The raw baseline of scenario 1.
+enum RawBaseline {
+    Postgres(sqlx::PgPool, String),
+    Sled(sled::Db, sled::Tree, sled::Tree),
+}
+
+impl RawBaseline {
+    async fn new(backend: Backend, store: &AnyStore, plan: &Plan) -> Self {
+        match (backend, store) {
+            (Backend::Postgres, AnyStore::Postgres(store)) => {
+                let s = store.schema().as_str().to_owned();
+                for sql in [
+                    format!(
+                        "CREATE TABLE {s}.raw_conversations (id bigint PRIMARY KEY, last_seq bigint NOT NULL, \
+                         last_activity_at timestamptz NOT NULL, last_message_text text)"
+                    ),
+                    format!(
+                        "CREATE TABLE {s}.raw_messages (conversation_id bigint NOT NULL REFERENCES {s}.raw_conversations (id), \
+                         seq bigint NOT NULL, sender text NOT NULL, body text NOT NULL, created_at timestamptz NOT NULL, \
+                         PRIMARY KEY (conversation_id, seq))"
+                    ),
+                    format!("INSERT INTO {s}.raw_conversations SELECT g, 0, now(), NULL FROM generate_series(0, 99) g"),
+                ] {
+                    sqlx::query(&sql)
+                        .execute(store.pool())
+                        .await
+                        .expect("creating the raw tables");
+                }
+                Self::Postgres(store.pool().clone(), s)
+            }
+            _ => {
+                let path = plan.data_dir.join(format!("raw-{}", uuid::Uuid::now_v7().simple()));
+                let db = sled::Config::new().path(path).open().expect("opening the raw sled db");
+                let conversations = db.open_tree("raw_conversations").expect("tree");
+                let messages = db.open_tree("raw_messages").expect("tree");
+                Self::Sled(db, conversations, messages)
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Postgres(..) => "sqlx tx: UPDATE conversation + INSERT message".to_owned(),
+            Self::Sled(..) => "sled tx over 2 trees + flush per op".to_owned(),
+        }
+    }
+
+    async fn run(&self, concurrency: usize, plan: &Plan) -> Measured {
+        match self {
+            Self::Postgres(pool, s) => {
+                let pool = pool.clone();
+                let update = format!(
+                    "UPDATE {s}.raw_conversations SET last_seq = last_seq + 1, last_activity_at = now(), \
+                     last_message_text = $2 WHERE id = $1 RETURNING last_seq"
+                );
+                let insert = format!(
+                    "INSERT INTO {s}.raw_messages (conversation_id, seq, sender, body, created_at) VALUES ($1, $2, $3, $4, now())"
+                );
+                let (update, insert) = (Arc::new(update), Arc::new(insert));
+                measure::drive(concurrency, plan.duration, plan.warmup, move |worker, iteration| {
+                    let (pool, update, insert) = (pool.clone(), Arc::clone(&update), Arc::clone(&insert));
+                    boxed(async move {
+                        let id = (concurrency * 5 + worker) as i64;
+                        let body = format!("raw message {iteration}");
+                        let mut tx = pool.begin().await.expect("begin");
+                        let seq: i64 = sqlx::query_scalar(&update)
+                            .bind(id)
+                            .bind(&body)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .expect("update");
+                        sqlx::query(&insert)
+                            .bind(id)
+                            .bind(seq)
+                            .bind("sender")
+                            .bind(&body)
+                            .execute(&mut *tx)
+                            .await
+                            .expect("insert");
+                        tx.commit().await.expect("commit");
+                    })
+                })
+                .await
+            }
+            Self::Sled(db, conversations, messages) => {
+                let (db, conversations, messages) = (db.clone(), conversations.clone(), messages.clone());
+                measure::drive(concurrency, plan.duration, plan.warmup, move |worker, iteration| {
+                    let (db, conversations, messages) = (db.clone(), conversations.clone(), messages.clone());
+                    boxed(async move {
+                        tokio::task::spawn_blocking(move || {
+                            let key = ((concurrency * 100 + worker) as u64).to_be_bytes();
+                            let body = format!("raw message {iteration}");
+                            (&conversations, &messages)
+                                .transaction(|(c, m)| -> ConflictableTransactionResult<(), ()> {
+                                    let seq = c
+                                        .get(key)?
+                                        .and_then(|v| v.get(..8).and_then(|b| b.try_into().ok()))
+                                        .map(u64::from_be_bytes)
+                                        .unwrap_or(0)
+                                        + 1;
+                                    let mut value = seq.to_be_bytes().to_vec();
+                                    value.extend_from_slice(body.as_bytes());
+                                    c.insert(&key, value)?;
+                                    let mut message_key = key.to_vec();
+                                    message_key.extend_from_slice(&seq.to_be_bytes());
+                                    m.insert(message_key, body.as_bytes())?;
+                                    Ok(())
+                                })
+                                .expect("raw sled transaction");
+                            db.flush().expect("raw sled flush");
+                        })
+                        .await
+                        .expect("raw sled task");
+                    })
+                })
+                .await
+            }
+        }
+    }
+
+    async fn close(self) {
+        if let Self::Sled(db, ..) = self {
+            let _ = db.flush_async().await;
+        }
+    }
+}
+
+/// Loads the inbox users of `sizes` into a fresh store (fast paths, see [`load`]).
+async fn inbox_store(backend: Backend, plan: &Plan, sizes: &[usize], report: &mut Report) -> AnyStore {
+    let store = fresh(backend, plan, "inbox", Durability::Relaxed).await;
+    for &size in sizes {
+        let began = Instant::now();
+        match &store {
+            AnyStore::Sled(s) => {
+                load::sled_inbox(s, size).await;
+                s.flush().await.expect("flush");
+            }
+            AnyStore::Postgres(s) => load::pg_inbox(s, size).await,
+        }
+        report.notes.push(format!(
+            "{}: loaded an inbox of {size} conversations in {:.1} s",
+            backend.name(),
+            began.elapsed().as_secs_f64()
+        ));
+    }
+    store
+}
+
+/// Scenario 2: the first inbox page of users with more and more conversations.
+pub async fn inbox(backend: Backend, plan: &Plan, report: &mut Report) {
+    let store = inbox_store(backend, plan, &plan.inbox_sizes, report).await;
+    let conversations = store.services().conversations();
+    let name = backend.name();
+    let mut p99s = Vec::new();
+    for &size in &plan.inbox_sizes {
+        let actor = identity(&load::inbox_user(size));
+        let m = measure::repeat(plan.samples, |_| {
+            let (conversations, actor) = (conversations.clone(), actor.clone());
+            async move {
+                let page = conversations
+                    .inbox(
+                        &actor,
+                        InboxFilter {
+                            limit: Some(50),
+                            ..InboxFilter::default()
+                        },
+                    )
+                    .await
+                    .expect("inbox");
+                assert_eq!(page.items.len(), 50.min(size), "inbox page size");
+            }
+        })
+        .await;
+        report.measured(
+            "inbox",
+            name,
+            &format!("page of 50, {size} conversations"),
+            &m,
+            false,
+            String::new(),
+        );
+        report.points.push(Point {
+            series: format!("{name} inbox"),
+            size: size as u64,
+            p99_ms: m.p99(),
+        });
+        p99s.push(m.p99());
+    }
+    if let (Some(first), Some(last)) = (p99s.first(), p99s.last()) {
+        report.target(name, "inbox p99 largest / smallest", last / first, 2.0, true);
+    }
+    close(store).await;
+}
+
+/// Scenario 4: stats and the unread-only inbox of a user with many conversations.
+pub async fn stats(backend: Backend, plan: &Plan, report: &mut Report) {
+    let size = plan.stats_size;
+    let store = inbox_store(backend, plan, &[size], report).await;
+    let conversations = store.services().conversations();
+    let actor = identity(&load::inbox_user(size));
+    let name = backend.name();
+    let expected = conversations.stats(&actor).await.expect("stats");
+    let m = measure::repeat(plan.samples, |_| {
+        let (conversations, actor) = (conversations.clone(), actor.clone());
+        async move {
+            conversations.stats(&actor).await.expect("stats");
+        }
+    })
+    .await;
+    report.measured(
+        "stats",
+        name,
+        &format!("stats, {size} conversations"),
+        &m,
+        false,
+        format!(
+            "{} total, {} unread conv, {} unread msgs",
+            expected.total_conversations, expected.unread_conversations, expected.unread_messages
+        ),
+    );
+    let m = measure::repeat(plan.samples, |_| {
+        let (conversations, actor) = (conversations.clone(), actor.clone());
+        async move {
+            let filter = InboxFilter {
+                unread_only: true,
+                limit: Some(50),
+                ..InboxFilter::default()
+            };
+            conversations.inbox(&actor, filter).await.expect("unread inbox");
+        }
+    })
+    .await;
+    report.measured(
+        "stats",
+        name,
+        &format!("unread-only inbox page, {size} conversations"),
+        &m,
+        false,
+        format!("1 in {} unread", load::UNREAD_EVERY),
+    );
+    close(store).await;
+}
+
+/// Scenario 3: history pages of a short and a very long conversation.
+pub async fn history(backend: Backend, plan: &Plan, report: &mut Report) {
+    let store = fresh(backend, plan, "history", Durability::Relaxed).await;
+    let name = backend.name();
+    let (small, large) = plan.history_sizes;
+    let mut ids = Vec::new();
+    for size in [small, large] {
+        let began = Instant::now();
+        let id = match &store {
+            AnyStore::Sled(s) => {
+                let id = load::sled_history(s, size).await;
+                s.flush().await.expect("flush");
+                id
+            }
+            AnyStore::Postgres(s) => load::pg_history(s, size).await,
+        };
+        report.notes.push(format!(
+            "{name}: loaded a conversation of {size} messages in {:.1} s",
+            began.elapsed().as_secs_f64()
+        ));
+        ids.push((size, id));
+    }
+    let messages = store.services().messages();
+    let mut small_p99 = f64::NAN;
+    let mut large_worst = 0.0f64;
+    for (size, id) in ids {
+        let actor = identity(&load::history_users(size).0);
+        for (label, before) in [("newest", None), ("middle", Some(size as u64 / 2 + 1))] {
+            let m = history_case(&messages, &actor, id, before, plan.samples).await;
+            report.measured(
+                "history",
+                name,
+                &format!("page of 50, {label}, {size} messages"),
+                &m,
+                false,
+                String::new(),
+            );
+            report.points.push(Point {
+                series: format!("{name} history {label}"),
+                size: size as u64,
+                p99_ms: m.p99(),
+            });
+            if size == small && before.is_none() {
+                small_p99 = m.p99();
+            }
+            if size == large {
+                large_worst = large_worst.max(m.p99());
+            }
+        }
+    }
+    report.target(
+        name,
+        "history p99 large (worst position) / small (newest)",
+        large_worst / small_p99,
+        2.0,
+        true,
+    );
+    close(store).await;
+}
+
+async fn history_case(
+    messages: &chat_core::MessageService,
+    actor: &chat_core::Identity,
+    id: ConversationId,
+    before: Option<u64>,
+    samples: usize,
+) -> Measured {
+    measure::repeat(samples, |_| {
+        let (messages, actor) = (messages.clone(), actor.clone());
+        async move {
+            let page = messages
+                .history(&actor, id, before, None, Some(50))
+                .await
+                .expect("history");
+            assert_eq!(page.len(), 50, "history page size");
+        }
+    })
+    .await
+}
+
+/// Scenario 5: find-or-create with new pairs and with existing ones.
+pub async fn find_or_create(backend: Backend, plan: &Plan, report: &mut Report) {
+    let store = fresh(backend, plan, "foc", Durability::Durable).await;
+    let conversations = store.services().conversations();
+    let name = backend.name();
+    let concurrency = 4;
+    let c = conversations.clone();
+    let created = measure::drive(concurrency, plan.duration, plan.warmup, move |worker, iteration| {
+        let c = c.clone();
+        boxed(async move {
+            let actor = identity(&format!("f{worker}"));
+            let (_, new) = c
+                .start_direct(&actor, StartDirect::with(user_id(&format!("n{worker}_{iteration}"))))
+                .await
+                .expect("find-or-create");
+            assert!(new, "a new pair creates");
+        })
+    })
+    .await;
+    report.measured(
+        "find-or-create",
+        name,
+        "new pairs, 4 tasks",
+        &created,
+        true,
+        String::new(),
+    );
+    for worker in 0..concurrency {
+        for index in 0..50 {
+            conversations
+                .start_direct(
+                    &identity(&format!("e{worker}")),
+                    StartDirect::with(user_id(&format!("x{worker}_{index}"))),
+                )
+                .await
+                .expect("find-or-create");
+        }
+    }
+    let c = conversations.clone();
+    let existing = measure::drive(concurrency, plan.duration, plan.warmup, move |worker, iteration| {
+        let c = c.clone();
+        boxed(async move {
+            // Alternate which side asks: the pair is unordered.
+            let (a, b) = (format!("e{worker}"), format!("x{worker}_{}", iteration % 50));
+            let (actor, other) = if iteration % 2 == 0 { (a, b) } else { (b, a) };
+            let (_, new) = c
+                .start_direct(&identity(&actor), StartDirect::with(user_id(&other)))
+                .await
+                .expect("find-or-create");
+            assert!(!new, "an existing pair finds");
+        })
+    })
+    .await;
+    report.measured(
+        "find-or-create",
+        name,
+        "existing pairs, 4 tasks",
+        &existing,
+        true,
+        String::new(),
+    );
+    close(store).await;
+}
+
+/// Scenario 6: live delivery over WebSocket and memory per idle connection.
+pub async fn websocket(backend: Backend, plan: &Plan, report: &mut Report) {
+    let store = fresh(backend, plan, "ws", Durability::Durable).await;
+    let services = store.services();
+    let addr = env::serve(services.clone()).await;
+    let name = backend.name();
+    let clients = plan.ws_clients - plan.ws_clients % 2;
+    let mut pairs = Vec::new();
+    for pair in 0..clients / 2 {
+        let a = identity(&format!("w{}", 2 * pair));
+        let (view, _) = services
+            .conversations()
+            .start_direct(&a, StartDirect::with(user_id(&format!("w{}", 2 * pair + 1))))
+            .await
+            .expect("start_direct");
+        pairs.push(view.conversation.id);
+    }
+    let epoch = Instant::now();
+    let receipts: Arc<std::sync::Mutex<Vec<u64>>> = Arc::default();
+    let rss_before = measure::rss_kib();
+    let mut readers = Vec::new();
+    for batch in (0..clients).collect::<Vec<_>>().chunks(50) {
+        let connected = futures_util::future::join_all(batch.iter().map(|&index| async move {
+            let user = format!("w{index}");
+            let mut request = format!("ws://{addr}/ws").into_client_request().expect("ws request");
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {user}").parse().expect("header"));
+            let (socket, _) = tokio_tungstenite::connect_async(request)
+                .await
+                .expect("WebSocket connect");
+            (user, socket)
+        }))
+        .await;
+        for (user, socket) in connected {
+            let receipts = Arc::clone(&receipts);
+            readers.push(tokio::spawn(async move {
+                let (mut write, mut read) = socket.split();
+                while let Some(Ok(frame)) = read.next().await {
+                    match frame {
+                        WsMessage::Text(text) => {
+                            let Ok(value) = serde_json::from_str::<serde_json::Value>(text.as_str()) else {
+                                continue;
+                            };
+                            if value["type"] != "message.created" || value["data"]["sender"]["uuid"] == user.as_str() {
+                                continue;
+                            }
+                            if let Some(sent) = value["data"]["body"].as_str().and_then(|b| b.strip_prefix("t:")) {
+                                if let Ok(sent) = sent.parse::<u64>() {
+                                    let now = epoch.elapsed().as_micros() as u64;
+                                    receipts
+                                        .lock()
+                                        .unwrap_or_else(|e| e.into_inner())
+                                        .push(now.saturating_sub(sent));
+                                }
+                            }
+                        }
+                        WsMessage::Ping(data) => {
+                            let _ = write.send(WsMessage::Pong(data)).await;
+                        }
+                        WsMessage::Close(_) => break,
+                        _ => {}
+                    }
+                }
+            }));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_after = measure::rss_kib();
+    // Steady chatting: one message per tick, pairs in turn, each direction alternately.
+    let rate = (clients as f64 / 2.0).clamp(50.0, 500.0);
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    let deadline = Instant::now() + plan.ws_duration;
+    let mut sent = 0usize;
+    let mut sends = Vec::new();
+    let send_latencies: Arc<std::sync::Mutex<Vec<u64>>> = Arc::default();
+    while Instant::now() < deadline {
+        ticker.tick().await;
+        let pair = sent % pairs.len();
+        let from = 2 * pair + (sent / pairs.len()) % 2;
+        let actor = identity(&format!("w{from}"));
+        let id = pairs[pair];
+        let messages = services.messages();
+        let send_latencies = Arc::clone(&send_latencies);
+        sends.push(tokio::spawn(async move {
+            let began = Instant::now();
+            let body = format!("t:{}", epoch.elapsed().as_micros());
+            messages.send(&actor, id, SendMessage::text(body)).await.expect("send");
+            send_latencies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(began.elapsed().as_micros() as u64);
+        }));
+        sent += 1;
+    }
+    for task in sends {
+        task.await.expect("send task");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let receipts = std::mem::take(&mut *receipts.lock().unwrap_or_else(|e| e.into_inner()));
+    let delivered = receipts.len();
+    let m = Measured::from_latencies(receipts, plan.ws_duration);
+    report.measured(
+        "websocket",
+        name,
+        &format!("{clients} clients, send -> receipt ({rate:.0} msg/s)"),
+        &m,
+        true,
+        format!("{delivered}/{sent} delivered"),
+    );
+    let send_m = Measured::from_latencies(
+        std::mem::take(&mut *send_latencies.lock().unwrap_or_else(|e| e.into_inner())),
+        plan.ws_duration,
+    );
+    report.measured(
+        "websocket",
+        name,
+        &format!("{clients} clients, send call (service)"),
+        &send_m,
+        true,
+        String::new(),
+    );
+    for reader in &readers {
+        reader.abort();
+    }
+    drop(readers);
+    let raw = raw_ws_memory(clients).await;
+    if let (Some(before), Some(after), Some(raw)) = (rss_before, rss_after, raw) {
+        let ours = (after.saturating_sub(before)) as f64 / clients as f64;
+        let raw_per = raw as f64 / clients as f64;
+        report.note_row(
+            "websocket",
+            name,
+            &format!("RSS per idle connection, {clients} clients"),
+            format!(
+                "ours {ours:.1} KiB (server + client), raw tungstenite echo {raw_per:.1} KiB, difference {:.1} KiB",
+                ours - raw_per
+            ),
+        );
+    }
+    close(store).await;
+}
+
+/// RSS growth (KiB) of `clients` raw tokio-tungstenite connections to a trivial server.
+async fn raw_ws_memory(clients: usize) -> Option<u64> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await {
+                    while let Some(Ok(frame)) = socket.next().await {
+                        if frame.is_text() && socket.send(frame).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let before = measure::rss_kib()?;
+    let mut readers = Vec::new();
+    for batch in (0..clients).collect::<Vec<_>>().chunks(50) {
+        let connected = futures_util::future::join_all(batch.iter().map(|_| async move {
+            tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+                .await
+                .expect("raw WebSocket connect")
+                .0
+        }))
+        .await;
+        for mut socket in connected {
+            readers.push(tokio::spawn(
+                async move { while let Some(Ok(_)) = socket.next().await {} },
+            ));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = measure::rss_kib()?;
+    for reader in &readers {
+        reader.abort();
+    }
+    server.abort();
+    Some(after.saturating_sub(before))
+}
+
+/// Removes the sled directories of a run.
+pub fn clean_data(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+}
