@@ -54,14 +54,31 @@ impl From<&str> for TaggableId {
 
 /// The host object a conversation is about, e.g. (`"App\\Models\\Order"`, `123`).
 ///
-/// Structurally valid by construction: a non-empty type and id without control characters.
-/// Length limits are configurable and checked by the services ([`crate::Limits`]).
+/// Structurally valid by construction, also when deserialized: a non-empty type and id
+/// without control characters. Length limits are configurable and checked by the services
+/// ([`crate::Limits`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedTag")]
 pub struct Tag {
     /// The kind of host object.
     pub taggable_type: String,
     /// The host object's id.
     pub taggable_id: TaggableId,
+}
+
+/// A tag as it arrives, before [`Tag::new`] checks it.
+#[derive(Deserialize)]
+struct UncheckedTag {
+    taggable_type: String,
+    taggable_id: TaggableId,
+}
+
+impl TryFrom<UncheckedTag> for Tag {
+    type Error = ChatError;
+
+    fn try_from(raw: UncheckedTag) -> Result<Self, Self::Error> {
+        Tag::new(raw.taggable_type, raw.taggable_id)
+    }
 }
 
 fn check_tag_text(field: &'static str, value: &str) -> Result<(), ChatError> {
@@ -138,5 +155,7 @@ mod tests {
         assert_ne!(a.match_key(), Tag::new("Listing", 7).expect("tag").match_key());
         assert!(Tag::new("", 1).is_err());
         assert!(Tag::new("Order", " ").is_err());
+        assert!(serde_json::from_str::<Tag>(r#"{"taggable_type":"","taggable_id":1}"#).is_err());
+        assert!(serde_json::from_str::<Tag>(r#"{"taggable_type":"Order","taggable_id":"a\u0000"}"#).is_err());
     }
 }

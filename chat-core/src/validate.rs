@@ -11,6 +11,15 @@ pub(crate) fn body(limits: &Limits, body: &str) -> Result<String, ChatError> {
     if trimmed.is_empty() {
         return Err(ChatError::invalid("body", "must not be empty"));
     }
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ChatError::invalid(
+            "body",
+            "must not contain control characters other than newlines and tabs",
+        ));
+    }
     let chars = trimmed.chars().count();
     if chars > limits.body_max_chars {
         return Err(ChatError::invalid(
@@ -74,8 +83,20 @@ pub(crate) fn client_message_id(limits: &Limits, id: Option<&str>) -> Result<(),
     Ok(())
 }
 
-/// The serialized size of a metadata object.
+/// The serialized size of a metadata object, and no NUL characters (which no database
+/// text type stores).
 pub(crate) fn metadata(limits: &Limits, metadata: &Metadata) -> Result<(), ChatError> {
+    fn has_nul(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::String(text) => text.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().any(has_nul),
+            serde_json::Value::Object(map) => map.iter().any(|(key, value)| key.contains('\0') || has_nul(value)),
+            _ => false,
+        }
+    }
+    if metadata.iter().any(|(key, value)| key.contains('\0') || has_nul(value)) {
+        return Err(ChatError::invalid("metadata", "must not contain NUL characters"));
+    }
     let size = serde_json::to_vec(metadata).map_or(usize::MAX, |bytes| bytes.len());
     if size > limits.metadata_max_bytes {
         return Err(ChatError::invalid(
@@ -107,6 +128,8 @@ mod tests {
         let limits = Limits::default();
         assert_eq!(body(&limits, "  hi \n").ok().as_deref(), Some("hi"));
         assert!(body(&limits, "   ").is_err());
+        assert!(body(&limits, "a\0b").is_err());
+        assert_eq!(body(&limits, "line\n\tnext").ok().as_deref(), Some("line\n\tnext"));
         assert!(body(&limits, &"é".repeat(4000)).is_ok());
         let error = body(&limits, &"é".repeat(4001)).expect_err("too long");
         assert!(
@@ -114,6 +137,18 @@ mod tests {
                 .field_errors()
                 .is_some_and(|errors| errors.fields().contains_key("body"))
         );
+    }
+
+    #[test]
+    fn metadata_rejects_nul_and_size() {
+        let limits = Limits::default();
+        let mut map = Metadata::new();
+        map.insert("k".into(), serde_json::Value::String("a\0".into()));
+        assert!(metadata(&limits, &map).is_err());
+        map.insert("k".into(), serde_json::Value::String("x".repeat(5000)));
+        assert!(metadata(&limits, &map).is_err());
+        map.insert("k".into(), serde_json::Value::String("fine".into()));
+        assert!(metadata(&limits, &map).is_ok());
     }
 
     #[test]

@@ -86,7 +86,7 @@ impl Fixture {
         let mut identities = Vec::with_capacity(users);
         for index in 0..users {
             let user = user_id(index);
-            let name = format!("{} {index}", NAMES[index % NAMES.len()]);
+            let name = user_name(index);
             directory = directory.with_profile(
                 &tenant,
                 Profile::new(user.clone(), name).with_avatar_url(format!("https://example.test/{index}.png")),
@@ -160,6 +160,11 @@ impl Fixture {
 /// A tenant id no other test uses.
 pub fn fresh_tenant() -> TenantId {
     TenantId::new(format!("t-{}", uuid::Uuid::now_v7().simple())).expect("generated tenant ids are valid")
+}
+
+/// The display name of fixture user `index` (accents included: "Bruno Díaz 1").
+pub fn user_name(index: usize) -> String {
+    format!("{} {index}", NAMES[index % NAMES.len()])
 }
 
 /// The id of fixture user `index`.

@@ -21,13 +21,15 @@ use crate::ids::{ConversationId, MessageId, UserId};
 use crate::model::{ConversationKind, Role, Stats};
 use crate::service::{InboxFilter, NewGroupInput, SendMessage, StartDirect};
 use crate::store::{ArchiveFilter, Store};
-use crate::tag::Tag;
+use crate::tag::{Tag, TagFilter, TaggableId};
 use crate::view::{ConversationView, MessageView};
 
-use super::fixtures::Fixture;
+use super::fixtures::{Fixture, user_name};
 
 /// Users taking part in each case.
 const USERS: usize = 4;
+/// Search texts: name fragments of fixture users and title fragments of groups.
+const SEARCH_QUERIES: [&str; 5] = ["ana", "BRUNO", "z 3", "group 1", "nobody"];
 /// Default number of cases; `CHAT_PROPTEST_CASES` overrides it.
 pub const DEFAULT_CASES: u32 = 256;
 
@@ -67,13 +69,16 @@ enum Op {
     Add { actor: usize, conv: usize, user: usize },
     /// Remove a participant (oneself: leave).
     Remove { actor: usize, conv: usize, user: usize },
-    /// Walk the whole inbox in pages.
+    /// Walk the whole inbox in pages, maybe filtered by tag (type only, or type and id).
     Inbox {
         actor: usize,
         archive: u8,
         unread_only: bool,
         page: u8,
+        tag: Option<Option<u8>>,
     },
+    /// Search by a name or title fragment.
+    Search { actor: usize, query: u8 },
     /// Read one history page.
     History {
         actor: usize,
@@ -107,8 +112,9 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => (user.clone(), conv.clone(), 0..16usize).prop_map(|(actor, conv, msg)| Op::Delete { actor, conv, msg }),
         1 => (user.clone(), conv.clone(), user.clone()).prop_map(|(actor, conv, user)| Op::Add { actor, conv, user }),
         1 => (user.clone(), conv.clone(), user.clone()).prop_map(|(actor, conv, user)| Op::Remove { actor, conv, user }),
-        2 => (user.clone(), 0..3u8, any::<bool>(), 1..5u8)
-            .prop_map(|(actor, archive, unread_only, page)| Op::Inbox { actor, archive, unread_only, page }),
+        2 => (user.clone(), 0..3u8, any::<bool>(), 1..5u8, proptest::option::of(proptest::option::of(0..3u8)))
+            .prop_map(|(actor, archive, unread_only, page, tag)| Op::Inbox { actor, archive, unread_only, page, tag }),
+        1 => (user.clone(), 0..SEARCH_QUERIES.len() as u8).prop_map(|(actor, query)| Op::Search { actor, query }),
         2 => (
             user.clone(),
             conv.clone(),
@@ -170,6 +176,7 @@ enum Outcome {
     Conversation(Summary),
     Message { seq: u64, deleted: bool, body: String },
     Inbox(Vec<(usize, u64, bool)>),
+    Found(Vec<usize>),
     History(Vec<(u64, bool, String)>),
     Stats(Stats),
 }
@@ -216,6 +223,7 @@ struct ModelMember {
 #[derive(Clone, Debug)]
 struct ModelConversation {
     id: Option<ConversationId>,
+    title: Option<String>,
     kind: ConversationKind,
     direct_key: Option<(usize, usize, Option<u8>)>,
     members: Vec<ModelMember>,
@@ -318,6 +326,7 @@ impl Model {
                 }
                 self.conversations.push(ModelConversation {
                     id: None,
+                    title: None,
                     kind: ConversationKind::Direct,
                     direct_key: Some(key),
                     members: vec![
@@ -350,6 +359,7 @@ impl Model {
                 );
                 self.conversations.push(ModelConversation {
                     id: None,
+                    title: Some(format!("group {step}")),
                     kind: ConversationKind::Group,
                     direct_key: None,
                     members: all,
@@ -494,9 +504,17 @@ impl Model {
                 actor,
                 archive,
                 unread_only,
+                tag,
                 ..
             } => {
                 let filter = archive_filter(archive);
+                let tag_passes = |c: &ModelConversation| match tag {
+                    None => true,
+                    Some(wanted) => {
+                        let own = c.direct_key.and_then(|key| key.2);
+                        own.is_some() && (wanted.is_none() || wanted == own)
+                    }
+                };
                 let mut rows: Vec<(DateTime<Utc>, ConversationId, usize, u64, bool)> = self
                     .conversations
                     .iter()
@@ -504,7 +522,7 @@ impl Model {
                     .filter_map(|(index, c)| {
                         let member = c.member(actor)?;
                         let unread = c.unread(member);
-                        let keep = filter.matches(member.archived) && (!unread_only || unread > 0);
+                        let keep = filter.matches(member.archived) && (!unread_only || unread > 0) && tag_passes(c);
                         if keep {
                             Some((c.activity?, c.id?, index, unread, member.archived))
                         } else {
@@ -546,6 +564,25 @@ impl Model {
                     visible.into_iter().skip(skip).collect()
                 };
                 Outcome::History(page)
+            }
+            Op::Search { actor, query } => {
+                let needle = SEARCH_QUERIES[usize::from(query)].to_lowercase();
+                let named = |user: usize| user_name(user).to_lowercase().contains(&needle);
+                let mut rows: Vec<(DateTime<Utc>, ConversationId, usize)> = self
+                    .conversations
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.member(actor).is_some())
+                    .filter(|(_, c)| {
+                        c.title
+                            .as_ref()
+                            .is_some_and(|title| title.to_lowercase().contains(&needle))
+                            || c.members.iter().any(|m| m.user != actor && named(m.user))
+                    })
+                    .filter_map(|(index, c)| Some((c.activity?, c.id?, index)))
+                    .collect();
+                rows.sort_by_key(|row| std::cmp::Reverse((row.0, row.1)));
+                Outcome::Found(rows.into_iter().map(|(_, _, index)| index).collect())
             }
             Op::Get { actor, conv } => match self.member_conversation(conv, actor) {
                 Some((conv, c)) => Outcome::Conversation(c.summary(conv)),
@@ -777,7 +814,28 @@ async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), String> {
                 archive,
                 unread_only,
                 page,
-            } => walk_inbox(&fx, &model, actor, archive_filter(archive), unread_only, page).await?,
+                tag,
+            } => {
+                let tag = tag.map(|id| TagFilter {
+                    taggable_type: "Order".into(),
+                    taggable_id: id.map(|id| TaggableId::Str(id.to_string())),
+                });
+                walk_inbox(&fx, &model, actor, archive_filter(archive), unread_only, page, tag).await?
+            }
+            Op::Search { actor, query } => {
+                match conversations
+                    .search(fx.user(actor), SEARCH_QUERIES[usize::from(query)], None)
+                    .await
+                {
+                    Ok(found) => Outcome::Found(
+                        found
+                            .iter()
+                            .map(|view| model.index_of(view.conversation.id).unwrap_or(usize::MAX))
+                            .collect(),
+                    ),
+                    Err(error) => error_outcome(error),
+                }
+            }
             Op::History {
                 actor,
                 after,
@@ -872,13 +930,14 @@ async fn walk_inbox(
     archive: ArchiveFilter,
     unread_only: bool,
     page: u8,
+    tag: Option<TagFilter>,
 ) -> Result<Outcome, String> {
     let mut rows = Vec::new();
     let mut cursor = None;
     for _ in 0..100 {
         let filter = InboxFilter {
             archive,
-            tag: None,
+            tag: tag.clone(),
             unread_only,
             cursor,
             limit: Some(usize::from(page)),
