@@ -39,6 +39,7 @@ pub const CASES: &[&str] = &[
     "tenants_never_see_each_other",
     "search_finds_by_title_and_participant_name",
     "invalid_input_is_a_validation_error_that_changes_nothing",
+    "a_reader_following_with_after_sees_every_message_once_in_order",
 ];
 
 fn tag(kind: &str, id: impl Into<TaggableId>) -> Tag {
@@ -1449,4 +1450,66 @@ pub async fn invalid_input_is_a_validation_error_that_changes_nothing(store: Arc
             .len(),
         1
     );
+}
+
+/// Follow while writing: writers send into shared conversations while a reader follows each
+/// conversation with `history(after = last seen seq)` every few milliseconds; the reader
+/// sees every message exactly once and in seq order. A new message only ever becomes
+/// visible after all lower seqs. 8 writers x 25 messages by default;
+/// `CHAT_FOLLOW_WRITERS` and `CHAT_FOLLOW_MESSAGES` scale it (the long run: 20 x 500).
+pub async fn a_reader_following_with_after_sees_every_message_once_in_order(store: Arc<dyn Store>) {
+    let env = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let writers = env("CHAT_FOLLOW_WRITERS", 8);
+    let per_writer = env("CHAT_FOLLOW_MESSAGES", 25);
+    let fx = Fixture::new(store, 5);
+    let shared = [fx.group(0, &[1, 2, 3]).await, fx.group(1, &[0, 2, 3]).await];
+    let mut tasks = Vec::new();
+    for writer in 0..writers {
+        let fx = fx.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..per_writer {
+                let conversation = shared[(writer + n) % shared.len()];
+                fx.send(writer % 4, conversation, &format!("w{writer} n{n}")).await;
+            }
+        }));
+    }
+    let total = writers * per_writer;
+    let reader = {
+        let fx = fx.clone();
+        tokio::spawn(async move {
+            let mut seen: Vec<Vec<Message>> = vec![Vec::new(); shared.len()];
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+            while seen.iter().map(Vec::len).sum::<usize>() < total {
+                assert!(tokio::time::Instant::now() < deadline, "the reader must catch up");
+                for (index, conversation) in shared.iter().enumerate() {
+                    let after = seen[index].last().map_or(0, |m| m.seq);
+                    let page = fx
+                        .messages()
+                        .history(fx.user(3), *conversation, None, Some(after), Some(100))
+                        .await
+                        .expect("follow page");
+                    seen[index].extend(page.into_iter().map(|view| view.message));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            seen
+        })
+    };
+    for task in tasks {
+        task.await.expect("writer");
+    }
+    let seen = reader.await.expect("reader");
+    for (index, messages) in seen.iter().enumerate() {
+        let seqs: Vec<u64> = messages.iter().map(|m| m.seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=messages.len() as u64).collect::<Vec<_>>(),
+            "conversation {index}: every seq once, in order"
+        );
+        let ids: HashSet<MessageId> = messages.iter().map(|m| m.id).collect();
+        assert_eq!(ids.len(), messages.len(), "no message twice");
+        let stored = all_history(&fx, 3, shared[index]).await;
+        assert_eq!(stored.len(), messages.len(), "the reader saw everything stored");
+    }
+    assert_eq!(seen.iter().map(Vec::len).sum::<usize>(), total);
 }

@@ -43,6 +43,7 @@ macro_rules! conformance_tests {
             tenants_never_see_each_other,
             search_finds_by_title_and_participant_name,
             invalid_input_is_a_validation_error_that_changes_nothing,
+            a_reader_following_with_after_sees_every_message_once_in_order,
         );
 
         #[test]
