@@ -375,7 +375,6 @@ impl Connection {
             .err()
             .map(|_| Exit::Close(close_code::POLICY, "rate limit exceeded"))
     }
-
 }
 
 /// Parses and runs one client text frame for `me`: the text to answer with, if any, or the
@@ -568,7 +567,9 @@ mod tests {
                 any::<bool>().prop_map(serde_json::Value::from),
                 any::<i64>().prop_map(serde_json::Value::from),
                 any::<u64>().prop_map(serde_json::Value::from),
-                any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number)),
+                any::<f64>().prop_map(
+                    |f| serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number)
+                ),
                 ".{0,40}".prop_map(serde_json::Value::from),
             ];
             leaf.prop_recursive(3, 24, 6, |inner| {
@@ -594,7 +595,12 @@ mod tests {
                 any::<u128>().prop_map(|n| serde_json::json!(Uuid::from_u128(n).to_string())),
                 json_value(),
             ];
-            (kind, prop::option::of(id), prop::option::of(json_value()), prop::option::of((".{0,10}", json_value())))
+            (
+                kind,
+                prop::option::of(id),
+                prop::option::of(json_value()),
+                prop::option::of((".{0,10}", json_value())),
+            )
                 .prop_map(|(kind, id, seq, extra)| {
                     let mut frame = serde_json::Map::new();
                     frame.insert("type".into(), kind);
@@ -611,7 +617,12 @@ mod tests {
                 })
         }
 
-        fn check(runtime: &tokio::runtime::Runtime, api: &ChatApi, me: &Identity, text: &str) -> Result<(), TestCaseError> {
+        fn check(
+            runtime: &tokio::runtime::Runtime,
+            api: &ChatApi,
+            me: &Identity,
+            text: &str,
+        ) -> Result<(), TestCaseError> {
             match runtime.block_on(client_frame(api, me, text)) {
                 Ok(_) => Ok(()),
                 Err(error) => {
@@ -622,12 +633,18 @@ mod tests {
         }
 
         fn cases() -> u32 {
-            std::env::var("CHAT_PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512)
+            std::env::var("CHAT_PROPTEST_CASES")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(512)
         }
 
         #[test]
         fn arbitrary_text_and_json_frames_are_answered_with_4xx_at_worst() {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             let (api, me, conversation) = setup(&runtime);
             let config = ProptestConfig::with_cases(cases());
             proptest!(config, |(bytes in prop::collection::vec(any::<u8>(), 0..256),
@@ -641,7 +658,10 @@ mod tests {
 
         #[test]
         fn valid_frames_are_accepted() {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             let (api, me, conversation) = setup(&runtime);
             for text in [
                 r#"{"type":"ping"}"#.to_owned(),
@@ -651,7 +671,9 @@ mod tests {
                 assert!(runtime.block_on(client_frame(&api, &me, &text)).is_ok(), "{text}");
             }
             let stranger = format!(r#"{{"type":"read","conversation_uuid":"{}"}}"#, Uuid::now_v7());
-            let error = runtime.block_on(client_frame(&api, &me, &stranger)).expect_err("not a member");
+            let error = runtime
+                .block_on(client_frame(&api, &me, &stranger))
+                .expect_err("not a member");
             assert_eq!(error.status(), axum::http::StatusCode::NOT_FOUND);
         }
     }

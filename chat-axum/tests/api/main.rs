@@ -3,6 +3,7 @@
 
 mod authorization;
 mod common;
+mod fuzz;
 mod http;
 mod logs;
 mod openapi;
