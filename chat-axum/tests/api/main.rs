@@ -6,5 +6,6 @@ mod common;
 mod fuzz;
 mod http;
 mod logs;
+mod mass_assignment;
 mod openapi;
 mod ws;
