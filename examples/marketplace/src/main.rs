@@ -5,8 +5,9 @@
 //!
 //! - `--addr HOST:PORT` or `MARKETPLACE_ADDR` (default `127.0.0.1:3000`)
 //! - `--data-dir DIR` or `MARKETPLACE_DATA_DIR` (default `./data`): the sled store
-//! - `DATABASE_URL`: use Postgres instead (schema `chat`), with the Postgres event bus so
-//!   several instances on one database share live events.
+//! - `DATABASE_URL`: use Postgres instead, with the Postgres event bus so several instances
+//!   on one database share live events; `MARKETPLACE_PG_SCHEMA` names the schema (default
+//!   `chat`).
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ struct Config {
     addr: SocketAddr,
     data_dir: PathBuf,
     database_url: Option<String>,
+    pg_schema: String,
 }
 
 impl Config {
@@ -44,10 +46,12 @@ impl Config {
         }
         let addr = addr.parse().map_err(|error| format!("bad address {addr:?}: {error}"))?;
         let database_url = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty());
+        let pg_schema = std::env::var("MARKETPLACE_PG_SCHEMA").unwrap_or_else(|_| "chat".to_owned());
         Ok(Self {
             addr,
             data_dir: PathBuf::from(data_dir),
             database_url,
+            pg_schema,
         })
     }
 }
@@ -57,6 +61,7 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Option<Arc<dyn E
     match &config.database_url {
         Some(url) => {
             let store = chat_store_sqlx::PgStore::builder()
+                .schema(config.pg_schema.as_str())
                 .run_migrations(true)
                 .connect(url)
                 .await
@@ -64,7 +69,7 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Option<Arc<dyn E
             let bus = chat_store_sqlx::PgEventBus::connect(&store)
                 .await
                 .map_err(|error| format!("cannot start the Postgres event bus: {error}"))?;
-            tracing::info!("storing in Postgres (schema chat), live events over LISTEN/NOTIFY");
+            tracing::info!(schema = %config.pg_schema, "storing in Postgres, live events over LISTEN/NOTIFY");
             Ok((Arc::new(store), Some(Arc::new(bus))))
         }
         None => {

@@ -1,0 +1,382 @@
+//! Crash with retries: the example server is killed with SIGKILL at random moments while
+//! several clients send over HTTP, each retrying an unacknowledged send with the same
+//! `client_message_id` until it is acknowledged. After the restarts every message is present
+//! exactly once, seqs are dense, and unread counts and previews agree with the messages.
+//!
+//! Runs on sled always and on Postgres when `DATABASE_URL` is set (required when `CI` is).
+//! `CHAT_CRASH_SENDS` (default 1000) and `CHAT_CRASH_CLIENTS` (default 4) scale it; the long
+//! run is `CHAT_CRASH_SENDS=10000`.
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const USERS: [&str; 4] = ["buyer-ana", "buyer-jose", "seller-ines", "seller-renee"];
+/// (buyer, seller, order): the conversations the clients write into.
+const CONVERSATIONS: [(&str, &str, i64); 3] = [
+    ("buyer-ana", "seller-ines", 1001),
+    ("buyer-jose", "seller-ines", 1003),
+    ("buyer-ana", "seller-renee", 1002),
+];
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A tiny HTTP/1.1 client (one request per connection), enough for this test and free of
+/// the connection pooling that would hide a restart.
+async fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Option<(u16, Value)> {
+    let request = async {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let payload = body.map(Value::to_string).unwrap_or_default();
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        if let Some(token) = token {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        if body.is_some() {
+            head.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                payload.len()
+            ));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await.ok()?;
+        stream.write_all(payload.as_bytes()).await.ok()?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.ok()?;
+        let text = String::from_utf8(raw).ok()?;
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(body)?
+        } else {
+            body.to_owned()
+        };
+        let json = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&body).ok()?
+        };
+        Some((status, json))
+    };
+    tokio::time::timeout(Duration::from_secs(10), request)
+        .await
+        .ok()
+        .flatten()
+}
+
+fn dechunk(body: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let (size, after) = rest.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.push_str(after.get(..size)?);
+        rest = after.get(size + 2..)?;
+    }
+}
+
+struct Server {
+    port: u16,
+    data_dir: std::path::PathBuf,
+    database: Option<(String, String)>,
+    child: Option<Child>,
+}
+
+impl Server {
+    fn start(&mut self) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_marketplace"));
+        command
+            .args(["--addr", &format!("127.0.0.1:{}", self.port), "--data-dir"])
+            .arg(&self.data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        command.env_remove("DATABASE_URL");
+        if let Some((url, schema)) = &self.database {
+            command.env("DATABASE_URL", url).env("MARKETPLACE_PG_SCHEMA", schema);
+        }
+        self.child = Some(command.spawn().expect("start the example server"));
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+        }
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..300 {
+            if let Some((200, _)) = http(self.port, "GET", "/demo/users", None, None).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the example server did not come up");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn login(port: u16, user: &str) -> String {
+    loop {
+        if let Some((200, body)) = http(port, "POST", "/demo/login", None, Some(&json!({"user_id": user}))).await {
+            if let Some(token) = body["token"].as_str() {
+                return token.to_owned();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends until acknowledged, logging in again after a restart; returns the message uuid.
+async fn send_until_acknowledged(
+    port: u16,
+    user: &str,
+    token: &mut String,
+    conversation: &str,
+    client_id: &str,
+) -> String {
+    let body = json!({"body": format!("{client_id} from {user}"), "client_message_id": client_id});
+    loop {
+        match http(
+            port,
+            "POST",
+            &format!("/api/v1/chat/conversations/{conversation}/messages"),
+            Some(token),
+            Some(&body),
+        )
+        .await
+        {
+            Some((200 | 201, answer)) => {
+                return answer["data"]["uuid"].as_str().expect("message uuid").to_owned();
+            }
+            Some((401, _)) => *token = login(port, user).await,
+            Some((status, answer)) if status < 500 => panic!("send refused with {status}: {answer}"),
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+async fn crash_while_sending(database: Option<(String, String)>) {
+    let sends = env_usize("CHAT_CRASH_SENDS", 1000);
+    let clients = env_usize("CHAT_CRASH_CLIENTS", 4).clamp(1, USERS.len());
+    let data_dir = std::env::temp_dir().join(format!("crash-retries-{}", uuid::Uuid::now_v7().simple()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut server = Server {
+        port,
+        data_dir: data_dir.clone(),
+        database,
+        child: None,
+    };
+    server.start();
+    server.wait_ready().await;
+
+    // The conversations, started before the crashes.
+    let mut conversation_ids = Vec::new();
+    for (buyer, seller, order) in CONVERSATIONS {
+        let token = login(port, buyer).await;
+        let body = json!({"participant_uuid": seller, "taggable_type": "App\\Models\\Order", "taggable_id": order});
+        let (status, answer) = http(port, "POST", "/api/v1/chat/conversations", Some(&token), Some(&body))
+            .await
+            .expect("start");
+        assert!(status == 201 || status == 200, "start conversation: {status} {answer}");
+        conversation_ids.push(answer["data"]["uuid"].as_str().expect("uuid").to_owned());
+    }
+
+    let done = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let user = USERS[client];
+        let mine: Vec<(usize, String)> = CONVERSATIONS
+            .iter()
+            .enumerate()
+            .filter(|(_, (buyer, seller, _))| *buyer == user || *seller == user)
+            .map(|(index, _)| (index, conversation_ids[index].clone()))
+            .collect();
+        let count = sends / clients;
+        let acknowledged = Arc::clone(&acknowledged);
+        tasks.push(tokio::spawn(async move {
+            let mut token = login(port, user).await;
+            let mut sent = Vec::new();
+            for n in 0..count {
+                let (index, conversation) = &mine[n % mine.len()];
+                let client_id = format!("{user}-{n}");
+                let uuid = send_until_acknowledged(port, user, &mut token, conversation, &client_id).await;
+                acknowledged.fetch_add(1, Ordering::Relaxed);
+                sent.push((*index, uuid, client_id));
+            }
+            sent
+        }));
+    }
+
+    // The killer: SIGKILL at random moments, restart, repeat until the clients are done.
+    let mut kills = 0;
+    let mut seed = u64::from(port) ^ 0x9E37_79B9_7F4A_7C15;
+    let all_done = async {
+        let mut results = Vec::new();
+        for task in tasks {
+            results.extend(task.await.expect("client task"));
+        }
+        done.store(true, Ordering::Relaxed);
+        results
+    };
+    tokio::pin!(all_done);
+    let results = loop {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let pause = Duration::from_millis(15 + (seed >> 33) % 150);
+        tokio::select! {
+            results = &mut all_done => break results,
+            () = tokio::time::sleep(pause) => {
+                server.kill();
+                kills += 1;
+                server.start();
+                server.wait_ready().await;
+            }
+        }
+    };
+    assert!(done.load(Ordering::Relaxed));
+
+    // Check every conversation as each of its participants sees it.
+    let mut checked = 0;
+    for (index, conversation) in conversation_ids.iter().enumerate() {
+        let (buyer, seller, _) = CONVERSATIONS[index];
+        let token = login(port, buyer).await;
+        let mut messages: Vec<Value> = Vec::new();
+        loop {
+            let after = messages.last().and_then(|m| m["seq"].as_u64()).unwrap_or(0);
+            let path = format!("/api/v1/chat/conversations/{conversation}/messages?after={after}&limit=100");
+            let (status, page) = http(port, "GET", &path, Some(&token), None).await.expect("history");
+            assert_eq!(status, 200, "{page}");
+            let rows = page["data"].as_array().cloned().unwrap_or_default();
+            if rows.is_empty() {
+                break;
+            }
+            messages.extend(rows);
+        }
+        let seqs: Vec<u64> = messages.iter().filter_map(|m| m["seq"].as_u64()).collect();
+        assert_eq!(
+            seqs,
+            (1..=messages.len() as u64).collect::<Vec<_>>(),
+            "seq dense in conversation {index}"
+        );
+        let stored: HashMap<&str, &Value> = messages.iter().filter_map(|m| Some((m["uuid"].as_str()?, m))).collect();
+        let mine: Vec<&(usize, String, String)> = results.iter().filter(|(i, _, _)| *i == index).collect();
+        assert_eq!(
+            messages.len(),
+            mine.len(),
+            "conversation {index}: every acknowledged send stored exactly once"
+        );
+        let mut client_ids = HashSet::new();
+        for (_, uuid, client_id) in &mine {
+            let message = stored
+                .get(uuid.as_str())
+                .unwrap_or_else(|| panic!("acknowledged message {uuid} lost"));
+            assert_eq!(message["client_message_id"].as_str(), Some(client_id.as_str()));
+            assert!(
+                client_ids.insert(client_id.clone()),
+                "client id {client_id} stored twice"
+            );
+            checked += 1;
+        }
+        for user in [buyer, seller] {
+            let token = login(port, user).await;
+            let (_, view) = http(
+                port,
+                "GET",
+                &format!("/api/v1/chat/conversations/{conversation}"),
+                Some(&token),
+                None,
+            )
+            .await
+            .expect("conversation");
+            let me = view["data"]["participants"]
+                .as_array()
+                .and_then(|all| all.iter().find(|p| p["uuid"] == user))
+                .cloned()
+                .expect("participant");
+            let read = me["pivot"]["last_read_seq"].as_u64().expect("last_read_seq");
+            let unread = messages
+                .iter()
+                .filter(|m| m["seq"].as_u64().is_some_and(|seq| seq > read) && m["sender"]["uuid"] != user)
+                .count() as u64;
+            assert_eq!(
+                view["data"]["unread_count"].as_u64(),
+                Some(unread),
+                "unread count of {user} in {index}"
+            );
+            let newest = messages.last().and_then(|m| m["body"].as_str());
+            assert_eq!(view["data"]["last_message_text"].as_str(), newest, "preview of {index}");
+        }
+    }
+    let list_token = login(port, "seller-ines").await;
+    let (_, inbox) = http(
+        port,
+        "GET",
+        "/api/v1/chat/conversations?limit=100",
+        Some(&list_token),
+        None,
+    )
+    .await
+    .expect("inbox");
+    assert_eq!(
+        inbox["data"].as_array().map(Vec::len),
+        Some(2),
+        "no conversation duplicated"
+    );
+    eprintln!(
+        "crash with retries: {} sends acknowledged, {checked} messages checked, {kills} SIGKILLs, 0 lost",
+        acknowledged.load(Ordering::Relaxed)
+    );
+    assert!(
+        kills > 0 || sends < 50,
+        "the test must have crashed the server at least once"
+    );
+    server.kill();
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sled_crash_with_retries_loses_nothing() {
+    crash_while_sending(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crash_with_retries_loses_nothing() {
+    let Some(url) = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty()) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set DATABASE_URL: the Postgres tests may not skip there"
+        );
+        eprintln!("SKIPPED: DATABASE_URL not set, the Postgres crash-with-retries test did not run");
+        return;
+    };
+    let schema = format!("crash_{}", uuid::Uuid::now_v7().simple());
+    crash_while_sending(Some((url.clone(), schema.clone()))).await;
+    if let Ok(pool) = sqlx::PgPool::connect(&url).await {
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(&pool)
+            .await;
+    }
+}
