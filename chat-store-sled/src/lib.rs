@@ -72,43 +72,65 @@
 //! ## Durability: what sled guarantees here, and what it does not
 //!
 //! With [`Durability::Durable`] (the default) every writing operation, after its
-//! transaction commits, awaits sled's `flush_async` before it returns, so an acknowledged
-//! send is on disk. Operations that change nothing (a repeated `client_message_id`) flush
-//! too, because what they return may belong to a concurrent call still flushing.
+//! transaction commits, waits until sled has flushed its log before it returns, so an
+//! acknowledged send is in the database file. Operations that change nothing (a repeated
+//! `client_message_id`, a second delete) wait too, because what they return may belong to
+//! a concurrent call whose flush is still running.
 //!
-//! - **Group commit.** sled appends committed transactions to an in-memory log buffer;
-//!   `flush_async` runs on sled's I/O threads, seals the current buffer and waits until
-//!   the log is stable up to the newest reserved position. Concurrent callers therefore
-//!   wait for the same buffer write and sync instead of issuing one each. The test
-//!   `tests/group_commit.rs` checks this by counting the process's write system calls:
-//!   many concurrent durable sends need far fewer writes than sends.
-//! - **Atomicity.** sled writes a transaction's updates as one batch in its log; recovery
-//!   applies it whole or not at all. Crashing at any moment never leaves a half-applied
+//! - **Group commit.** At most one flush runs at a time; every writer that commits while
+//!   it runs is covered by the next one, so concurrent writers share flushes
+//!   ([`SledStore::commit_stats`] counts both; `tests/group_commit.rs` checks that 256
+//!   concurrent sends need far fewer flushes than sends, while a lone writer needs one
+//!   each). sled's own `flush_async` is *not* used: in sled 0.34 concurrent `flush_async`
+//!   calls deadlock (sled issue #1308, fixed only on sled's unreleased main branch; this
+//!   crate's durable conformance run hung on it). The flush is sled's blocking `flush`, run
+//!   by one leader on tokio's blocking pool.
+//! - **Atomicity.** sled writes a transaction's updates as one batch in its log and
+//!   recovery applies it whole or not at all: a crash at any moment never leaves half a
 //!   send (a message without its seq, a counter without its message).
-//! - **Process crashes** (panic, `kill -9`, OOM killer): everything acknowledged survives,
-//!   in both modes for data sled has already written to the OS. `tests/crash.rs` kills a
-//!   writer process with SIGKILL at random moments and checks every acknowledged message,
-//!   dense seqs, unread counts, previews, counters and direct uniqueness after each
-//!   restart.
-//! - **Power loss** is weaker, and not tested here: on Linux sled 0.34 makes its log
-//!   stable with `sync_file_range` rather than `fsync`, which neither syncs file metadata
-//!   nor flushes the drive's volatile write cache. Hosts that need power-loss durability
-//!   should run on storage with a battery-backed or disabled write cache, or use Postgres.
-//! - **Relaxed** ([`Durability::Relaxed`]) acknowledges at commit; sled flushes every 500
-//!   ms ([`SledStoreBuilder::flush_every`]), on [`SledStore::flush`] and on drop. A crash
-//!   may lose the last acknowledged transactions (whole ones). For tests and caches.
-//! - sled 0.34 is beta software with its own on-disk format; the store writes a format
-//!   marker so a future layout (or sled) change is detected instead of misread:
-//!   opening a database written by something else is [`SledStoreError::Foreign`], by
-//!   another layout version [`SledStoreError::UnsupportedVersion`], unreadable files an
-//!   error (sled panics on some corruptions: the store catches them while opening).
+//! - **Process crashes** (panic, `kill -9`, the OOM killer) lose nothing acknowledged: the
+//!   flush has handed the log to the operating system. `tests/crash.rs` kills a writer
+//!   process with SIGKILL at random moments (also while it opens and recovers the
+//!   database) and checks after every restart that every acknowledged message, read and
+//!   deletion is there, seqs are dense, unread counts, previews and counters agree with
+//!   the messages, and no direct conversation exists twice.
+//! - **Power loss is weaker.** On Linux, sled 0.34's flush makes its log stable with
+//!   `sync_file_range`, which neither syncs file metadata (the file's growth) nor flushes
+//!   the drive's volatile write cache; a full `fsync` happens in sled's background flusher
+//!   every `flush_every` (500 ms by default, [`SledStoreBuilder::flush_every`]). Log
+//!   items over a quarter of a segment (128 KiB: a rewritten tree node holding many long
+//!   messages, or large group records) go to separate blob files that sled writes
+//!   without syncing them. So a power cut may lose roughly the last `flush_every` of
+//!   acknowledged writes, and more if it hits a blob. Hosts that need power-loss
+//!   durability should use Postgres (`chat-store-sqlx`).
+//! - **Damaged files.** sled checksums its log; on recovery a damaged stretch is treated
+//!   like a torn tail: everything from there on is dropped *silently* and the database
+//!   opens in an earlier, consistent state (`tests/open.rs` shows it). sled does not
+//!   report it. Unreadable files are an error ([`SledStoreError::Sled`]); sled panics on
+//!   some corruptions, which the store catches while opening
+//!   ([`SledStoreError::OpenPanicked`]); an undecodable record is
+//!   [`SledStoreError::Corrupt`] (a [`chat_core::ChatError::Backend`]) for the operation
+//!   that meets it.
+//! - **Layout changes** are detected, not misread: the store writes a format marker and
+//!   refuses a database written by something else ([`SledStoreError::Foreign`]) or in
+//!   another layout version ([`SledStoreError::UnsupportedVersion`]).
+//! - **One process.** sled locks its directory: a second process opening it gets an
+//!   error. For several nodes use Postgres.
+//! - **Relaxed** ([`Durability::Relaxed`]) acknowledges at commit; sled flushes in the
+//!   background every `flush_every`, on [`SledStore::flush`] and when the last handle is
+//!   dropped. A process crash may lose the last acknowledged transactions (whole ones).
+//!   For tests and caches that can be rebuilt.
 //!
 //! ## Threads
 //!
 //! sled is blocking: every operation runs on tokio's blocking pool (`spawn_blocking`),
-//! never on the async workers; flushes run on sled's own I/O threads. sled 0.34 runs
-//! transactions one at a time in the whole process, so writes do not run in parallel
-//! (reads do, and flushes overlap with the next transactions).
+//! never on the async workers, and so do flushes. Dropping the last handle of the store
+//! flushes and closes the database on the dropping thread; call [`SledStore::flush`]
+//! first (or drop it from a blocking context) to keep that off an async worker. sled 0.34
+//! runs transactions one at a time in the whole process (a global lock), and a flush in
+//! progress holds them back until the log write completes: writes do not run in
+//! parallel, which is why group commit matters. Reads run in parallel and never take a
+//! transaction: each read of a conversation is one key.
 #![forbid(unsafe_code)]
 
 mod commit;

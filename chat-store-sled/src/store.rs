@@ -29,9 +29,9 @@ pub const DEFAULT_TREE_PREFIX: &str = "chat";
 /// When a write is acknowledged, relative to reaching the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
-    /// Every write operation returns only after sled has flushed it (`flush_async`):
-    /// an acknowledged send survives a crash of the process. Concurrent writers share
-    /// flushes (see the crate docs). The default.
+    /// Every write operation returns only after sled has flushed its log: an
+    /// acknowledged send survives a crash of the process (see the crate docs for power
+    /// loss). Concurrent writers share flushes (group commit). The default.
     #[default]
     Durable,
     /// Operations return once their transaction commits in memory; sled writes it out in
