@@ -1,9 +1,10 @@
 //! The configuration a host builds once: services, authentication and the web-layer limits.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chat_core::{ChatServices, Limits};
+use chat_core::{ChatServices, Identity, Limits};
 
 use crate::auth::Authenticator;
 use crate::rate_limit::{RateLimit, RateLimiter};
@@ -30,6 +31,8 @@ pub struct ChatApi {
     pub(crate) allowed_origins: Option<Arc<[String]>>,
     pub(crate) ws: WsConfig,
     pub(crate) send_limiter: Option<Arc<RateLimiter>>,
+    pub(crate) typing_limiter: Option<Arc<RateLimiter>>,
+    pub(crate) ws_connections: Arc<ConnectionCounts>,
 }
 
 impl std::fmt::Debug for ChatApi {
@@ -39,6 +42,7 @@ impl std::fmt::Debug for ChatApi {
             .field("allowed_origins", &self.allowed_origins)
             .field("ws", &self.ws)
             .field("send_limiter", &self.send_limiter)
+            .field("typing_limiter", &self.typing_limiter)
             .finish_non_exhaustive()
     }
 }
@@ -53,6 +57,8 @@ impl ChatApi {
             allowed_origins: None,
             ws: WsConfig::default(),
             send_limiter: None,
+            typing_limiter: None,
+            ws_connections: Arc::default(),
         }
     }
 
@@ -76,6 +82,15 @@ impl ChatApi {
     /// answer is 429 with `Retry-After`.
     pub fn with_send_rate_limit(mut self, limit: RateLimit) -> Self {
         self.send_limiter = Some(Arc::new(RateLimiter::new(limit)));
+        self
+    }
+
+    /// Limits how often one user may signal typing (HTTP `POST .../typing` and `typing` frames
+    /// over the socket share one budget); past it HTTP answers 429 with `Retry-After` and the
+    /// socket answers an `error` frame. Typing events fan out to every member, so a client
+    /// that sends them in a loop costs everyone in its conversations.
+    pub fn with_typing_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.typing_limiter = Some(Arc::new(RateLimiter::new(limit)));
         self
     }
 
@@ -121,6 +136,9 @@ pub struct WsConfig {
     /// Subprotocols the server may select (the first one the client also offers wins), for
     /// clients that pass a token as a second subprotocol. Empty by default.
     pub protocols: Vec<String>,
+    /// Open sockets one user may hold at once on this node (default 16); one more answers
+    /// 429 before the upgrade.
+    pub max_connections_per_user: usize,
 }
 
 impl Default for WsConfig {
@@ -132,6 +150,7 @@ impl Default for WsConfig {
             frames_per_second: 10,
             frame_burst: 30,
             protocols: Vec::new(),
+            max_connections_per_user: 16,
         }
     }
 }
@@ -162,6 +181,12 @@ impl WsConfig {
         self
     }
 
+    /// With another cap on a user's open sockets (at least 1).
+    pub fn with_max_connections_per_user(mut self, max: usize) -> Self {
+        self.max_connections_per_user = max.max(1);
+        self
+    }
+
     /// With subprotocols the server may select.
     pub fn with_protocols<I, P>(mut self, protocols: I) -> Self
     where
@@ -170,5 +195,47 @@ impl WsConfig {
     {
         self.protocols = protocols.into_iter().map(Into::into).collect();
         self
+    }
+}
+
+/// Open WebSocket connections per user on this node.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionCounts {
+    counts: Mutex<HashMap<Identity, usize>>,
+}
+
+impl ConnectionCounts {
+    /// Counts one more connection of `who` unless it holds `max` already; the count drops
+    /// when the returned guard does.
+    pub(crate) fn acquire(self: &Arc<Self>, who: &Identity, max: usize) -> Option<ConnectionGuard> {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(who.clone()).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(ConnectionGuard {
+            counts: Arc::clone(self),
+            who: who.clone(),
+        })
+    }
+}
+
+/// One counted connection; dropping it uncounts it.
+#[derive(Debug)]
+pub(crate) struct ConnectionGuard {
+    counts: Arc<ConnectionCounts>,
+    who: Identity,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let mut counts = self.counts.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.who) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.who);
+            }
+        }
     }
 }

@@ -426,7 +426,7 @@ impl<'de> Visitor<'de> for IntOrString {
 fn whole_i64(value: f64) -> Option<i64> {
     const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
     #[allow(clippy::cast_possible_truncation)]
-    (value.is_finite() && value.fract() == 0.0 && (-LIMIT..LIMIT).contains(&value)).then(|| value as i64)
+    (value.is_finite() && value.fract() == 0.0 && (-LIMIT..LIMIT).contains(&value)).then_some(value as i64)
 }
 
 /// Deserializes an optional non-negative integer; a whole float (`5.0`) is that integer, as

@@ -73,6 +73,8 @@ use crate::resources::{ConversationResource, MessageResource, timestamp};
         (status = 401, description = "Unauthenticated; no upgrade.", body = ErrorBody),
         (status = 403, description = "Origin not allowed.", body = ErrorBody),
         (status = 426, description = "Not a WebSocket upgrade request.", body = ErrorBody),
+        (status = 429, description = "The user has as many sockets open as allowed; see `Retry-After`.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 pub(crate) async fn websocket(
@@ -83,6 +85,12 @@ pub(crate) async fn websocket(
 ) -> Result<Response, ApiError> {
     check_origin(&api, &headers)?;
     let upgrade = upgrade.map_err(|_| ApiError::UpgradeRequired)?;
+    let guard = api
+        .ws_connections
+        .acquire(&me, api.ws.max_connections_per_user)
+        .ok_or(ApiError::TooManyRequests {
+            retry_after: std::time::Duration::from_secs(1),
+        })?;
     let frame_limit = api.limits().ws_frame_max_bytes;
     let mut upgrade = upgrade.max_frame_size(frame_limit).max_message_size(frame_limit);
     if !api.ws.protocols.is_empty() {
@@ -91,7 +99,10 @@ pub(crate) async fn websocket(
     let events = api.services.event_bus().subscribe(&me.tenant, &me.user);
     Ok(upgrade
         .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
-        .on_upgrade(move |socket| Connection::new(api, me, socket, events).run()))
+        .on_upgrade(move |socket| async move {
+            Connection::new(api, me, socket, events).run().await;
+            drop(guard);
+        }))
 }
 
 fn check_origin(api: &ChatApi, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -389,6 +400,11 @@ async fn client_frame(api: &ChatApi, me: &Identity, text: &str) -> Result<Option
         return Err(ApiError::invalid("conversation_uuid", "is required"));
     };
     if frame.kind == ClientFrameKind::Typing {
+        if let Some(limiter) = &api.typing_limiter {
+            limiter
+                .check(me)
+                .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+        }
         api.services.messages().typing(me, conversation).await?;
     } else {
         api.services

@@ -257,6 +257,8 @@ pub(crate) async fn delete(
         (status = 401, description = "Unauthenticated.", body = ErrorBody),
         (status = 404, description = "No such conversation, or the caller is not in it.", body = ErrorBody),
         (status = 422, description = "Malformed uuid or body.", body = ValidationErrorBody),
+        (status = 429, description = "Typing too often; see `Retry-After`.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 pub(crate) async fn typing(
@@ -265,6 +267,11 @@ pub(crate) async fn typing(
     ConversationPath(id): ConversationPath,
     OptionalJson(EmptyRequest {}): OptionalJson<EmptyRequest>,
 ) -> Result<Json<Envelope<Nothing>>, ApiError> {
+    if let Some(limiter) = &api.typing_limiter {
+        limiter
+            .check(&me)
+            .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+    }
     api.services.messages().typing(&me, id).await?;
     Ok(Json(Envelope::new("Typing sent.", Nothing)))
 }

@@ -1,6 +1,7 @@
 //! chat-axum through its router: every endpoint, errors, authorization, the OpenAPI document
 //! and live events over a real WebSocket.
 
+mod abuse;
 mod authorization;
 mod common;
 mod fuzz;

@@ -479,3 +479,60 @@ async fn a_stalled_reader_gets_resync_and_is_closed_while_others_are_served() {
     send_json(&mut c, json!({"type": "ping"})).await;
     assert_eq!(next_json(&mut c).await, json!({"type": "pong"}));
 }
+
+#[tokio::test]
+async fn a_user_holds_at_most_the_configured_number_of_sockets() {
+    let app = TestApp::build(Limits::default(), 256, |api| {
+        api.with_ws_config(WsConfig::default().with_max_connections_per_user(2))
+    });
+    let addr = serve(&app).await;
+    let first = connect(addr, 0).await;
+    let _second = connect(addr, 0).await;
+    match tokio_tungstenite::connect_async(ws_url(addr, Some(&token(0)))).await {
+        Err(WsError::Http(response)) => {
+            assert_eq!(response.status(), 429);
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        other => panic!("a third socket was not refused: {other:?}"),
+    }
+    // Others are not affected.
+    let _other = connect(addr, 1).await;
+    // A closed socket frees its place.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio_tungstenite::connect_async(ws_url(addr, Some(&token(0)))).await {
+            Ok(_) => break,
+            Err(error) => {
+                assert!(tokio::time::Instant::now() < deadline, "place never freed: {error}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn typing_frames_share_the_typing_budget() {
+    let app = TestApp::build(Limits::default(), 256, |api| {
+        api.with_typing_rate_limit(chat_axum::RateLimit::per_minute(2))
+    });
+    let direct = app.direct(0, 1).await;
+    let addr = serve(&app).await;
+    let (status, _) = http(addr, "POST", &format!("/conversations/{direct}/typing"), 0, None).await;
+    assert_eq!(status, 200);
+    let mut socket = connect(addr, 0).await;
+    let frame = json!({"type": "typing", "conversation_uuid": direct});
+    send_json(&mut socket, frame.clone()).await;
+    send_json(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(
+        next_json(&mut socket).await["type"],
+        "pong",
+        "the second typing is within budget"
+    );
+    send_json(&mut socket, frame).await;
+    let error = next_json(&mut socket).await;
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["message"], "Too many requests.");
+    let (status, _) = http(addr, "POST", &format!("/conversations/{direct}/typing"), 0, None).await;
+    assert_eq!(status, 429);
+}

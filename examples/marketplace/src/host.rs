@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chat_axum::{AuthRejection, Authenticator, ChatApi};
+use chat_axum::{AuthRejection, Authenticator, ChatApi, RateLimit};
 use chat_core::{ChatServices, Identity, TenantId};
 use serde::Deserialize;
 use serde_json::json;
@@ -45,7 +45,11 @@ struct HostState {
 /// The whole application: the host's routes plus the chat router under `/api/v1/chat`.
 pub fn app(services: ChatServices) -> Router {
     let tokens = DemoTokens::default();
-    let api = ChatApi::new(services, Arc::new(DemoAuthenticator { tokens: tokens.clone() }));
+    // Abuse limits: a user sends at most 10 messages a second (30 at once), signals typing at
+    // most twice a second (10 at once) and holds at most 16 sockets (the default).
+    let api = ChatApi::new(services, Arc::new(DemoAuthenticator { tokens: tokens.clone() }))
+        .with_send_rate_limit(RateLimit::per_second(10).with_burst(30))
+        .with_typing_rate_limit(RateLimit::per_second(2).with_burst(10));
     Router::new()
         .route("/", get(index))
         .route("/static/app.js", get(script))
