@@ -94,6 +94,8 @@ fn crash_child_writer() {
         .ok()
         .and_then(|v| v.parse().ok())
         .expect("group id");
+    // The test harness has printed "test crash_child_writer ... " without a newline.
+    std::io::stdout().write_all(b"\n").expect("stdout");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -515,6 +517,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
 
     let mut acked = Acknowledged::default();
     let mut early_kills = 0;
+    let mut killed_before_open = 0;
     let mut per_cycle = Vec::new();
     let started = Instant::now();
     for run in 0..cycles {
@@ -574,6 +577,9 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
         reader.join().expect("reader thread");
         lines.extend(lines_rx.try_iter());
         let stderr_text = errors.join().unwrap_or_default();
+        if !lines.iter().any(|line| line == "OPEN .") {
+            killed_before_open += 1;
+        }
         let before = acked.messages.len();
         for line in &lines {
             if !acked.take(line) && !line.is_empty() && !line.starts_with("running") && !line.starts_with("test ") {
@@ -593,8 +599,8 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
     }
     let elapsed = started.elapsed();
     eprintln!(
-        "crash test: {cycles} SIGKILLs ({early_kills} during start-up), {} acknowledged sends, {} reads, {} deletes, \
-         all present; {} messages stored; {:.1}s",
+        "crash test: {cycles} SIGKILLs ({early_kills} aimed at start-up, {killed_before_open} before the store \
+         was open), {} acknowledged sends, {} reads, {} deletes, all present; {} messages stored; {:.1}s",
         acked.messages.len(),
         acked.read_calls,
         acked.deleted.len(),
