@@ -42,14 +42,21 @@ struct HostState {
     tokens: DemoTokens,
 }
 
+/// Messages a user may send per second by default (bursts of three times as many).
+pub const DEFAULT_SEND_RATE: u32 = 10;
+
 /// The whole application: the host's routes plus the chat router under `/api/v1/chat`.
-pub fn app(services: ChatServices) -> Router {
+///
+/// Abuse limits: a user sends at most `send_rate` messages a second (bursts of three times
+/// that; 0 turns the limit off, e.g. for load tests), signals typing at most twice a second
+/// (10 at once) and holds at most 16 sockets (the default).
+pub fn app(services: ChatServices, send_rate: u32) -> Router {
     let tokens = DemoTokens::default();
-    // Abuse limits: a user sends at most 10 messages a second (30 at once), signals typing at
-    // most twice a second (10 at once) and holds at most 16 sockets (the default).
-    let api = ChatApi::new(services, Arc::new(DemoAuthenticator { tokens: tokens.clone() }))
-        .with_send_rate_limit(RateLimit::per_second(10).with_burst(30))
+    let mut api = ChatApi::new(services, Arc::new(DemoAuthenticator { tokens: tokens.clone() }))
         .with_typing_rate_limit(RateLimit::per_second(2).with_burst(10));
+    if send_rate > 0 {
+        api = api.with_send_rate_limit(RateLimit::per_second(send_rate).with_burst(send_rate.saturating_mul(3)));
+    }
     Router::new()
         .route("/", get(index))
         .route("/static/app.js", get(script))

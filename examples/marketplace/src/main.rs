@@ -8,6 +8,7 @@
 //! - `DATABASE_URL`: use Postgres instead, with the Postgres event bus so several instances
 //!   on one database share live events; `MARKETPLACE_PG_SCHEMA` names the schema (default
 //!   `chat`).
+//! - `MARKETPLACE_SEND_RATE`: messages per second a user may send (default 10; 0: no limit).
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ struct Config {
     data_dir: PathBuf,
     database_url: Option<String>,
     pg_schema: String,
+    send_rate: u32,
 }
 
 impl Config {
@@ -47,11 +49,18 @@ impl Config {
         let addr = addr.parse().map_err(|error| format!("bad address {addr:?}: {error}"))?;
         let database_url = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty());
         let pg_schema = std::env::var("MARKETPLACE_PG_SCHEMA").unwrap_or_else(|_| "chat".to_owned());
+        let send_rate = match std::env::var("MARKETPLACE_SEND_RATE") {
+            Ok(value) => value
+                .parse()
+                .map_err(|_| format!("MARKETPLACE_SEND_RATE must be a whole number, got {value:?}"))?,
+            Err(_) => marketplace::host::DEFAULT_SEND_RATE,
+        };
         Ok(Self {
             addr,
             data_dir: PathBuf::from(data_dir),
             database_url,
             pg_schema,
+            send_rate,
         })
     }
 }
@@ -100,7 +109,7 @@ async fn run() -> Result<(), String> {
     if let Some(bus) = bus {
         services = services.with_event_bus(bus);
     }
-    let app = marketplace::host::app(services);
+    let app = marketplace::host::app(services, config.send_rate);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", config.addr))?;

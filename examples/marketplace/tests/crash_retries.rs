@@ -102,6 +102,7 @@ impl Server {
             .args(["--addr", &format!("127.0.0.1:{}", self.port), "--data-dir"])
             .arg(&self.data_dir)
             .env("RUST_LOG", "warn")
+            .env("MARKETPLACE_SEND_RATE", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         command.env_remove("DATABASE_URL");
