@@ -33,9 +33,17 @@ const CONTROL: &str = "\\u0000-\\u001F\\u007F-\\u009F";
 /// White space as `str::trim` sees it (Unicode `White_Space`), as a regex class body.
 const SPACE: &str = "\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
 
+/// Control characters but newline, carriage return and tab (what a message body may hold).
+const CONTROL_BUT_NEWLINES: &str = "\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F";
+
 /// At least one character that is not white space (for text that is trimmed).
 fn not_blank() -> String {
     format!("[^{SPACE}]")
+}
+
+/// A message body: no control characters but newlines and tabs, and not blank.
+fn message_text() -> String {
+    format!("^[^{CONTROL_BUT_NEWLINES}]*[^{CONTROL_BUT_NEWLINES}{SPACE}][^{CONTROL_BUT_NEWLINES}]*$")
 }
 
 /// No control characters at all.
@@ -55,7 +63,7 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) {
 
     // A byte limit as a character count that holds for any text (4 bytes per character).
     let id_chars = chat_core::ids::MAX_HOST_ID_BYTES / 4;
-    let body = json!({"minLength": 1, "maxLength": limits.body_max_chars, "pattern": not_blank()});
+    let body = json!({"minLength": 1, "maxLength": limits.body_max_chars, "pattern": message_text()});
     let title = json!({"minLength": 1, "maxLength": limits.title_max_chars, "pattern": no_control_not_blank()});
     let taggable_type =
         json!({"minLength": 1, "maxLength": limits.taggable_type_max_chars, "pattern": no_control_not_blank()});
@@ -68,6 +76,35 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) {
     let Some(schemas) = document.pointer_mut("/components/schemas") else {
         return;
     };
+    // Metadata: any JSON object without NUL characters in keys or strings, at any depth
+    // (its serialized size is limited too, which a schema cannot say).
+    let no_nul = json!({"pattern": "^[^\\u0000]*$"});
+    if let Some(schemas) = schemas.as_object_mut() {
+        schemas.insert(
+            "MetadataValue".to_owned(),
+            json!({
+                "description": "A JSON value without NUL characters in keys or strings.",
+                "anyOf": [
+                    {"type": ["null", "boolean", "number"]},
+                    {"type": "string", "pattern": no_nul["pattern"]},
+                    {"type": "array", "items": {"$ref": "#/components/schemas/MetadataValue"}},
+                    {
+                        "type": "object",
+                        "propertyNames": no_nul,
+                        "additionalProperties": {"$ref": "#/components/schemas/MetadataValue"}
+                    }
+                ]
+            }),
+        );
+    }
+    let metadata = json!({
+        "propertyNames": no_nul,
+        "additionalProperties": {"$ref": "#/components/schemas/MetadataValue"},
+        "description": format!(
+            "Host-defined data: a JSON object without NUL characters, at most {} bytes as JSON.",
+            limits.metadata_max_bytes
+        ),
+    });
     for (schema, property, constraints) in [
         ("SendMessageRequest", "body", &body),
         ("SendMessageRequest", "client_message_id", &client_message_id),
@@ -76,6 +113,9 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) {
         ("CreateGroupRequest", "taggable_type", &taggable_type),
         ("StartConversationRequest", "taggable_type", &taggable_type),
         ("MarkReadRequest", "up_to_seq", &seq),
+        ("SendMessageRequest", "metadata", &metadata),
+        ("StartConversationRequest", "metadata", &metadata),
+        ("CreateGroupRequest", "metadata", &metadata),
     ] {
         if let Some(target) = schemas
             .get_mut(schema)
