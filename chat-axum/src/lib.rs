@@ -53,7 +53,18 @@
 //!   (413, 415, 422), then the service (404, 403, 409, 422). A conversation the caller is not
 //!   in answers exactly like one that does not exist.
 //! - **JSON bodies need `Content-Type: application/json`** (415 otherwise), which also keeps
-//!   cross-site form posts out. Endpoints whose body is optional accept an empty body.
+//!   cross-site form posts out. Endpoints whose body is optional accept an empty body or JSON
+//!   `null`. Server-owned fields (sender, seq, tenant, ids, timestamps) in a body are unknown
+//!   fields: 422 `is not allowed`.
+//! - **The document is exact.** `GET /openapi.json` carries the [`Limits`](chat_core::Limits)
+//!   in force as lengths, ranges and patterns, and the server accepts exactly what it
+//!   describes: query booleans are `true` or `false` (empty is absent), integers are decimal
+//!   digits, a whole JSON number like `2.0` is an integer, `client_message_id` is printable
+//!   ASCII. Fuzzed with schemathesis (`examples/marketplace/fuzz/run.sh`).
+//! - **Abuse limits** are the host's to set: sends and typing per user
+//!   ([`ChatApi::with_send_rate_limit`], [`ChatApi::with_typing_rate_limit`], 429 with
+//!   `Retry-After`), sockets per user ([`WsConfig::max_connections_per_user`], default 16),
+//!   client frames per socket, body and frame sizes.
 //! - **Repeated sends**: a repeated `client_message_id` answers 200 with the stored message
 //!   (201 only when a message was created), like find-or-create of direct conversations.
 //! - **User ids** are the host's strings; `participant_uuid(s)` also accept JSON integers

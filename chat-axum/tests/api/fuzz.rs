@@ -272,3 +272,70 @@ fn a_real_cursor_still_decodes() {
     assert_eq!(next.status, StatusCode::OK, "{next:?}");
     assert_eq!(next.json["data"].as_array().map(Vec::len), Some(1));
 }
+
+/// What schemathesis found, each kept as a plain regression test.
+#[tokio::test]
+async fn schemathesis_findings_stay_fixed() {
+    let app = TestApp::new();
+    let direct = app.direct(0, 1).await;
+    // `null` is "no body" where the body is optional (the document says `null | object`).
+    for action in ["read", "archive", "clear", "typing"] {
+        let answer = raw(
+            &app,
+            Method::POST,
+            &format!("/conversations/{direct}/{action}"),
+            Some("application/json"),
+            b"null".to_vec(),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::OK, "{action}: {answer:?}");
+    }
+    // JSON Schema integers include `2.0`.
+    let answer = app
+        .post(&format!("/conversations/{direct}/read"), 0, json!({"up_to_seq": 2.0}))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    let answer = app
+        .post(&format!("/conversations/{direct}/read"), 0, json!({"up_to_seq": 2.5}))
+        .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{answer:?}");
+    // Booleans and integers in queries are exactly what the document says.
+    for query in [
+        "archived=0",
+        "archived=TRUE",
+        "unread=yes",
+        "limit=%2B5",
+        "limit=%205",
+        "limit=101",
+    ] {
+        let answer = app.get(&format!("/conversations?{query}"), 0).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {answer:?}");
+    }
+    for query in [
+        "archived=",
+        "archived=all",
+        "archived=true",
+        "unread=false",
+        "limit=100",
+    ] {
+        let answer = app.get(&format!("/conversations?{query}"), 0).await;
+        assert_eq!(answer.status, StatusCode::OK, "{query}: {answer:?}");
+    }
+    // A retry key is printable ASCII, so its length in characters is its length in bytes.
+    let path = format!("/conversations/{direct}/messages");
+    let answer = app.post(&path, 0, json!({"body": "x", "client_message_id": "é"})).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{answer:?}");
+    let answer = app
+        .post(&path, 0, json!({"body": "x", "client_message_id": "k".repeat(128)}))
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+    // The served document carries the limits in force.
+    let document = app.get("/openapi.json", 0).await.json;
+    let body = &document["components"]["schemas"]["SendMessageRequest"]["properties"]["body"];
+    assert_eq!(body["maxLength"], 4000);
+    let limit = document["paths"]["/conversations/search"]["get"]["parameters"]
+        .as_array()
+        .and_then(|parameters| parameters.iter().find(|p| p["name"] == "limit"))
+        .map(|p| p["schema"]["maximum"].clone());
+    assert_eq!(limit, Some(json!(100)));
+}
