@@ -82,7 +82,7 @@ printf '\n[parameters]\n"path.uuid" = "%s"\n' "$conversation" >>"$work/conversat
 run_pass() {
     local name="$1" config="$2" status=0
     echo "fuzz: pass $name"
-    (cd "$here" && "$venv/bin/schemathesis" --config-file "$config" --no-color \
+    (cd "$work" && "$venv/bin/schemathesis" --config-file "$config" --no-color \
         run "$base/api/v1/chat/openapi.json" \
         --url "$base/api/v1/chat" \
         -H "Authorization: Bearer $token" \
