@@ -92,7 +92,14 @@ pub(crate) async fn websocket(
             retry_after: std::time::Duration::from_secs(1),
         })?;
     let frame_limit = api.limits().ws_frame_max_bytes;
-    let mut upgrade = upgrade.max_frame_size(frame_limit).max_message_size(frame_limit);
+    // Small buffers keep an idle socket cheap (tungstenite reserves 128 KiB for reading by
+    // default); frames are bounded by `frame_limit` anyway, and events are written at once.
+    let mut upgrade = upgrade
+        .max_frame_size(frame_limit)
+        .max_message_size(frame_limit)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(frame_limit.max(64 * 1024) * 4);
     if !api.ws.protocols.is_empty() {
         upgrade = upgrade.protocols(api.ws.protocols.clone());
     }

@@ -138,10 +138,10 @@ impl Drop for Server {
 
 async fn login(port: u16, user: &str) -> String {
     loop {
-        if let Some((200, body)) = http(port, "POST", "/demo/login", None, Some(&json!({"user_id": user}))).await {
-            if let Some(token) = body["token"].as_str() {
-                return token.to_owned();
-            }
+        if let Some((200, body)) = http(port, "POST", "/demo/login", None, Some(&json!({"user_id": user}))).await
+            && let Some(token) = body["token"].as_str()
+        {
+            return token.to_owned();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -208,8 +208,7 @@ async fn crash_while_sending(database: Option<(String, String)>) {
     let done = Arc::new(AtomicBool::new(false));
     let acknowledged = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
-    for client in 0..clients {
-        let user = USERS[client];
+    for &user in USERS.iter().take(clients) {
         let mine: Vec<(usize, String)> = CONVERSATIONS
             .iter()
             .enumerate()
