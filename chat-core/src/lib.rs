@@ -41,6 +41,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod limits;
+pub mod membership;
 pub mod model;
 pub mod service;
 pub mod store;

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::ops::Bound;
 
+use chat_core::membership::{self, new_participant};
 use chat_core::model::{LastMessage, now};
 use chat_core::store::{Appended, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery};
 use chat_core::{
@@ -277,19 +278,6 @@ impl Tx<'_> {
             self.reindex(record, &participant.user, None, Some(state))?;
         }
         Ok(())
-    }
-}
-
-fn new_participant(user: UserId, role: Role, at: DateTime<Utc>, last_seq: u64) -> Participant {
-    Participant {
-        user,
-        role,
-        joined_at: at,
-        last_read_seq: last_seq,
-        last_read_at: None,
-        unread_count: 0,
-        is_archived: false,
-        cleared_through_seq: 0,
     }
 }
 
@@ -798,23 +786,12 @@ impl Trees {
     ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
         self.transaction(|tx| {
             let mut record = tx.member_record(tenant, actor, id)?;
-            if record.conversation.kind == ConversationKind::Direct {
-                return abort(ChatError::Conflict {
-                    reason: "a direct conversation keeps its two participants",
-                });
-            }
-            let mut added: Vec<UserId> = Vec::new();
-            for user in users {
-                if record.participant(user).is_none() && !added.contains(user) {
-                    added.push(user.clone());
-                }
-            }
-            if record.participants.len() + added.len() > max_participants {
-                return abort(ChatError::invalid(
-                    "participant_uuids",
-                    format!("a group has at most {max_participants} participants"),
-                ));
-            }
+            let added =
+                match membership::users_to_add(record.conversation.kind, &record.participants, users, max_participants)
+                {
+                    Ok(added) => added,
+                    Err(error) => return abort(error),
+                };
             if !added.is_empty() {
                 let at = now();
                 let last_seq = record.conversation.last_seq;
@@ -846,33 +823,11 @@ impl Trees {
     ) -> ChatResult<ConversationRecord> {
         self.transaction(|tx| {
             let mut record = tx.member_record(tenant, actor, id)?;
-            if record.conversation.kind == ConversationKind::Direct {
-                return abort(ChatError::Conflict {
-                    reason: "a direct conversation keeps its two participants",
-                });
-            }
-            let actor_is_owner = record
-                .participants
-                .iter()
-                .any(|p| &p.user == actor && p.role == Role::Owner);
-            let Some(index) = record.participants.iter().position(|p| &p.user == user) else {
-                return abort(ChatError::NotFound { what: "participant" });
-            };
-            if actor != user && !actor_is_owner {
-                return abort(ChatError::PermissionDenied {
-                    reason: "only the owner may remove other participants",
-                });
-            }
-            let removed = record.participants.remove(index);
-            if removed.role == Role::Owner {
-                let heir = record
-                    .participants
-                    .iter_mut()
-                    .min_by(|a, b| a.joined_at.cmp(&b.joined_at).then_with(|| a.user.cmp(&b.user)));
-                if let Some(heir) = heir {
-                    heir.role = Role::Owner;
-                }
-            }
+            let removed =
+                match membership::remove_participant(record.conversation.kind, &mut record.participants, actor, user) {
+                    Ok((removed, _heir)) => removed,
+                    Err(error) => return abort(error),
+                };
             record.conversation.updated_at = now();
             tx.reindex(
                 &record,

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chat_core::model::{Conversation, ConversationKind, LastMessage, Participant, Role, now};
+use chat_core::membership::{self, new_participant};
+use chat_core::model::{Conversation, ConversationKind, LastMessage, Role, now};
 use chat_core::store::{Appended, NewDirect, NewGroup, NewMessage};
 use chat_core::{
     ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, InboxQuery, Message, MessageId, Metadata,
@@ -366,19 +367,6 @@ impl PgStore {
         rows.iter()
             .map(|row| record_from_row(row).map_err(ChatError::from))
             .collect()
-    }
-}
-
-fn new_participant(user: UserId, role: Role, at: chrono::DateTime<chrono::Utc>, last_seq: u64) -> Participant {
-    Participant {
-        user,
-        role,
-        joined_at: at,
-        last_read_seq: last_seq,
-        last_read_at: None,
-        unread_count: 0,
-        is_archived: false,
-        cleared_through_seq: 0,
     }
 }
 
@@ -829,23 +817,7 @@ impl Store for PgStore {
     ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
         let mut tx = self.begin().await?;
         let mut record = self.lock_member(&mut tx, tenant, actor, id).await?;
-        if record.conversation.kind == ConversationKind::Direct {
-            return Err(ChatError::Conflict {
-                reason: "a direct conversation keeps its two participants",
-            });
-        }
-        let mut added: Vec<UserId> = Vec::new();
-        for user in users {
-            if record.participant(&user).is_none() && !added.contains(&user) {
-                added.push(user);
-            }
-        }
-        if record.participants.len() + added.len() > max_participants {
-            return Err(ChatError::invalid(
-                "participant_uuids",
-                format!("a group has at most {max_participants} participants"),
-            ));
-        }
+        let added = membership::users_to_add(record.conversation.kind, &record.participants, &users, max_participants)?;
         if !added.is_empty() {
             let at = now();
             let names: Vec<&str> = added.iter().map(UserId::as_str).collect();
@@ -880,35 +852,8 @@ impl Store for PgStore {
     ) -> ChatResult<ConversationRecord> {
         let mut tx = self.begin().await?;
         let mut record = self.lock_member(&mut tx, tenant, actor, id).await?;
-        if record.conversation.kind == ConversationKind::Direct {
-            return Err(ChatError::Conflict {
-                reason: "a direct conversation keeps its two participants",
-            });
-        }
-        let actor_is_owner = record
-            .participants
-            .iter()
-            .any(|p| &p.user == actor && p.role == Role::Owner);
-        let Some(index) = record.participants.iter().position(|p| &p.user == user) else {
-            return Err(ChatError::NotFound { what: "participant" });
-        };
-        if actor != user && !actor_is_owner {
-            return Err(ChatError::PermissionDenied {
-                reason: "only the owner may remove other participants",
-            });
-        }
-        let removed = record.participants.remove(index);
-        let mut heir_id = None;
-        if removed.role == Role::Owner {
-            let heir = record
-                .participants
-                .iter_mut()
-                .min_by(|a, b| a.joined_at.cmp(&b.joined_at).then_with(|| a.user.cmp(&b.user)));
-            if let Some(heir) = heir {
-                heir.role = Role::Owner;
-                heir_id = Some(heir.user.clone());
-            }
-        }
+        let (_removed, heir_id) =
+            membership::remove_participant(record.conversation.kind, &mut record.participants, actor, user)?;
         let at = now();
         record.conversation.updated_at = at;
         sqlx::query(&self.sql.remove_participant)

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::error::{ChatError, ChatResult};
 use crate::ids::{ConversationId, MessageId, TenantId, UserId};
+use crate::membership::{self, new_participant};
 use crate::model::{
     Conversation, ConversationKind, ConversationRecord, LastMessage, Message, Participant, Role, Stats, now,
 };
@@ -108,19 +109,6 @@ impl MemoryStore {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-fn new_participant(user: UserId, role: Role, at: chrono::DateTime<chrono::Utc>, last_seq: u64) -> Participant {
-    Participant {
-        user,
-        role,
-        joined_at: at,
-        last_read_seq: last_seq,
-        last_read_at: None,
-        unread_count: 0,
-        is_archived: false,
-        cleared_through_seq: 0,
     }
 }
 
@@ -401,23 +389,7 @@ impl Store for MemoryStore {
     ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
         let mut state = self.lock();
         let entry = state.member_entry(tenant, actor, id)?;
-        if entry.conversation.kind == ConversationKind::Direct {
-            return Err(ChatError::Conflict {
-                reason: "a direct conversation keeps its two participants",
-            });
-        }
-        let mut added: Vec<UserId> = Vec::new();
-        for user in users {
-            if !entry.participants.iter().any(|p| p.user == user) && !added.contains(&user) {
-                added.push(user);
-            }
-        }
-        if entry.participants.len() + added.len() > max_participants {
-            return Err(ChatError::invalid(
-                "participant_uuids",
-                format!("a group has at most {max_participants} participants"),
-            ));
-        }
+        let added = membership::users_to_add(entry.conversation.kind, &entry.participants, &users, max_participants)?;
         if !added.is_empty() {
             let at = now();
             let last_seq = entry.conversation.last_seq;
@@ -440,33 +412,7 @@ impl Store for MemoryStore {
     ) -> ChatResult<ConversationRecord> {
         let mut state = self.lock();
         let entry = state.member_entry(tenant, actor, id)?;
-        if entry.conversation.kind == ConversationKind::Direct {
-            return Err(ChatError::Conflict {
-                reason: "a direct conversation keeps its two participants",
-            });
-        }
-        let actor_is_owner = entry
-            .participants
-            .iter()
-            .any(|p| &p.user == actor && p.role == Role::Owner);
-        let Some(index) = entry.participants.iter().position(|p| &p.user == user) else {
-            return Err(ChatError::NotFound { what: "participant" });
-        };
-        if actor != user && !actor_is_owner {
-            return Err(ChatError::PermissionDenied {
-                reason: "only the owner may remove other participants",
-            });
-        }
-        let removed = entry.participants.remove(index);
-        if removed.role == Role::Owner {
-            let heir = entry
-                .participants
-                .iter_mut()
-                .min_by(|a, b| a.joined_at.cmp(&b.joined_at).then_with(|| a.user.cmp(&b.user)));
-            if let Some(heir) = heir {
-                heir.role = Role::Owner;
-            }
-        }
+        membership::remove_participant(entry.conversation.kind, &mut entry.participants, actor, user)?;
         entry.conversation.updated_at = now();
         Ok(entry.record())
     }
