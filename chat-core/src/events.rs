@@ -181,6 +181,16 @@ impl InProcessEventBus {
     }
 }
 
+impl InProcessEventBus {
+    /// Ends every current subscription: each subscriber receives the events already queued,
+    /// then [`StreamError::Closed`], and subscribes again. A multi-node bus calls this when it
+    /// may have missed events (its listener reconnected), so that clients catch up from the
+    /// store instead of silently missing messages.
+    pub fn disconnect_all(&self) {
+        self.channels.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+}
+
 #[async_trait]
 impl EventBus for InProcessEventBus {
     async fn publish(&self, event: Event) -> ChatResult<()> {

@@ -87,3 +87,31 @@ async fn a_subscriber_that_stops_reading_lags_instead_of_growing() {
     }
     assert!(matches!(stalled.recv().await, Err(StreamError::Lagged { skipped }) if skipped > 0));
 }
+
+#[tokio::test]
+async fn disconnect_all_ends_subscriptions_after_the_queued_events() {
+    let fx = fixture();
+    let bus = InProcessEventBus::new();
+    let mut stream = bus.subscribe(&fx.tenant, &fx.user(1).user);
+    let conversation = fx.direct(0, 1).await;
+    let record = fx
+        .services
+        .store()
+        .get_conversation(&fx.tenant, &fx.user(0).user, conversation)
+        .await
+        .expect("get");
+    bus.deliver(chat_core::Event {
+        tenant: fx.tenant.clone(),
+        recipients: vec![fx.user(1).user.clone()],
+        conversation_id: conversation,
+        payload: EventPayload::ConversationUpdated(record),
+    });
+    bus.disconnect_all();
+    assert!(stream.recv().await.is_ok(), "the queued event still arrives");
+    assert!(
+        matches!(stream.recv().await, Err(StreamError::Closed)),
+        "then the subscriber is told to resubscribe"
+    );
+    let mut again = bus.subscribe(&fx.tenant, &fx.user(1).user);
+    assert!(again.try_recv().is_none());
+}

@@ -263,7 +263,8 @@ impl Shared {
                     _ = &mut stopped => return,
                     fresh = self.listen() => match fresh {
                         Ok(fresh) => {
-                            tracing::info!(channel = %self.channel, "event listener reconnected; events sent meanwhile are lost");
+                            tracing::info!(channel = %self.channel, "event listener reconnected; subscribers resync");
+                            self.local.disconnect_all();
                             listener = Some(fresh);
                         }
                         Err(error) => {
@@ -285,7 +286,8 @@ impl Shared {
                     }
                     // The connection dropped; sqlx has connected and listened again already.
                     Ok(None) => {
-                        tracing::warn!(channel = %self.channel, "event listener reconnected; events sent meanwhile are lost");
+                        tracing::warn!(channel = %self.channel, "event listener reconnected; subscribers resync");
+                        self.local.disconnect_all();
                     }
                     Err(error) => {
                         tracing::warn!(channel = %self.channel, %error, ?backoff, "event listener failed; reconnecting");

@@ -341,6 +341,13 @@ async fn the_listener_reconnects_after_its_connection_is_dropped() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(reconnected, "both listeners are back");
+    // Events may have been missed meanwhile: B's subscribers are told so (their stream ends,
+    // a WebSocket client reconnects and catches up from the store) and subscribe again.
+    assert!(
+        ended_after_reconnect(&mut on_b).await,
+        "a subscriber on B learns that events may have been missed"
+    );
+    let mut on_b = cluster.b.bus.subscribe_user(&cluster.users[1]);
     cluster
         .a
         .services
@@ -350,6 +357,19 @@ async fn the_listener_reconnects_after_its_connection_is_dropped() {
         .expect("send");
     let event = next_event(&mut on_b).await.expect("an event on B after the reconnect");
     assert!(matches!(&event.payload, EventPayload::MessageCreated(m) if m.body == "after the reconnect"));
+}
+
+/// Whether the subscription ends (the bus tells its subscribers to resync) within 10 s.
+async fn ended_after_reconnect(stream: &mut EventStream) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(Err(chat_core::StreamError::Closed)) =
+            tokio::time::timeout(Duration::from_millis(100), stream.recv()).await
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// The backends listening on `channel` in the database `pool` is connected to.
@@ -406,6 +426,11 @@ async fn the_listener_retries_while_the_database_refuses_connections() {
             .await
             .expect("accept connections");
         wait_for_new_listeners(pool, &channel, &before).await;
+        assert!(
+            ended_after_reconnect(&mut on_b).await,
+            "a subscriber on B learns that events may have been missed"
+        );
+        let mut on_b = cluster.b.bus.subscribe_user(&cluster.users[1]);
         cluster
             .a
             .services
