@@ -36,11 +36,6 @@ const SPACE: &str = "\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\
 /// Control characters but newline, carriage return and tab (what a message body may hold).
 const CONTROL_BUT_NEWLINES: &str = "\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F";
 
-/// At least one character that is not white space (for text that is trimmed).
-fn not_blank() -> String {
-    format!("[^{SPACE}]")
-}
-
 /// A message body: no control characters but newlines and tabs, and not blank.
 fn message_text() -> String {
     format!("^[^{CONTROL_BUT_NEWLINES}]*[^{CONTROL_BUT_NEWLINES}{SPACE}][^{CONTROL_BUT_NEWLINES}]*$")
@@ -170,7 +165,7 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) {
                 (Some("query"), Some("limit")) => json!({"minimum": 1, "maximum": limits.page_max}),
                 (Some("query"), Some("before" | "after")) => seq.clone(),
                 (Some("query"), Some("q")) => {
-                    json!({"minLength": 1, "maxLength": limits.search_query_max_chars, "pattern": not_blank()})
+                    json!({"minLength": 1, "maxLength": limits.search_query_max_chars, "pattern": no_control_not_blank()})
                 }
                 // Empty is the same as absent.
                 (Some("query"), Some("archived")) => json!({"type": "string", "enum": ["", "false", "true", "all"]}),

@@ -200,6 +200,9 @@ impl ConversationService {
     ) -> ChatResult<Vec<ConversationView>> {
         let ctx = &self.ctx;
         let query = query.trim();
+        if query.chars().any(char::is_control) {
+            return Err(ChatError::invalid("q", "must not contain control characters"));
+        }
         if query.is_empty() || query.chars().count() > ctx.limits.search_query_max_chars {
             return Err(ChatError::invalid(
                 "q",

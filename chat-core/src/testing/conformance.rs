@@ -1437,6 +1437,7 @@ pub async fn invalid_input_is_a_validation_error_that_changes_nothing(store: Arc
     };
     assert_eq!(field_of(conversations.inbox(u0, bad_limit).await.map(drop)), ["limit"]);
     assert_eq!(field_of(conversations.search(u0, "  ", None).await.map(drop)), ["q"]);
+    assert_eq!(field_of(conversations.search(u0, "a\0b", None).await.map(drop)), ["q"]);
 
     assert!(fx.bus.events().is_empty(), "a refused operation publishes nothing");
     let view = conversations.get(u0, conversation).await.expect("get");
