@@ -635,7 +635,7 @@ pub async fn websocket(backend: Backend, plan: &Plan, report: &mut Report) {
             request
                 .headers_mut()
                 .insert("authorization", format!("Bearer {user}").parse().expect("header"));
-            let (socket, _) = tokio_tungstenite::connect_async(request)
+            let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(lean_ws_config()), false)
                 .await
                 .expect("WebSocket connect");
             (user, socket)
@@ -734,9 +734,9 @@ pub async fn websocket(backend: Backend, plan: &Plan, report: &mut Report) {
     }
     drop(readers);
     let raw = raw_ws_memory(clients).await;
-    if let (Some(before), Some(after), Some(raw)) = (rss_before, rss_after, raw) {
+    if let (Some(before), Some(after)) = (rss_before, rss_after) {
         let ours = (after.saturating_sub(before)) as f64 / clients as f64;
-        let raw_per = raw as f64 / clients as f64;
+        let raw_per = raw.map_or(f64::NAN, |raw| raw as f64 / clients as f64);
         report.note_row(
             "websocket",
             name,
@@ -750,6 +750,15 @@ pub async fn websocket(backend: Backend, plan: &Plan, report: &mut Report) {
     close(store).await;
 }
 
+/// The buffers of the bench's own WebSocket clients and of the raw echo server: the same
+/// 4 KiB read buffer and unbuffered writes as the chat server, so that the per-connection
+/// memory measured is the server's and the baseline is a minimal server with equal buffers.
+fn lean_ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+}
+
 /// RSS growth (KiB) of `clients` raw tokio-tungstenite connections to a trivial server.
 async fn raw_ws_memory(clients: usize) -> Option<u64> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -757,7 +766,9 @@ async fn raw_ws_memory(clients: usize) -> Option<u64> {
     let server = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                if let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await {
+                if let Ok(mut socket) =
+                    tokio_tungstenite::accept_async_with_config(stream, Some(lean_ws_config())).await
+                {
                     while let Some(Ok(frame)) = socket.next().await {
                         if frame.is_text() && socket.send(frame).await.is_err() {
                             break;
@@ -768,16 +779,23 @@ async fn raw_ws_memory(clients: usize) -> Option<u64> {
         }
     });
     let before = measure::rss_kib()?;
-    let mut readers = Vec::new();
+    let mut readers: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     for batch in (0..clients).collect::<Vec<_>>().chunks(50) {
         let connected = futures_util::future::join_all(batch.iter().map(|_| async move {
-            tokio_tungstenite::connect_async(format!("ws://{addr}/"))
-                .await
-                .expect("raw WebSocket connect")
-                .0
+            tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/"), Some(lean_ws_config()), false).await
         }))
         .await;
-        for mut socket in connected {
+        for result in connected {
+            // Out of file descriptors (client and server sockets share this process): no
+            // baseline rather than no report.
+            let Ok((mut socket, _)) = result else {
+                eprintln!("raw WebSocket baseline: connect failed; no baseline for {clients} clients");
+                for reader in &readers {
+                    reader.abort();
+                }
+                server.abort();
+                return None;
+            };
             readers.push(tokio::spawn(
                 async move { while let Some(Ok(_)) = socket.next().await {} },
             ));
