@@ -7,4 +7,4 @@ use std::sync::Arc;
 
 use chat_core::Store;
 
-chat_core::conformance_tests!(async { Arc::new(common::DirStore::open_durable().await) as Arc<dyn Store> });
+chat_core::conformance_tests!(async { Arc::new(common::open_durable().await) as Arc<dyn Store> });

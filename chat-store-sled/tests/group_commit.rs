@@ -11,7 +11,7 @@ use chat_core::testing::Fixture;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_durable_sends_share_flushes() {
-    let dir = common::DirStore::open_durable().await;
+    let dir = common::open_durable().await;
     let store = dir.store.clone();
     let fx = Fixture::new(Arc::new(store.clone()) as Arc<dyn Store>, 4);
     let conversation = fx.group(0, &[1, 2, 3]).await;

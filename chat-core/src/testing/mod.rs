@@ -13,10 +13,12 @@
 
 pub mod conformance;
 pub mod fixtures;
+pub mod guarded_store;
 pub mod memory_store;
 pub mod model_based;
 
 pub use fixtures::{Fixture, RecordingEventBus};
+pub use guarded_store::GuardedStore;
 pub use memory_store::MemoryStore;
 
 /// Generates one `#[tokio::test]` per conformance case plus the model-based property test,

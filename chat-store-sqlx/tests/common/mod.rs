@@ -5,12 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chat_core::store::{Appended, NewDirect, NewGroup, NewMessage};
-use chat_core::{
-    ChatResult, ConversationId, ConversationRecord, HistoryQuery, InboxQuery, Message, MessageId, ReadUpTo,
-    SearchQuery, Stats, Store, TenantId, UserId,
-};
+use chat_core::Store;
+use chat_core::testing::GuardedStore;
 use chat_store_sqlx::PgStore;
 use sqlx::postgres::PgConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -112,133 +108,7 @@ pub async fn migrated_store(url: &str, pool_size: u32) -> (PgStore, TestSchema) 
 pub async fn conformance_store() -> Option<Arc<dyn Store>> {
     let url = database_url()?;
     let (store, schema) = migrated_store(&url, 8).await;
-    Some(Arc::new(TestStore {
-        inner: store,
-        _schema: schema,
-    }))
-}
-
-/// A [`PgStore`] that drops its schema when the test is done with it.
-pub struct TestStore {
-    pub inner: PgStore,
-    _schema: TestSchema,
-}
-
-#[async_trait]
-impl Store for TestStore {
-    async fn find_or_create_direct(&self, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
-        self.inner.find_or_create_direct(new).await
-    }
-    async fn create_group(&self, new: NewGroup) -> ChatResult<ConversationRecord> {
-        self.inner.create_group(new).await
-    }
-    async fn get_conversation(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        id: ConversationId,
-    ) -> ChatResult<ConversationRecord> {
-        self.inner.get_conversation(tenant, actor, id).await
-    }
-    async fn append_message(&self, new: NewMessage) -> ChatResult<Appended> {
-        self.inner.append_message(new).await
-    }
-    async fn mark_read(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        id: ConversationId,
-        up_to: ReadUpTo,
-    ) -> ChatResult<(ConversationRecord, bool)> {
-        self.inner.mark_read(tenant, actor, id, up_to).await
-    }
-    async fn set_archived(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        id: ConversationId,
-        archived: bool,
-    ) -> ChatResult<ConversationRecord> {
-        self.inner.set_archived(tenant, actor, id, archived).await
-    }
-    async fn clear_history(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        id: ConversationId,
-    ) -> ChatResult<ConversationRecord> {
-        self.inner.clear_history(tenant, actor, id).await
-    }
-    async fn edit_message(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        conversation: ConversationId,
-        message: MessageId,
-        body: String,
-    ) -> ChatResult<(Message, ConversationRecord)> {
-        self.inner
-            .edit_message(tenant, actor, conversation, message, body)
-            .await
-    }
-    async fn delete_message(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        conversation: ConversationId,
-        message: MessageId,
-    ) -> ChatResult<(Message, ConversationRecord)> {
-        self.inner.delete_message(tenant, actor, conversation, message).await
-    }
-    async fn add_participants(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        id: ConversationId,
-        users: Vec<UserId>,
-        max_participants: usize,
-    ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
-        self.inner
-            .add_participants(tenant, actor, id, users, max_participants)
-            .await
-    }
-    async fn remove_participant(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        id: ConversationId,
-        user: &UserId,
-    ) -> ChatResult<ConversationRecord> {
-        self.inner.remove_participant(tenant, actor, id, user).await
-    }
-    async fn inbox_page(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        query: InboxQuery,
-    ) -> ChatResult<Vec<ConversationRecord>> {
-        self.inner.inbox_page(tenant, user, query).await
-    }
-    async fn history_page(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        id: ConversationId,
-        query: HistoryQuery,
-    ) -> ChatResult<Vec<Message>> {
-        self.inner.history_page(tenant, actor, id, query).await
-    }
-    async fn search(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        query: SearchQuery,
-    ) -> ChatResult<Vec<ConversationRecord>> {
-        self.inner.search(tenant, user, query).await
-    }
-    async fn stats(&self, tenant: &TenantId, user: &UserId) -> ChatResult<Stats> {
-        self.inner.stats(tenant, user).await
-    }
+    Some(Arc::new(GuardedStore::new(store, schema)))
 }
 
 /// A database of its own, dropped at the end, so the host's `public` is really the host's.
