@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::ChatResult;
 use crate::ids::{ConversationId, MessageId, TenantId, UserId};
-use crate::model::{ConversationRecord, Message, Metadata, Stats};
+use crate::model::{Conversation, ConversationRecord, Message, Metadata, Stats};
 use crate::tag::{Tag, TagFilter};
 
 /// Input of [`Store::find_or_create_direct`].
@@ -61,6 +61,26 @@ pub struct NewMessage {
     pub client_message_id: Option<String>,
     /// Host-defined data.
     pub metadata: Metadata,
+}
+
+impl NewMessage {
+    /// The message this send appends to `conversation`: the next seq, and a time that never
+    /// goes back within the conversation (`now`, clamped to its `last_activity_at`). Every
+    /// store builds the appended message with this, inside its transaction.
+    pub fn next_message(&self, conversation: &Conversation) -> Message {
+        Message {
+            id: MessageId::new_v7(),
+            conversation_id: self.conversation_id,
+            seq: conversation.last_seq + 1,
+            sender: self.sender.clone(),
+            body: self.body.clone(),
+            client_message_id: self.client_message_id.clone(),
+            metadata: self.metadata.clone(),
+            created_at: crate::model::now().max(conversation.last_activity_at),
+            edited_at: None,
+            deleted_at: None,
+        }
+    }
 }
 
 /// Output of [`Store::append_message`].

@@ -554,20 +554,8 @@ impl Trees {
                 }
             }
             let before = record.clone();
-            let at = now().max(record.conversation.last_activity_at);
-            let seq = record.conversation.last_seq + 1;
-            let message = Message {
-                id: MessageId::new_v7(),
-                conversation_id: new.conversation_id,
-                seq,
-                sender: new.sender.clone(),
-                body: new.body.clone(),
-                client_message_id: new.client_message_id.clone(),
-                metadata: new.metadata.clone(),
-                created_at: at,
-                edited_at: None,
-                deleted_at: None,
-            };
+            let message = new.next_message(&record.conversation);
+            let (seq, at) = (message.seq, message.created_at);
             tx.save_message(&message)?;
             tx.message_ids.insert(
                 &keys::message_id(message.conversation_id, message.id),

@@ -590,20 +590,8 @@ impl Store for PgStore {
                 record,
             });
         }
-        let at = now().max(record.conversation.last_activity_at);
-        let seq = record.conversation.last_seq + 1;
-        let message = Message {
-            id: MessageId::new_v7(),
-            conversation_id: new.conversation_id,
-            seq,
-            sender: new.sender.clone(),
-            body: new.body,
-            client_message_id: new.client_message_id,
-            metadata: new.metadata,
-            created_at: at,
-            edited_at: None,
-            deleted_at: None,
-        };
+        let message = new.next_message(&record.conversation);
+        let (seq, at) = (message.seq, message.created_at);
         let preview = LastMessage::of(&message);
         sqlx::query(&self.sql.append)
             .bind(new.conversation_id.as_uuid())

@@ -224,20 +224,8 @@ impl Store for MemoryStore {
                 });
             }
         }
-        let at = now().max(entry.conversation.last_activity_at);
-        let seq = entry.conversation.last_seq + 1;
-        let message = Message {
-            id: MessageId::new_v7(),
-            conversation_id: new.conversation_id,
-            seq,
-            sender: new.sender.clone(),
-            body: new.body,
-            client_message_id: new.client_message_id,
-            metadata: new.metadata,
-            created_at: at,
-            edited_at: None,
-            deleted_at: None,
-        };
+        let message = new.next_message(&entry.conversation);
+        let (seq, at) = (message.seq, message.created_at);
         entry.messages.push(message.clone());
         entry.conversation.last_seq = seq;
         entry.conversation.last_message = Some(LastMessage::of(&message));
