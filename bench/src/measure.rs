@@ -113,6 +113,35 @@ where
     Measured::from_latencies(latencies, start.elapsed())
 }
 
+/// One operation of an [`interleaved`] run.
+pub type Case = Box<dyn Fn() -> OpFuture + Send + Sync>;
+
+/// Runs each of `cases` once per round, `rounds` rounds after `warmup` rounds that are not
+/// counted, starting every round at the next case. Whatever disturbs the machine meanwhile
+/// (the load generator, the database's background work, other processes) falls on every
+/// case alike, so ratios between the cases compare like with like. One result per case;
+/// its `elapsed` is the sum of its own latencies.
+pub async fn interleaved(rounds: usize, warmup: usize, cases: &[Case]) -> Vec<Measured> {
+    let mut latencies: Vec<Vec<u64>> = cases.iter().map(|_| Vec::with_capacity(rounds)).collect();
+    for round in 0..warmup + rounds {
+        for offset in 0..cases.len() {
+            let index = (round + offset) % cases.len();
+            let began = Instant::now();
+            cases[index]().await;
+            if round >= warmup {
+                latencies[index].push(began.elapsed().as_micros() as u64);
+            }
+        }
+    }
+    latencies
+        .into_iter()
+        .map(|case| {
+            let total = Duration::from_micros(case.iter().sum());
+            Measured::from_latencies(case, total)
+        })
+        .collect()
+}
+
 /// Resident memory of this process in KiB (`VmRSS` of `/proc/self/status`), if readable.
 pub fn rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

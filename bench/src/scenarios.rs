@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chat_core::{ConversationId, InboxFilter, SendMessage, StartDirect};
+use chat_core::{InboxFilter, SendMessage, StartDirect};
 use chat_store_sled::Durability;
 use futures_util::{SinkExt as _, StreamExt as _};
 use sled::Transactional as _;
@@ -373,31 +373,32 @@ pub async fn inbox(backend: Backend, plan: &Plan, report: &mut Report) {
     let store = inbox_store(backend, plan, &plan.inbox_sizes, report).await;
     let conversations = store.services().conversations();
     let name = backend.name();
-    let mut p99s = Vec::new();
-    for &size in &plan.inbox_sizes {
-        let actor = identity(&load::inbox_user(size));
-        let m = measure::repeat(plan.samples, |_| {
-            let (conversations, actor) = (conversations.clone(), actor.clone());
-            async move {
-                let page = conversations
-                    .inbox(
-                        &actor,
-                        InboxFilter {
-                            limit: Some(50),
-                            ..InboxFilter::default()
-                        },
-                    )
-                    .await
-                    .expect("inbox");
-                assert_eq!(page.items.len(), 50.min(size), "inbox page size");
-            }
+    let cases: Vec<measure::Case> = plan
+        .inbox_sizes
+        .iter()
+        .map(|&size| {
+            let (conversations, actor) = (conversations.clone(), identity(&load::inbox_user(size)));
+            Box::new(move || {
+                let (conversations, actor) = (conversations.clone(), actor.clone());
+                boxed(async move {
+                    let filter = InboxFilter {
+                        limit: Some(50),
+                        ..InboxFilter::default()
+                    };
+                    let page = conversations.inbox(&actor, filter).await.expect("inbox");
+                    assert_eq!(page.items.len(), 50.min(size), "inbox page size");
+                })
+            }) as measure::Case
         })
-        .await;
+        .collect();
+    let results = measure::interleaved(plan.samples, plan.samples / 10, &cases).await;
+    let mut p99s = Vec::new();
+    for (&size, m) in plan.inbox_sizes.iter().zip(&results) {
         report.measured(
             "inbox",
             name,
             &format!("page of 50, {size} conversations"),
-            &m,
+            m,
             false,
             String::new(),
         );
@@ -486,31 +487,47 @@ pub async fn history(backend: Backend, plan: &Plan, report: &mut Report) {
         ids.push((size, id));
     }
     let messages = store.services().messages();
-    let mut small_p99 = f64::NAN;
-    let mut large_worst = 0.0f64;
-    for (size, id) in ids {
+    let mut labels = Vec::new();
+    let mut cases: Vec<measure::Case> = Vec::new();
+    for &(size, id) in &ids {
         let actor = identity(&load::history_users(size).0);
         for (label, before) in [("newest", None), ("middle", Some(size as u64 / 2 + 1))] {
-            let m = history_case(&messages, &actor, id, before, plan.samples).await;
-            report.measured(
-                "history",
-                name,
-                &format!("page of 50, {label}, {size} messages"),
-                &m,
-                false,
-                String::new(),
-            );
-            report.points.push(Point {
-                series: format!("{name} history {label}"),
-                size: size as u64,
-                p99_ms: m.p99(),
-            });
-            if size == small && before.is_none() {
-                small_p99 = m.p99();
-            }
-            if size == large {
-                large_worst = large_worst.max(m.p99());
-            }
+            labels.push((size, label, before));
+            let (messages, actor) = (messages.clone(), actor.clone());
+            cases.push(Box::new(move || {
+                let (messages, actor) = (messages.clone(), actor.clone());
+                boxed(async move {
+                    let page = messages
+                        .history(&actor, id, before, None, Some(50))
+                        .await
+                        .expect("history");
+                    assert_eq!(page.len(), 50, "history page size");
+                })
+            }));
+        }
+    }
+    let results = measure::interleaved(plan.samples, plan.samples / 10, &cases).await;
+    let mut small_p99 = f64::NAN;
+    let mut large_worst = 0.0f64;
+    for ((size, label, before), m) in labels.into_iter().zip(&results) {
+        report.measured(
+            "history",
+            name,
+            &format!("page of 50, {label}, {size} messages"),
+            m,
+            false,
+            String::new(),
+        );
+        report.points.push(Point {
+            series: format!("{name} history {label}"),
+            size: size as u64,
+            p99_ms: m.p99(),
+        });
+        if size == small && before.is_none() {
+            small_p99 = m.p99();
+        }
+        if size == large {
+            large_worst = large_worst.max(m.p99());
         }
     }
     report.target(
@@ -521,26 +538,6 @@ pub async fn history(backend: Backend, plan: &Plan, report: &mut Report) {
         true,
     );
     close(store).await;
-}
-
-async fn history_case(
-    messages: &chat_core::MessageService,
-    actor: &chat_core::Identity,
-    id: ConversationId,
-    before: Option<u64>,
-    samples: usize,
-) -> Measured {
-    measure::repeat(samples, |_| {
-        let (messages, actor) = (messages.clone(), actor.clone());
-        async move {
-            let page = messages
-                .history(&actor, id, before, None, Some(50))
-                .await
-                .expect("history");
-            assert_eq!(page.len(), 50, "history page size");
-        }
-    })
-    .await
 }
 
 /// Scenario 5: find-or-create with new pairs and with existing ones.
