@@ -60,9 +60,14 @@ impl LastMessage {
             id: message.id,
             seq: message.seq,
             sender: message.sender.clone(),
-            text: message.body.chars().take(PREVIEW_MAX_CHARS).collect(),
+            text: Self::preview_text(&message.body),
             at: message.created_at,
         }
+    }
+
+    /// The preview text of a message body: its first [`PREVIEW_MAX_CHARS`] characters.
+    pub fn preview_text(body: &str) -> String {
+        body.chars().take(PREVIEW_MAX_CHARS).collect()
     }
 }
 

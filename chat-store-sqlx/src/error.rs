@@ -53,3 +53,12 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
         .as_database_error()
         .is_some_and(|database_error| database_error.is_unique_violation())
 }
+
+/// True when the database refused a statement with SQLSTATE 25000 (invalid_transaction_state),
+/// as the `append_message` function does outside READ COMMITTED.
+pub(crate) fn is_invalid_transaction_state(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|database_error| database_error.code())
+        .is_some_and(|code| code == "25000")
+}

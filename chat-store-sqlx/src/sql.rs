@@ -8,16 +8,9 @@ use crate::rows::{MESSAGE_COLUMNS, RECORD_COLUMNS, participants_lateral};
 
 /// How the locking read also looks up one message of the conversation.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Lookup<'a> {
+pub(crate) enum Lookup {
     /// No message.
     None,
-    /// The sender's message with this retry key (`$3` sender, `$4` key).
-    ClientId {
-        /// The sender.
-        sender: &'a str,
-        /// The retry key.
-        key: &'a str,
-    },
     /// A message by id (`$3`).
     MessageId(chat_core::MessageId),
 }
@@ -39,7 +32,6 @@ pub(crate) struct Sql {
     pub insert_direct: String,
     pub insert_group: String,
     lock_plain: String,
-    lock_client_id: String,
     lock_message_id: String,
     pub append: String,
     pub mark_read: String,
@@ -146,25 +138,8 @@ impl Sql {
                    FROM c CROSS JOIN unnest($11::text[], $12::text[]) AS u(user_id, role)"
             ),
             lock_plain: lock(""),
-            lock_client_id: lock("m.sender = $3 AND m.client_message_id = $4"),
             lock_message_id: lock("m.id = $3"),
-            append: format!(
-                "WITH m AS ( \
-                   INSERT INTO {s}.messages (conversation_id, seq, id, sender, body, client_message_id, \
-                     metadata, created_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ), c AS ( \
-                   UPDATE {s}.conversations SET last_seq = $2, last_message_id = $3, last_message_seq = $2, \
-                     last_message_sender = $4, last_message_text = $9, last_message_at = $8, \
-                     last_activity_at = $8, updated_at = $8, version = version + 1 \
-                   WHERE id = $1 \
-                 ) UPDATE {s}.participants SET \
-                     unread_count = CASE WHEN user_id = $4 THEN 0 ELSE unread_count + 1 END, \
-                     last_read_seq = CASE WHEN user_id = $4 THEN $2 ELSE last_read_seq END, \
-                     last_read_at = CASE WHEN user_id = $4 THEN $8 ELSE last_read_at END, \
-                     is_archived = false, last_activity_at = $8 \
-                   WHERE conversation_id = $1"
-            ),
+            append: format!("SELECT * FROM {s}.append_message($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
             mark_read: format!(
                 "WITH c AS (UPDATE {s}.conversations SET version = version + 1 WHERE id = $1) \
                  UPDATE {s}.participants SET last_read_seq = $3, last_read_at = $4, \
@@ -244,10 +219,9 @@ impl Sql {
     }
 
     /// The locking read of a conversation (see `PgStore::lock`).
-    pub(crate) fn lock(&self, lookup: Lookup<'_>) -> &str {
+    pub(crate) fn lock(&self, lookup: Lookup) -> &str {
         match lookup {
             Lookup::None => &self.lock_plain,
-            Lookup::ClientId { .. } => &self.lock_client_id,
             Lookup::MessageId(_) => &self.lock_message_id,
         }
     }

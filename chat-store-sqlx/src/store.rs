@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::types::Json;
 use sqlx::{Row, Transaction};
 
-use crate::error::{PgStoreError, db, is_unique_violation};
+use crate::error::{PgStoreError, db, is_invalid_transaction_state, is_unique_violation};
 use crate::rows::{message_from_row, record_from_row, role_text, tag_columns, to_i64, to_u64};
 use crate::schema::SchemaName;
 use crate::sql::{Lookup, Sql, TagMode};
@@ -235,7 +235,7 @@ impl PgStore {
         conn: &mut PgConnection,
         tenant: &TenantId,
         id: ConversationId,
-        lookup: Lookup<'_>,
+        lookup: Lookup,
     ) -> ChatResult<Option<Locked>> {
         // The first read may come from a snapshot taken before another writer of this
         // conversation committed (it waited for that writer's lock). Every writer bumps
@@ -247,7 +247,6 @@ impl PgStore {
                 .bind(tenant.as_str());
             match lookup {
                 Lookup::None => {}
-                Lookup::ClientId { sender, key } => query = query.bind(sender).bind(key),
                 Lookup::MessageId(message) => query = query.bind(*message.as_uuid()),
             }
             let Some(row) = query.fetch_optional(&mut *conn).await.map_err(db)? else {
@@ -357,6 +356,20 @@ impl PgStore {
             .await
             .map_err(db)?;
         Ok(())
+    }
+
+    /// The call of the `append_message` function for `new` (see the migration).
+    fn append_call<'q>(&'q self, new: &'q NewMessage) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+        sqlx::query(&self.sql.append)
+            .bind(new.conversation_id.as_uuid())
+            .bind(new.tenant.as_str())
+            .bind(new.sender.as_str())
+            .bind(*MessageId::new_v7().as_uuid())
+            .bind(&new.body)
+            .bind(new.client_message_id.as_deref())
+            .bind(Json(&new.metadata))
+            .bind(now())
+            .bind(LastMessage::preview_text(&new.body))
     }
 
     async fn fetch_records(
@@ -566,65 +579,27 @@ impl Store for PgStore {
             refuse_nul("client_message_id", key)?;
         }
         refuse_nul_in_metadata(&new.metadata)?;
-        let mut tx = self.begin().await?;
-        let lookup = match &new.client_message_id {
-            Some(key) => Lookup::ClientId {
-                sender: new.sender.as_str(),
-                key,
-            },
-            None => Lookup::None,
-        };
-        let locked = self
-            .lock(&mut tx, &new.tenant, new.conversation_id, lookup)
-            .await?
-            .ok_or_else(ChatError::conversation_not_found)?;
-        let mut record = locked.record;
-        if record.participant(&new.sender).is_none() {
-            return Err(ChatError::conversation_not_found());
-        }
-        if let Some(stored) = locked.message {
-            commit(tx).await?;
-            return Ok(Appended {
-                message: stored,
-                created: false,
-                record,
-            });
-        }
-        let message = new.next_message(&record.conversation);
-        let (seq, at) = (message.seq, message.created_at);
-        let preview = LastMessage::of(&message);
-        sqlx::query(&self.sql.append)
-            .bind(new.conversation_id.as_uuid())
-            .bind(to_i64(seq))
-            .bind(message.id.as_uuid())
-            .bind(message.sender.as_str())
-            .bind(&message.body)
-            .bind(message.client_message_id.as_deref())
-            .bind(Json(&message.metadata))
-            .bind(at)
-            .bind(&preview.text)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        commit(tx).await?;
-        let conversation = &mut record.conversation;
-        conversation.last_seq = seq;
-        conversation.last_message = Some(preview);
-        conversation.last_activity_at = at;
-        conversation.updated_at = at;
-        for participant in &mut record.participants {
-            if participant.user == new.sender {
-                participant.last_read_seq = seq;
-                participant.last_read_at = Some(at);
-                participant.unread_count = 0;
-            } else {
-                participant.unread_count += 1;
+        // One round trip: the whole send runs in the migration's `append_message` function
+        // (lock, membership, retry key, writes), one implicit transaction. Only where the
+        // connection's default isolation is stricter than READ COMMITTED does the function
+        // refuse, and the call is repeated inside an explicit READ COMMITTED transaction.
+        let row = match self.append_call(&new).fetch_optional(&self.pool).await {
+            Err(error) if is_invalid_transaction_state(&error) => {
+                let mut tx = self.begin().await?;
+                let row = self.append_call(&new).fetch_optional(&mut *tx).await.map_err(db)?;
+                commit(tx).await?;
+                row
             }
-            participant.is_archived = false;
-        }
+            other => other.map_err(db)?,
+        };
+        let row = row.ok_or_else(ChatError::conversation_not_found)?;
+        let created: bool = row.try_get("created").map_err(db)?;
+        let record = record_from_row(&row)?;
+        let message = message_from_row(&row)?
+            .ok_or_else(|| PgStoreError::Corrupt("append_message returned no message".into()))?;
         Ok(Appended {
             message,
-            created: true,
+            created,
             record,
         })
     }
