@@ -69,6 +69,51 @@ where
     run(concurrency, duration, op, 0).await
 }
 
+/// A throughput case of [`drive_rotating`]: `op(worker, iteration)`.
+pub type Op = Arc<dyn Fn(usize, u64) -> OpFuture + Send + Sync>;
+
+/// Runs each of `ops` from `concurrency` tasks for `duration` in all, in `turns` turns taken
+/// in rotation (a, b, c, a, b, c, ...) after a `warmup` of each, so that slow drifts of the
+/// machine (the database's checkpoints and autovacuum, growing tables) fall on every case
+/// alike. One result per op, its operations, time and latencies summed over its turns.
+pub async fn drive_rotating(
+    concurrency: usize,
+    duration: Duration,
+    warmup: Duration,
+    turns: u32,
+    ops: &[Op],
+) -> Vec<Measured> {
+    let turns = turns.max(1);
+    let mut results: Vec<Measured> = ops.iter().map(|_| Measured::default()).collect();
+    for op in ops {
+        if !warmup.is_zero() {
+            let op = Arc::clone(op);
+            run(concurrency, warmup, Arc::new(move |w, i| op(w, i)), 1_000_000_000).await;
+        }
+    }
+    for turn in 0..turns {
+        for (index, op) in ops.iter().enumerate() {
+            let op = Arc::clone(op);
+            let first_iteration = 2_000_000_000 + u64::from(turn) * 100_000_000;
+            let part = run(
+                concurrency,
+                duration / turns,
+                Arc::new(move |w, i| op(w, i)),
+                first_iteration,
+            )
+            .await;
+            let total = &mut results[index];
+            total.ops += part.ops;
+            total.elapsed += part.elapsed;
+            total.latencies_us.extend(part.latencies_us);
+        }
+    }
+    for result in &mut results {
+        result.latencies_us.sort_unstable();
+    }
+    results
+}
+
 async fn run<F>(concurrency: usize, duration: Duration, op: Arc<F>, first_iteration: u64) -> Measured
 where
     F: Fn(usize, u64) -> OpFuture + Send + Sync + 'static,

@@ -125,7 +125,7 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
         let conversations = Arc::new(conversations);
         let messages = services.messages();
         let convs = Arc::clone(&conversations);
-        let service = measure::drive(concurrency, plan.duration, plan.warmup, move |worker, iteration| {
+        let service: measure::Op = Arc::new(move |worker, iteration| {
             let messages = messages.clone();
             let (actor, id) = convs[worker].clone();
             boxed(async move {
@@ -134,15 +134,14 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
                     .await
                     .expect("send");
             })
-        })
-        .await;
+        });
         let mut clients = Vec::new();
         for _ in 0..concurrency {
             clients.push(Mutex::new(HttpClient::connect(addr).await));
         }
         let clients = Arc::new(clients);
         let convs = Arc::clone(&conversations);
-        let http = measure::drive(concurrency, plan.duration, plan.warmup, move |worker, iteration| {
+        let http: measure::Op = Arc::new(move |worker, iteration| {
             let clients = Arc::clone(&clients);
             let (actor, id) = convs[worker].clone();
             boxed(async move {
@@ -158,9 +157,10 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
                     .await;
                 assert_eq!(status, 201, "send over HTTP: {}", String::from_utf8_lossy(&text));
             })
-        })
-        .await;
-        let raw_m = raw.run(concurrency, plan).await;
+        });
+        let ops = [service, http, raw.op(concurrency)];
+        let results = measure::drive_rotating(concurrency, plan.duration, plan.warmup, SEND_TURNS, &ops).await;
+        let [service, http, raw_m] = <[Measured; 3]>::try_from(results).expect("one result per case");
         let raw_rate = raw_m.ops_per_sec().max(1e-9);
         let service_ratio = service.ops_per_sec() / raw_rate;
         let http_ratio = http.ops_per_sec() / raw_rate;
@@ -220,6 +220,9 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
     close(store).await;
 }
 
+/// Turns each send case takes, in rotation with the others (see [`measure::drive_rotating`]).
+const SEND_TURNS: u32 = 4;
+
 /// The raw baseline of scenario 1.
 enum RawBaseline {
     Postgres(sqlx::PgPool, String),
@@ -267,7 +270,8 @@ impl RawBaseline {
         }
     }
 
-    async fn run(&self, concurrency: usize, plan: &Plan) -> Measured {
+    /// One baseline send, as an op of [`measure::drive_rotating`].
+    fn op(&self, concurrency: usize) -> measure::Op {
         match self {
             Self::Postgres(pool, s) => {
                 let pool = pool.clone();
@@ -279,7 +283,7 @@ impl RawBaseline {
                     "INSERT INTO {s}.raw_messages (conversation_id, seq, sender, body, created_at) VALUES ($1, $2, $3, $4, now())"
                 );
                 let (update, insert) = (Arc::new(update), Arc::new(insert));
-                measure::drive(concurrency, plan.duration, plan.warmup, move |worker, iteration| {
+                Arc::new(move |worker, iteration| {
                     let (pool, update, insert) = (pool.clone(), Arc::clone(&update), Arc::clone(&insert));
                     boxed(async move {
                         let id = (concurrency * 5 + worker) as i64;
@@ -302,11 +306,10 @@ impl RawBaseline {
                         tx.commit().await.expect("commit");
                     })
                 })
-                .await
             }
             Self::Sled(db, conversations, messages) => {
                 let (db, conversations, messages) = (db.clone(), conversations.clone(), messages.clone());
-                measure::drive(concurrency, plan.duration, plan.warmup, move |worker, iteration| {
+                Arc::new(move |worker, iteration| {
                     let (db, conversations, messages) = (db.clone(), conversations.clone(), messages.clone());
                     boxed(async move {
                         tokio::task::spawn_blocking(move || {
@@ -335,7 +338,6 @@ impl RawBaseline {
                         .expect("raw sled task");
                     })
                 })
-                .await
             }
         }
     }
