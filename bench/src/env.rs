@@ -104,6 +104,14 @@ impl AnyStore {
         }
     }
 
+    /// The sled store's group-commit counters; `None` on Postgres.
+    pub fn commit_stats(&self) -> Option<chat_store_sled::CommitStats> {
+        match self {
+            Self::Sled(store) => Some(store.commit_stats()),
+            Self::Postgres(_) => None,
+        }
+    }
+
     /// Services over this store with the benchmark directory.
     pub fn services(&self) -> ChatServices {
         ChatServices::new(self.dyn_store(), Arc::new(EveryoneDirectory))

@@ -159,7 +159,15 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
             })
         });
         let ops = [service, http, raw.op(concurrency)];
+        let commits_before = store.commit_stats();
         let results = measure::drive_rotating(concurrency, plan.duration, plan.warmup, SEND_TURNS, &ops).await;
+        if let (Some(before), Some(after)) = (commits_before, store.commit_stats()) {
+            let (writes, flushes) = (after.durable_writes - before.durable_writes, after.flushes - before.flushes);
+            report.notes.push(format!(
+                "{name}: {concurrency} senders, group commit: {writes} durable writes in {flushes} flushes ({:.1} per flush)",
+                writes as f64 / flushes.max(1) as f64
+            ));
+        }
         let [service, http, raw_m] = <[Measured; 3]>::try_from(results).expect("one result per case");
         let raw_rate = raw_m.ops_per_sec().max(1e-9);
         let service_ratio = service.ops_per_sec() / raw_rate;
@@ -209,12 +217,6 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
                 }
             }
         }
-    }
-    if let AnyStore::Sled(sled_store) = &store {
-        let stats = sled_store.commit_stats();
-        report
-            .notes
-            .push(format!("sled group commit over the send scenario: {stats:?}"));
     }
     raw.close().await;
     close(store).await;
