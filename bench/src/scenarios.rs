@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chat_core::{InboxFilter, SendMessage, StartDirect};
+use chat_core::{ConversationId, InboxFilter, SendMessage, StartDirect};
 use chat_store_sled::Durability;
 use futures_util::{SinkExt as _, StreamExt as _};
 use sled::Transactional as _;
@@ -111,30 +111,14 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
     let addr = env::serve(services.clone()).await;
     let raw = RawBaseline::new(backend, &store, plan).await;
     let name = backend.name();
+    // sled only: the same sends with no flush at all, the ceiling of any group commit.
+    let relaxed = match backend {
+        Backend::Sled => Some(fresh(backend, plan, "send-relaxed", Durability::Relaxed).await),
+        Backend::Postgres => None,
+    };
     for concurrency in [1usize, 4, 16] {
-        let mut conversations = Vec::new();
-        for worker in 0..concurrency {
-            let sender = identity(&format!("s{concurrency}_{worker}"));
-            let (view, _) = services
-                .conversations()
-                .start_direct(&sender, StartDirect::with(user_id(&format!("r{concurrency}_{worker}"))))
-                .await
-                .expect("start_direct");
-            conversations.push((sender, view.conversation.id));
-        }
-        let conversations = Arc::new(conversations);
-        let messages = services.messages();
-        let convs = Arc::clone(&conversations);
-        let service: measure::Op = Arc::new(move |worker, iteration| {
-            let messages = messages.clone();
-            let (actor, id) = convs[worker].clone();
-            boxed(async move {
-                messages
-                    .send(&actor, id, SendMessage::text(format!("service message {iteration}")))
-                    .await
-                    .expect("send");
-            })
-        });
+        let conversations = sender_conversations(&services, concurrency).await;
+        let service = service_op(&services, Arc::clone(&conversations));
         let mut clients = Vec::new();
         for _ in 0..concurrency {
             clients.push(Mutex::new(HttpClient::connect(addr).await));
@@ -158,7 +142,12 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
                 assert_eq!(status, 201, "send over HTTP: {}", String::from_utf8_lossy(&text));
             })
         });
-        let ops = [service, http, raw.op(concurrency)];
+        let mut ops = vec![service, http, raw.op(concurrency)];
+        if let Some(relaxed) = &relaxed {
+            let relaxed_services = relaxed.services();
+            let conversations = sender_conversations(&relaxed_services, concurrency).await;
+            ops.push(service_op(&relaxed_services, conversations));
+        }
         let commits_before = store.commit_stats();
         let results = measure::drive_rotating(concurrency, plan.duration, plan.warmup, SEND_TURNS, &ops).await;
         if let (Some(before), Some(after)) = (commits_before, store.commit_stats()) {
@@ -168,8 +157,24 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
                 writes as f64 / flushes.max(1) as f64
             ));
         }
-        let [service, http, raw_m] = <[Measured; 3]>::try_from(results).expect("one result per case");
+        let mut results = results.into_iter();
+        let (Some(service), Some(http), Some(raw_m)) = (results.next(), results.next(), results.next()) else {
+            unreachable!("drive_rotating gives one result per op");
+        };
         let raw_rate = raw_m.ops_per_sec().max(1e-9);
+        if let Some(no_flush) = results.next() {
+            report.measured(
+                "send",
+                name,
+                &format!("{concurrency} senders, service, no flush"),
+                &no_flush,
+                true,
+                format!(
+                    "{:.2}x raw: Relaxed mode, the ceiling of any group commit",
+                    no_flush.ops_per_sec() / raw_rate
+                ),
+            );
+        }
         let service_ratio = service.ops_per_sec() / raw_rate;
         let http_ratio = http.ops_per_sec() / raw_rate;
         report.measured(
@@ -220,6 +225,45 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
     }
     raw.close().await;
     close(store).await;
+    if let Some(relaxed) = relaxed {
+        close(relaxed).await;
+    }
+}
+
+/// One direct conversation per sender, `s<concurrency>_<worker>` to `r<concurrency>_<worker>`.
+async fn sender_conversations(
+    services: &chat_core::ChatServices,
+    concurrency: usize,
+) -> Arc<Vec<(chat_core::Identity, ConversationId)>> {
+    let mut conversations = Vec::new();
+    for worker in 0..concurrency {
+        let sender = identity(&format!("s{concurrency}_{worker}"));
+        let (view, _) = services
+            .conversations()
+            .start_direct(&sender, StartDirect::with(user_id(&format!("r{concurrency}_{worker}"))))
+            .await
+            .expect("start_direct");
+        conversations.push((sender, view.conversation.id));
+    }
+    Arc::new(conversations)
+}
+
+/// A send through the services, worker `w` in conversation `w`.
+fn service_op(
+    services: &chat_core::ChatServices,
+    conversations: Arc<Vec<(chat_core::Identity, ConversationId)>>,
+) -> measure::Op {
+    let messages = services.messages();
+    Arc::new(move |worker, iteration| {
+        let messages = messages.clone();
+        let (actor, id) = conversations[worker].clone();
+        boxed(async move {
+            messages
+                .send(&actor, id, SendMessage::text(format!("service message {iteration}")))
+                .await
+                .expect("send");
+        })
+    })
 }
 
 /// Turns each send case takes, in rotation with the others (see [`measure::drive_rotating`]).
