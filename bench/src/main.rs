@@ -23,6 +23,7 @@ mod load;
 mod measure;
 mod report;
 mod scenarios;
+mod ws_clients;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -101,6 +102,20 @@ fn machine() -> String {
 }
 
 fn main() {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let child = raw.first().map(String::as_str);
+    if child == Some(ws_clients::CHILD_COMMAND) || child == Some(ws_clients::ECHO_COMMAND) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("building the tokio runtime");
+        if child == Some(ws_clients::CHILD_COMMAND) {
+            runtime.block_on(ws_clients::run_child(&raw[1..]));
+        } else {
+            runtime.block_on(ws_clients::run_echo());
+        }
+        return;
+    }
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {

@@ -6,17 +6,15 @@ use std::time::{Duration, Instant};
 
 use chat_core::{ConversationId, InboxFilter, SendMessage, StartDirect};
 use chat_store_sled::Durability;
-use futures_util::{SinkExt as _, StreamExt as _};
 use sled::Transactional as _;
 use sled::transaction::ConflictableTransactionResult;
 use tokio::sync::Mutex;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::env::{self, AnyStore, Backend, HttpClient, identity, user_id};
 use crate::load;
 use crate::measure::{self, Measured, OpFuture};
 use crate::report::{Point, Report};
+use crate::ws_clients;
 
 /// Sizes and durations of a run.
 #[derive(Clone, Debug)]
@@ -35,8 +33,8 @@ pub struct Plan {
     pub history_sizes: (usize, usize),
     /// Conversations of the stats user.
     pub stats_size: usize,
-    /// WebSocket clients.
-    pub ws_clients: usize,
+    /// WebSocket client counts, one run each.
+    pub ws_clients: Vec<usize>,
     /// WebSocket measured time.
     pub ws_duration: Duration,
 }
@@ -53,7 +51,7 @@ impl Plan {
                 inbox_sizes: vec![100, 2_000],
                 history_sizes: (1_000, 20_000),
                 stats_size: 2_000,
-                ws_clients: 100,
+                ws_clients: vec![100],
                 ws_duration: Duration::from_secs(2),
             }
         } else {
@@ -75,8 +73,8 @@ impl Plan {
                 stats_size: 10_000,
                 ws_clients: std::env::var("BENCH_WS_CLIENTS")
                     .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1_000),
+                    .and_then(|v| v.split(',').map(|n| n.trim().parse().ok()).collect())
+                    .unwrap_or_else(|| vec![1_000, 10_000]),
                 ws_duration: Duration::from_secs(10),
             }
         }
@@ -151,7 +149,10 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
         let commits_before = store.commit_stats();
         let results = measure::drive_rotating(concurrency, plan.duration, plan.warmup, SEND_TURNS, &ops).await;
         if let (Some(before), Some(after)) = (commits_before, store.commit_stats()) {
-            let (writes, flushes) = (after.durable_writes - before.durable_writes, after.flushes - before.flushes);
+            let (writes, flushes) = (
+                after.durable_writes - before.durable_writes,
+                after.flushes - before.flushes,
+            );
             report.notes.push(format!(
                 "{name}: {concurrency} senders, group commit: {writes} durable writes in {flushes} flushes ({:.1} per flush)",
                 writes as f64 / flushes.max(1) as f64
@@ -657,93 +658,117 @@ pub async fn websocket(backend: Backend, plan: &Plan, report: &mut Report) {
     let store = fresh(backend, plan, "ws", Durability::Durable).await;
     let services = store.services();
     let addr = env::serve(services.clone()).await;
+    let url = format!("ws://{addr}/ws");
     let name = backend.name();
-    let clients = plan.ws_clients - plan.ws_clients % 2;
-    let mut pairs = Vec::new();
-    for pair in 0..clients / 2 {
+    let largest = plan.ws_clients.iter().copied().max().unwrap_or(2).max(2);
+    let pairs = ws_pairs(&services, largest / 2).await;
+    // The idle server: one pair connected, one message every 20 ms.
+    let idle = {
+        let clients = ws_clients::Clients::start(&url, 2, ws_clients::Auth::Bearer).await;
+        let sent = ws_chat(&services, &pairs[..1], 50.0, plan.ws_duration / 2).await;
+        let latencies = clients.finish().await;
+        let m = Measured::from_latencies(latencies, plan.ws_duration / 2);
+        report.measured(
+            "websocket",
+            name,
+            "idle server: 2 clients, send -> receipt (50 msg/s)",
+            &m,
+            true,
+            format!("{}/{sent} delivered", m.ops),
+        );
+        m.p99()
+    };
+    for &count in &plan.ws_clients {
+        let count = count.max(2) - count % 2;
+        let rss_before = measure::rss_kib();
+        let clients = ws_clients::Clients::start(&url, count, ws_clients::Auth::Bearer).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rss_after = measure::rss_kib();
+        let connected = clients.connected;
+        // Steady chatting: pairs in turn, each direction alternately.
+        let rate = (count as f64 / 2.0).clamp(50.0, 500.0);
+        let sent = ws_chat(&services, &pairs[..count / 2], rate, plan.ws_duration).await;
+        let latencies = clients.finish().await;
+        let m = Measured::from_latencies(latencies, plan.ws_duration);
+        report.measured(
+            "websocket",
+            name,
+            &format!("{count} clients, send -> receipt ({rate:.0} msg/s)"),
+            &m,
+            true,
+            format!("{}/{sent} delivered, {connected}/{count} connected", m.ops),
+        );
+        let raw = raw_ws_memory(count).await;
+        if let (Some(before), Some(after)) = (rss_before, rss_after) {
+            let ours = after.saturating_sub(before) as f64 / count as f64;
+            let raw_per = raw.map_or(f64::NAN, |raw| raw as f64 / count as f64);
+            report.note_row(
+                "websocket",
+                name,
+                &format!("server RSS per idle connection, {count} clients"),
+                format!(
+                    "ours {ours:.1} KiB; a bare tokio-tungstenite echo server {raw_per:.1} KiB \
+                     (clients in a child process, so this is the server side alone)"
+                ),
+            );
+            if count == largest {
+                report.target(
+                    name,
+                    &format!("server KiB per idle connection, {count} connected"),
+                    if connected == count { ours } else { f64::INFINITY },
+                    64.0,
+                    true,
+                );
+                report.target(
+                    name,
+                    &format!("delivery p99 with {count} clients / idle p99"),
+                    m.p99() / idle,
+                    10.0,
+                    true,
+                );
+            }
+        }
+    }
+    close(store).await;
+}
+
+/// `count` direct conversations, between users `w<2i>` and `w<2i+1>`.
+async fn ws_pairs(services: &chat_core::ChatServices, count: usize) -> Vec<(usize, ConversationId)> {
+    let mut pairs = Vec::with_capacity(count);
+    for pair in 0..count {
         let a = identity(&format!("w{}", 2 * pair));
         let (view, _) = services
             .conversations()
             .start_direct(&a, StartDirect::with(user_id(&format!("w{}", 2 * pair + 1))))
             .await
             .expect("start_direct");
-        pairs.push(view.conversation.id);
+        pairs.push((2 * pair, view.conversation.id));
     }
-    let epoch = Instant::now();
-    let receipts: Arc<std::sync::Mutex<Vec<u64>>> = Arc::default();
-    let rss_before = measure::rss_kib();
-    let mut readers = Vec::new();
-    for batch in (0..clients).collect::<Vec<_>>().chunks(50) {
-        let connected = futures_util::future::join_all(batch.iter().map(|&index| async move {
-            let user = format!("w{index}");
-            let mut request = format!("ws://{addr}/ws").into_client_request().expect("ws request");
-            request
-                .headers_mut()
-                .insert("authorization", format!("Bearer {user}").parse().expect("header"));
-            let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(lean_ws_config()), false)
-                .await
-                .expect("WebSocket connect");
-            (user, socket)
-        }))
-        .await;
-        for (user, socket) in connected {
-            let receipts = Arc::clone(&receipts);
-            readers.push(tokio::spawn(async move {
-                let (mut write, mut read) = socket.split();
-                while let Some(Ok(frame)) = read.next().await {
-                    match frame {
-                        WsMessage::Text(text) => {
-                            let Ok(value) = serde_json::from_str::<serde_json::Value>(text.as_str()) else {
-                                continue;
-                            };
-                            if value["type"] != "message.created" || value["data"]["sender"]["uuid"] == user.as_str() {
-                                continue;
-                            }
-                            if let Some(sent) = value["data"]["body"].as_str().and_then(|b| b.strip_prefix("t:")) {
-                                if let Ok(sent) = sent.parse::<u64>() {
-                                    let now = epoch.elapsed().as_micros() as u64;
-                                    receipts
-                                        .lock()
-                                        .unwrap_or_else(|e| e.into_inner())
-                                        .push(now.saturating_sub(sent));
-                                }
-                            }
-                        }
-                        WsMessage::Ping(data) => {
-                            let _ = write.send(WsMessage::Pong(data)).await;
-                        }
-                        WsMessage::Close(_) => break,
-                        _ => {}
-                    }
-                }
-            }));
-        }
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_after = measure::rss_kib();
-    // Steady chatting: one message per tick, pairs in turn, each direction alternately.
-    let rate = (clients as f64 / 2.0).clamp(50.0, 500.0);
+    pairs
+}
+
+/// Sends `rate` messages a second for `duration` through the service, pairs in turn and each
+/// direction alternately, bodies `t:<send time>`; returns how many were sent, after every
+/// send has returned and half a second more for the last deliveries.
+async fn ws_chat(
+    services: &chat_core::ChatServices,
+    pairs: &[(usize, ConversationId)],
+    rate: f64,
+    duration: Duration,
+) -> usize {
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-    let deadline = Instant::now() + plan.ws_duration;
+    let deadline = Instant::now() + duration;
     let mut sent = 0usize;
     let mut sends = Vec::new();
-    let send_latencies: Arc<std::sync::Mutex<Vec<u64>>> = Arc::default();
     while Instant::now() < deadline {
         ticker.tick().await;
-        let pair = sent % pairs.len();
-        let from = 2 * pair + (sent / pairs.len()) % 2;
+        let (first, id) = pairs[sent % pairs.len()];
+        let from = first + (sent / pairs.len()) % 2;
         let actor = identity(&format!("w{from}"));
-        let id = pairs[pair];
         let messages = services.messages();
-        let send_latencies = Arc::clone(&send_latencies);
         sends.push(tokio::spawn(async move {
-            let began = Instant::now();
-            let body = format!("t:{}", epoch.elapsed().as_micros());
+            let body = format!("t:{}", ws_clients::unix_micros());
             messages.send(&actor, id, SendMessage::text(body)).await.expect("send");
-            send_latencies
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(began.elapsed().as_micros() as u64);
         }));
         sent += 1;
     }
@@ -751,108 +776,25 @@ pub async fn websocket(backend: Backend, plan: &Plan, report: &mut Report) {
         task.await.expect("send task");
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let receipts = std::mem::take(&mut *receipts.lock().unwrap_or_else(|e| e.into_inner()));
-    let delivered = receipts.len();
-    let m = Measured::from_latencies(receipts, plan.ws_duration);
-    report.measured(
-        "websocket",
-        name,
-        &format!("{clients} clients, send -> receipt ({rate:.0} msg/s)"),
-        &m,
-        true,
-        format!("{delivered}/{sent} delivered"),
-    );
-    let send_m = Measured::from_latencies(
-        std::mem::take(&mut *send_latencies.lock().unwrap_or_else(|e| e.into_inner())),
-        plan.ws_duration,
-    );
-    report.measured(
-        "websocket",
-        name,
-        &format!("{clients} clients, send call (service)"),
-        &send_m,
-        true,
-        String::new(),
-    );
-    for reader in &readers {
-        reader.abort();
-    }
-    drop(readers);
-    let raw = raw_ws_memory(clients).await;
-    if let (Some(before), Some(after)) = (rss_before, rss_after) {
-        let ours = (after.saturating_sub(before)) as f64 / clients as f64;
-        let raw_per = raw.map_or(f64::NAN, |raw| raw as f64 / clients as f64);
-        report.note_row(
-            "websocket",
-            name,
-            &format!("RSS per idle connection, {clients} clients"),
-            format!(
-                "ours {ours:.1} KiB (server + client), raw tungstenite echo {raw_per:.1} KiB, difference {:.1} KiB",
-                ours - raw_per
-            ),
-        );
-    }
-    close(store).await;
+    sent
 }
 
-/// The buffers of the bench's own WebSocket clients and of the raw echo server: the same
-/// 4 KiB read buffer and unbuffered writes as the chat server, so that the per-connection
-/// memory measured is the server's and the baseline is a minimal server with equal buffers.
-fn lean_ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
-}
-
-/// RSS growth (KiB) of `clients` raw tokio-tungstenite connections to a trivial server.
+/// Resident memory growth (KiB) of a bare tokio-tungstenite echo server, in a process of
+/// its own, while `clients` connections from another process are open.
 async fn raw_ws_memory(clients: usize) -> Option<u64> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                if let Ok(mut socket) =
-                    tokio_tungstenite::accept_async_with_config(stream, Some(lean_ws_config())).await
-                {
-                    while let Some(Ok(frame)) = socket.next().await {
-                        if frame.is_text() && socket.send(frame).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    let before = measure::rss_kib()?;
-    let mut readers: Vec<tokio::task::JoinHandle<()>> = Vec::new();
-    for batch in (0..clients).collect::<Vec<_>>().chunks(50) {
-        let connected = futures_util::future::join_all(batch.iter().map(|_| async move {
-            tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/"), Some(lean_ws_config()), false).await
-        }))
-        .await;
-        for result in connected {
-            // Out of file descriptors (client and server sockets share this process): no
-            // baseline rather than no report.
-            let Ok((mut socket, _)) = result else {
-                eprintln!("raw WebSocket baseline: connect failed; no baseline for {clients} clients");
-                for reader in &readers {
-                    reader.abort();
-                }
-                server.abort();
-                return None;
-            };
-            readers.push(tokio::spawn(
-                async move { while let Some(Ok(_)) = socket.next().await {} },
-            ));
-        }
-    }
+    let server = ws_clients::EchoServer::start().await;
+    let before = server.rss_kib();
+    let connections =
+        ws_clients::Clients::start(&format!("ws://{}/", server.addr), clients, ws_clients::Auth::None).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = measure::rss_kib()?;
-    for reader in &readers {
-        reader.abort();
+    let after = server.rss_kib();
+    let complete = connections.connected == clients;
+    connections.finish().await;
+    server.stop().await;
+    match (before, after) {
+        (Some(before), Some(after)) if complete => Some(after.saturating_sub(before)),
+        _ => None,
     }
-    server.abort();
-    Some(after.saturating_sub(before))
 }
 
 /// Removes the sled directories of a run.
