@@ -32,6 +32,9 @@ use env::Backend;
 use report::Report;
 use scenarios::Plan;
 
+/// The hidden flag of the child that runs the websocket scenario in a fresh process.
+const WEBSOCKET_HERE: &str = "--websocket-in-this-process";
+
 const SCENARIOS: [&str; 6] = ["send", "inbox", "history", "stats", "find-or-create", "websocket"];
 
 struct Args {
@@ -39,6 +42,8 @@ struct Args {
     scenarios: Vec<&'static str>,
     quick: bool,
     out: PathBuf,
+    /// Run the websocket scenario in this process (the child of a fresh-process run).
+    websocket_here: bool,
 }
 
 const USAGE: &str = "usage: chat-bench --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]\n\
@@ -50,11 +55,13 @@ fn parse_args() -> Result<Args, String> {
         scenarios: SCENARIOS.to_vec(),
         quick: false,
         out: PathBuf::from("target/bench"),
+        websocket_here: false,
     };
     let mut iter = std::env::args().skip(1);
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--quick" => args.quick = true,
+            WEBSOCKET_HERE => args.websocket_here = true,
             "--store" => {
                 args.stores = match iter.next().as_deref() {
                     Some("sled") => vec![Backend::Sled],
@@ -86,6 +93,35 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
+}
+
+/// Runs the websocket scenario in a fresh `chat-bench` process and merges its results, so
+/// that the server's memory per connection is not hidden by memory that earlier scenarios
+/// freed and the allocator hands out again.
+async fn websocket_in_fresh_process(backend: Backend, args: &Args, report: &mut Report) {
+    let out = args.out.join(format!("websocket-{}", backend.name()));
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let mut command = tokio::process::Command::new(exe);
+    command.args([
+        "--store",
+        backend.name(),
+        "--scenario",
+        "websocket",
+        WEBSOCKET_HERE,
+        "--out",
+    ]);
+    command.arg(&out);
+    if args.quick {
+        command.arg("--quick");
+    }
+    let status = command.status().await.expect("starting the websocket scenario");
+    assert!(status.success(), "the websocket scenario failed: {status}");
+    let json = std::fs::read_to_string(out.join("results.json")).expect("the websocket results");
+    let child: Report = serde_json::from_str(&json).expect("websocket results as JSON");
+    report.rows.extend(child.rows);
+    report.targets.extend(child.targets);
+    report.points.extend(child.points);
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 fn machine() -> String {
@@ -143,11 +179,13 @@ async fn run(args: Args) {
         quick: args.quick,
         ..Report::default()
     };
-    println!(
-        "chat-bench on {} ({} mode)",
-        report.machine,
-        if args.quick { "quick" } else { "full" }
-    );
+    if !args.websocket_here {
+        println!(
+            "chat-bench on {} ({} mode)",
+            report.machine,
+            if args.quick { "quick" } else { "full" }
+        );
+    }
     for &scenario in &args.scenarios {
         for &backend in &args.stores {
             let began = Instant::now();
@@ -157,7 +195,8 @@ async fn run(args: Args) {
                 "history" => scenarios::history(backend, &plan, &mut report).await,
                 "stats" => scenarios::stats(backend, &plan, &mut report).await,
                 "find-or-create" => scenarios::find_or_create(backend, &plan, &mut report).await,
-                _ => scenarios::websocket(backend, &plan, &mut report).await,
+                _ if args.websocket_here => scenarios::websocket(backend, &plan, &mut report).await,
+                _ => websocket_in_fresh_process(backend, &args, &mut report).await,
             }
             println!(
                 "-- {scenario} on {} took {:.1} s",
@@ -171,6 +210,9 @@ async fn run(args: Args) {
         .push(format!("whole run: {:.0} s", started.elapsed().as_secs_f64()));
     scenarios::clean_data(&data_dir);
     report.write(&args.out).expect("writing the results");
+    if args.websocket_here {
+        return;
+    }
     println!("\n{}", report.markdown());
     println!(
         "written: {}/BENCHMARKS.md, results.json, latency-vs-size.svg",

@@ -3,12 +3,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::measure::Measured;
 
 /// One measured case.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Row {
     /// Scenario name.
     pub scenario: String,
@@ -29,7 +29,7 @@ pub struct Row {
 }
 
 /// A target of the issue, met or not.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Target {
     /// `sled` or `postgres`.
     pub store: String,
@@ -44,7 +44,7 @@ pub struct Target {
 }
 
 /// A point of the latency-vs-size chart.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Point {
     /// Series name, e.g. `sled inbox`.
     pub series: String,
@@ -55,7 +55,7 @@ pub struct Point {
 }
 
 /// Everything a run produced.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Report {
     /// The machine.
     pub machine: String,
