@@ -15,6 +15,10 @@
 -- then carries the stored message. Outside READ COMMITTED (a host whose default isolation is
 -- stricter) the function refuses with invalid_transaction_state, and PgStore calls it again
 -- inside an explicit READ COMMITTED transaction.
+--
+-- The result columns are those of RECORD_COLUMNS and MESSAGE_COLUMNS in src/rows.rs (the
+-- participant arrays as participants_lateral builds them), decoded by the same functions:
+-- a column added there must be added here, in a new migration.
 CREATE FUNCTION append_message(
     p_conversation uuid, p_tenant text, p_sender text, p_id uuid, p_body text,
     p_client_message_id text, p_metadata jsonb, p_now timestamptz, p_preview text)
@@ -35,6 +39,7 @@ LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
     v_seq bigint;
     v_at timestamptz;
+    v_stored bigint;
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'append_message runs in READ COMMITTED only' USING ERRCODE = 'invalid_transaction_state';
@@ -47,7 +52,7 @@ BEGIN
         RETURN;
     END IF;
     IF p_client_message_id IS NOT NULL THEN
-        SELECT m.seq INTO v_seq FROM messages m
+        SELECT m.seq INTO v_stored FROM messages m
         WHERE m.conversation_id = p_conversation AND m.sender = p_sender
           AND m.client_message_id = p_client_message_id;
         IF FOUND THEN
@@ -63,11 +68,10 @@ BEGIN
                 array_agg(p.last_read_at) AS p_last_read_at, array_agg(p.unread_count) AS p_unread,
                 array_agg(p.is_archived) AS p_archived, array_agg(p.cleared_through_seq) AS p_cleared
                 FROM participants p WHERE p.conversation_id = c.id) pa
-            JOIN messages m ON m.conversation_id = c.id AND m.seq = v_seq
+            JOIN messages m ON m.conversation_id = c.id AND m.seq = v_stored
             WHERE c.id = p_conversation;
             RETURN;
         END IF;
-        SELECT c.last_seq + 1 INTO v_seq FROM conversations c WHERE c.id = p_conversation;
     END IF;
     INSERT INTO messages (conversation_id, seq, id, sender, body, client_message_id, metadata, created_at)
     VALUES (p_conversation, v_seq, p_id, p_sender, p_body, p_client_message_id, p_metadata, v_at);

@@ -59,8 +59,13 @@
 //! cold; history pages read 50 index entries of the 1M-message conversation wherever they
 //! start (under 0.2 ms); stats read the counter row and the user's unread rows only; search
 //! reads the user's groups (titles) and the named users' rows, never every conversation.
-//! A send is four round trips (begin, the locking read with the retry-key lookup, one write
-//! statement, commit); reads are one statement each.
+//! A send is one round trip: the `append_message` function (second migration) locks the
+//! conversation, checks membership and the retry key and writes, in one implicit READ
+//! COMMITTED transaction. Done from the client as begin, locking read, writing statement
+//! and commit, the same work ran at 2,530 sends/s against the function's 3,480 (pgbench, 16
+//! clients, 2 cores). On connections whose default isolation is stricter, the function
+//! refuses and the store repeats the call inside an explicit READ COMMITTED transaction.
+//! Reads are one statement each.
 //!
 //! ## Events are sent after the commit
 //!
@@ -80,7 +85,7 @@ mod store;
 pub use bus::{DEFAULT_PAYLOAD_RETENTION, MAX_INLINE_PAYLOAD, PgEventBus, PgEventBusBuilder};
 pub use error::PgStoreError;
 pub use schema::{DEFAULT_SCHEMA, SchemaName};
-pub use store::{PgStore, PgStoreBuilder, migrate};
+pub use store::{PING_IDLE_AFTER, PgStore, PgStoreBuilder, migrate};
 
 /// Compile-time checks that the public futures can be spawned on a multi-threaded runtime.
 #[cfg(test)]

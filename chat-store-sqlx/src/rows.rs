@@ -11,7 +11,8 @@ use uuid::Uuid;
 use crate::error::PgStoreError;
 
 /// The columns of a conversation record: the conversation `c` and the aggregated
-/// participant arrays `pa` (see [`participants_lateral`]).
+/// participant arrays `pa` (see [`participants_lateral`]). The `append_message` function of
+/// the migrations returns the same columns; change both together.
 pub(crate) const RECORD_COLUMNS: &str = "c.id, c.tenant, c.kind, c.title, c.tag_type, c.tag_id, c.tag_id_is_int, \
      c.created_by, c.created_at, c.updated_at, c.last_seq, c.last_activity_at, c.last_message_id, \
      c.last_message_seq, c.last_message_sender, c.last_message_text, c.last_message_at, c.metadata, c.version, \

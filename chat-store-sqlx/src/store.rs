@@ -59,6 +59,10 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// How long a connection of a pool made by [`PgStoreBuilder::connect`] may sit idle
+/// before it is pinged on its way out of the pool.
+pub const PING_IDLE_AFTER: Duration = Duration::from_secs(60);
+
 /// Builds a [`PgStore`] over a URL or a pool the host already has.
 ///
 /// ```no_run
@@ -120,11 +124,25 @@ impl PgStoreBuilder {
     }
 
     /// Connects a new pool to `url` and builds the store on it.
+    ///
+    /// The pool checks a connection with a ping only when it has been idle for
+    /// [`PING_IDLE_AFTER`] (sqlx's default pings on every acquire, a second round trip for a
+    /// send that is otherwise one); a connection that broke meanwhile fails that one
+    /// operation with a backend error and is replaced.
     pub async fn connect(self, url: &str) -> Result<PgStore, PgStoreError> {
         let schema = SchemaName::new(self.schema.clone())?;
         let pool = PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IDLE_AFTER {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await?;
         self.finish(pool, schema).await
