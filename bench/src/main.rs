@@ -95,33 +95,38 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// Runs the websocket scenario in a fresh `chat-bench` process and merges its results, so
-/// that the server's memory per connection is not hidden by memory that earlier scenarios
-/// freed and the allocator hands out again.
-async fn websocket_in_fresh_process(backend: Backend, args: &Args, report: &mut Report) {
-    let out = args.out.join(format!("websocket-{}", backend.name()));
-    let exe = std::env::current_exe().expect("the bench's own path");
-    let mut command = tokio::process::Command::new(exe);
-    command.args([
-        "--store",
-        backend.name(),
-        "--scenario",
-        "websocket",
-        WEBSOCKET_HERE,
-        "--out",
-    ]);
-    command.arg(&out);
-    if args.quick {
-        command.arg("--quick");
+/// Runs the websocket scenario in a fresh `chat-bench` process per client count and merges
+/// the results, so that the server's memory per connection is not hidden by memory that
+/// earlier scenarios or counts freed and the allocator hands out again.
+async fn websocket_in_fresh_process(backend: Backend, args: &Args, plan: &Plan, report: &mut Report) {
+    for &count in &plan.ws_clients {
+        let out = args.out.join(format!("websocket-{}-{count}", backend.name()));
+        let exe = std::env::current_exe().expect("the bench's own path");
+        let mut command = tokio::process::Command::new(exe);
+        command.args([
+            "--store",
+            backend.name(),
+            "--scenario",
+            "websocket",
+            WEBSOCKET_HERE,
+            "--out",
+        ]);
+        command.arg(&out).env("BENCH_WS_CLIENTS", count.to_string());
+        if args.quick {
+            command.arg("--quick");
+        }
+        let status = command.status().await.expect("starting the websocket scenario");
+        assert!(status.success(), "the websocket scenario failed: {status}");
+        let json = std::fs::read_to_string(out.join("results.json")).expect("the websocket results");
+        let child: Report = serde_json::from_str(&json).expect("websocket results as JSON");
+        report.rows.extend(child.rows);
+        report.targets.extend(child.targets);
+        report.points.extend(child.points);
+        report
+            .notes
+            .extend(child.notes.into_iter().filter(|note| !note.starts_with("whole run")));
+        let _ = std::fs::remove_dir_all(&out);
     }
-    let status = command.status().await.expect("starting the websocket scenario");
-    assert!(status.success(), "the websocket scenario failed: {status}");
-    let json = std::fs::read_to_string(out.join("results.json")).expect("the websocket results");
-    let child: Report = serde_json::from_str(&json).expect("websocket results as JSON");
-    report.rows.extend(child.rows);
-    report.targets.extend(child.targets);
-    report.points.extend(child.points);
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 fn machine() -> String {
@@ -196,7 +201,7 @@ async fn run(args: Args) {
                 "stats" => scenarios::stats(backend, &plan, &mut report).await,
                 "find-or-create" => scenarios::find_or_create(backend, &plan, &mut report).await,
                 _ if args.websocket_here => scenarios::websocket(backend, &plan, &mut report).await,
-                _ => websocket_in_fresh_process(backend, &args, &mut report).await,
+                _ => websocket_in_fresh_process(backend, &args, &plan, &mut report).await,
             }
             println!(
                 "-- {scenario} on {} took {:.1} s",

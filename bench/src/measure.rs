@@ -187,9 +187,14 @@ pub async fn interleaved(rounds: usize, warmup: usize, cases: &[Case]) -> Vec<Me
         .collect()
 }
 
-/// Resident memory of this process in KiB (`VmRSS` of `/proc/self/status`), if readable.
+/// Resident memory of this process in KiB (`VmRSS`), if readable.
 pub fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    rss_kib_of(std::process::id())
+}
+
+/// Resident memory of process `pid` in KiB (`VmRSS` of `/proc/<pid>/status`), if readable.
+pub fn rss_kib_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))

@@ -35,7 +35,8 @@ pub struct Target {
     pub store: String,
     /// What is compared.
     pub name: String,
-    /// The measured value.
+    /// The measured value (NaN when it could not be measured, written as `null`).
+    #[serde(deserialize_with = "nan_if_null")]
     pub value: f64,
     /// The goal, as text.
     pub goal: String,
@@ -51,7 +52,13 @@ pub struct Point {
     /// Data size (conversations or messages).
     pub size: u64,
     /// p99 latency, ms.
+    #[serde(deserialize_with = "nan_if_null")]
     pub p99_ms: f64,
+}
+
+/// Reads back a float that JSON wrote as `null` (NaN and infinities) as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
 /// Everything a run produced.

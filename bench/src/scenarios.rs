@@ -63,12 +63,23 @@ impl Plan {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(100_000);
+            // Sizes from the environment: distinct and in order (the targets compare the
+            // largest with the smallest); the long conversation must be longer than 1,000.
+            let mut inbox_sizes = vec![100, 10_000, inbox_large.max(1)];
+            inbox_sizes.sort_unstable();
+            inbox_sizes.dedup();
+            let history_large = if history_large > 1_000 {
+                history_large
+            } else {
+                eprintln!("BENCH_HISTORY_SIZE must be over 1000 (the short conversation's length); using 2000");
+                2_000
+            };
             Self {
                 data_dir,
                 duration: Duration::from_secs(4),
                 warmup: Duration::from_millis(500),
                 samples: 1_000,
-                inbox_sizes: vec![100, 10_000, inbox_large],
+                inbox_sizes,
                 history_sizes: (1_000, history_large),
                 stats_size: 10_000,
                 ws_clients: std::env::var("BENCH_WS_CLIENTS")
@@ -154,7 +165,7 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
                 after.flushes - before.flushes,
             );
             report.notes.push(format!(
-                "{name}: {concurrency} senders, group commit: {writes} durable writes in {flushes} flushes ({:.1} per flush)",
+                "{name}: {concurrency} senders, group commit: {writes} durable writes (service and HTTP sends, warm-ups included) in {flushes} flushes ({:.1} per flush)",
                 writes as f64 / flushes.max(1) as f64
             ));
         }
@@ -660,7 +671,9 @@ pub async fn websocket(backend: Backend, plan: &Plan, report: &mut Report) {
     let addr = env::serve(services.clone()).await;
     let url = format!("ws://{addr}/ws");
     let name = backend.name();
-    let largest = plan.ws_clients.iter().copied().max().unwrap_or(2).max(2);
+    // Whole pairs, at least one.
+    let counts: Vec<usize> = plan.ws_clients.iter().map(|&count| count.max(2) / 2 * 2).collect();
+    let largest = counts.iter().copied().max().unwrap_or(2);
     let pairs = ws_pairs(&services, largest / 2).await;
     // The idle server: one pair connected, one message every 20 ms.
     let idle = {
@@ -678,8 +691,7 @@ pub async fn websocket(backend: Backend, plan: &Plan, report: &mut Report) {
         );
         m.p99()
     };
-    for &count in &plan.ws_clients {
-        let count = count.max(2) - count % 2;
+    for &count in &counts {
         let rss_before = measure::rss_kib();
         let clients = ws_clients::Clients::start(&url, count, ws_clients::Auth::Bearer).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -698,36 +710,36 @@ pub async fn websocket(backend: Backend, plan: &Plan, report: &mut Report) {
             true,
             format!("{}/{sent} delivered, {connected}/{count} connected", m.ops),
         );
+        report.target(
+            name,
+            &format!("delivery p99 with {count} clients / idle p99"),
+            m.p99() / idle,
+            10.0,
+            true,
+        );
         let raw = raw_ws_memory(count).await;
-        if let (Some(before), Some(after)) = (rss_before, rss_after) {
-            let ours = after.saturating_sub(before) as f64 / count as f64;
-            let raw_per = raw.map_or(f64::NAN, |raw| raw as f64 / count as f64);
-            report.note_row(
-                "websocket",
-                name,
-                &format!("server RSS per idle connection, {count} clients"),
-                format!(
-                    "ours {ours:.1} KiB; a bare tokio-tungstenite echo server {raw_per:.1} KiB \
-                     (clients in a child process, so this is the server side alone)"
-                ),
-            );
-            if count == largest {
-                report.target(
-                    name,
-                    &format!("server KiB per idle connection, {count} connected"),
-                    if connected == count { ours } else { f64::INFINITY },
-                    64.0,
-                    true,
-                );
-                report.target(
-                    name,
-                    &format!("delivery p99 with {count} clients / idle p99"),
-                    m.p99() / idle,
-                    10.0,
-                    true,
-                );
-            }
-        }
+        let ours = match (rss_before, rss_after) {
+            (Some(before), Some(after)) => after.saturating_sub(before) as f64 / count as f64,
+            _ => f64::NAN,
+        };
+        let raw_per = raw.map_or(f64::NAN, |raw| raw as f64 / count as f64);
+        report.note_row(
+            "websocket",
+            name,
+            &format!("server RSS per idle connection, {count} clients"),
+            format!(
+                "ours {ours:.1} KiB; a bare tokio-tungstenite echo server {raw_per:.1} KiB \
+                 (clients in a child process, so this is the server side alone)"
+            ),
+        );
+        // Not measured (no /proc) or not every client connected: NaN, never met.
+        report.target(
+            name,
+            &format!("server KiB per idle connection, {count} connected"),
+            if connected == count { ours } else { f64::NAN },
+            64.0,
+            true,
+        );
     }
     close(store).await;
 }

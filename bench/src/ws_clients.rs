@@ -30,15 +30,6 @@ pub const CHILD_COMMAND: &str = "__ws-clients";
 /// The hidden first argument that makes `chat-bench` a bare echo server process.
 pub const ECHO_COMMAND: &str = "__ws-echo";
 
-/// Resident memory of process `pid` in KiB (`VmRSS`), if readable.
-pub fn rss_kib_of(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
 /// A bare echo server in a child process.
 pub struct EchoServer {
     child: Child,
@@ -72,7 +63,7 @@ impl EchoServer {
 
     /// Its resident memory in KiB.
     pub fn rss_kib(&self) -> Option<u64> {
-        rss_kib_of(self.child.id()?)
+        crate::measure::rss_kib_of(self.child.id()?)
     }
 
     /// Stops it.

@@ -65,8 +65,9 @@ pub struct NewMessage {
 
 impl NewMessage {
     /// The message this send appends to `conversation`: the next seq, and a time that never
-    /// goes back within the conversation (`now`, clamped to its `last_activity_at`). Every
-    /// store builds the appended message with this, inside its transaction.
+    /// goes back within the conversation (`now`, clamped to its `last_activity_at`). The
+    /// stores build the appended message with this inside their transaction; PgStore, whose
+    /// send runs in one SQL function, applies the same two rules there.
     pub fn next_message(&self, conversation: &Conversation) -> Message {
         Message {
             id: MessageId::new_v7(),

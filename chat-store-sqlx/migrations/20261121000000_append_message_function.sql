@@ -13,8 +13,9 @@
 -- out of everyone's archive. No row: no such conversation in the tenant, or the sender is
 -- not a member. `created` is false when the sender's retry key was already used; the row
 -- then carries the stored message. Outside READ COMMITTED (a host whose default isolation is
--- stricter) the function refuses with invalid_transaction_state, and PgStore calls it again
--- inside an explicit READ COMMITTED transaction.
+-- stricter; Postgres runs READ UNCOMMITTED as READ COMMITTED) the function refuses with
+-- invalid_transaction_state, and PgStore calls it again inside an explicit READ COMMITTED
+-- transaction.
 --
 -- The result columns are those of RECORD_COLUMNS and MESSAGE_COLUMNS in src/rows.rs (the
 -- participant arrays as participants_lateral builds them), decoded by the same functions:
@@ -41,7 +42,7 @@ DECLARE
     v_at timestamptz;
     v_stored bigint;
 BEGIN
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
+    IF current_setting('transaction_isolation') NOT IN ('read committed', 'read uncommitted') THEN
         RAISE EXCEPTION 'append_message runs in READ COMMITTED only' USING ERRCODE = 'invalid_transaction_state';
     END IF;
     SELECT c.last_seq + 1, greatest(p_now, c.last_activity_at) INTO v_seq, v_at

@@ -1,6 +1,7 @@
 //! [`PgStore`]: the [`Store`] on Postgres.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -38,7 +39,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// kept in the participant rows, and a member removed a moment ago is no longer a member
 /// for the next send. Each such write bumps the conversation's `version` column; the locking
 /// read compares the version it locked with the one its snapshot saw, so the common
-/// uncontended case needs one round trip and a contended one re-reads once.
+/// uncontended case needs one round trip and a contended one re-reads once. A send runs
+/// the same protocol inside the database, in the migrations' `append_message` function,
+/// where each statement after the lock takes a fresh snapshot anyway.
 ///
 /// Reads (`get_conversation`, `inbox_page`, `history_page`, `search`, `stats`) are single
 /// statements served from indexes: see the crate docs for the plans.
@@ -49,6 +52,9 @@ pub struct PgStore {
     pool: PgPool,
     schema: SchemaName,
     sql: Arc<Sql>,
+    /// Set once `append_message` refused the pool's default isolation: later sends go
+    /// straight to an explicit READ COMMITTED transaction.
+    strict_isolation: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -126,9 +132,9 @@ impl PgStoreBuilder {
     /// Connects a new pool to `url` and builds the store on it.
     ///
     /// The pool checks a connection with a ping only when it has been idle for
-    /// [`PING_IDLE_AFTER`] (sqlx's default pings on every acquire, a second round trip for a
-    /// send that is otherwise one); a connection that broke meanwhile fails that one
-    /// operation with a backend error and is replaced.
+    /// [`PING_IDLE_AFTER`] (sqlx's default pings on every acquire, a second round trip on
+    /// the caller's path for a send that is otherwise one statement); a connection that
+    /// broke meanwhile fails that one operation with a backend error and is replaced.
     pub async fn connect(self, url: &str) -> Result<PgStore, PgStoreError> {
         let schema = SchemaName::new(self.schema.clone())?;
         let pool = PgPoolOptions::new()
@@ -160,6 +166,7 @@ impl PgStoreBuilder {
             sql: Arc::new(Sql::new(&schema.quoted())),
             pool,
             schema,
+            strict_isolation: Arc::default(),
         };
         if self.run_migrations {
             store.migrate().await?;
@@ -219,6 +226,7 @@ impl PgStore {
             sql: Arc::new(Sql::new(&schema.quoted())),
             pool,
             schema,
+            strict_isolation: Arc::default(),
         }
     }
 
@@ -597,18 +605,30 @@ impl Store for PgStore {
             refuse_nul("client_message_id", key)?;
         }
         refuse_nul_in_metadata(&new.metadata)?;
-        // One round trip: the whole send runs in the migration's `append_message` function
+        // One statement: the whole send runs in the migration's `append_message` function
         // (lock, membership, retry key, writes), one implicit transaction. Only where the
-        // connection's default isolation is stricter than READ COMMITTED does the function
-        // refuse, and the call is repeated inside an explicit READ COMMITTED transaction.
-        let row = match self.append_call(&new).fetch_optional(&self.pool).await {
-            Err(error) if is_invalid_transaction_state(&error) => {
+        // connections' default isolation is stricter than READ COMMITTED does the function
+        // refuse; the call is then repeated, and every later one made, inside an explicit
+        // READ COMMITTED transaction.
+        let implicit = if self.strict_isolation.load(Ordering::Relaxed) {
+            None
+        } else {
+            match self.append_call(&new).fetch_optional(&self.pool).await {
+                Err(error) if is_invalid_transaction_state(&error) => {
+                    self.strict_isolation.store(true, Ordering::Relaxed);
+                    None
+                }
+                other => Some(other.map_err(db)?),
+            }
+        };
+        let row = match implicit {
+            Some(row) => row,
+            None => {
                 let mut tx = self.begin().await?;
                 let row = self.append_call(&new).fetch_optional(&mut *tx).await.map_err(db)?;
                 commit(tx).await?;
                 row
             }
-            other => other.map_err(db)?,
         };
         let row = row.ok_or_else(ChatError::conversation_not_found)?;
         let created: bool = row.try_get("created").map_err(db)?;

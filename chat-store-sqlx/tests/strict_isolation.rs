@@ -25,6 +25,11 @@ async fn repeatable_read_store() -> Option<Arc<dyn Store>> {
         .connect_with(options)
         .await
         .expect("connect to DATABASE_URL");
+    let isolation: String = sqlx::query_scalar("SHOW transaction_isolation")
+        .fetch_one(&pool)
+        .await
+        .expect("SHOW transaction_isolation");
+    assert_eq!(isolation, "repeatable read", "the connections' default took effect");
     let schema = common::TestSchema::new(&url);
     let store = PgStore::builder()
         .schema(schema.name())
