@@ -40,6 +40,7 @@ LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
     v_seq bigint;
     v_at timestamptz;
+    v_created boolean := true;
     v_stored bigint;
 BEGIN
     IF current_setting('transaction_isolation') NOT IN ('read committed', 'read uncommitted') THEN
@@ -53,51 +54,42 @@ BEGIN
         RETURN;
     END IF;
     IF p_client_message_id IS NOT NULL THEN
+        -- A repeated retry key: no write, the stored message is returned.
         SELECT m.seq INTO v_stored FROM messages m
         WHERE m.conversation_id = p_conversation AND m.sender = p_sender
           AND m.client_message_id = p_client_message_id;
         IF FOUND THEN
-            RETURN QUERY SELECT false, c.id, c.tenant, c.kind, c.title, c.tag_type, c.tag_id, c.tag_id_is_int,
-                c.created_by, c.created_at, c.updated_at, c.last_seq, c.last_activity_at, c.last_message_id,
-                c.last_message_seq, c.last_message_sender, c.last_message_text, c.last_message_at, c.metadata, c.version,
-                pa.p_users, pa.p_roles, pa.p_joined_at, pa.p_last_read_seq, pa.p_last_read_at, pa.p_unread,
-                pa.p_archived, pa.p_cleared,
-                m.id, m.conversation_id, m.seq, m.sender, m.body, m.client_message_id, m.metadata, m.created_at, m.edited_at, m.deleted_at
-            FROM conversations c
-            CROSS JOIN LATERAL (SELECT array_agg(p.user_id) AS p_users, array_agg(p.role) AS p_roles,
-                array_agg(p.joined_at) AS p_joined_at, array_agg(p.last_read_seq) AS p_last_read_seq,
-                array_agg(p.last_read_at) AS p_last_read_at, array_agg(p.unread_count) AS p_unread,
-                array_agg(p.is_archived) AS p_archived, array_agg(p.cleared_through_seq) AS p_cleared
-                FROM participants p WHERE p.conversation_id = c.id) pa
-            JOIN messages m ON m.conversation_id = c.id AND m.seq = v_stored
-            WHERE c.id = p_conversation;
-            RETURN;
+            v_created := false;
+            v_seq := v_stored;
         END IF;
     END IF;
-    INSERT INTO messages (conversation_id, seq, id, sender, body, client_message_id, metadata, created_at)
-    VALUES (p_conversation, v_seq, p_id, p_sender, p_body, p_client_message_id, p_metadata, v_at);
-    UPDATE conversations c SET last_seq = v_seq, last_message_id = p_id, last_message_seq = v_seq,
-        last_message_sender = p_sender, last_message_text = p_preview, last_message_at = v_at,
-        last_activity_at = v_at, updated_at = v_at, version = c.version + 1
-    WHERE c.id = p_conversation;
-    UPDATE participants p SET
-        unread_count = CASE WHEN p.user_id = p_sender THEN 0 ELSE p.unread_count + 1 END,
-        last_read_seq = CASE WHEN p.user_id = p_sender THEN v_seq ELSE p.last_read_seq END,
-        last_read_at = CASE WHEN p.user_id = p_sender THEN v_at ELSE p.last_read_at END,
-        is_archived = false, last_activity_at = v_at
-    WHERE p.conversation_id = p_conversation;
-    RETURN QUERY SELECT true, c.id, c.tenant, c.kind, c.title, c.tag_type, c.tag_id, c.tag_id_is_int,
+    IF v_created THEN
+        INSERT INTO messages (conversation_id, seq, id, sender, body, client_message_id, metadata, created_at)
+        VALUES (p_conversation, v_seq, p_id, p_sender, p_body, p_client_message_id, p_metadata, v_at);
+        UPDATE conversations c SET last_seq = v_seq, last_message_id = p_id, last_message_seq = v_seq,
+            last_message_sender = p_sender, last_message_text = p_preview, last_message_at = v_at,
+            last_activity_at = v_at, updated_at = v_at, version = c.version + 1
+        WHERE c.id = p_conversation;
+        UPDATE participants p SET
+            unread_count = CASE WHEN p.user_id = p_sender THEN 0 ELSE p.unread_count + 1 END,
+            last_read_seq = CASE WHEN p.user_id = p_sender THEN v_seq ELSE p.last_read_seq END,
+            last_read_at = CASE WHEN p.user_id = p_sender THEN v_at ELSE p.last_read_at END,
+            is_archived = false, last_activity_at = v_at
+        WHERE p.conversation_id = p_conversation;
+    END IF;
+    RETURN QUERY SELECT v_created, c.id, c.tenant, c.kind, c.title, c.tag_type, c.tag_id, c.tag_id_is_int,
         c.created_by, c.created_at, c.updated_at, c.last_seq, c.last_activity_at, c.last_message_id,
         c.last_message_seq, c.last_message_sender, c.last_message_text, c.last_message_at, c.metadata, c.version,
         pa.p_users, pa.p_roles, pa.p_joined_at, pa.p_last_read_seq, pa.p_last_read_at, pa.p_unread,
         pa.p_archived, pa.p_cleared,
-        p_id, p_conversation, v_seq, p_sender, p_body, p_client_message_id, p_metadata, v_at,
-        NULL::timestamptz, NULL::timestamptz
+        m.id, m.conversation_id, m.seq, m.sender, m.body, m.client_message_id, m.metadata, m.created_at,
+        m.edited_at, m.deleted_at
     FROM conversations c
     CROSS JOIN LATERAL (SELECT array_agg(p.user_id) AS p_users, array_agg(p.role) AS p_roles,
         array_agg(p.joined_at) AS p_joined_at, array_agg(p.last_read_seq) AS p_last_read_seq,
         array_agg(p.last_read_at) AS p_last_read_at, array_agg(p.unread_count) AS p_unread,
         array_agg(p.is_archived) AS p_archived, array_agg(p.cleared_through_seq) AS p_cleared
         FROM participants p WHERE p.conversation_id = c.id) pa
+    JOIN messages m ON m.conversation_id = c.id AND m.seq = v_seq
     WHERE c.id = p_conversation;
 END $$;
