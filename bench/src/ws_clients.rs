@@ -40,20 +40,7 @@ pub struct EchoServer {
 impl EchoServer {
     /// Starts it and waits for its address.
     pub async fn start() -> Self {
-        let exe = std::env::current_exe().expect("the bench's own path");
-        let mut child = Command::new(exe)
-            .arg(ECHO_COMMAND)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("starting the echo server process");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let line = stdout
-            .next_line()
-            .await
-            .expect("reading the echo server")
-            .expect("the echo server ended before listening");
+        let (child, _, line) = spawn_self(&[ECHO_COMMAND]).await;
         let addr = line
             .strip_prefix("listening ")
             .unwrap_or_else(|| panic!("unexpected line from the echo server: {line}"))
@@ -70,6 +57,26 @@ impl EchoServer {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// Starts `chat-bench` itself with `args`, stdin and stdout piped, and waits for the first
+/// line it prints.
+async fn spawn_self(args: &[&str]) -> (Child, tokio::io::Lines<BufReader<ChildStdout>>, String) {
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|error| panic!("starting chat-bench {}: {error}", args[0]));
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let line = stdout
+        .next_line()
+        .await
+        .expect("reading the child process")
+        .unwrap_or_else(|| panic!("chat-bench {} ended before its first line", args[0]));
+    (child, stdout, line)
 }
 
 /// The echo server's side.
@@ -132,25 +139,12 @@ pub struct Clients {
 impl Clients {
     /// Starts `count` clients of `url` in a child process and waits until they are connected.
     pub async fn start(url: &str, count: usize, auth: Auth) -> Self {
-        let exe = std::env::current_exe().expect("the bench's own path");
         let auth_arg = match auth {
             Auth::Bearer => "bearer",
             Auth::None => "none",
         };
-        let mut child = Command::new(exe)
-            .args([CHILD_COMMAND, url, &count.to_string(), auth_arg])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("starting the client process");
+        let (mut child, stdout, line) = spawn_self(&[CHILD_COMMAND, url, &count.to_string(), auth_arg]).await;
         let stdin = child.stdin.take().expect("piped stdin");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let line = stdout
-            .next_line()
-            .await
-            .expect("reading the client process")
-            .expect("the client process ended before it was ready");
         let mut words = line.split_whitespace();
         let (Some("ready"), Some(connected)) = (words.next(), words.next()) else {
             panic!("unexpected line from the client process: {line}");
