@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use chat_core::Store;
 use chat_core::testing::GuardedStore;
-use chat_store_sqlx::PgStore;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 async fn repeatable_read_store() -> Option<Arc<dyn Store>> {
@@ -30,13 +29,7 @@ async fn repeatable_read_store() -> Option<Arc<dyn Store>> {
         .await
         .expect("SHOW transaction_isolation");
     assert_eq!(isolation, "repeatable read", "the connections' default took effect");
-    let schema = common::TestSchema::new(&url);
-    let store = PgStore::builder()
-        .schema(schema.name())
-        .run_migrations(true)
-        .build(pool)
-        .await
-        .expect("migrated store");
+    let (store, schema) = common::migrated_store_on(&url, pool).await;
     Some(Arc::new(GuardedStore::new(store, schema)))
 }
 

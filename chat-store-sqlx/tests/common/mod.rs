@@ -94,11 +94,16 @@ impl Drop for TestSchema {
 
 /// A migrated store in a fresh schema, and the guard that drops the schema.
 pub async fn migrated_store(url: &str, pool_size: u32) -> (PgStore, TestSchema) {
+    migrated_store_on(url, pool(url, pool_size).await).await
+}
+
+/// [`migrated_store`] on a pool of the caller's making (connected to `url`).
+pub async fn migrated_store_on(url: &str, pool: PgPool) -> (PgStore, TestSchema) {
     let schema = TestSchema::new(url);
     let store = PgStore::builder()
         .schema(schema.name())
         .run_migrations(true)
-        .build(pool(url, pool_size).await)
+        .build(pool)
         .await
         .expect("migrated store");
     (store, schema)
