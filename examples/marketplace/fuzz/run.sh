@@ -17,6 +17,8 @@
 #   CHAT_FUZZ_VENV          Python venv with schemathesis (default /var/tmp/chat-venv;
 #                           created with `pip install schemathesis` when missing)
 #   MARKETPLACE_BIN         a built server binary (default: cargo build -p marketplace)
+#   DATABASE_URL            run the server on Postgres, in a fresh schema chat_fuzz_<uuid>
+#                           dropped at the end (default: sled in a temporary directory)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,10 +41,18 @@ fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/chat-fuzz.XXXXXX")"
 server_pid=""
+# With DATABASE_URL the server runs on Postgres, in a schema of this run's own (dropped at
+# the end), so that no earlier run's data or migrations are in its way.
+if [ -n "${DATABASE_URL:-}" ]; then
+    export MARKETPLACE_PG_SCHEMA="chat_fuzz_$(python3 -c 'import uuid; print(uuid.uuid4().hex)')"
+fi
 cleanup() {
     if [ -n "$server_pid" ]; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
+    fi
+    if [ -n "${DATABASE_URL:-}" ] && command -v psql >/dev/null; then
+        psql -q "$DATABASE_URL" -c "DROP SCHEMA IF EXISTS $MARKETPLACE_PG_SCHEMA CASCADE" >/dev/null 2>&1 || true
     fi
     rm -rf "$work"
 }
