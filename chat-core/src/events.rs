@@ -10,29 +10,34 @@ use tokio::sync::broadcast;
 
 use crate::error::ChatResult;
 use crate::ids::{ConversationId, TenantId, UserId};
-use crate::model::{ConversationRecord, Message};
+use crate::view::{ConversationView, MessageView};
 
 /// What happened. Serialized as `{"type": "...", "data": ...}`.
+///
+/// Conversation and message events carry views rendered once by the service, with one
+/// directory batch, for every recipient: a recipient's own fields (unread count, archive
+/// flag, what it cleared) are its row in the view's participants
+/// ([`ConversationView::for_viewer`]), so delivering needs no further lookup.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 #[non_exhaustive]
 pub enum EventPayload {
     /// A conversation the recipient is in was created (or the recipient was added to it).
     #[serde(rename = "conversation.created")]
-    ConversationCreated(ConversationRecord),
+    ConversationCreated(ConversationView),
     /// The conversation changed: preview, unread counts, archive flag, participants. Each
     /// recipient finds their own row in `participants`.
     #[serde(rename = "conversation.updated")]
-    ConversationUpdated(ConversationRecord),
+    ConversationUpdated(ConversationView),
     /// A new message.
     #[serde(rename = "message.created")]
-    MessageCreated(Message),
+    MessageCreated(MessageView),
     /// A message was edited.
     #[serde(rename = "message.updated")]
-    MessageUpdated(Message),
+    MessageUpdated(MessageView),
     /// A message was deleted (body already removed).
     #[serde(rename = "message.deleted")]
-    MessageDeleted(Message),
+    MessageDeleted(MessageView),
     /// A read receipt: `user` has read up to `seq`.
     #[serde(rename = "conversation.read")]
     ConversationRead {

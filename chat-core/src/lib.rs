@@ -41,8 +41,8 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod limits;
-pub mod membership;
 pub mod model;
+pub mod rules;
 pub mod service;
 pub mod store;
 pub mod tag;
@@ -63,6 +63,7 @@ pub use model::{
 pub use service::{
     ChatServices, ConversationService, InboxFilter, MessageService, NewGroupInput, SendMessage, Sent, StartDirect,
 };
-pub use store::{ArchiveFilter, HistoryQuery, InboxCursor, InboxQuery, ReadUpTo, SearchQuery, Store};
+pub use store::{ArchiveFilter, Deleted, HistoryQuery, InboxCursor, InboxQuery, ReadUpTo, SearchQuery, Store};
 pub use tag::{Tag, TagFilter, TaggableId};
+pub use validate::CLIENT_MESSAGE_ID_PATTERN;
 pub use view::{ConversationView, MessageView, Page, ParticipantView};

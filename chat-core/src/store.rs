@@ -1,27 +1,25 @@
 //! The `Store` trait: whole operations, each one atomic transaction in the backend.
 //!
-//! Stores keep atomicity and the membership check: every operation on a conversation takes
-//! the acting user and checks, inside the same transaction, that the actor participates
-//! (otherwise [`crate::ChatError::NotFound`], exactly as for an unknown id). Input validation, limits,
-//! profiles and events are the services' job and are *not* repeated in stores; stores may
-//! assume their input has been validated.
+//! Stores keep atomicity and the membership check: every operation takes the caller (the
+//! authenticated tenant and user, one [`Identity`]) and checks, inside the same transaction,
+//! that the caller participates (otherwise [`crate::ChatError::NotFound`], exactly as for an
+//! unknown id). The state transitions themselves are the pure functions of [`crate::rules`],
+//! which every store applies. Input validation, limits, profiles and events are the
+//! services' job and are *not* repeated in stores; stores may assume their input has been
+//! validated.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::ChatResult;
-use crate::ids::{ConversationId, MessageId, TenantId, UserId};
-use crate::model::{Conversation, ConversationRecord, Message, Metadata, Stats};
+use crate::ids::{ConversationId, Identity, MessageId, UserId};
+use crate::model::{ConversationRecord, Message, Metadata, Stats};
 use crate::tag::{Tag, TagFilter};
 
-/// Input of [`Store::find_or_create_direct`].
+/// Input of [`Store::find_or_create_direct`]; the caller is the creator.
 #[derive(Clone, Debug)]
 pub struct NewDirect {
-    /// The tenant.
-    pub tenant: TenantId,
-    /// Who asks; becomes `created_by` when the conversation is new.
-    pub creator: UserId,
-    /// The other user; never equal to `creator`.
+    /// The other user; never the caller.
     pub counterpart: UserId,
     /// The host object it is about; part of the uniqueness key (matched by [`Tag::match_key`]).
     pub tag: Option<Tag>,
@@ -29,13 +27,9 @@ pub struct NewDirect {
     pub metadata: Metadata,
 }
 
-/// Input of [`Store::create_group`].
+/// Input of [`Store::create_group`]; the caller is the creator and owner.
 #[derive(Clone, Debug)]
 pub struct NewGroup {
-    /// The tenant.
-    pub tenant: TenantId,
-    /// The creator, who becomes the owner.
-    pub creator: UserId,
     /// The other members: distinct, without the creator, at least one.
     pub members: Vec<UserId>,
     /// The title.
@@ -46,15 +40,12 @@ pub struct NewGroup {
     pub metadata: Metadata,
 }
 
-/// Input of [`Store::append_message`].
+/// Input of [`Store::append_message`]; the caller is the sender and must participate. The
+/// appended message is built by [`crate::rules::append`].
 #[derive(Clone, Debug)]
 pub struct NewMessage {
-    /// The tenant.
-    pub tenant: TenantId,
     /// The conversation.
     pub conversation_id: ConversationId,
-    /// The authenticated sender; must participate.
-    pub sender: UserId,
     /// The validated body.
     pub body: String,
     /// The retry key: a repeat returns the stored message and changes nothing.
@@ -63,25 +54,15 @@ pub struct NewMessage {
     pub metadata: Metadata,
 }
 
-impl NewMessage {
-    /// The message this send appends to `conversation`: the next seq, and a time that never
-    /// goes back within the conversation (`now`, clamped to its `last_activity_at`). The
-    /// stores build the appended message with this inside their transaction; PgStore, whose
-    /// send runs in one SQL function, applies the same two rules there.
-    pub fn next_message(&self, conversation: &Conversation) -> Message {
-        Message {
-            id: MessageId::new_v7(),
-            conversation_id: self.conversation_id,
-            seq: conversation.last_seq + 1,
-            sender: self.sender.clone(),
-            body: self.body.clone(),
-            client_message_id: self.client_message_id.clone(),
-            metadata: self.metadata.clone(),
-            created_at: crate::model::now().max(conversation.last_activity_at),
-            edited_at: None,
-            deleted_at: None,
-        }
-    }
+/// Output of [`Store::delete_message`].
+#[derive(Clone, Debug)]
+pub struct Deleted {
+    /// The message as it is now (deleted).
+    pub message: Message,
+    /// The conversation after the delete.
+    pub record: ConversationRecord,
+    /// False when it was deleted already: nothing changed.
+    pub changed: bool,
 }
 
 /// Output of [`Store::append_message`].
@@ -186,119 +167,95 @@ pub struct SearchQuery {
 ///
 /// Every method is one atomic transaction and keeps the invariants of the design document;
 /// the conformance suite in `chat_core::testing` (feature `testing`) proves it for a backend.
-/// Timestamps are taken inside the operation with [`crate::model::now`], clamped so that a
-/// conversation's message times never decrease.
+/// Timestamps are taken inside the operation with [`crate::model::now`] and handed to the
+/// rules, which keep a conversation's message times from decreasing.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Finds the direct conversation of the unordered pair and tag, or creates it; `true`
-    /// when created. At most one exists per (tenant, pair, tag), also under races.
-    async fn find_or_create_direct(&self, new: NewDirect) -> ChatResult<(ConversationRecord, bool)>;
+    /// Finds the direct conversation of the caller and `new.counterpart` with the tag, or
+    /// creates it ([`crate::rules::new_direct`]); `true` when created. At most one exists per
+    /// (tenant, unordered pair, tag), also under races.
+    async fn find_or_create_direct(&self, caller: &Identity, new: NewDirect) -> ChatResult<(ConversationRecord, bool)>;
 
-    /// Creates a group owned by its creator.
-    async fn create_group(&self, new: NewGroup) -> ChatResult<ConversationRecord>;
+    /// Creates a group owned by the caller ([`crate::rules::new_group`]).
+    async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord>;
 
-    /// The conversation, if `actor` participates.
-    async fn get_conversation(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        id: ConversationId,
-    ) -> ChatResult<ConversationRecord>;
+    /// The conversation, if the caller participates.
+    async fn get_conversation(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord>;
 
-    /// Appends a message with the next seq, updates the preview and counters, marks the
-    /// sender read up to it and un-archives the conversation for every participant.
-    async fn append_message(&self, new: NewMessage) -> ChatResult<Appended>;
+    /// Appends the caller's message by [`crate::rules::append`]; a repeated `client_message_id`
+    /// (same sender and conversation) returns the stored message and changes nothing.
+    async fn append_message(&self, caller: &Identity, new: NewMessage) -> ChatResult<Appended>;
 
-    /// Moves the actor's read watermark forward; `true` when it moved.
+    /// Moves the caller's read watermark forward by [`crate::rules::mark_read`]; `true` when it moved.
     async fn mark_read(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         id: ConversationId,
         up_to: ReadUpTo,
     ) -> ChatResult<(ConversationRecord, bool)>;
 
-    /// Sets the actor's archive flag.
-    async fn set_archived(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        id: ConversationId,
-        archived: bool,
-    ) -> ChatResult<ConversationRecord>;
+    /// Sets the caller's archive flag ([`crate::rules::set_archived`]).
+    async fn set_archived(&self, caller: &Identity, id: ConversationId, archived: bool)
+    -> ChatResult<ConversationRecord>;
 
-    /// Hides every current message from the actor's history and marks them read.
-    async fn clear_history(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        id: ConversationId,
-    ) -> ChatResult<ConversationRecord>;
+    /// Hides every current message from the caller's history and marks them read
+    /// ([`crate::rules::clear_history`]).
+    async fn clear_history(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord>;
 
-    /// Replaces the body of the actor's own, not deleted, message.
+    /// Replaces the body of the caller's own, not deleted, message ([`crate::rules::edit`]).
     async fn edit_message(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         conversation: ConversationId,
         message: MessageId,
         body: String,
     ) -> ChatResult<(Message, ConversationRecord)>;
 
-    /// Soft-deletes the actor's own message: the row and seq stay, the body goes. Deleting
-    /// twice is not an error and changes nothing.
+    /// Soft-deletes the caller's own message ([`crate::rules::delete`]): the row and seq stay, the
+    /// body goes. Deleting twice is not an error, changes nothing and says so
+    /// ([`Deleted::changed`] false).
     async fn delete_message(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         conversation: ConversationId,
         message: MessageId,
-    ) -> ChatResult<(Message, ConversationRecord)>;
+    ) -> ChatResult<Deleted>;
 
-    /// Adds users to a group the actor is in; returns the users actually added (members
-    /// already present are skipped). Fails with `Conflict` on direct conversations and
-    /// with `Validation` (field `participant_uuids`) past `max_participants`.
+    /// Adds users to a group the caller is in ([`crate::rules::add_participants`]); returns the
+    /// users actually added.
     async fn add_participants(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         id: ConversationId,
         users: Vec<UserId>,
         max_participants: usize,
     ) -> ChatResult<(ConversationRecord, Vec<UserId>)>;
 
-    /// Removes `user` from a group: anyone may remove themselves (leave), only the owner
-    /// may remove others. When the owner leaves, the longest-standing member becomes owner.
+    /// Removes `user` from a group on the caller's behalf ([`crate::rules::remove_participant`]).
     /// Returns the conversation as it is afterwards.
     async fn remove_participant(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         id: ConversationId,
         user: &UserId,
     ) -> ChatResult<ConversationRecord>;
 
-    /// One page of the user's conversations in inbox order.
-    async fn inbox_page(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        query: InboxQuery,
-    ) -> ChatResult<Vec<ConversationRecord>>;
+    /// One page of the caller's conversations in inbox order ([`crate::rules::inbox_matches`],
+    /// [`crate::rules::inbox_order`]).
+    async fn inbox_page(&self, caller: &Identity, query: InboxQuery) -> ChatResult<Vec<ConversationRecord>>;
 
-    /// One page of messages by seq, ascending.
+    /// One page of messages by seq, ascending ([`crate::rules::history_range`]).
     async fn history_page(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         id: ConversationId,
         query: HistoryQuery,
     ) -> ChatResult<Vec<Message>>;
 
-    /// The user's conversations matching by title or other participant, in inbox order.
-    async fn search(&self, tenant: &TenantId, user: &UserId, query: SearchQuery)
-    -> ChatResult<Vec<ConversationRecord>>;
+    /// The caller's conversations matching by title or other participant
+    /// ([`crate::rules::search_matches`]), in inbox order.
+    async fn search(&self, caller: &Identity, query: SearchQuery) -> ChatResult<Vec<ConversationRecord>>;
 
-    /// The user's totals.
-    async fn stats(&self, tenant: &TenantId, user: &UserId) -> ChatResult<Stats>;
+    /// The caller's totals.
+    async fn stats(&self, caller: &Identity) -> ChatResult<Stats>;
 }

@@ -3,7 +3,7 @@
 use crate::error::{ChatError, FieldErrors};
 use crate::limits::Limits;
 use crate::model::Metadata;
-use crate::tag::{Tag, TaggableId};
+use crate::tag::{Tag, TagFilter, TaggableId};
 
 /// The body, trimmed, or a validation error on `body`.
 pub(crate) fn body(limits: &Limits, body: &str) -> Result<String, ChatError> {
@@ -68,19 +68,32 @@ pub(crate) fn tag(limits: &Limits, tag: &Tag) -> Result<(), ChatError> {
     errors.into_result()
 }
 
-/// The retry key: 1..=limit bytes, no control characters.
+/// What a `client_message_id` may contain, as a regular expression (the OpenAPI document
+/// serves it): printable ASCII, so that its length in characters is its length in bytes.
+pub const CLIENT_MESSAGE_ID_PATTERN: &str = "^[ -~]*$";
+
+/// The retry key: 1..=limit printable ASCII characters ([`CLIENT_MESSAGE_ID_PATTERN`]),
+/// the same rule for a host calling the services and for an HTTP client.
 pub(crate) fn client_message_id(limits: &Limits, id: Option<&str>) -> Result<(), ChatError> {
     let Some(id) = id else { return Ok(()) };
-    if id.is_empty() || id.len() > limits.client_message_id_max_bytes || id.chars().any(char::is_control) {
+    let printable = id.bytes().all(|byte| (b' '..=b'~').contains(&byte));
+    if id.is_empty() || id.len() > limits.client_message_id_max_bytes || !printable {
         return Err(ChatError::invalid(
             "client_message_id",
             format!(
-                "must be 1 to {} bytes without control characters",
+                "must be 1 to {} printable ASCII characters",
                 limits.client_message_id_max_bytes
             ),
         ));
     }
     Ok(())
+}
+
+/// An inbox tag filter: the same rules as a tag ([`Tag::new`]) and its lengths.
+pub(crate) fn tag_filter(limits: &Limits, filter: &TagFilter) -> Result<(), ChatError> {
+    let id = filter.taggable_id.clone().unwrap_or(TaggableId::Int(0));
+    let as_tag = Tag::new(filter.taggable_type.clone(), id)?;
+    tag(limits, &as_tag)
 }
 
 /// The serialized size of a metadata object, and no NUL characters (which no database
@@ -149,6 +162,35 @@ mod tests {
         assert!(metadata(&limits, &map).is_err());
         map.insert("k".into(), serde_json::Value::String("fine".into()));
         assert!(metadata(&limits, &map).is_ok());
+    }
+
+    #[test]
+    fn client_message_ids_are_printable_ascii() {
+        let limits = Limits::default();
+        assert!(client_message_id(&limits, None).is_ok());
+        assert!(client_message_id(&limits, Some("c-8f14e45f ~")).is_ok());
+        assert!(client_message_id(&limits, Some("")).is_err());
+        assert!(client_message_id(&limits, Some("é")).is_err(), "not ASCII");
+        assert!(client_message_id(&limits, Some("a\u{7f}")).is_err(), "DEL is not printable");
+        assert!(client_message_id(&limits, Some("a\0")).is_err());
+        let longest = "x".repeat(limits.client_message_id_max_bytes);
+        assert!(client_message_id(&limits, Some(&longest)).is_ok());
+        assert!(client_message_id(&limits, Some(&format!("{longest}x"))).is_err());
+    }
+
+    #[test]
+    fn tag_filters_follow_the_tag_rules() {
+        let limits = Limits::default();
+        let filter = |kind: &str, id: Option<TaggableId>| TagFilter {
+            taggable_type: kind.into(),
+            taggable_id: id,
+        };
+        assert!(tag_filter(&limits, &filter("Order", None)).is_ok());
+        assert!(tag_filter(&limits, &filter("Order", Some(TaggableId::Str("a-1".into())))).is_ok());
+        assert!(tag_filter(&limits, &filter("\0", None)).is_err(), "NUL reached Postgres before");
+        assert!(tag_filter(&limits, &filter("Order", Some(TaggableId::Str("a\0".into())))).is_err());
+        assert!(tag_filter(&limits, &filter(&"t".repeat(256), None)).is_err());
+        assert!(tag_filter(&limits, &filter(" ", None)).is_err());
     }
 
     #[test]

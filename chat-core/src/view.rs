@@ -1,14 +1,14 @@
 //! What the services answer: records enriched with the host's public profiles, as one
 //! user sees them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::directory::Profile;
 use crate::ids::UserId;
 use crate::model::{Conversation, ConversationKind, LastMessage, Message, Participant};
 
 /// A participant with their public profile.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantView {
     /// The membership row.
     pub participant: Participant,
@@ -17,7 +17,7 @@ pub struct ParticipantView {
 }
 
 /// A conversation as one user (the viewer) sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationView {
     /// The conversation.
     pub conversation: Conversation,
@@ -28,12 +28,27 @@ pub struct ConversationView {
 }
 
 impl ConversationView {
+    /// The same conversation as `viewer` sees it: only the viewer changes, so the
+    /// per-viewer answers ([`Self::unread_count`], [`Self::is_archived`],
+    /// [`Self::counterpart`], [`Self::visible_last_message`]) come from the viewer's own row.
+    pub fn for_viewer(&self, viewer: &UserId) -> Self {
+        Self {
+            viewer: viewer.clone(),
+            ..self.clone()
+        }
+    }
+
     /// The viewer's own membership, if still a member.
     pub fn me(&self) -> Option<&Participant> {
+        self.participant(&self.viewer)
+    }
+
+    /// The membership row of `user`, if a member.
+    pub fn participant(&self, user: &UserId) -> Option<&Participant> {
         self.participants
             .iter()
             .map(|view| &view.participant)
-            .find(|participant| participant.user == self.viewer)
+            .find(|participant| &participant.user == user)
     }
 
     /// For a direct conversation, the other user.
@@ -67,7 +82,7 @@ impl ConversationView {
 }
 
 /// A message with its sender's public profile.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageView {
     /// The message.
     pub message: Message,
@@ -82,4 +97,23 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass back to get the next page; `None` on the last one.
     pub next_cursor: Option<String>,
+}
+
+impl<T> std::ops::Deref for Page<T> {
+    type Target = [T];
+
+    /// The rows, so a page reads like the slice it holds.
+    fn deref(&self) -> &[T] {
+        &self.items
+    }
+}
+
+impl<T> IntoIterator for Page<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+
+    /// The rows, by value.
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
 }

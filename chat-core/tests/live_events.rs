@@ -26,13 +26,13 @@ async fn messages_and_typing_reach_participants_only() {
     assert_eq!(created.payload.type_name(), "conversation.created");
     let message = recipient_stream.recv().await.expect("message.created");
     match &message.payload {
-        EventPayload::MessageCreated(received) => assert_eq!(received, &sent),
+        EventPayload::MessageCreated(received) => assert_eq!(received.message, sent),
         other => panic!("expected message.created, got {other:?}"),
     }
     let updated = recipient_stream.recv().await.expect("conversation.updated");
     match &updated.payload {
-        EventPayload::ConversationUpdated(record) => {
-            assert_eq!(record.participant(&fx.user(1).user).map(|p| p.unread_count), Some(1));
+        EventPayload::ConversationUpdated(view) => {
+            assert_eq!(view.participant(&fx.user(1).user).map(|p| p.unread_count), Some(1));
         }
         other => panic!("expected conversation.updated, got {other:?}"),
     }
@@ -52,7 +52,7 @@ async fn messages_and_typing_reach_participants_only() {
 
     let serialized = serde_json::to_value(&message.payload).expect("json");
     assert_eq!(serialized["type"], "message.created");
-    assert_eq!(serialized["data"]["seq"], 1);
+    assert_eq!(serialized["data"]["message"]["seq"], 1);
 }
 
 #[tokio::test]
@@ -94,17 +94,16 @@ async fn disconnect_all_ends_subscriptions_after_the_queued_events() {
     let bus = InProcessEventBus::new();
     let mut stream = bus.subscribe(&fx.tenant, &fx.user(1).user);
     let conversation = fx.direct(0, 1).await;
-    let record = fx
-        .services
-        .store()
-        .get_conversation(&fx.tenant, &fx.user(0).user, conversation)
+    let view = fx
+        .conversations()
+        .get(fx.user(0), conversation)
         .await
         .expect("get");
     bus.deliver(chat_core::Event {
         tenant: fx.tenant.clone(),
         recipients: vec![fx.user(1).user.clone()],
         conversation_id: conversation,
-        payload: EventPayload::ConversationUpdated(record),
+        payload: EventPayload::ConversationUpdated(view),
     });
     bus.disconnect_all();
     assert!(stream.recv().await.is_ok(), "the queued event still arrives");

@@ -3,7 +3,7 @@
 use crate::error::{ChatError, ChatResult};
 use crate::events::EventPayload;
 use crate::ids::{ConversationId, Identity, UserId};
-use crate::model::{Metadata, Stats};
+use crate::model::{ConversationRecord, Metadata, Stats};
 use crate::store::{ArchiveFilter, InboxQuery, NewDirect, NewGroup, ReadUpTo, SearchQuery};
 use crate::tag::{Tag, TagFilter};
 use crate::view::{ConversationView, Page};
@@ -91,24 +91,19 @@ impl ConversationService {
         self.require_known_users("participant_uuid", actor, std::slice::from_ref(&input.counterpart))
             .await?;
         let new = NewDirect {
-            tenant: actor.tenant.clone(),
-            creator: actor.user.clone(),
             counterpart: input.counterpart,
             tag: input.tag,
             metadata: input.metadata,
         };
-        let (record, created) = ctx.store.find_or_create_direct(new).await?;
+        let (record, created) = ctx.store.find_or_create_direct(actor, new).await?;
+        let recipients = record.member_ids();
+        let view = ctx.member_profiles(actor, &record).await?.conversation(record, &actor.user);
         if created {
-            tracing::debug!(conversation_id = %record.conversation.id, "direct conversation created");
-            ctx.publish(
-                actor,
-                &record,
-                record.member_ids(),
-                EventPayload::ConversationCreated(record.clone()),
-            )
-            .await;
+            tracing::debug!(conversation_id = %view.conversation.id, "direct conversation created");
+            ctx.publish_conversation(actor, &view, recipients, EventPayload::ConversationCreated)
+                .await;
         }
-        Ok((ctx.conversation_view(actor, record).await?, created))
+        Ok((view, created))
     }
 
     /// Creates a group owned by the actor; `conversation.created` goes to every member.
@@ -136,34 +131,32 @@ impl ConversationService {
         }
         self.require_known_users("participant_uuids", actor, &members).await?;
         let new = NewGroup {
-            tenant: actor.tenant.clone(),
-            creator: actor.user.clone(),
             members,
             title,
             tag: input.tag,
             metadata: input.metadata,
         };
-        let record = ctx.store.create_group(new).await?;
-        ctx.publish(
-            actor,
-            &record,
-            record.member_ids(),
-            EventPayload::ConversationCreated(record.clone()),
-        )
-        .await;
-        ctx.conversation_view(actor, record).await
+        let record = ctx.store.create_group(actor, new).await?;
+        let recipients = record.member_ids();
+        let view = ctx.member_profiles(actor, &record).await?.conversation(record, &actor.user);
+        ctx.publish_conversation(actor, &view, recipients, EventPayload::ConversationCreated)
+            .await;
+        Ok(view)
     }
 
     /// One conversation the actor is in.
     pub async fn get(&self, actor: &Identity, id: ConversationId) -> ChatResult<ConversationView> {
-        let record = self.ctx.store.get_conversation(&actor.tenant, &actor.user, id).await?;
-        self.ctx.conversation_view(actor, record).await
+        let record = self.ctx.store.get_conversation(actor, id).await?;
+        Ok(self.ctx.member_profiles(actor, &record).await?.conversation(record, &actor.user))
     }
 
     /// A page of the actor's inbox, newest activity first.
     pub async fn inbox(&self, actor: &Identity, filter: InboxFilter) -> ChatResult<Page<ConversationView>> {
         let ctx = &self.ctx;
         let limit = validate::page_limit(&ctx.limits, filter.limit)?;
+        if let Some(tag) = &filter.tag {
+            validate::tag_filter(&ctx.limits, tag)?;
+        }
         let after = filter.cursor.as_deref().map(cursor::decode).transpose()?;
         let query = InboxQuery {
             archive: filter.archive,
@@ -172,7 +165,7 @@ impl ConversationService {
             after,
             limit: limit + 1,
         };
-        let mut records = ctx.store.inbox_page(&actor.tenant, &actor.user, query).await?;
+        let mut records = ctx.store.inbox_page(actor, query).await?;
         let next_cursor = if records.len() > limit {
             records.truncate(limit);
             records.last().map(|last| {
@@ -216,7 +209,7 @@ impl ConversationService {
             participants,
             limit,
         };
-        let records = ctx.store.search(&actor.tenant, &actor.user, search).await?;
+        let records = ctx.store.search(actor, search).await?;
         ctx.conversation_views(actor, records).await
     }
 
@@ -231,25 +224,22 @@ impl ConversationService {
     ) -> ChatResult<ConversationView> {
         let ctx = &self.ctx;
         let up_to = up_to.map_or(ReadUpTo::Newest, ReadUpTo::Seq);
-        let (record, moved) = ctx.store.mark_read(&actor.tenant, &actor.user, id, up_to).await?;
+        let (record, moved) = ctx.store.mark_read(actor, id, up_to).await?;
+        let recipients = record.member_ids();
+        let view = ctx.member_profiles(actor, &record).await?.conversation(record, &actor.user);
         if moved {
-            if let Some(me) = record.participant(&actor.user) {
+            if let Some(me) = view.me() {
                 let receipt = EventPayload::ConversationRead {
                     user: actor.user.clone(),
                     seq: me.last_read_seq,
                     read_at: me.last_read_at.unwrap_or_else(crate::model::now),
                 };
-                ctx.publish(actor, &record, record.member_ids(), receipt).await;
+                ctx.publish(actor, id, recipients, receipt).await;
             }
-            ctx.publish(
-                actor,
-                &record,
-                vec![actor.user.clone()],
-                EventPayload::ConversationUpdated(record.clone()),
-            )
-            .await;
+            ctx.publish_conversation(actor, &view, vec![actor.user.clone()], EventPayload::ConversationUpdated)
+                .await;
         }
-        ctx.conversation_view(actor, record).await
+        Ok(view)
     }
 
     /// Archives the conversation for the actor only, until a new message arrives.
@@ -264,29 +254,15 @@ impl ConversationService {
 
     async fn set_archived(&self, actor: &Identity, id: ConversationId, archived: bool) -> ChatResult<ConversationView> {
         let ctx = &self.ctx;
-        let record = ctx.store.set_archived(&actor.tenant, &actor.user, id, archived).await?;
-        ctx.publish(
-            actor,
-            &record,
-            vec![actor.user.clone()],
-            EventPayload::ConversationUpdated(record.clone()),
-        )
-        .await;
-        ctx.conversation_view(actor, record).await
+        let record = ctx.store.set_archived(actor, id, archived).await?;
+        self.updated_for_actor(actor, record).await
     }
 
     /// Hides the current history from the actor (others keep theirs) and marks it read.
     pub async fn clear_history(&self, actor: &Identity, id: ConversationId) -> ChatResult<ConversationView> {
         let ctx = &self.ctx;
-        let record = ctx.store.clear_history(&actor.tenant, &actor.user, id).await?;
-        ctx.publish(
-            actor,
-            &record,
-            vec![actor.user.clone()],
-            EventPayload::ConversationUpdated(record.clone()),
-        )
-        .await;
-        ctx.conversation_view(actor, record).await
+        let record = ctx.store.clear_history(actor, id).await?;
+        self.updated_for_actor(actor, record).await
     }
 
     /// Adds users to a group the actor is in. New members get `conversation.created`, the
@@ -308,25 +284,21 @@ impl ConversationService {
         self.require_known_users("participant_uuids", actor, &users).await?;
         let (record, added) = ctx
             .store
-            .add_participants(&actor.tenant, &actor.user, id, users, ctx.limits.group_max_participants)
+            .add_participants(actor, id, users, ctx.limits.group_max_participants)
             .await?;
+        let existing: Vec<UserId> = record
+            .member_ids()
+            .into_iter()
+            .filter(|user| !added.contains(user))
+            .collect();
+        let view = ctx.member_profiles(actor, &record).await?.conversation(record, &actor.user);
         if !added.is_empty() {
-            let existing = record
-                .member_ids()
-                .into_iter()
-                .filter(|user| !added.contains(user))
-                .collect();
-            ctx.publish(actor, &record, added, EventPayload::ConversationCreated(record.clone()))
+            ctx.publish_conversation(actor, &view, added, EventPayload::ConversationCreated)
                 .await;
-            ctx.publish(
-                actor,
-                &record,
-                existing,
-                EventPayload::ConversationUpdated(record.clone()),
-            )
-            .await;
+            ctx.publish_conversation(actor, &view, existing, EventPayload::ConversationUpdated)
+                .await;
         }
-        ctx.conversation_view(actor, record).await
+        Ok(view)
     }
 
     /// Removes `user` from a group (the owner removes others; anyone removes themselves).
@@ -338,20 +310,13 @@ impl ConversationService {
         user: &UserId,
     ) -> ChatResult<ConversationView> {
         let ctx = &self.ctx;
-        let record = ctx
-            .store
-            .remove_participant(&actor.tenant, &actor.user, id, user)
-            .await?;
+        let record = ctx.store.remove_participant(actor, id, user).await?;
         let mut recipients = record.member_ids();
         recipients.push(user.clone());
-        ctx.publish(
-            actor,
-            &record,
-            recipients,
-            EventPayload::ConversationUpdated(record.clone()),
-        )
-        .await;
-        ctx.conversation_view(actor, record).await
+        let view = ctx.member_profiles(actor, &record).await?.conversation(record, &actor.user);
+        ctx.publish_conversation(actor, &view, recipients, EventPayload::ConversationUpdated)
+            .await;
+        Ok(view)
     }
 
     /// The actor leaves a group.
@@ -361,7 +326,17 @@ impl ConversationService {
 
     /// The actor's totals.
     pub async fn stats(&self, actor: &Identity) -> ChatResult<Stats> {
-        self.ctx.store.stats(&actor.tenant, &actor.user).await
+        self.ctx.store.stats(actor).await
+    }
+
+    /// The actor's view of `record`, also sent to the actor alone as `conversation.updated`
+    /// (a change only the actor sees: archive, clear).
+    async fn updated_for_actor(&self, actor: &Identity, record: ConversationRecord) -> ChatResult<ConversationView> {
+        let ctx = &self.ctx;
+        let view = ctx.member_profiles(actor, &record).await?.conversation(record, &actor.user);
+        ctx.publish_conversation(actor, &view, vec![actor.user.clone()], EventPayload::ConversationUpdated)
+            .await;
+        Ok(view)
     }
 
     /// A validation error on `field` naming every user the directory does not know.

@@ -5,10 +5,10 @@ use chrono::Duration;
 use crate::error::ChatResult;
 use crate::events::EventPayload;
 use crate::ids::{ConversationId, Identity, MessageId};
-use crate::model::{Metadata, now};
-use crate::store::{HistoryQuery, NewMessage};
-use crate::validate;
-use crate::view::MessageView;
+use crate::model::{ConversationRecord, Message, Metadata, now};
+use crate::store::{Appended, HistoryQuery, NewMessage};
+use crate::view::{MessageView, Page};
+use crate::{rules, validate};
 
 use super::ChatServices;
 
@@ -67,37 +67,26 @@ impl MessageService {
         validate::client_message_id(&ctx.limits, input.client_message_id.as_deref())?;
         validate::metadata(&ctx.limits, &input.metadata)?;
         let new = NewMessage {
-            tenant: actor.tenant.clone(),
             conversation_id: conversation,
-            sender: actor.user.clone(),
             body,
             client_message_id: input.client_message_id,
             metadata: input.metadata,
         };
-        let appended = ctx.store.append_message(new).await?;
-        if appended.created {
-            let record = &appended.record;
-            tracing::debug!(conversation_id = %conversation, message_id = %appended.message.id, seq = appended.message.seq, "message stored");
-            ctx.publish(
-                actor,
-                record,
-                record.member_ids(),
-                EventPayload::MessageCreated(appended.message.clone()),
-            )
-            .await;
-            ctx.publish(
-                actor,
-                record,
-                record.member_ids(),
-                EventPayload::ConversationUpdated(record.clone()),
-            )
-            .await;
+        let Appended {
+            message,
+            created,
+            record,
+        } = ctx.store.append_message(actor, new).await?;
+        if !created {
+            let mut views = ctx.message_views(actor, vec![message]).await?;
+            return Ok(Sent {
+                message: views.remove(0),
+                created,
+            });
         }
-        let mut views = ctx.message_views(actor, vec![appended.message]).await?;
-        Ok(Sent {
-            message: views.remove(0),
-            created: appended.created,
-        })
+        tracing::debug!(conversation_id = %conversation, message_id = %message.id, seq = message.seq, "message stored");
+        let message = self.publish_change(actor, record, message, EventPayload::MessageCreated).await?;
+        Ok(Sent { message, created })
     }
 
     /// A page of history by seq, ascending; history the actor cleared is not shown.
@@ -110,15 +99,17 @@ impl MessageService {
         before: Option<u64>,
         after: Option<u64>,
         limit: Option<usize>,
-    ) -> ChatResult<Vec<MessageView>> {
+    ) -> ChatResult<Page<MessageView>> {
         let ctx = &self.ctx;
         let limit = validate::page_limit(&ctx.limits, limit)?;
         let query = HistoryQuery { before, after, limit };
-        let messages = ctx
-            .store
-            .history_page(&actor.tenant, &actor.user, conversation, query)
-            .await?;
-        ctx.message_views(actor, messages).await
+        let messages = ctx.store.history_page(actor, conversation, query).await?;
+        let seqs: Vec<u64> = messages.iter().map(|message| message.seq).collect();
+        let next_cursor = rules::history_next_cursor(&query, &seqs).map(|seq| seq.to_string());
+        Ok(Page {
+            items: ctx.message_views(actor, messages).await?,
+            next_cursor,
+        })
     }
 
     /// Edits the actor's own message; `message.updated` and `conversation.updated` go to
@@ -132,30 +123,14 @@ impl MessageService {
     ) -> ChatResult<MessageView> {
         let ctx = &self.ctx;
         let body = validate::body(&ctx.limits, body)?;
-        let (message, record) = ctx
-            .store
-            .edit_message(&actor.tenant, &actor.user, conversation, message, body)
-            .await?;
-        ctx.publish(
-            actor,
-            &record,
-            record.member_ids(),
-            EventPayload::MessageUpdated(message.clone()),
-        )
-        .await;
-        ctx.publish(
-            actor,
-            &record,
-            record.member_ids(),
-            EventPayload::ConversationUpdated(record.clone()),
-        )
-        .await;
-        let mut views = ctx.message_views(actor, vec![message]).await?;
-        Ok(views.remove(0))
+        let (message, record) = ctx.store.edit_message(actor, conversation, message, body).await?;
+        self.publish_change(actor, record, message, EventPayload::MessageUpdated)
+            .await
     }
 
     /// Soft-deletes the actor's own message; `message.deleted` and `conversation.updated`
-    /// go to every participant.
+    /// go to every participant. Deleting a deleted message answers it as it is and publishes
+    /// nothing.
     pub async fn delete(
         &self,
         actor: &Identity,
@@ -163,35 +138,19 @@ impl MessageService {
         message: MessageId,
     ) -> ChatResult<MessageView> {
         let ctx = &self.ctx;
-        let (message, record) = ctx
-            .store
-            .delete_message(&actor.tenant, &actor.user, conversation, message)
-            .await?;
-        ctx.publish(
-            actor,
-            &record,
-            record.member_ids(),
-            EventPayload::MessageDeleted(message.clone()),
-        )
-        .await;
-        ctx.publish(
-            actor,
-            &record,
-            record.member_ids(),
-            EventPayload::ConversationUpdated(record.clone()),
-        )
-        .await;
-        let mut views = ctx.message_views(actor, vec![message]).await?;
-        Ok(views.remove(0))
+        let deleted = ctx.store.delete_message(actor, conversation, message).await?;
+        if !deleted.changed {
+            let mut views = ctx.message_views(actor, vec![deleted.message]).await?;
+            return Ok(views.remove(0));
+        }
+        self.publish_change(actor, deleted.record, deleted.message, EventPayload::MessageDeleted)
+            .await
     }
 
     /// Tells the other participants that the actor is typing. Stores nothing.
     pub async fn typing(&self, actor: &Identity, conversation: ConversationId) -> ChatResult<()> {
         let ctx = &self.ctx;
-        let record = ctx
-            .store
-            .get_conversation(&actor.tenant, &actor.user, conversation)
-            .await?;
+        let record = ctx.store.get_conversation(actor, conversation).await?;
         let others = record
             .member_ids()
             .into_iter()
@@ -201,7 +160,30 @@ impl MessageService {
             user: actor.user.clone(),
             expires_at: now() + Duration::seconds(TYPING_TTL_SECONDS),
         };
-        ctx.publish(actor, &record, others, payload).await;
+        ctx.publish(actor, conversation, others, payload).await;
         Ok(())
+    }
+
+    /// After a committed change to `message`: renders the message and its conversation with
+    /// one directory batch, publishes the message event made by `payload` and
+    /// `conversation.updated` to every participant, and returns the actor's view of the
+    /// message.
+    async fn publish_change(
+        &self,
+        actor: &Identity,
+        record: ConversationRecord,
+        message: Message,
+        payload: fn(MessageView) -> EventPayload,
+    ) -> ChatResult<MessageView> {
+        let ctx = &self.ctx;
+        let recipients = record.member_ids();
+        let profiles = ctx.member_profiles(actor, &record).await?;
+        let message = profiles.message(message);
+        let view = profiles.conversation(record, &actor.user);
+        ctx.publish(actor, view.conversation.id, recipients.clone(), payload(message.clone()))
+            .await;
+        ctx.publish_conversation(actor, &view, recipients, EventPayload::ConversationUpdated)
+            .await;
+        Ok(message)
     }
 }

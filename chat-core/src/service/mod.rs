@@ -13,7 +13,7 @@ pub use messages::{MessageService, SendMessage, Sent};
 use crate::directory::{Profile, UserDirectory};
 use crate::error::ChatResult;
 use crate::events::{Event, EventBus, EventPayload, InProcessEventBus};
-use crate::ids::{Identity, UserId};
+use crate::ids::{ConversationId, Identity, UserId};
 use crate::limits::Limits;
 use crate::model::{ConversationRecord, Message};
 use crate::store::Store;
@@ -103,7 +103,7 @@ impl ChatServices {
     }
 
     /// Profiles of `users` in one directory call, with a stand-in for unknown ones.
-    async fn profiles(&self, actor: &Identity, users: Vec<UserId>) -> ChatResult<HashMap<UserId, Profile>> {
+    async fn profiles(&self, actor: &Identity, users: Vec<UserId>) -> ChatResult<Profiles> {
         let mut users = users;
         users.sort();
         users.dedup();
@@ -111,7 +111,13 @@ impl ChatServices {
         for user in users {
             found.entry(user.clone()).or_insert_with(|| Profile::unknown(user));
         }
-        Ok(found)
+        Ok(Profiles(found))
+    }
+
+    /// Profiles of everyone in `record`: one directory batch renders the conversation and
+    /// any of its messages, for the actor's answer and for every event recipient alike.
+    async fn member_profiles(&self, actor: &Identity, record: &ConversationRecord) -> ChatResult<Profiles> {
+        self.profiles(actor, record.member_ids()).await
     }
 
     /// Views of `records` for the actor, enriched with one directory call in all.
@@ -124,28 +130,18 @@ impl ChatServices {
         let profiles = self.profiles(actor, users).await?;
         Ok(records
             .into_iter()
-            .map(|record| view_of(record, &actor.user, &profiles))
+            .map(|record| profiles.conversation(record, &actor.user))
             .collect())
     }
 
-    async fn conversation_view(&self, actor: &Identity, record: ConversationRecord) -> ChatResult<ConversationView> {
-        let mut views = self.conversation_views(actor, vec![record]).await?;
-        Ok(views.remove(0))
-    }
-
+    /// Views of `messages` with their senders, one directory call in all.
     async fn message_views(&self, actor: &Identity, messages: Vec<Message>) -> ChatResult<Vec<MessageView>> {
         let profiles = self
             .profiles(actor, messages.iter().map(|message| message.sender.clone()).collect())
             .await?;
         Ok(messages
             .into_iter()
-            .map(|message| {
-                let sender = profiles
-                    .get(&message.sender)
-                    .cloned()
-                    .unwrap_or_else(|| Profile::unknown(message.sender.clone()));
-                MessageView { message, sender }
-            })
+            .map(|message| profiles.message(message))
             .collect())
     }
 
@@ -154,14 +150,13 @@ impl ChatServices {
     async fn publish(
         &self,
         actor: &Identity,
-        record: &ConversationRecord,
+        conversation_id: ConversationId,
         recipients: Vec<UserId>,
         payload: EventPayload,
     ) {
         if recipients.is_empty() {
             return;
         }
-        let conversation_id = record.conversation.id;
         let kind = payload.type_name();
         let event = Event {
             tenant: actor.tenant.clone(),
@@ -173,23 +168,49 @@ impl ChatServices {
             tracing::warn!(%conversation_id, event = kind, %error, "publishing a live event failed");
         }
     }
+
+    /// Publishes `conversation.updated` (or another conversation event made by `payload`)
+    /// with `view` to `recipients`.
+    async fn publish_conversation(
+        &self,
+        actor: &Identity,
+        view: &ConversationView,
+        recipients: Vec<UserId>,
+        payload: fn(ConversationView) -> EventPayload,
+    ) {
+        self.publish(actor, view.conversation.id, recipients, payload(view.clone()))
+            .await;
+    }
 }
 
-fn view_of(record: ConversationRecord, viewer: &UserId, profiles: &HashMap<UserId, Profile>) -> ConversationView {
-    let participants = record
-        .participants
-        .into_iter()
-        .map(|participant| {
-            let profile = profiles
-                .get(&participant.user)
-                .cloned()
-                .unwrap_or_else(|| Profile::unknown(participant.user.clone()));
-            ParticipantView { participant, profile }
-        })
-        .collect();
-    ConversationView {
-        conversation: record.conversation,
-        participants,
-        viewer: viewer.clone(),
+/// Profiles looked up in one directory batch, rendering records into views.
+struct Profiles(HashMap<UserId, Profile>);
+
+impl Profiles {
+    fn of(&self, user: &UserId) -> Profile {
+        self.0.get(user).cloned().unwrap_or_else(|| Profile::unknown(user.clone()))
+    }
+
+    fn conversation(&self, record: ConversationRecord, viewer: &UserId) -> ConversationView {
+        let participants = record
+            .participants
+            .into_iter()
+            .map(|participant| ParticipantView {
+                profile: self.of(&participant.user),
+                participant,
+            })
+            .collect();
+        ConversationView {
+            conversation: record.conversation,
+            participants,
+            viewer: viewer.clone(),
+        }
+    }
+
+    fn message(&self, message: Message) -> MessageView {
+        MessageView {
+            sender: self.of(&message.sender),
+            message,
+        }
     }
 }

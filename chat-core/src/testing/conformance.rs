@@ -467,6 +467,7 @@ pub async fn preview_follows_the_newest_message(store: Arc<dyn Store>) {
         Some(first.id)
     );
     assert_eq!(view.conversation.last_seq, 2, "a deleted message keeps its seq");
+    fx.bus.take();
     let again = messages
         .delete(fx.user(1), conversation, second.id)
         .await
@@ -475,6 +476,7 @@ pub async fn preview_follows_the_newest_message(store: Arc<dyn Store>) {
         again.message.deleted_at, deleted.message.deleted_at,
         "deleting twice changes nothing"
     );
+    assert!(fx.bus.take().is_empty(), "deleting twice tells nobody anything");
     assert!(matches!(
         messages.edit(fx.user(1), conversation, second.id, "zombie").await,
         Err(ChatError::Conflict { .. })
@@ -1116,7 +1118,7 @@ pub async fn history_pages_by_seq(store: Arc<dyn Store>) {
         .delete(fx.user(1), conversation, sent[14].id)
         .await
         .expect("delete seq 15");
-    let seqs = |page: Vec<crate::view::MessageView>| page.into_iter().map(|v| v.message.seq).collect::<Vec<_>>();
+    let seqs = |page: crate::view::Page<crate::view::MessageView>| page.into_iter().map(|v| v.message.seq).collect::<Vec<_>>();
     let u = fx.user(0);
     assert_eq!(
         seqs(
@@ -1329,6 +1331,28 @@ pub async fn invalid_input_is_a_validation_error_that_changes_nothing(store: Arc
                 .map(drop)
         ),
         ["client_message_id"]
+    );
+    assert_eq!(
+        field_of(
+            messages
+                .send(u0, conversation, SendMessage::text("x").with_client_message_id("caf\u{e9}"))
+                .await
+                .map(drop)
+        ),
+        ["client_message_id"],
+        "a retry key is printable ASCII for a host calling the services too"
+    );
+    let nul_tag = crate::service::InboxFilter {
+        tag: Some(crate::tag::TagFilter {
+            taggable_type: "Order\0".into(),
+            taggable_id: None,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        field_of(conversations.inbox(u0, nul_tag).await.map(drop)),
+        ["taggable_type"],
+        "an inbox tag filter follows the tag rules"
     );
     let mut big = SendMessage::text("x");
     big.metadata

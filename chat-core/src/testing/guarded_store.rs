@@ -5,9 +5,9 @@
 use async_trait::async_trait;
 
 use crate::error::ChatResult;
-use crate::ids::{ConversationId, MessageId, TenantId, UserId};
+use crate::ids::{ConversationId, Identity, MessageId, UserId};
 use crate::model::{ConversationRecord, Message, Stats};
-use crate::store::{Appended, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery, Store};
+use crate::store::{Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery, Store};
 
 /// `store`, with `guard` dropped right after it (fields drop in declaration order).
 #[derive(Debug)]
@@ -27,131 +27,95 @@ impl<S, G> GuardedStore<S, G> {
 
 #[async_trait]
 impl<S: Store, G: Send + Sync + 'static> Store for GuardedStore<S, G> {
-    async fn find_or_create_direct(&self, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
-        self.store.find_or_create_direct(new).await
+    async fn find_or_create_direct(&self, caller: &Identity, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
+        self.store.find_or_create_direct(caller, new).await
     }
 
-    async fn create_group(&self, new: NewGroup) -> ChatResult<ConversationRecord> {
-        self.store.create_group(new).await
+    async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {
+        self.store.create_group(caller, new).await
     }
 
-    async fn get_conversation(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        id: ConversationId,
-    ) -> ChatResult<ConversationRecord> {
-        self.store.get_conversation(tenant, actor, id).await
+    async fn get_conversation(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord> {
+        self.store.get_conversation(caller, id).await
     }
 
-    async fn append_message(&self, new: NewMessage) -> ChatResult<Appended> {
-        self.store.append_message(new).await
+    async fn append_message(&self, caller: &Identity, new: NewMessage) -> ChatResult<Appended> {
+        self.store.append_message(caller, new).await
     }
 
     async fn mark_read(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         id: ConversationId,
         up_to: ReadUpTo,
     ) -> ChatResult<(ConversationRecord, bool)> {
-        self.store.mark_read(tenant, actor, id, up_to).await
+        self.store.mark_read(caller, id, up_to).await
     }
 
-    async fn set_archived(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        id: ConversationId,
-        archived: bool,
-    ) -> ChatResult<ConversationRecord> {
-        self.store.set_archived(tenant, actor, id, archived).await
+    async fn set_archived(&self, caller: &Identity, id: ConversationId, archived: bool) -> ChatResult<ConversationRecord> {
+        self.store.set_archived(caller, id, archived).await
     }
 
-    async fn clear_history(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        id: ConversationId,
-    ) -> ChatResult<ConversationRecord> {
-        self.store.clear_history(tenant, actor, id).await
+    async fn clear_history(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord> {
+        self.store.clear_history(caller, id).await
     }
 
     async fn edit_message(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         conversation: ConversationId,
         message: MessageId,
         body: String,
     ) -> ChatResult<(Message, ConversationRecord)> {
-        self.store
-            .edit_message(tenant, actor, conversation, message, body)
-            .await
+        self.store.edit_message(caller, conversation, message, body).await
     }
 
     async fn delete_message(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         conversation: ConversationId,
         message: MessageId,
-    ) -> ChatResult<(Message, ConversationRecord)> {
-        self.store.delete_message(tenant, actor, conversation, message).await
+    ) -> ChatResult<Deleted> {
+        self.store.delete_message(caller, conversation, message).await
     }
 
     async fn add_participants(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         id: ConversationId,
         users: Vec<UserId>,
         max_participants: usize,
     ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
-        self.store
-            .add_participants(tenant, actor, id, users, max_participants)
-            .await
+        self.store.add_participants(caller, id, users, max_participants).await
     }
 
     async fn remove_participant(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         id: ConversationId,
         user: &UserId,
     ) -> ChatResult<ConversationRecord> {
-        self.store.remove_participant(tenant, actor, id, user).await
+        self.store.remove_participant(caller, id, user).await
     }
 
-    async fn inbox_page(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        query: InboxQuery,
-    ) -> ChatResult<Vec<ConversationRecord>> {
-        self.store.inbox_page(tenant, user, query).await
+    async fn inbox_page(&self, caller: &Identity, query: InboxQuery) -> ChatResult<Vec<ConversationRecord>> {
+        self.store.inbox_page(caller, query).await
     }
 
     async fn history_page(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         id: ConversationId,
         query: HistoryQuery,
     ) -> ChatResult<Vec<Message>> {
-        self.store.history_page(tenant, actor, id, query).await
+        self.store.history_page(caller, id, query).await
     }
 
-    async fn search(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        query: SearchQuery,
-    ) -> ChatResult<Vec<ConversationRecord>> {
-        self.store.search(tenant, user, query).await
+    async fn search(&self, caller: &Identity, query: SearchQuery) -> ChatResult<Vec<ConversationRecord>> {
+        self.store.search(caller, query).await
     }
 
-    async fn stats(&self, tenant: &TenantId, user: &UserId) -> ChatResult<Stats> {
-        self.store.stats(tenant, user).await
+    async fn stats(&self, caller: &Identity) -> ChatResult<Stats> {
+        self.store.stats(caller).await
     }
 }
