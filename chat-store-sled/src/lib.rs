@@ -134,10 +134,15 @@
 #![forbid(unsafe_code)]
 
 mod commit;
+mod counters;
 mod error;
+mod inbox_scan;
 mod keys;
+mod reads;
 mod store;
 mod trees;
+mod tx;
+mod writes;
 
 pub use commit::CommitStats;
 pub use error::SledStoreError;

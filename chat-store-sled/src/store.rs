@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chat_core::store::{Appended, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery};
-use chat_core::{ChatResult, ConversationId, ConversationRecord, Message, MessageId, Stats, Store, TenantId, UserId};
+use chat_core::store::{
+    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery,
+};
+use chat_core::{ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId, Stats, Store, UserId};
 
 use crate::commit::{CommitStats, GroupCommit};
 use crate::error::SledStoreError;
@@ -356,148 +358,120 @@ impl SledStore {
 
 #[async_trait]
 impl Store for SledStore {
-    async fn find_or_create_direct(&self, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
-        self.write(move |trees| trees.find_or_create_direct(&new)).await
-    }
-
-    async fn create_group(&self, new: NewGroup) -> ChatResult<ConversationRecord> {
-        self.write(move |trees| trees.create_group(&new)).await
-    }
-
-    async fn get_conversation(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        id: ConversationId,
-    ) -> ChatResult<ConversationRecord> {
-        let (tenant, actor) = (tenant.clone(), actor.clone());
-        self.blocking(move |trees| trees.get_conversation(&tenant, &actor, id))
+    async fn find_or_create_direct(&self, caller: &Identity, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
+        let caller = caller.clone();
+        self.write(move |trees| trees.find_or_create_direct(&caller, &new))
             .await
     }
 
-    async fn append_message(&self, new: NewMessage) -> ChatResult<Appended> {
-        self.write(move |trees| trees.append_message(&new)).await
+    async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {
+        let caller = caller.clone();
+        self.write(move |trees| trees.create_group(&caller, &new)).await
+    }
+
+    async fn get_conversation(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord> {
+        let caller = caller.clone();
+        self.blocking(move |trees| trees.member_record(&caller, id)).await
+    }
+
+    async fn append_message(&self, caller: &Identity, new: NewMessage) -> ChatResult<Appended> {
+        let caller = caller.clone();
+        self.write(move |trees| trees.append_message(&caller, &new)).await
     }
 
     async fn mark_read(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         id: ConversationId,
         up_to: ReadUpTo,
     ) -> ChatResult<(ConversationRecord, bool)> {
-        let (tenant, actor) = (tenant.clone(), actor.clone());
-        self.write(move |trees| trees.mark_read(&tenant, &actor, id, up_to))
-            .await
+        let caller = caller.clone();
+        self.write(move |trees| trees.mark_read(&caller, id, up_to)).await
     }
 
     async fn set_archived(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         id: ConversationId,
         archived: bool,
     ) -> ChatResult<ConversationRecord> {
-        let (tenant, actor) = (tenant.clone(), actor.clone());
-        self.write(move |trees| trees.set_archived(&tenant, &actor, id, archived))
-            .await
+        let caller = caller.clone();
+        self.write(move |trees| trees.set_archived(&caller, id, archived)).await
     }
 
-    async fn clear_history(
-        &self,
-        tenant: &TenantId,
-        actor: &UserId,
-        id: ConversationId,
-    ) -> ChatResult<ConversationRecord> {
-        let (tenant, actor) = (tenant.clone(), actor.clone());
-        self.write(move |trees| trees.clear_history(&tenant, &actor, id)).await
+    async fn clear_history(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord> {
+        let caller = caller.clone();
+        self.write(move |trees| trees.clear_history(&caller, id)).await
     }
 
     async fn edit_message(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         conversation: ConversationId,
         message: MessageId,
         body: String,
     ) -> ChatResult<(Message, ConversationRecord)> {
-        let (tenant, actor) = (tenant.clone(), actor.clone());
-        self.write(move |trees| trees.edit_message(&tenant, &actor, conversation, message, &body))
+        let caller = caller.clone();
+        self.write(move |trees| trees.edit_message(&caller, conversation, message, &body))
             .await
     }
 
     async fn delete_message(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         conversation: ConversationId,
         message: MessageId,
-    ) -> ChatResult<(Message, ConversationRecord)> {
-        let (tenant, actor) = (tenant.clone(), actor.clone());
-        self.write(move |trees| trees.delete_message(&tenant, &actor, conversation, message))
+    ) -> ChatResult<Deleted> {
+        let caller = caller.clone();
+        self.write(move |trees| trees.delete_message(&caller, conversation, message))
             .await
     }
 
     async fn add_participants(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         id: ConversationId,
         users: Vec<UserId>,
         max_participants: usize,
     ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
-        let (tenant, actor) = (tenant.clone(), actor.clone());
-        self.write(move |trees| trees.add_participants(&tenant, &actor, id, &users, max_participants))
+        let caller = caller.clone();
+        self.write(move |trees| trees.add_participants(&caller, id, &users, max_participants))
             .await
     }
 
     async fn remove_participant(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         id: ConversationId,
         user: &UserId,
     ) -> ChatResult<ConversationRecord> {
-        let (tenant, actor, user) = (tenant.clone(), actor.clone(), user.clone());
-        self.write(move |trees| trees.remove_participant(&tenant, &actor, id, &user))
+        let (caller, user) = (caller.clone(), user.clone());
+        self.write(move |trees| trees.remove_participant(&caller, id, &user))
             .await
     }
 
-    async fn inbox_page(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        query: InboxQuery,
-    ) -> ChatResult<Vec<ConversationRecord>> {
-        let (tenant, user) = (tenant.clone(), user.clone());
-        self.blocking(move |trees| trees.inbox_page(&tenant, &user, &query))
-            .await
+    async fn inbox_page(&self, caller: &Identity, query: InboxQuery) -> ChatResult<Vec<ConversationRecord>> {
+        let caller = caller.clone();
+        self.blocking(move |trees| trees.inbox_page(&caller, &query)).await
     }
 
     async fn history_page(
         &self,
-        tenant: &TenantId,
-        actor: &UserId,
+        caller: &Identity,
         id: ConversationId,
         query: HistoryQuery,
     ) -> ChatResult<Vec<Message>> {
-        let (tenant, actor) = (tenant.clone(), actor.clone());
-        self.blocking(move |trees| trees.history_page(&tenant, &actor, id, query))
-            .await
+        let caller = caller.clone();
+        self.blocking(move |trees| trees.history_page(&caller, id, query)).await
     }
 
-    async fn search(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        query: SearchQuery,
-    ) -> ChatResult<Vec<ConversationRecord>> {
-        let (tenant, user) = (tenant.clone(), user.clone());
-        self.blocking(move |trees| trees.search(&tenant, &user, &query)).await
+    async fn search(&self, caller: &Identity, query: SearchQuery) -> ChatResult<Vec<ConversationRecord>> {
+        let caller = caller.clone();
+        self.blocking(move |trees| trees.search(&caller, &query)).await
     }
 
-    async fn stats(&self, tenant: &TenantId, user: &UserId) -> ChatResult<Stats> {
-        let (tenant, user) = (tenant.clone(), user.clone());
-        self.blocking(move |trees| trees.stats(&tenant, &user)).await
+    async fn stats(&self, caller: &Identity) -> ChatResult<Stats> {
+        let caller = caller.clone();
+        self.blocking(move |trees| trees.stats(&caller)).await
     }
 }

@@ -77,17 +77,20 @@
 //! [`PgEventBus`].
 #![forbid(unsafe_code)]
 
+mod builder;
 mod bus;
 mod error;
+mod operations;
 mod rows;
 mod schema;
 mod sql;
 mod store;
 
+pub use builder::{PING_IDLE_AFTER, PgStoreBuilder, migrate};
 pub use bus::{DEFAULT_PAYLOAD_RETENTION, MAX_INLINE_PAYLOAD, PgEventBus, PgEventBusBuilder};
 pub use error::PgStoreError;
 pub use schema::{DEFAULT_SCHEMA, SchemaName};
-pub use store::{PING_IDLE_AFTER, PgStore, PgStoreBuilder, migrate};
+pub use store::PgStore;
 
 /// Compile-time checks that the public futures can be spawned on a multi-threaded runtime.
 #[cfg(test)]

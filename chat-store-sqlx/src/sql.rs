@@ -34,7 +34,6 @@ pub(crate) struct Sql {
     lock_plain: String,
     lock_message_id: String,
     pub append: String,
-    pub mark_read: String,
     pub save_participant: String,
     pub save_message: String,
     pub newest_visible_before: String,
@@ -140,14 +139,6 @@ impl Sql {
             lock_plain: lock(""),
             lock_message_id: lock("m.id = $3"),
             append: format!("SELECT * FROM {s}.append_message($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
-            mark_read: format!(
-                "WITH c AS (UPDATE {s}.conversations SET version = version + 1 WHERE id = $1) \
-                 UPDATE {s}.participants SET last_read_seq = $3, last_read_at = $4, \
-                   unread_count = (SELECT count(*) FROM {s}.messages m \
-                                   WHERE m.conversation_id = $1 AND m.seq > $3 AND m.sender <> $2) \
-                 WHERE conversation_id = $1 AND user_id = $2 \
-                 RETURNING unread_count"
-            ),
             save_participant: format!(
                 "WITH c AS (UPDATE {s}.conversations SET updated_at = $3, version = version + 1 WHERE id = $1) \
                  UPDATE {s}.participants SET role = $4, last_read_seq = $5, last_read_at = $6, unread_count = $7, \

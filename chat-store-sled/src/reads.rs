@@ -1,0 +1,134 @@
+//! The reading operations: plain reads of single keys and index ranges, outside any
+//! transaction (each record is one key, so always a committed whole), filtered and ordered
+//! by the rules of [`chat_core::rules`].
+
+use std::collections::HashSet;
+
+use chat_core::rules;
+use chat_core::store::{HistoryQuery, InboxQuery, SearchQuery};
+use chat_core::{ArchiveFilter, ChatResult, ConversationId, ConversationRecord, Identity, Message, Stats};
+
+use crate::counters::Counters;
+use crate::error::SledStoreError;
+use crate::inbox_scan::{InboxScan, tag_key_may_match};
+use crate::keys;
+use crate::trees::Trees;
+use crate::tx::decode;
+
+impl Trees {
+    pub(crate) fn inbox_page(&self, caller: &Identity, query: &InboxQuery) -> ChatResult<Vec<ConversationRecord>> {
+        let (tenant, user) = (&caller.tenant, &caller.user);
+        let mut page: Vec<ConversationRecord> = Vec::new();
+        let mut listed: HashSet<ConversationId> = HashSet::new();
+        if query.limit == 0 {
+            return Ok(page);
+        }
+        for entry in InboxScan::new(&self.inbox, tenant, user, query.archive, query.after.as_ref()) {
+            let (key, value) = entry?;
+            let Some((unread, tag_key)) = keys::split_inbox_value(&value) else {
+                return Err(SledStoreError::corrupt("inbox entry", "short value").into());
+            };
+            if query.unread_only && unread == 0 {
+                continue;
+            }
+            if let Some(filter) = &query.tag {
+                if !tag_key_may_match(filter, tag_key) {
+                    continue;
+                }
+            }
+            let Some(id) = keys::inbox_key_conversation(&key) else {
+                return Err(SledStoreError::corrupt("inbox entry", "short key").into());
+            };
+            if listed.contains(&id) {
+                continue;
+            }
+            let Some(record) = self.record(id)? else { continue };
+            if !entry_is_current(&record, caller, &key) || !rules::inbox_matches(&record, user, query) {
+                // The conversation changed since the entry was read (it moved up with a
+                // new message, or was archived): its current entry is elsewhere.
+                continue;
+            }
+            listed.insert(id);
+            page.push(record);
+            if page.len() >= query.limit {
+                break;
+            }
+        }
+        Ok(page)
+    }
+
+    pub(crate) fn history_page(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        query: HistoryQuery,
+    ) -> ChatResult<Vec<Message>> {
+        let record = self.member_record(caller, id)?;
+        let cleared = record.participant(&caller.user).map_or(0, |p| p.cleared_through_seq);
+        // Seqs are dense, so the page is an exact key range: no scan beyond the page.
+        let Some(seqs) = rules::history_range(&query, cleared, record.conversation.last_seq) else {
+            return Ok(Vec::new());
+        };
+        let (first, last) = (*seqs.start(), *seqs.end());
+        let mut page = Vec::new();
+        for entry in self.messages.range(keys::message(id, first)..=keys::message(id, last)) {
+            let (_, bytes) = entry.map_err(SledStoreError::from)?;
+            page.push(decode::<Message>("message", &bytes)?);
+        }
+        if page.iter().map(|message| message.seq).ne(seqs) {
+            return Err(
+                SledStoreError::corrupt("messages", format!("seqs {first}..={last} of {id} are not dense")).into(),
+            );
+        }
+        Ok(page)
+    }
+
+    pub(crate) fn search(&self, caller: &Identity, query: &SearchQuery) -> ChatResult<Vec<ConversationRecord>> {
+        let mut ids: Vec<ConversationId> = Vec::new();
+        let mut seen: HashSet<ConversationId> = HashSet::new();
+        for entry in InboxScan::new(&self.inbox, &caller.tenant, &caller.user, ArchiveFilter::All, None) {
+            let (key, _) = entry?;
+            let Some(id) = keys::inbox_key_conversation(&key) else {
+                return Err(SledStoreError::corrupt("inbox entry", "short key").into());
+            };
+            if seen.insert(id) {
+                ids.push(id);
+            }
+        }
+        let mut records = Vec::new();
+        for id in ids {
+            let Some(record) = self.record(id)? else { continue };
+            if rules::is_member(&record, caller) && rules::search_matches(&record, &caller.user, query) {
+                records.push(record);
+            }
+        }
+        rules::first_in_inbox_order(&mut records, query.limit);
+        Ok(records)
+    }
+
+    pub(crate) fn stats(&self, caller: &Identity) -> ChatResult<Stats> {
+        match self
+            .user_stats
+            .get(keys::user(&caller.tenant, &caller.user))
+            .map_err(SledStoreError::from)?
+        {
+            Some(bytes) => Ok(Counters::decode(&bytes)?.stats()),
+            None => Ok(Stats::default()),
+        }
+    }
+}
+
+/// True when `key` is the inbox entry `record` gives the caller now.
+fn entry_is_current(record: &ConversationRecord, caller: &Identity, key: &[u8]) -> bool {
+    let conversation = &record.conversation;
+    rules::is_member(record, caller)
+        && record.participant(&caller.user).is_some_and(|me| {
+            key == keys::inbox(
+                &caller.tenant,
+                &caller.user,
+                me.is_archived,
+                conversation.last_activity_at,
+                conversation.id,
+            )
+        })
+}

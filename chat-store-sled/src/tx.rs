@@ -1,0 +1,223 @@
+//! One sled transaction over all data trees: reads and writes of records and messages, and
+//! the upkeep of each participant's inbox entry and counters.
+
+use chat_core::{
+    ChatError, Conversation, ConversationId, ConversationRecord, Identity, Message, MessageId, Participant, TenantId,
+    UserId,
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use crate::counters::Counters;
+use crate::error::SledStoreError;
+use crate::keys;
+
+/// The result of a transaction body: domain errors abort it.
+pub(crate) type TxResult<T> = Result<T, ConflictableTransactionError<ChatError>>;
+
+/// Aborts the running transaction with `error`.
+pub(crate) fn abort<T>(error: impl Into<ChatError>) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(error.into()))
+}
+
+/// A domain result inside a transaction: its error aborts it.
+pub(crate) fn check<T>(result: chat_core::ChatResult<T>) -> TxResult<T> {
+    result.map_err(ConflictableTransactionError::Abort)
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, SledStoreError> {
+    serde_json::from_slice(bytes).map_err(|error| SledStoreError::corrupt(what, error))
+}
+
+fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, SledStoreError> {
+    serde_json::to_vec(value).map_err(|source| SledStoreError::Encode { what, source })
+}
+
+/// One participant's place in the indexes: what its inbox entry and counters derive from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct IndexState {
+    archived: bool,
+    last_activity_at: DateTime<Utc>,
+    unread: u64,
+}
+
+impl IndexState {
+    fn of(conversation: &Conversation, participant: &Participant) -> Self {
+        Self {
+            archived: participant.is_archived,
+            last_activity_at: conversation.last_activity_at,
+            unread: participant.unread_count,
+        }
+    }
+
+    /// `user`'s state in `record`, `None` when not a participant.
+    fn in_record(record: &ConversationRecord, user: &UserId) -> Option<Self> {
+        record
+            .participant(user)
+            .map(|participant| Self::of(&record.conversation, participant))
+    }
+}
+
+/// The trees as seen inside one transaction.
+pub(crate) struct Tx<'a> {
+    pub(crate) conversations: &'a TransactionalTree,
+    pub(crate) inbox: &'a TransactionalTree,
+    pub(crate) messages: &'a TransactionalTree,
+    pub(crate) message_ids: &'a TransactionalTree,
+    pub(crate) client_ids: &'a TransactionalTree,
+    pub(crate) directs: &'a TransactionalTree,
+    pub(crate) user_stats: &'a TransactionalTree,
+}
+
+impl Tx<'_> {
+    pub(crate) fn record(&self, id: ConversationId) -> TxResult<Option<ConversationRecord>> {
+        match self.conversations.get(keys::conversation(id))? {
+            Some(bytes) => match decode("conversation", &bytes) {
+                Ok(record) => Ok(Some(record)),
+                Err(error) => abort(error),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// The conversation if the caller participates in it; NotFound otherwise.
+    pub(crate) fn member_record(&self, caller: &Identity, id: ConversationId) -> TxResult<ConversationRecord> {
+        check(chat_core::rules::require_member(self.record(id)?, caller))
+    }
+
+    fn save_record(&self, record: &ConversationRecord) -> TxResult<()> {
+        let bytes = match encode("conversation", record) {
+            Ok(bytes) => bytes,
+            Err(error) => return abort(error),
+        };
+        self.conversations
+            .insert(&keys::conversation(record.conversation.id), bytes)?;
+        Ok(())
+    }
+
+    pub(crate) fn message(&self, conversation: ConversationId, seq: u64) -> TxResult<Message> {
+        match self.messages.get(keys::message(conversation, seq))? {
+            Some(bytes) => match decode("message", &bytes) {
+                Ok(message) => Ok(message),
+                Err(error) => abort(error),
+            },
+            None => abort(SledStoreError::corrupt(
+                "message",
+                format!("seq {seq} of conversation {conversation} is missing"),
+            )),
+        }
+    }
+
+    pub(crate) fn save_message(&self, message: &Message) -> TxResult<()> {
+        let bytes = match encode("message", message) {
+            Ok(bytes) => bytes,
+            Err(error) => return abort(error),
+        };
+        self.messages
+            .insert(&keys::message(message.conversation_id, message.seq), bytes)?;
+        Ok(())
+    }
+
+    pub(crate) fn seq_value(what: &'static str, bytes: &[u8]) -> TxResult<u64> {
+        match keys::u64_value(bytes) {
+            Some(seq) => Ok(seq),
+            None => abort(SledStoreError::corrupt(what, "not a seq")),
+        }
+    }
+
+    /// The message `message` of `conversation`; NotFound(message) when it is not there.
+    pub(crate) fn message_by_id(&self, conversation: ConversationId, message: MessageId) -> TxResult<Message> {
+        match self.message_ids.get(keys::message_id(conversation, message))? {
+            Some(bytes) => self.message(conversation, Self::seq_value("message id", &bytes)?),
+            None => abort(ChatError::message_not_found()),
+        }
+    }
+
+    fn add_to_counters(&self, tenant: &TenantId, user: &UserId, change: impl Fn(&mut Counters)) -> TxResult<()> {
+        let key = keys::user(tenant, user);
+        let mut counters = match self.user_stats.get(&key)? {
+            Some(bytes) => match Counters::decode(&bytes) {
+                Ok(counters) => counters,
+                Err(error) => return abort(error),
+            },
+            None => Counters::default(),
+        };
+        change(&mut counters);
+        if counters == Counters::default() {
+            self.user_stats.remove(key)?;
+        } else {
+            self.user_stats.insert(key, &counters.encode())?;
+        }
+        Ok(())
+    }
+
+    /// Saves `after` (a record that was `before`, or new when `before` is `None`) and moves
+    /// every participant's inbox entry and counters with it: added, removed and changed
+    /// participants alike. Nothing is written when nothing changed.
+    pub(crate) fn save_changes(&self, before: Option<&ConversationRecord>, after: &ConversationRecord) -> TxResult<()> {
+        if before == Some(after) {
+            return Ok(());
+        }
+        let mut users: Vec<&UserId> = after.participants.iter().map(|p| &p.user).collect();
+        if let Some(before) = before {
+            users.extend(
+                before
+                    .participants
+                    .iter()
+                    .map(|p| &p.user)
+                    .filter(|user| after.participant(user).is_none()),
+            );
+        }
+        for user in users {
+            let was = before.and_then(|before| IndexState::in_record(before, user));
+            self.reindex(after, user, was, IndexState::in_record(after, user))?;
+        }
+        self.save_record(after)
+    }
+
+    /// Moves one participant's inbox entry and counters from `before` to `after`
+    /// (`None`: not a participant), in this transaction.
+    fn reindex(
+        &self,
+        record: &ConversationRecord,
+        user: &UserId,
+        before: Option<IndexState>,
+        after: Option<IndexState>,
+    ) -> TxResult<()> {
+        if before == after {
+            return Ok(());
+        }
+        let conversation = &record.conversation;
+        let tenant = &conversation.tenant;
+        if let Some(before) = before {
+            self.inbox.remove(keys::inbox(
+                tenant,
+                user,
+                before.archived,
+                before.last_activity_at,
+                conversation.id,
+            ))?;
+        }
+        if let Some(after) = after {
+            self.inbox.insert(
+                keys::inbox(tenant, user, after.archived, after.last_activity_at, conversation.id),
+                keys::inbox_value(after.unread, conversation.tag.as_ref()),
+            )?;
+        }
+        let total_before = u64::from(before.is_some());
+        let total_after = u64::from(after.is_some());
+        let unread_before = before.map_or(0, |state| state.unread);
+        let unread_after = after.map_or(0, |state| state.unread);
+        if total_before == total_after && unread_before == unread_after {
+            return Ok(());
+        }
+        self.add_to_counters(tenant, user, |counters| {
+            counters.total = (counters.total + total_after).saturating_sub(total_before);
+            counters.unread_messages = (counters.unread_messages + unread_after).saturating_sub(unread_before);
+            counters.unread_conversations = (counters.unread_conversations + u64::from(unread_after > 0))
+                .saturating_sub(u64::from(unread_before > 0));
+        })
+    }
+}
