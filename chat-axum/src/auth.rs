@@ -11,12 +11,10 @@
 use std::borrow::Cow;
 
 use async_trait::async_trait;
-use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Uri, header};
 use chat_core::Identity;
 
-use crate::api::ChatApi;
 use crate::error::ApiError;
 
 /// Why a request was not authenticated.
@@ -49,18 +47,10 @@ pub trait Authenticator: Send + Sync + 'static {
     async fn authenticate(&self, parts: &Parts) -> Result<Identity, AuthRejection>;
 }
 
-/// The authenticated caller of a request: an extractor that answers 401 without an identity.
+/// The authenticated caller of a request: an extractor (with the [`ChatApi`](crate::ChatApi)
+/// state) that answers 401 without an identity.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller(pub Identity);
-
-impl FromRequestParts<ChatApi> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, api: &ChatApi) -> Result<Self, Self::Rejection> {
-        let identity = api.authenticator.authenticate(parts).await?;
-        Ok(Self(identity))
-    }
-}
 
 /// The token of an `Authorization: Bearer <token>` header.
 pub fn bearer_token(parts: &Parts) -> Option<&str> {

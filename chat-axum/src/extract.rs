@@ -8,7 +8,19 @@ use axum::http::{StatusCode, header};
 use chat_core::{ConversationId, FieldErrors, MessageId, UserId};
 use serde::de::DeserializeOwned;
 
+use crate::api::ChatApi;
+use crate::auth::Caller;
 use crate::error::ApiError;
+
+impl FromRequestParts<ChatApi> for Caller {
+    type Rejection = ApiError;
+
+    /// Asks the host's [`Authenticator`](crate::Authenticator) of the API.
+    async fn from_request_parts(parts: &mut Parts, api: &ChatApi) -> Result<Self, Self::Rejection> {
+        let identity = api.authenticator.authenticate(parts).await?;
+        Ok(Self(identity))
+    }
+}
 
 /// The error key used when a body is not JSON at all or not an object.
 pub const BODY_ERROR_FIELD: &str = "json";

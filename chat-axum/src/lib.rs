@@ -73,6 +73,31 @@
 //!   reading either lags behind the bus (it is sent `{"type":"resync"}` and closed) or blocks
 //!   a write past the timeout (closed). Pending events go out before a client frame is
 //!   handled.
+//!
+//! ## Live events (`GET /ws`)
+//!
+//! The upgrade is authenticated like any request (401, no `101`), checked against the origin
+//! allowlist (403) and the per-user socket cap (429).
+//!
+//! Server frames are JSON text, `{"type": ..., "conversation_uuid": ..., "data": ...}`:
+//!
+//! | type | data |
+//! |---|---|
+//! | `conversation.created`, `conversation.updated` | the conversation resource, as the recipient sees it |
+//! | `message.created`, `message.updated`, `message.deleted` | the message resource |
+//! | `conversation.read` | `{"user", "seq", "read_at"}`: a read receipt |
+//! | `typing` | `{"user", "expires_at"}` |
+//! | `pong` | answer to a client `ping` (no `conversation_uuid`, no `data`) |
+//! | `error` | `{"message", "errors"?}`: a client frame was refused |
+//! | `resync` | the client fell behind: fetch the inbox and `messages?after=seq`; the socket closes (1013) |
+//!
+//! Client frames: `{"type": "typing", "conversation_uuid": ...}`,
+//! `{"type": "read", "conversation_uuid": ..., "up_to_seq"?: n}` and `{"type": "ping"}`.
+//! A frame larger than [`Limits::ws_frame_max_bytes`](chat_core::Limits) closes the socket
+//! (1009), binary frames close it (1003), frames past the rate of [`WsConfig`] close it
+//! (1008). The server pings every [`ping_interval`](WsConfig::ping_interval); a client silent for
+//! [`idle_timeout`](WsConfig::idle_timeout) is closed (1001). A write the client does not take
+//! within [`send_timeout`](WsConfig::send_timeout) drops the socket.
 #![forbid(unsafe_code)]
 
 mod api;
@@ -83,7 +108,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod resources;
 mod routes;
-pub mod ws;
+mod ws;
 
 pub use api::{ChatApi, WsConfig};
 pub use auth::{AuthRejection, Authenticator, Caller};

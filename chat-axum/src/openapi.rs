@@ -9,13 +9,40 @@ use chat_core::Limits;
 use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::ChatApi;
+use crate::routes::{conversations, messages};
+use crate::ws;
 
 /// The document of every route [`crate::router`] serves; paths are relative to where the
 /// host nests the router (add a `servers` entry with the prefix if clients need it). The
 /// served document also carries the lengths and ranges of the limits in force: see
 /// [`openapi_value`].
 pub fn openapi() -> Document {
-    crate::routes::documented_routes().into_openapi()
+    documented_routes().into_openapi()
+}
+
+/// Every route with its OpenAPI operation: the router (`routes::build`) and the document come
+/// from this one list, so they cannot drift apart.
+pub(crate) fn documented_routes() -> OpenApiRouter<ChatApi> {
+    OpenApiRouter::with_openapi(base())
+        .routes(routes!(conversations::start_direct, conversations::inbox))
+        .routes(routes!(conversations::create_group))
+        .routes(routes!(conversations::search))
+        .routes(routes!(conversations::stats))
+        .routes(routes!(conversations::show))
+        .routes(routes!(messages::history, messages::send))
+        .routes(routes!(messages::edit, messages::delete))
+        .routes(routes!(conversations::mark_read))
+        .routes(routes!(conversations::archive, conversations::unarchive))
+        .routes(routes!(conversations::clear))
+        .routes(routes!(messages::typing))
+        .routes(routes!(conversations::add_participants))
+        .routes(routes!(conversations::remove_participant))
+        .routes(routes!(ws::websocket))
+        .routes(routes!(openapi_json))
 }
 
 /// The document as `GET /openapi.json` serves it: [`openapi`] with the lengths, ranges and
@@ -24,7 +51,13 @@ pub fn openapi() -> Document {
 /// `examples/marketplace/fuzz/run.sh`).
 pub fn openapi_value(limits: &Limits) -> serde_json::Value {
     let mut value = serde_json::to_value(openapi()).unwrap_or_else(|_| serde_json::json!({}));
-    constrain(&mut value, limits);
+    if let Err(missing) = constrain(&mut value, limits) {
+        // Kept from happening by the test `every_constraint_finds_its_target`.
+        tracing::error!(
+            ?missing,
+            "the OpenAPI document lacks these places for its limits; it is served without them"
+        );
+    }
     value
 }
 
@@ -53,8 +86,13 @@ fn no_control_not_blank() -> String {
 
 /// Writes the limits into the serialized document: text lengths and patterns of request
 /// bodies, page sizes and seq ranges of queries, the shape of user ids in paths.
-fn constrain(document: &mut serde_json::Value, limits: &Limits) {
-    use serde_json::json;
+///
+/// Every place it does not find (a schema, property, union branch or parameter renamed) is
+/// an error naming it, since the document would otherwise be served without those limits;
+/// `every_constraint_finds_its_target` checks the real document. A parameter rule needs to
+/// find its parameter in at least one operation.
+fn constrain(document: &mut serde_json::Value, limits: &Limits) -> Result<(), Vec<String>> {
+    use serde_json::{Value, json};
 
     // A byte limit as a character count that holds for any text (4 bytes per character).
     let id_chars = chat_core::ids::MAX_HOST_ID_BYTES / 4;
@@ -65,33 +103,35 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) {
     let client_message_id = json!({
         "minLength": 1,
         "maxLength": limits.client_message_id_max_bytes,
-        "pattern": crate::routes::messages::CLIENT_MESSAGE_ID_PATTERN,
+        "pattern": messages::CLIENT_MESSAGE_ID_PATTERN,
     });
     let seq = json!({"format": "uint64", "minimum": 0, "maximum": u64::MAX});
-    let Some(schemas) = document.pointer_mut("/components/schemas") else {
-        return;
+    let mut missing = Vec::new();
+    let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return Err(vec!["#/components/schemas".to_owned()]);
     };
     // Metadata: any JSON object without NUL characters in keys or strings, at any depth
     // (its serialized size is limited too, which a schema cannot say).
     let no_nul = json!({"pattern": "^[^\\u0000]*$"});
-    if let Some(schemas) = schemas.as_object_mut() {
-        schemas.insert(
-            "MetadataValue".to_owned(),
-            json!({
-                "description": "A JSON value without NUL characters in keys or strings.",
-                "anyOf": [
-                    {"type": ["null", "boolean", "number"]},
-                    {"type": "string", "pattern": no_nul["pattern"]},
-                    {"type": "array", "items": {"$ref": "#/components/schemas/MetadataValue"}},
-                    {
-                        "type": "object",
-                        "propertyNames": no_nul,
-                        "additionalProperties": {"$ref": "#/components/schemas/MetadataValue"}
-                    }
-                ]
-            }),
-        );
-    }
+    schemas.insert(
+        "MetadataValue".to_owned(),
+        json!({
+            "description": "A JSON value without NUL characters in keys or strings.",
+            "anyOf": [
+                {"type": ["null", "boolean", "number"]},
+                {"type": "string", "pattern": no_nul["pattern"]},
+                {"type": "array", "items": {"$ref": "#/components/schemas/MetadataValue"}},
+                {
+                    "type": "object",
+                    "propertyNames": no_nul,
+                    "additionalProperties": {"$ref": "#/components/schemas/MetadataValue"}
+                }
+            ]
+        }),
+    );
     let metadata = json!({
         "propertyNames": no_nul,
         "additionalProperties": {"$ref": "#/components/schemas/MetadataValue"},
@@ -112,11 +152,11 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) {
         ("StartConversationRequest", "metadata", &metadata),
         ("CreateGroupRequest", "metadata", &metadata),
     ] {
-        if let Some(target) = schemas
+        let target = schemas
             .get_mut(schema)
-            .and_then(|schema| schema.pointer_mut(&format!("/properties/{property}")))
-        {
-            merge(target, constraints);
+            .and_then(|schema| schema.pointer_mut(&format!("/properties/{property}")));
+        if !target.is_some_and(|target| merge(target, constraints)) {
+            missing.push(format!("#/components/schemas/{schema}/properties/{property}"));
         }
     }
     for (schema, branch, constraints) in [
@@ -137,55 +177,91 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) {
         ),
         ("UserRef", "integer", json!({"minimum": i64::MIN, "maximum": i64::MAX})),
     ] {
+        let mut found = false;
         if let Some(branches) = schemas
-            .pointer_mut(&format!("/{schema}/oneOf"))
-            .and_then(serde_json::Value::as_array_mut)
+            .get_mut(schema)
+            .and_then(|schema| schema.get_mut("oneOf"))
+            .and_then(Value::as_array_mut)
         {
             for candidate in branches.iter_mut().filter(|candidate| candidate["type"] == branch) {
-                merge(candidate, &constraints);
+                found |= merge(candidate, &constraints);
             }
         }
+        if !found {
+            missing.push(format!("#/components/schemas/{schema}/oneOf (type {branch})"));
+        }
     }
-    let Some(paths) = document.get_mut("paths").and_then(serde_json::Value::as_object_mut) else {
-        return;
+    let parameter_rules = [
+        ("query", "limit", json!({"minimum": 1, "maximum": limits.page_max})),
+        ("query", "before", seq.clone()),
+        ("query", "after", seq),
+        (
+            "query",
+            "q",
+            json!({"minLength": 1, "maxLength": limits.search_query_max_chars, "pattern": no_control_not_blank()}),
+        ),
+        // Empty is the same as absent.
+        (
+            "query",
+            "archived",
+            json!({"type": "string", "enum": ["", "false", "true", "all"]}),
+        ),
+        (
+            "query",
+            "unread",
+            json!({"type": "string", "enum": ["", "false", "true"]}),
+        ),
+        (
+            "path",
+            "user",
+            json!({"minLength": 1, "maxLength": id_chars, "pattern": no_control()}),
+        ),
+    ];
+    let mut applied = vec![false; parameter_rules.len()];
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
+        missing.push("#/paths".to_owned());
+        return Err(missing);
     };
     for operation in paths
         .values_mut()
-        .filter_map(serde_json::Value::as_object_mut)
+        .filter_map(Value::as_object_mut)
         .flat_map(|item| item.values_mut())
     {
-        let Some(parameters) = operation
-            .get_mut("parameters")
-            .and_then(serde_json::Value::as_array_mut)
-        else {
+        let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) else {
             continue;
         };
         for parameter in parameters {
-            let constraints = match (parameter["in"].as_str(), parameter["name"].as_str()) {
-                (Some("query"), Some("limit")) => json!({"minimum": 1, "maximum": limits.page_max}),
-                (Some("query"), Some("before" | "after")) => seq.clone(),
-                (Some("query"), Some("q")) => {
-                    json!({"minLength": 1, "maxLength": limits.search_query_max_chars, "pattern": no_control_not_blank()})
-                }
-                // Empty is the same as absent.
-                (Some("query"), Some("archived")) => json!({"type": "string", "enum": ["", "false", "true", "all"]}),
-                (Some("query"), Some("unread")) => json!({"type": "string", "enum": ["", "false", "true"]}),
-                (Some("path"), Some("user")) => json!({"minLength": 1, "maxLength": id_chars, "pattern": no_control()}),
-                _ => continue,
+            let Some(rule) = parameter_rules
+                .iter()
+                .position(|(place, name, _)| parameter["in"] == *place && parameter["name"] == *name)
+            else {
+                continue;
             };
-            if let Some(schema) = parameter.get_mut("schema") {
-                merge(schema, &constraints);
+            if parameter
+                .get_mut("schema")
+                .is_some_and(|schema| merge(schema, &parameter_rules[rule].2))
+            {
+                applied[rule] = true;
             }
         }
     }
-}
-
-fn merge(target: &mut serde_json::Value, constraints: &serde_json::Value) {
-    if let (Some(target), Some(constraints)) = (target.as_object_mut(), constraints.as_object()) {
-        for (key, value) in constraints {
-            target.insert(key.clone(), value.clone());
+    for ((place, name, _), applied) in parameter_rules.iter().zip(applied) {
+        if !applied {
+            missing.push(format!("{place} parameter `{name}` of any operation"));
         }
     }
+    if missing.is_empty() { Ok(()) } else { Err(missing) }
+}
+
+/// Writes `constraints` into `target`; whether `target` is an object, which it has to be.
+fn merge(target: &mut serde_json::Value, constraints: &serde_json::Value) -> bool {
+    let (Some(target), Some(constraints)) = (target.as_object_mut(), constraints.as_object()) else {
+        return false;
+    };
+    for (key, value) in constraints {
+        target.insert(key.clone(), value.clone());
+    }
+    true
 }
 
 #[derive(OpenApi)]
@@ -252,11 +328,13 @@ pub(crate) async fn openapi_json(Extension(document): Extension<OpenApiDocument>
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn limits_are_written_into_the_document() {
-        let mut limits = chat_core::Limits::default();
+        let mut limits = Limits::default();
         limits.title_max_chars = 77;
-        let value = super::openapi_value(&limits);
+        let value = openapi_value(&limits);
         let title = &value["components"]["schemas"]["CreateGroupRequest"]["properties"]["title"];
         assert_eq!(title["maxLength"], 77, "{title}");
         let body = &value["components"]["schemas"]["SendMessageRequest"]["properties"]["body"];
@@ -271,5 +349,71 @@ mod tests {
         assert_eq!(limit.as_ref().map(|s| s["maximum"].clone()), Some(100.into()));
         // Operations without parameters keep none (no `"parameters": null`).
         assert!(value["paths"]["/conversations"]["post"].get("parameters").is_none());
+    }
+
+    /// The document before [`constrain`].
+    fn unconstrained() -> serde_json::Value {
+        serde_json::to_value(openapi()).expect("document as JSON")
+    }
+
+    #[test]
+    fn every_constraint_finds_its_target() {
+        let mut document = unconstrained();
+        assert_eq!(constrain(&mut document, &Limits::default()), Ok(()));
+    }
+
+    #[test]
+    fn a_constraint_whose_target_is_gone_is_reported() {
+        let limits = Limits::default();
+
+        // A request struct renamed: every constraint on it is reported.
+        let mut document = unconstrained();
+        let schema = document
+            .pointer_mut("/components/schemas")
+            .and_then(serde_json::Value::as_object_mut)
+            .and_then(|schemas| schemas.remove("EditMessageRequest"))
+            .expect("EditMessageRequest");
+        document["components"]["schemas"]["EditRequest"] = schema;
+        let missing = constrain(&mut document, &limits).expect_err("a missing schema");
+        assert_eq!(missing, ["#/components/schemas/EditMessageRequest/properties/body"]);
+
+        // A field renamed.
+        let mut document = unconstrained();
+        let properties = document
+            .pointer_mut("/components/schemas/CreateGroupRequest/properties")
+            .and_then(serde_json::Value::as_object_mut)
+            .expect("CreateGroupRequest properties");
+        let title = properties.remove("title").expect("title");
+        properties.insert("name".to_owned(), title);
+        let missing = constrain(&mut document, &limits).expect_err("a missing property");
+        assert_eq!(missing, ["#/components/schemas/CreateGroupRequest/properties/title"]);
+
+        // A branch of a union gone.
+        let mut document = unconstrained();
+        let branches = document
+            .pointer_mut("/components/schemas/UserRef/oneOf")
+            .and_then(serde_json::Value::as_array_mut)
+            .expect("UserRef branches");
+        branches.retain(|branch| branch["type"] != "integer");
+        let missing = constrain(&mut document, &limits).expect_err("a missing branch");
+        assert_eq!(missing, ["#/components/schemas/UserRef/oneOf (type integer)"]);
+
+        // A query parameter renamed in every operation.
+        let mut document = unconstrained();
+        for operation in document["paths"]
+            .as_object_mut()
+            .expect("paths")
+            .values_mut()
+            .filter_map(serde_json::Value::as_object_mut)
+            .flat_map(|item| item.values_mut())
+        {
+            for parameter in operation["parameters"].as_array_mut().into_iter().flatten() {
+                if parameter["name"] == "q" {
+                    parameter["name"] = "query".into();
+                }
+            }
+        }
+        let missing = constrain(&mut document, &limits).expect_err("a missing parameter");
+        assert_eq!(missing, ["query parameter `q` of any operation"]);
     }
 }

@@ -1,27 +1,9 @@
-//! `GET /ws`: the caller's live events over a WebSocket.
+//! `GET /ws`: the caller's live events over a WebSocket. The frames, both ways, are described
+//! in the crate docs ("Live events") and in the operation's OpenAPI description below.
 //!
 //! The upgrade is authenticated first (401 and no `101` without an identity) and checked
 //! against the origin allowlist (403). The subscription to the event bus is made before the
 //! `101` is sent, so no event between the upgrade and the first read is missed.
-//!
-//! Server frames are JSON text, `{"type": ..., "conversation_uuid": ..., "data": ...}`:
-//!
-//! | type | data |
-//! |---|---|
-//! | `conversation.created`, `conversation.updated` | the conversation resource, as the recipient sees it |
-//! | `message.created`, `message.updated`, `message.deleted` | the message resource |
-//! | `conversation.read` | `{"user", "seq", "read_at"}`: a read receipt |
-//! | `typing` | `{"user", "expires_at"}` |
-//! | `pong` | answer to a client `ping` (no `conversation_uuid`, no `data`) |
-//! | `error` | `{"message", "errors"?}`: a client frame was refused |
-//! | `resync` | the client fell behind: fetch the inbox and `messages?after=seq`; the socket closes (1013) |
-//!
-//! Client frames: `{"type": "typing", "conversation_uuid": ...}`,
-//! `{"type": "read", "conversation_uuid": ..., "up_to_seq"?: n}` and `{"type": "ping"}`.
-//! A frame larger than [`Limits::ws_frame_max_bytes`](chat_core::Limits) closes the socket
-//! (1009), binary frames close it (1003), frames past the rate of [`WsConfig`] close it
-//! (1008). The server pings every `ping_interval`; a client silent for `idle_timeout` is
-//! closed (1001). A write the client does not take within `send_timeout` drops the socket.
 
 use std::collections::HashMap;
 use std::time::Instant;

@@ -8,5 +8,6 @@ mod fuzz;
 mod http;
 mod logs;
 mod mass_assignment;
+mod module_graph;
 mod openapi;
 mod ws;
