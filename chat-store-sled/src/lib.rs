@@ -79,7 +79,7 @@
 //!
 //! - **Group commit.** At most one flush runs at a time; every writer that commits while
 //!   it runs is covered by the next one, so concurrent writers share flushes
-//!   ([`SledStore::commit_stats`] counts both; `tests/group_commit.rs` checks that 256
+//!   ([`SledStore::commit_stats`] counts both; `tests/store/group_commit.rs` checks that 256
 //!   concurrent sends need far fewer flushes than sends, while a lone writer needs one
 //!   each). sled's own `flush_async` is *not* used: in sled 0.34 concurrent `flush_async`
 //!   calls deadlock (sled issue #1308, fixed only on sled's unreleased main branch; this
@@ -89,7 +89,7 @@
 //!   recovery applies it whole or not at all: a crash at any moment never leaves half a
 //!   send (a message without its seq, a counter without its message).
 //! - **Process crashes** (panic, `kill -9`, the OOM killer) lose nothing acknowledged: the
-//!   flush has handed the log to the operating system. `tests/crash.rs` kills a writer
+//!   flush has handed the log to the operating system. `tests/store/crash.rs` kills a writer
 //!   process with SIGKILL at random moments (also while it opens and recovers the
 //!   database) and checks after every restart that every acknowledged message, read and
 //!   deletion is there, seqs are dense, unread counts, previews and counters agree with
@@ -105,7 +105,7 @@
 //!   durability should use Postgres (`chat-store-sqlx`).
 //! - **Damaged files.** sled checksums its log; on recovery a damaged stretch is treated
 //!   like a torn tail: everything from there on is dropped *silently* and the database
-//!   opens in an earlier, consistent state (`tests/open.rs` shows it). sled does not
+//!   opens in an earlier, consistent state (`tests/store/open.rs` shows it). sled does not
 //!   report it. Unreadable files are an error ([`SledStoreError::Sled`]); sled panics on
 //!   some corruptions, which the store catches while opening
 //!   ([`SledStoreError::OpenPanicked`]); an undecodable record is

@@ -1,13 +1,13 @@
 //! Group commit: in durable mode every write waits for a flush, and concurrent writers
 //! share flushes instead of issuing one each.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Instant;
 
 use chat_core::Store;
 use chat_core::testing::Fixture;
+
+use crate::common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_durable_sends_share_flushes() {

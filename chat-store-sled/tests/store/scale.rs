@@ -3,14 +3,14 @@
 //! for one with many, and in a short conversation as in a long one.
 //!
 //! ```text
-//! cargo test -p chat-store-sled --release --test scale -- --ignored --nocapture
+//! cargo test -p chat-store-sled --release --test store scale:: -- --ignored --nocapture
 //! CHAT_SCALE_CONVERSATIONS=100000 CHAT_SCALE_MESSAGES=1000000 cargo test ...   # the issue's sizes
 //! ```
 
 use std::time::{Duration, Instant};
 
 use chat_core::store::{HistoryQuery, InboxQuery, NewDirect, NewMessage, ReadUpTo};
-use chat_core::{ConversationId, InboxCursor, Store, TenantId, UserId};
+use chat_core::{ConversationId, Identity, InboxCursor, Store, TenantId, UserId};
 use chat_store_sled::{Durability, SledStore};
 
 fn env(name: &str, default: usize) -> usize {
@@ -38,15 +38,14 @@ where
 }
 
 async fn direct(store: &SledStore, tenant: &TenantId, a: &UserId, b: &UserId) -> ConversationId {
+    let caller = Identity::new(tenant.clone(), a.clone());
     let new = NewDirect {
-        tenant: tenant.clone(),
-        creator: a.clone(),
         counterpart: b.clone(),
         tag: None,
         metadata: Default::default(),
     };
     store
-        .find_or_create_direct(new)
+        .find_or_create_direct(&caller, new)
         .await
         .expect("direct")
         .0
@@ -55,15 +54,14 @@ async fn direct(store: &SledStore, tenant: &TenantId, a: &UserId, b: &UserId) ->
 }
 
 async fn send(store: &SledStore, tenant: &TenantId, conversation: ConversationId, sender: &UserId) {
+    let caller = Identity::new(tenant.clone(), sender.clone());
     let new = NewMessage {
-        tenant: tenant.clone(),
         conversation_id: conversation,
-        sender: sender.clone(),
         body: "a message of ordinary length, about as long as people write".to_owned(),
         client_message_id: None,
         metadata: Default::default(),
     };
-    store.append_message(new).await.expect("send");
+    store.append_message(&caller, new).await.expect("send");
 }
 
 struct Costs {
@@ -74,10 +72,10 @@ struct Costs {
 }
 
 async fn user_costs(store: &SledStore, tenant: &TenantId, user: &UserId, partner: &UserId) -> Costs {
+    let caller = &Identity::new(tenant.clone(), user.clone());
     let first = store
         .inbox_page(
-            tenant,
-            user,
+            caller,
             InboxQuery {
                 limit: 10,
                 ..InboxQuery::default()
@@ -94,7 +92,7 @@ async fn user_costs(store: &SledStore, tenant: &TenantId, user: &UserId, partner
             limit: 10,
             ..InboxQuery::default()
         };
-        store.inbox_page(tenant, user, query).await.expect("inbox");
+        store.inbox_page(caller, query).await.expect("inbox");
     })
     .await;
     let inbox_deep = median(21, |_| async {
@@ -103,11 +101,11 @@ async fn user_costs(store: &SledStore, tenant: &TenantId, user: &UserId, partner
             after: middle,
             ..InboxQuery::default()
         };
-        store.inbox_page(tenant, user, query).await.expect("inbox");
+        store.inbox_page(caller, query).await.expect("inbox");
     })
     .await;
     let stats = median(101, |_| async {
-        store.stats(tenant, user).await.expect("stats");
+        store.stats(caller).await.expect("stats");
     })
     .await;
     let find_existing = median(51, |_| async {
@@ -137,13 +135,17 @@ async fn conversation_costs(
     b: &UserId,
     messages: u64,
 ) -> ConversationCosts {
+    let (caller_a, caller_b) = (
+        &Identity::new(tenant.clone(), a.clone()),
+        &Identity::new(tenant.clone(), b.clone()),
+    );
     let newest_page = median(21, |_| async {
         let query = HistoryQuery {
             limit: 50,
             ..HistoryQuery::default()
         };
         store
-            .history_page(tenant, a, conversation, query)
+            .history_page(caller_a, conversation, query)
             .await
             .expect("history");
     })
@@ -155,7 +157,7 @@ async fn conversation_costs(
             ..HistoryQuery::default()
         };
         store
-            .history_page(tenant, a, conversation, query)
+            .history_page(caller_a, conversation, query)
             .await
             .expect("history");
     })
@@ -164,7 +166,7 @@ async fn conversation_costs(
     let read_up_to_middle = median(21, |run| async move {
         // b reads a bit further each run, far below the newest message.
         let up_to = ReadUpTo::Seq(messages / 2 + run as u64);
-        store.mark_read(tenant, b, conversation, up_to).await.expect("read");
+        store.mark_read(caller_b, conversation, up_to).await.expect("read");
     })
     .await;
     ConversationCosts {

@@ -1,7 +1,5 @@
 //! Shared test support: a `SledStore` that owns the temporary directory it lives in.
 
-#![allow(dead_code)]
-
 use chat_core::testing::GuardedStore;
 use chat_store_sled::{Durability, SledStore};
 use tempfile::TempDir;

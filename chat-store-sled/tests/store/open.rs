@@ -28,10 +28,7 @@ async fn a_hosts_database_is_shared_without_touching_its_trees() {
     let fx = Fixture::new(Arc::new(chat.clone()) as Arc<dyn Store>, 2);
     let id = fx.direct(0, 1).await;
     fx.send(0, id, "hello").await;
-    let elsewhere = support
-        .stats(&fx.tenant, &fx.user(1).user)
-        .await
-        .expect("stats in the other store");
+    let elsewhere = support.stats(fx.user(1)).await.expect("stats in the other store");
     assert_eq!(
         elsewhere.total_conversations, 0,
         "stores with other prefixes are independent"
@@ -142,12 +139,12 @@ async fn garbage_files_are_an_error_not_a_panic() {
 #[tokio::test]
 async fn a_corrupt_record_is_a_backend_error_not_a_panic() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let (tenant, user, id) = {
+    let (caller, id) = {
         let store = SledStore::open(dir.path()).await.expect("create");
         let fx = Fixture::new(Arc::new(store) as Arc<dyn Store>, 2);
         let id = fx.direct(0, 1).await;
         fx.send(0, id, "soon unreadable").await;
-        (fx.tenant.clone(), fx.user(0).user.clone(), id)
+        (fx.user(0).clone(), id)
     };
     {
         let db = open_db(dir.path());
@@ -158,20 +155,18 @@ async fn a_corrupt_record_is_a_backend_error_not_a_panic() {
         db.flush().expect("flush");
     }
     let store = SledStore::open(dir.path()).await.expect("reopen");
-    let error = store
-        .get_conversation(&tenant, &user, id)
-        .await
-        .expect_err("corrupt record");
+    let error = store.get_conversation(&caller, id).await.expect_err("corrupt record");
     assert!(matches!(error, ChatError::Backend { .. }), "{error}");
     let error = store
-        .append_message(chat_core::store::NewMessage {
-            tenant: tenant.clone(),
-            conversation_id: id,
-            sender: user.clone(),
-            body: "x".into(),
-            client_message_id: None,
-            metadata: Default::default(),
-        })
+        .append_message(
+            &caller,
+            chat_core::store::NewMessage {
+                conversation_id: id,
+                body: "x".into(),
+                client_message_id: None,
+                metadata: Default::default(),
+            },
+        )
         .await
         .expect_err("corrupt record");
     assert!(matches!(error, ChatError::Backend { .. }), "{error}");
@@ -189,7 +184,7 @@ fn a_builder_without_a_location_is_an_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_log_bytes_never_panic_and_leave_a_consistent_earlier_state() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let (tenant, users, ids) = {
+    let (users, ids) = {
         let store = SledStore::open(dir.path()).await.expect("create");
         let fx = Fixture::new(Arc::new(store) as Arc<dyn Store>, 3);
         let mut ids = Vec::new();
@@ -200,7 +195,7 @@ async fn damaged_log_bytes_never_panic_and_leave_a_consistent_earlier_state() {
             }
             ids.push(id);
         }
-        (fx.tenant.clone(), fx.users.clone(), ids)
+        (fx.users.clone(), ids)
     };
     let path = dir.path().join("db");
     let mut bytes = std::fs::read(&path).expect("read db");
@@ -219,7 +214,7 @@ async fn damaged_log_bytes_never_panic_and_leave_a_consistent_earlier_state() {
     };
     let mut surviving = Vec::new();
     for id in ids {
-        match store.get_conversation(&tenant, &users[0].user, id).await {
+        match store.get_conversation(&users[0], id).await {
             Ok(record) => surviving.push(record.conversation.last_seq),
             Err(error) => assert!(error.is_not_found() || matches!(error, ChatError::Backend { .. })),
         }
@@ -231,10 +226,10 @@ async fn damaged_log_bytes_never_panic_and_leave_a_consistent_earlier_state() {
             limit: 100,
             ..Default::default()
         };
-        let Ok(inbox) = store.inbox_page(&tenant, &identity.user, query).await else {
+        let Ok(inbox) = store.inbox_page(identity, query).await else {
             continue;
         };
-        let stats = store.stats(&tenant, &identity.user).await.expect("stats");
+        let stats = store.stats(identity).await.expect("stats");
         let unread: u64 = inbox
             .iter()
             .map(|row| row.participant(&identity.user).map_or(0, |p| p.unread_count))

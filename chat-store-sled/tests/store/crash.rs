@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use chat_core::model::LastMessage;
 use chat_core::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo};
 use chat_core::{
-    ArchiveFilter, ConversationId, ConversationKind, ConversationRecord, InboxCursor, Message, MessageId, Store, Tag,
-    TenantId, UserId,
+    ArchiveFilter, ConversationId, ConversationKind, ConversationRecord, Identity, InboxCursor, Message, MessageId,
+    Store, Tag, TenantId, UserId,
 };
 use chat_store_sled::SledStore;
 
@@ -36,6 +36,11 @@ fn user(n: usize) -> UserId {
 
 fn tenant() -> TenantId {
     TenantId::new("crash").expect("tenant id")
+}
+
+/// User `n` of the crash tenant, as the caller of a store operation.
+fn caller(n: usize) -> Identity {
+    Identity::new(tenant(), user(n))
 }
 
 /// The direct conversations the child finds or creates: pairs, and one pair with a tag.
@@ -94,7 +99,7 @@ fn crash_child_writer() {
         .ok()
         .and_then(|v| v.parse().ok())
         .expect("group id");
-    // The test harness has printed "test crash_child_writer ... " without a newline.
+    // The test harness has printed "test crash::crash_child_writer ... " without a newline.
     std::io::stdout().write_all(b"\n").expect("stdout");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -109,13 +114,14 @@ fn crash_child_writer() {
             // Alternate who asks, so that symmetry is exercised across restarts.
             let (creator, counterpart) = if run % 2 == 0 { (key.0, key.1) } else { (key.1, key.0) };
             let (record, created) = store
-                .find_or_create_direct(NewDirect {
-                    tenant: tenant(),
-                    creator: user(creator),
-                    counterpart: user(counterpart),
-                    tag: key.2.map(|id| Tag::new("Order", id).expect("tag")),
-                    metadata: Default::default(),
-                })
+                .find_or_create_direct(
+                    &caller(creator),
+                    NewDirect {
+                        counterpart: user(counterpart),
+                        tag: key.2.map(|id| Tag::new("Order", id).expect("tag")),
+                        metadata: Default::default(),
+                    },
+                )
                 .await
                 .expect("find or create");
             report(format!(
@@ -142,14 +148,15 @@ fn crash_child_writer() {
                         // Repeat an earlier client_message_id: must return the same message.
                         let (conversation, sender, id, cmid) = mine[rng.below(mine.len() as u64) as usize].clone();
                         let appended = store
-                            .append_message(NewMessage {
-                                tenant: tenant(),
-                                conversation_id: conversation,
-                                sender: user(sender),
-                                body: "a repeat".to_owned(),
-                                client_message_id: Some(cmid),
-                                metadata: Default::default(),
-                            })
+                            .append_message(
+                                &caller(sender),
+                                NewMessage {
+                                    conversation_id: conversation,
+                                    body: "a repeat".to_owned(),
+                                    client_message_id: Some(cmid),
+                                    metadata: Default::default(),
+                                },
+                            )
                             .await
                             .expect("repeat");
                         assert!(
@@ -159,14 +166,14 @@ fn crash_child_writer() {
                     } else if roll == 1 && !mine.is_empty() {
                         let (conversation, sender, id, _) = mine[rng.below(mine.len() as u64) as usize].clone();
                         store
-                            .delete_message(&tenant(), &user(sender), conversation, id)
+                            .delete_message(&caller(sender), conversation, id)
                             .await
                             .expect("delete");
                         report(format!("DEL {conversation} {id}"));
                     } else if roll < 5 {
                         let reader = members[rng.below(members.len() as u64) as usize];
                         let (record, _) = store
-                            .mark_read(&tenant(), &user(reader), *conversation, ReadUpTo::Newest)
+                            .mark_read(&caller(reader), *conversation, ReadUpTo::Newest)
                             .await
                             .expect("mark read");
                         let seq = record.participant(&user(reader)).map_or(0, |p| p.last_read_seq);
@@ -175,14 +182,15 @@ fn crash_child_writer() {
                         n += 1;
                         let cmid = format!("r{run}-t{task}-{n}");
                         let appended = store
-                            .append_message(NewMessage {
-                                tenant: tenant(),
-                                conversation_id: *conversation,
-                                sender: user(sender),
-                                body: format!("body {cmid}"),
-                                client_message_id: Some(cmid.clone()),
-                                metadata: Default::default(),
-                            })
+                            .append_message(
+                                &caller(sender),
+                                NewMessage {
+                                    conversation_id: *conversation,
+                                    body: format!("body {cmid}"),
+                                    client_message_id: Some(cmid.clone()),
+                                    metadata: Default::default(),
+                                },
+                            )
                             .await
                             .expect("send");
                         let message = appended.message;
@@ -262,13 +270,12 @@ impl Acknowledged {
     }
 }
 
-async fn full_history(store: &SledStore, viewer: &UserId, id: ConversationId) -> Vec<Message> {
+async fn full_history(store: &SledStore, viewer: &Identity, id: ConversationId) -> Vec<Message> {
     let mut messages = Vec::new();
     loop {
         let after = messages.last().map_or(0, |m: &Message| m.seq);
         let page = store
             .history_page(
-                &tenant(),
                 viewer,
                 id,
                 HistoryQuery {
@@ -286,7 +293,7 @@ async fn full_history(store: &SledStore, viewer: &UserId, id: ConversationId) ->
     }
 }
 
-async fn full_inbox(store: &SledStore, viewer: &UserId) -> Vec<ConversationRecord> {
+async fn full_inbox(store: &SledStore, viewer: &Identity) -> Vec<ConversationRecord> {
     let mut rows: Vec<ConversationRecord> = Vec::new();
     loop {
         let after = rows.last().map(|row| InboxCursor {
@@ -295,7 +302,6 @@ async fn full_inbox(store: &SledStore, viewer: &UserId) -> Vec<ConversationRecor
         });
         let page = store
             .inbox_page(
-                &tenant(),
                 viewer,
                 InboxQuery {
                     archive: ArchiveFilter::All,
@@ -324,8 +330,8 @@ async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) 
     let mut stored = 0;
     let mut records: HashMap<ConversationId, ConversationRecord> = HashMap::new();
     for (id, members) in &conversations {
-        let viewer = user(members[0]);
-        let record = store.get_conversation(&tenant(), &viewer, *id).await.expect("get");
+        let viewer = caller(members[0]);
+        let record = store.get_conversation(&viewer, *id).await.expect("get");
         let mut member_ids: Vec<UserId> = record.member_ids();
         member_ids.sort();
         let mut expected: Vec<UserId> = members.iter().map(|&m| user(m)).collect();
@@ -400,7 +406,7 @@ async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) 
     }
     for n in 0..USERS {
         let me = user(n);
-        let inbox = full_inbox(store, &me).await;
+        let inbox = full_inbox(store, &caller(n)).await;
         let ids: Vec<ConversationId> = inbox.iter().map(|row| row.conversation.id).collect();
         let unique: HashSet<ConversationId> = ids.iter().copied().collect();
         assert_eq!(unique.len(), ids.len(), "inbox of {me} lists a conversation twice");
@@ -424,7 +430,7 @@ async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) 
             .count();
         let expected_directs = direct_keys().iter().filter(|k| k.0 == n || k.1 == n).count();
         assert!(directs <= expected_directs, "{me} has duplicated direct conversations");
-        let stats = store.stats(&tenant(), &me).await.expect("stats");
+        let stats = store.stats(&caller(n)).await.expect("stats");
         let unread: Vec<u64> = inbox
             .iter()
             .map(|row| row.participant(&me).map_or(0, |p| p.unread_count))
@@ -446,13 +452,14 @@ async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) 
             continue;
         };
         let (record, created) = store
-            .find_or_create_direct(NewDirect {
-                tenant: tenant(),
-                creator: user(key.1),
-                counterpart: user(key.0),
-                tag: key.2.map(|id| Tag::new("Order", id).expect("tag")),
-                metadata: Default::default(),
-            })
+            .find_or_create_direct(
+                &caller(key.1),
+                NewDirect {
+                    counterpart: user(key.0),
+                    tag: key.2.map(|id| Tag::new("Order", id).expect("tag")),
+                    metadata: Default::default(),
+                },
+            )
             .await
             .expect("find direct");
         assert!(!created, "direct {key:?} was lost");
@@ -461,9 +468,16 @@ async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) 
     stored
 }
 
+/// The child's test by its path inside the test binary, which `--exact` matches: this
+/// module's path without the crate name (`crash::crash_child_writer`).
+fn child_test_name() -> String {
+    let module = module_path!().split_once("::").map_or("", |(_crate, module)| module);
+    format!("{module}::crash_child_writer")
+}
+
 fn spawn_child(dir: &std::path::Path, run: u64, group: ConversationId) -> Child {
     Command::new(std::env::current_exe().expect("test binary"))
-        .args(["crash_child_writer", "--exact", "--nocapture", "--test-threads=1"])
+        .args([child_test_name().as_str(), "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR, dir)
         .env(CHILD_RUN, run.to_string())
         .env(CHILD_GROUP, group.to_string())
@@ -501,14 +515,15 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
     let group = runtime.block_on(async {
         let store = SledStore::open(dir.path()).await.expect("open");
         store
-            .create_group(NewGroup {
-                tenant: tenant(),
-                creator: user(0),
-                members: (1..USERS).map(user).collect(),
-                title: "crash group".to_owned(),
-                tag: None,
-                metadata: Default::default(),
-            })
+            .create_group(
+                &caller(0),
+                NewGroup {
+                    members: (1..USERS).map(user).collect(),
+                    title: "crash group".to_owned(),
+                    tag: None,
+                    metadata: Default::default(),
+                },
+            )
             .await
             .expect("group")
             .conversation

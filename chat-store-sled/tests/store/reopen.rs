@@ -35,10 +35,7 @@ async fn snapshot(store: &SledStore, users: &[Identity]) -> Vec<Snapshot> {
                 limit: 2,
                 ..InboxQuery::default()
             };
-            let page = store
-                .inbox_page(&identity.tenant, &identity.user, query)
-                .await
-                .expect("inbox");
+            let page = store.inbox_page(identity, query).await.expect("inbox");
             if page.is_empty() {
                 break;
             }
@@ -52,13 +49,10 @@ async fn snapshot(store: &SledStore, users: &[Identity]) -> Vec<Snapshot> {
                 before: None,
                 limit: 10_000,
             };
-            let history = store
-                .history_page(&identity.tenant, &identity.user, id, query)
-                .await
-                .expect("history");
+            let history = store.history_page(identity, id, query).await.expect("history");
             histories.insert(id, history);
         }
-        let stats = store.stats(&identity.tenant, &identity.user).await.expect("stats");
+        let stats = store.stats(identity).await.expect("stats");
         snapshots.push(Snapshot {
             inbox,
             stats,

@@ -1,0 +1,17 @@
+//! SledStore's integration tests, one test binary: the conformance suite in both durability
+//! modes, group commit, opening and reopening, the SIGKILL crash test and the (ignored)
+//! scale check.
+//!
+//! ```text
+//! cargo test -p chat-store-sled --test store                 # all of them
+//! cargo test -p chat-store-sled --test store crash::         # one module
+//! ```
+
+mod common;
+mod conformance_durable;
+mod conformance_relaxed;
+mod crash;
+mod group_commit;
+mod open;
+mod reopen;
+mod scale;
