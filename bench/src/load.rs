@@ -5,7 +5,7 @@
 //! `INSERT ... SELECT generate_series` per table of the PgStore schema.
 
 use chat_core::store::{NewDirect, NewMessage};
-use chat_core::{ConversationId, Metadata, Store, TenantId};
+use chat_core::{ConversationId, Identity, Metadata, Store, TenantId};
 use chat_store_sled::SledStore;
 use chat_store_sqlx::PgStore;
 use futures_util::StreamExt as _;
@@ -35,13 +35,14 @@ pub async fn sled_inbox(store: &SledStore, size: usize) {
             async move {
                 let counterpart = format!("p{size}_{index}");
                 let new = NewDirect {
-                    tenant: TenantId::default(),
-                    creator: user_id(&owner),
                     counterpart: user_id(&counterpart),
                     tag: None,
                     metadata: Metadata::new(),
                 };
-                let (record, _) = store.find_or_create_direct(new).await.expect("loading a conversation");
+                let (record, _) = store
+                    .find_or_create_direct(&caller(&owner), new)
+                    .await
+                    .expect("loading a conversation");
                 let sender = if index % UNREAD_EVERY == 0 { counterpart } else { owner };
                 append(&store, record.conversation.id, &sender, format!("hello {index}")).await;
             }
@@ -55,13 +56,14 @@ pub async fn sled_inbox(store: &SledStore, size: usize) {
 pub async fn sled_history(store: &SledStore, size: usize) -> ConversationId {
     let (a, b) = history_users(size);
     let new = NewDirect {
-        tenant: TenantId::default(),
-        creator: user_id(&a),
         counterpart: user_id(&b),
         tag: None,
         metadata: Metadata::new(),
     };
-    let (record, _) = store.find_or_create_direct(new).await.expect("loading a conversation");
+    let (record, _) = store
+        .find_or_create_direct(&caller(&a), new)
+        .await
+        .expect("loading a conversation");
     let id = record.conversation.id;
     futures_util::stream::iter(1..=size)
         .map(|index| {
@@ -75,16 +77,22 @@ pub async fn sled_history(store: &SledStore, size: usize) -> ConversationId {
     id
 }
 
+/// `user` of the default tenant, as the caller of a store operation.
+fn caller(user: &str) -> Identity {
+    Identity::new(TenantId::default(), user_id(user))
+}
+
 async fn append(store: &SledStore, id: ConversationId, sender: &str, body: String) {
     store
-        .append_message(NewMessage {
-            tenant: TenantId::default(),
-            conversation_id: id,
-            sender: user_id(sender),
-            body,
-            client_message_id: None,
-            metadata: Metadata::new(),
-        })
+        .append_message(
+            &caller(sender),
+            NewMessage {
+                conversation_id: id,
+                body,
+                client_message_id: None,
+                metadata: Metadata::new(),
+            },
+        )
         .await
         .expect("loading a message");
 }

@@ -103,7 +103,7 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) -> Result<(), Ve
     let client_message_id = json!({
         "minLength": 1,
         "maxLength": limits.client_message_id_max_bytes,
-        "pattern": messages::CLIENT_MESSAGE_ID_PATTERN,
+        "pattern": chat_core::CLIENT_MESSAGE_ID_PATTERN,
     });
     let seq = json!({"format": "uint64", "minimum": 0, "maximum": u64::MAX});
     let mut missing = Vec::new();

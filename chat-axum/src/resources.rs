@@ -240,8 +240,23 @@ pub struct ConversationResource {
 
 impl From<&ConversationView> for ConversationResource {
     fn from(view: &ConversationView) -> Self {
+        Self::for_viewer(view, &view.viewer)
+    }
+}
+
+impl ConversationResource {
+    /// `view` as `viewer` sees it: the same conversation and participants for everyone,
+    /// with the viewer's own unread count, archive flag, visible preview and counterpart
+    /// taken from the viewer's row in `view` (no lookup, no copy of the view).
+    pub fn for_viewer(view: &ConversationView, viewer: &UserId) -> Self {
         let conversation = &view.conversation;
-        let last = view.visible_last_message();
+        let me = view.participant(viewer);
+        let cleared = me.map_or(0, |me| me.cleared_through_seq);
+        let last = conversation.last_message.as_ref().filter(|last| last.seq > cleared);
+        let counterpart = match conversation.kind {
+            ConversationKind::Direct => view.participants.iter().find(|p| &p.participant.user != viewer),
+            ConversationKind::Group => None,
+        };
         Self {
             uuid: *conversation.id.as_uuid(),
             kind: conversation.kind.into(),
@@ -250,8 +265,8 @@ impl From<&ConversationView> for ConversationResource {
             taggable_id: conversation.tag.as_ref().map(|tag| (&tag.taggable_id).into()),
             last_message_text: last.map(|last| last.text.clone()),
             last_message_at: last.map(|last| last.at),
-            is_archived: view.is_archived(),
-            unread_count: view.unread_count(),
+            is_archived: me.is_some_and(|me| me.is_archived),
+            unread_count: me.map_or(0, |me| me.unread_count),
             created_at: conversation.created_at,
             updated_at: conversation.updated_at,
             participants: view
@@ -268,7 +283,7 @@ impl From<&ConversationView> for ConversationResource {
                     }
                 })
                 .collect(),
-            counterpart: view.counterpart().map(|other| {
+            counterpart: counterpart.map(|other| {
                 let mut user = UserResource::from(&other.profile);
                 user.uuid = other.participant.user.as_str().to_owned();
                 user

@@ -5,7 +5,6 @@
 //! against the origin allowlist (403). The subscription to the event bus is made before the
 //! `101` is sent, so no event between the upgrade and the first read is missed.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use axum::extract::State;
@@ -13,10 +12,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use chat_core::{
-    ChatError, ChatResult, ConversationId, ConversationView, Event, EventPayload, EventStream, Identity, MessageView,
-    ParticipantView, Profile, StreamError, UserId,
-};
+use chat_core::{ChatError, ChatResult, ConversationId, Event, EventPayload, EventStream, Identity, StreamError};
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt as _;
 use serde::{Deserialize, Serialize};
@@ -337,7 +333,7 @@ impl Connection {
         if event.tenant != self.me.tenant || !event.recipients.contains(&self.me.user) {
             return None;
         }
-        let text = match render(&self.api, &self.me, event).await {
+        let text = match render(&self.me, event) {
             Ok(text) => text,
             Err(error) => {
                 // The client misses this event: tell it to catch up from the store.
@@ -422,52 +418,22 @@ fn error_frame(error: ApiError) -> String {
     serde_json::to_string(&frame).unwrap_or_else(|_| "{\"type\":\"error\"}".to_owned())
 }
 
-/// Public profiles of `users`, one directory call, stand-ins for unknown users.
-async fn profiles(api: &ChatApi, me: &Identity, users: Vec<UserId>) -> ChatResult<HashMap<UserId, Profile>> {
-    let mut found = api.services.directory().profiles(&me.tenant, &users).await?;
-    for user in users {
-        found.entry(user.clone()).or_insert_with(|| Profile::unknown(user));
-    }
-    Ok(found)
-}
-
 /// The event as the JSON text frame `me` receives.
-async fn render(api: &ChatApi, me: &Identity, event: &Event) -> ChatResult<String> {
+///
+/// Events arrive rendered by the services (one directory batch for all recipients); only
+/// the recipient's own fields are picked here, from its row in the event.
+fn render(me: &Identity, event: &Event) -> ChatResult<String> {
     let conversation = Some(event.conversation_id);
     let kind = event.payload.type_name();
     let text = match &event.payload {
-        EventPayload::ConversationCreated(record) | EventPayload::ConversationUpdated(record) => {
-            let profiles = profiles(api, me, record.member_ids()).await?;
-            let view = ConversationView {
-                conversation: record.conversation.clone(),
-                participants: record
-                    .participants
-                    .iter()
-                    .map(|participant| ParticipantView {
-                        participant: participant.clone(),
-                        profile: profiles
-                            .get(&participant.user)
-                            .cloned()
-                            .unwrap_or_else(|| Profile::unknown(participant.user.clone())),
-                    })
-                    .collect(),
-                viewer: me.user.clone(),
-            };
-            frame_text(kind, conversation, Some(ConversationResource::from(&view)))
-        }
-        EventPayload::MessageCreated(message)
-        | EventPayload::MessageUpdated(message)
-        | EventPayload::MessageDeleted(message) => {
-            let mut profiles = profiles(api, me, vec![message.sender.clone()]).await?;
-            let sender = profiles
-                .remove(&message.sender)
-                .unwrap_or_else(|| Profile::unknown(message.sender.clone()));
-            let view = MessageView {
-                message: message.clone(),
-                sender,
-            };
-            frame_text(kind, conversation, Some(MessageResource::from(&view)))
-        }
+        EventPayload::ConversationCreated(view) | EventPayload::ConversationUpdated(view) => frame_text(
+            kind,
+            conversation,
+            Some(ConversationResource::for_viewer(view, &me.user)),
+        ),
+        EventPayload::MessageCreated(view)
+        | EventPayload::MessageUpdated(view)
+        | EventPayload::MessageDeleted(view) => frame_text(kind, conversation, Some(MessageResource::from(view))),
         EventPayload::ConversationRead { user, seq, read_at } => frame_text(
             kind,
             conversation,

@@ -178,7 +178,12 @@ fn own_row<'a>(record: &'a mut ConversationRecord, user: &UserId) -> ChatResult<
 /// participant's watermark is from someone else, since sending moves the sender's own
 /// watermark to its message, new members start at the newest seq, and watermarks never move
 /// back.
-pub fn mark_read(record: &mut ConversationRecord, user: &UserId, up_to: ReadUpTo, now: DateTime<Utc>) -> ChatResult<bool> {
+pub fn mark_read(
+    record: &mut ConversationRecord,
+    user: &UserId,
+    up_to: ReadUpTo,
+    now: DateTime<Utc>,
+) -> ChatResult<bool> {
     let last_seq = record.conversation.last_seq;
     let target = match up_to {
         ReadUpTo::Newest => last_seq,

@@ -91,9 +91,18 @@ fn append_assigns_the_next_seq_and_moves_counters_preview_and_archive() {
     assert_eq!(record.conversation.last_seq, 2);
     assert_eq!(record.conversation.last_activity_at, at(20));
     assert_eq!(record.conversation.updated_at, at(20));
-    assert_eq!(record.conversation.last_message.as_ref().map(|last| last.id), Some(second.id));
-    assert_eq!((row(&record, "ana").unread_count, row(&record, "ana").last_read_seq), (1, 1));
-    assert_eq!((row(&record, "bruno").unread_count, row(&record, "bruno").last_read_seq), (0, 2));
+    assert_eq!(
+        record.conversation.last_message.as_ref().map(|last| last.id),
+        Some(second.id)
+    );
+    assert_eq!(
+        (row(&record, "ana").unread_count, row(&record, "ana").last_read_seq),
+        (1, 1)
+    );
+    assert_eq!(
+        (row(&record, "bruno").unread_count, row(&record, "bruno").last_read_seq),
+        (0, 2)
+    );
     assert_eq!(row(&record, "bruno").last_read_at, Some(at(20)));
     assert_eq!(row(&record, "carla").unread_count, 2);
     assert!(!row(&record, "carla").is_archived, "a new message un-archives");
@@ -119,12 +128,24 @@ fn mark_read_moves_forward_only_and_recounts_unread() {
     }
     let bruno = user("bruno");
     assert!(mark_read(&mut record, &bruno, ReadUpTo::Seq(3), at(10)).expect("read"));
-    assert_eq!((row(&record, "bruno").last_read_seq, row(&record, "bruno").unread_count), (3, 2));
+    assert_eq!(
+        (row(&record, "bruno").last_read_seq, row(&record, "bruno").unread_count),
+        (3, 2)
+    );
     assert_eq!(row(&record, "bruno").last_read_at, Some(at(10)));
-    assert!(!mark_read(&mut record, &bruno, ReadUpTo::Seq(2), at(11)).expect("read"), "never back");
+    assert!(
+        !mark_read(&mut record, &bruno, ReadUpTo::Seq(2), at(11)).expect("read"),
+        "never back"
+    );
     assert_eq!(row(&record, "bruno").last_read_seq, 3);
-    assert!(mark_read(&mut record, &bruno, ReadUpTo::Seq(99), at(12)).expect("read"), "clamped");
-    assert_eq!((row(&record, "bruno").last_read_seq, row(&record, "bruno").unread_count), (5, 0));
+    assert!(
+        mark_read(&mut record, &bruno, ReadUpTo::Seq(99), at(12)).expect("read"),
+        "clamped"
+    );
+    assert_eq!(
+        (row(&record, "bruno").last_read_seq, row(&record, "bruno").unread_count),
+        (5, 0)
+    );
     assert!(!mark_read(&mut record, &bruno, ReadUpTo::Newest, at(13)).expect("read"));
     assert!(mark_read(&mut record, &user("zoe"), ReadUpTo::Newest, at(13)).is_err());
 }
@@ -136,7 +157,10 @@ fn clear_history_hides_for_one_user_and_marks_read() {
     append(&mut record, &user("ana"), &text("b"), at(2));
     clear_history(&mut record, &user("bruno"), at(3)).expect("clear");
     let bruno = row(&record, "bruno");
-    assert_eq!((bruno.cleared_through_seq, bruno.last_read_seq, bruno.unread_count), (2, 2, 0));
+    assert_eq!(
+        (bruno.cleared_through_seq, bruno.last_read_seq, bruno.unread_count),
+        (2, 2, 0)
+    );
     assert_eq!(row(&record, "ana").cleared_through_seq, 0, "others keep their history");
 }
 
@@ -157,10 +181,20 @@ fn edit_checks_the_sender_and_follows_the_preview() {
     assert!(matches!(denied, Err(ChatError::PermissionDenied { .. })));
     edit(&mut record, &mut first, &user("ana"), "uno".into(), at(3)).expect("edit");
     assert_eq!((first.body.as_str(), first.edited_at), ("uno", Some(at(3))));
-    assert_eq!(record.conversation.last_message.as_ref().map(|l| l.text.as_str()), Some("two"));
+    assert_eq!(
+        record.conversation.last_message.as_ref().map(|l| l.text.as_str()),
+        Some("two")
+    );
     edit(&mut record, &mut second, &user("ana"), "dos".into(), at(4)).expect("edit");
-    assert_eq!(record.conversation.last_message.as_ref().map(|l| l.text.as_str()), Some("dos"));
-    assert_eq!(record.conversation.last_activity_at, at(2), "edits do not reorder the inbox");
+    assert_eq!(
+        record.conversation.last_message.as_ref().map(|l| l.text.as_str()),
+        Some("dos")
+    );
+    assert_eq!(
+        record.conversation.last_activity_at,
+        at(2),
+        "edits do not reorder the inbox"
+    );
     delete(&mut record, &mut second, &user("ana"), at(5)).expect("delete");
     let conflict = edit(&mut record, &mut second, &user("ana"), "again".into(), at(6));
     assert!(matches!(conflict, Err(ChatError::Conflict { .. })));
@@ -186,7 +220,10 @@ fn delete_is_idempotent_and_hands_the_preview_back() {
     assert_eq!(second.deleted_at, Some(at(3)), "the first deletion time stays");
     let mut older = first.clone();
     older.id = MessageId::new_v7();
-    assert_eq!(delete(&mut record, &mut older, &user("ana"), at(5)).expect("delete"), Deletion::Deleted);
+    assert_eq!(
+        delete(&mut record, &mut older, &user("ana"), at(5)).expect("delete"),
+        Deletion::Deleted
+    );
     let deletion = delete(&mut record, &mut first, &user("ana"), at(6)).expect("delete");
     assert!(deletion.changed());
     set_preview(&mut record, None);
@@ -197,15 +234,25 @@ fn delete_is_idempotent_and_hands_the_preview_back() {
 fn adding_skips_members_and_respects_the_size() {
     let mut record = group(&["bruno"]);
     append(&mut record, &user("ana"), &text("before"), at(1));
-    let added = add_participants(&mut record, &[user("bruno"), user("carla"), user("carla")], 3, at(2))
-        .expect("add");
+    let added = add_participants(&mut record, &[user("bruno"), user("carla"), user("carla")], 3, at(2)).expect("add");
     assert_eq!(added, vec![user("carla")]);
     let carla = row(&record, "carla");
-    assert_eq!((carla.last_read_seq, carla.unread_count, carla.joined_at), (1, 0, at(2)));
+    assert_eq!(
+        (carla.last_read_seq, carla.unread_count, carla.joined_at),
+        (1, 0, at(2))
+    );
     assert_eq!(record.conversation.updated_at, at(2));
     let too_many = add_participants(&mut record, &[user("dora")], 3, at(3)).expect_err("too many");
-    assert!(too_many.field_errors().is_some_and(|e| e.fields().contains_key("participant_uuids")));
-    assert!(add_participants(&mut record, &[], 3, at(3)).expect("nothing").is_empty());
+    assert!(
+        too_many
+            .field_errors()
+            .is_some_and(|e| e.fields().contains_key("participant_uuids"))
+    );
+    assert!(
+        add_participants(&mut record, &[], 3, at(3))
+            .expect("nothing")
+            .is_empty()
+    );
     let mut pair = direct();
     assert!(matches!(
         add_participants(&mut pair, &[user("carla")], 10, at(1)),
@@ -298,7 +345,10 @@ fn search_matches_titles_without_case_and_other_participants() {
     assert!(search_matches(&record, &ana, &query("TEAM", vec![])));
     assert!(!search_matches(&record, &ana, &query("nobody", vec![])));
     assert!(search_matches(&record, &ana, &query("nobody", vec![user("bruno")])));
-    assert!(!search_matches(&record, &ana, &query("nobody", vec![ana.clone()])), "not oneself");
+    assert!(
+        !search_matches(&record, &ana, &query("nobody", vec![ana.clone()])),
+        "not oneself"
+    );
 }
 
 #[test]
@@ -312,10 +362,17 @@ fn history_ranges_page_back_and_forward() {
     assert_eq!(history_range(&query(None, Some(2), 3), 0, 10), Some(3..=5));
     assert_eq!(history_range(&query(None, Some(9), 3), 0, 10), Some(10..=10));
     assert_eq!(history_range(&query(None, Some(10), 3), 0, 10), None);
-    assert_eq!(history_range(&query(None, None, 5), 8, 10), Some(9..=10), "cleared stays hidden");
+    assert_eq!(
+        history_range(&query(None, None, 5), 8, 10),
+        Some(9..=10),
+        "cleared stays hidden"
+    );
     assert_eq!(history_range(&query(None, Some(1), 5), 8, 10), Some(9..=10));
     assert_eq!(history_range(&query(None, None, 0), 0, 10), None);
-    assert_eq!(history_range(&query(Some(u64::MAX), Some(u64::MAX - 1), 5), 0, 10), None);
+    assert_eq!(
+        history_range(&query(Some(u64::MAX), Some(u64::MAX - 1), 5), 0, 10),
+        None
+    );
 }
 
 #[test]
@@ -328,10 +385,7 @@ fn history_cursors_point_at_the_next_page() {
     assert_eq!(history_next_cursor(&back, &[8, 9, 10]), Some(8));
     assert_eq!(history_next_cursor(&back, &[1, 2, 3]), None, "nothing before seq 1");
     assert_eq!(history_next_cursor(&back, &[9, 10]), None, "a short page is the last");
-    let forward = HistoryQuery {
-        after: Some(2),
-        ..back
-    };
+    let forward = HistoryQuery { after: Some(2), ..back };
     assert_eq!(history_next_cursor(&forward, &[3, 4, 5]), Some(5));
     assert_eq!(history_next_cursor(&forward, &[]), None);
 }

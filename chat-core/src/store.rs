@@ -195,8 +195,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> ChatResult<(ConversationRecord, bool)>;
 
     /// Sets the caller's archive flag ([`crate::rules::set_archived`]).
-    async fn set_archived(&self, caller: &Identity, id: ConversationId, archived: bool)
-    -> ChatResult<ConversationRecord>;
+    async fn set_archived(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        archived: bool,
+    ) -> ChatResult<ConversationRecord>;
 
     /// Hides every current message from the caller's history and marks them read
     /// ([`crate::rules::clear_history`]).

@@ -171,7 +171,10 @@ mod tests {
         assert!(client_message_id(&limits, Some("c-8f14e45f ~")).is_ok());
         assert!(client_message_id(&limits, Some("")).is_err());
         assert!(client_message_id(&limits, Some("é")).is_err(), "not ASCII");
-        assert!(client_message_id(&limits, Some("a\u{7f}")).is_err(), "DEL is not printable");
+        assert!(
+            client_message_id(&limits, Some("a\u{7f}")).is_err(),
+            "DEL is not printable"
+        );
         assert!(client_message_id(&limits, Some("a\0")).is_err());
         let longest = "x".repeat(limits.client_message_id_max_bytes);
         assert!(client_message_id(&limits, Some(&longest)).is_ok());
@@ -187,7 +190,10 @@ mod tests {
         };
         assert!(tag_filter(&limits, &filter("Order", None)).is_ok());
         assert!(tag_filter(&limits, &filter("Order", Some(TaggableId::Str("a-1".into())))).is_ok());
-        assert!(tag_filter(&limits, &filter("\0", None)).is_err(), "NUL reached Postgres before");
+        assert!(
+            tag_filter(&limits, &filter("\0", None)).is_err(),
+            "NUL reached Postgres before"
+        );
         assert!(tag_filter(&limits, &filter("Order", Some(TaggableId::Str("a\0".into())))).is_err());
         assert!(tag_filter(&limits, &filter(&"t".repeat(256), None)).is_err());
         assert!(tag_filter(&limits, &filter(" ", None)).is_err());

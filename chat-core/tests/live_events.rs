@@ -94,11 +94,7 @@ async fn disconnect_all_ends_subscriptions_after_the_queued_events() {
     let bus = InProcessEventBus::new();
     let mut stream = bus.subscribe(&fx.tenant, &fx.user(1).user);
     let conversation = fx.direct(0, 1).await;
-    let view = fx
-        .conversations()
-        .get(fx.user(0), conversation)
-        .await
-        .expect("get");
+    let view = fx.conversations().get(fx.user(0), conversation).await.expect("get");
     bus.deliver(chat_core::Event {
         tenant: fx.tenant.clone(),
         recipients: vec![fx.user(1).user.clone()],

@@ -32,14 +32,6 @@ pub struct SendMessageRequest {
     pub metadata: Option<Metadata>,
 }
 
-/// What a `client_message_id` may contain, as a regex of the OpenAPI document: printable
-/// ASCII, so that its length in characters is its length in bytes.
-pub(crate) const CLIENT_MESSAGE_ID_PATTERN: &str = "^[ -~]*$";
-
-fn is_client_message_id(key: &str) -> bool {
-    key.bytes().all(|byte| (b' '..=b'~').contains(&byte))
-}
-
 /// Body of `PATCH /conversations/{uuid}/messages/{message_uuid}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -106,21 +98,9 @@ pub(crate) async fn history(
     let after = check.number::<u64>("after", params.after.as_deref());
     let limit = check.number::<usize>("limit", params.limit.as_deref());
     check.finish()?;
-    let page_size = limit.unwrap_or(api.limits().page_default);
-    let views = api.services.messages().history(&me, id, before, after, limit).await?;
-    let full = views.len() >= page_size;
-    let next_cursor = if !full {
-        None
-    } else if after.is_some() {
-        views.last().map(|last| last.message.seq.to_string())
-    } else {
-        views
-            .first()
-            .filter(|first| first.message.seq > 1)
-            .map(|first| first.message.seq.to_string())
-    };
-    let data = views.iter().map(MessageResource::from).collect();
-    Ok(Json(ListEnvelope::new("Messages retrieved.", data, next_cursor)))
+    let page = api.services.messages().history(&me, id, before, after, limit).await?;
+    let data = page.items.iter().map(MessageResource::from).collect();
+    Ok(Json(ListEnvelope::new("Messages retrieved.", data, page.next_cursor)))
 }
 
 /// Send a message. 201 once it is stored; a repeated `client_message_id` answers 200 with the
@@ -153,17 +133,6 @@ pub(crate) async fn send(
         limiter
             .check(&me)
             .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
-    }
-    if let Some(key) = &request.client_message_id {
-        if !is_client_message_id(key) {
-            return Err(ApiError::invalid(
-                "client_message_id",
-                format!(
-                    "must be 1 to {} printable ASCII characters",
-                    api.limits().client_message_id_max_bytes
-                ),
-            ));
-        }
     }
     let input = SendMessage {
         body: request.body,

@@ -35,6 +35,9 @@ pub const NAMES: [&str; 6] = [
     "Fatima Zahra",
 ];
 
+/// How many users (`u0` … `u255`) the directory knows: a group of the default maximum size.
+pub const GROUP_USERS: usize = 256;
+
 /// Tokens are `tenant:user`; `?token=` is accepted too (for browsers' WebSockets).
 pub struct TokenAuth;
 
@@ -118,6 +121,10 @@ impl TestApp {
                     .insert("headline".into(), Value::from("Ceramics from Porto"));
             }
             directory = directory.with_profile(&tenant, profile);
+        }
+        // Enough plain members beyond the named users for the largest group.
+        for index in NAMES.len()..GROUP_USERS {
+            directory = directory.with_profile(&tenant, Profile::new(user(index), format!("Member {index}")));
         }
         // Same user ids in another tenant: tenants never see each other.
         let other = TenantId::new("other").expect("tenant");

@@ -4,6 +4,7 @@
 mod abuse;
 mod authorization;
 mod common;
+mod fan_out;
 mod fuzz;
 mod http;
 mod logs;

@@ -15,7 +15,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::common::{TestApp, assert_timestamp, token};
 
-type Socket<S = MaybeTlsStream<TcpStream>> = WebSocketStream<S>;
+pub(crate) type Socket<S = MaybeTlsStream<TcpStream>> = WebSocketStream<S>;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -27,7 +27,7 @@ fn spawn_server(app: &TestApp, listener: TcpListener) -> SocketAddr {
 }
 
 /// Serves the app on 127.0.0.1:0.
-async fn serve(app: &TestApp) -> SocketAddr {
+pub(crate) async fn serve(app: &TestApp) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     spawn_server(app, listener)
 }
@@ -48,7 +48,7 @@ fn ws_url(addr: SocketAddr, token: Option<&str>) -> String {
     }
 }
 
-async fn connect(addr: SocketAddr, user: usize) -> Socket {
+pub(crate) async fn connect(addr: SocketAddr, user: usize) -> Socket {
     let (socket, response) = tokio_tungstenite::connect_async(ws_url(addr, Some(&token(user))))
         .await
         .expect("websocket connects");
@@ -57,7 +57,7 @@ async fn connect(addr: SocketAddr, user: usize) -> Socket {
 }
 
 /// The next JSON text frame, skipping control frames.
-async fn next_json<S>(socket: &mut Socket<S>) -> Value
+pub(crate) async fn next_json<S>(socket: &mut Socket<S>) -> Value
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {

@@ -97,7 +97,10 @@ impl ConversationService {
         };
         let (record, created) = ctx.store.find_or_create_direct(actor, new).await?;
         let recipients = record.member_ids();
-        let view = ctx.member_profiles(actor, &record).await?.conversation(record, &actor.user);
+        let view = ctx
+            .member_profiles(actor, &record)
+            .await?
+            .conversation(record, &actor.user);
         if created {
             tracing::debug!(conversation_id = %view.conversation.id, "direct conversation created");
             ctx.publish_conversation(actor, &view, recipients, EventPayload::ConversationCreated)
@@ -138,7 +141,10 @@ impl ConversationService {
         };
         let record = ctx.store.create_group(actor, new).await?;
         let recipients = record.member_ids();
-        let view = ctx.member_profiles(actor, &record).await?.conversation(record, &actor.user);
+        let view = ctx
+            .member_profiles(actor, &record)
+            .await?
+            .conversation(record, &actor.user);
         ctx.publish_conversation(actor, &view, recipients, EventPayload::ConversationCreated)
             .await;
         Ok(view)
@@ -147,7 +153,11 @@ impl ConversationService {
     /// One conversation the actor is in.
     pub async fn get(&self, actor: &Identity, id: ConversationId) -> ChatResult<ConversationView> {
         let record = self.ctx.store.get_conversation(actor, id).await?;
-        Ok(self.ctx.member_profiles(actor, &record).await?.conversation(record, &actor.user))
+        Ok(self
+            .ctx
+            .member_profiles(actor, &record)
+            .await?
+            .conversation(record, &actor.user))
     }
 
     /// A page of the actor's inbox, newest activity first.
@@ -226,7 +236,10 @@ impl ConversationService {
         let up_to = up_to.map_or(ReadUpTo::Newest, ReadUpTo::Seq);
         let (record, moved) = ctx.store.mark_read(actor, id, up_to).await?;
         let recipients = record.member_ids();
-        let view = ctx.member_profiles(actor, &record).await?.conversation(record, &actor.user);
+        let view = ctx
+            .member_profiles(actor, &record)
+            .await?
+            .conversation(record, &actor.user);
         if moved {
             if let Some(me) = view.me() {
                 let receipt = EventPayload::ConversationRead {
@@ -236,8 +249,13 @@ impl ConversationService {
                 };
                 ctx.publish(actor, id, recipients, receipt).await;
             }
-            ctx.publish_conversation(actor, &view, vec![actor.user.clone()], EventPayload::ConversationUpdated)
-                .await;
+            ctx.publish_conversation(
+                actor,
+                &view,
+                vec![actor.user.clone()],
+                EventPayload::ConversationUpdated,
+            )
+            .await;
         }
         Ok(view)
     }
@@ -291,7 +309,10 @@ impl ConversationService {
             .into_iter()
             .filter(|user| !added.contains(user))
             .collect();
-        let view = ctx.member_profiles(actor, &record).await?.conversation(record, &actor.user);
+        let view = ctx
+            .member_profiles(actor, &record)
+            .await?
+            .conversation(record, &actor.user);
         if !added.is_empty() {
             ctx.publish_conversation(actor, &view, added, EventPayload::ConversationCreated)
                 .await;
@@ -313,7 +334,10 @@ impl ConversationService {
         let record = ctx.store.remove_participant(actor, id, user).await?;
         let mut recipients = record.member_ids();
         recipients.push(user.clone());
-        let view = ctx.member_profiles(actor, &record).await?.conversation(record, &actor.user);
+        let view = ctx
+            .member_profiles(actor, &record)
+            .await?
+            .conversation(record, &actor.user);
         ctx.publish_conversation(actor, &view, recipients, EventPayload::ConversationUpdated)
             .await;
         Ok(view)
@@ -333,9 +357,17 @@ impl ConversationService {
     /// (a change only the actor sees: archive, clear).
     async fn updated_for_actor(&self, actor: &Identity, record: ConversationRecord) -> ChatResult<ConversationView> {
         let ctx = &self.ctx;
-        let view = ctx.member_profiles(actor, &record).await?.conversation(record, &actor.user);
-        ctx.publish_conversation(actor, &view, vec![actor.user.clone()], EventPayload::ConversationUpdated)
-            .await;
+        let view = ctx
+            .member_profiles(actor, &record)
+            .await?
+            .conversation(record, &actor.user);
+        ctx.publish_conversation(
+            actor,
+            &view,
+            vec![actor.user.clone()],
+            EventPayload::ConversationUpdated,
+        )
+        .await;
         Ok(view)
     }
 

@@ -85,7 +85,9 @@ impl MessageService {
             });
         }
         tracing::debug!(conversation_id = %conversation, message_id = %message.id, seq = message.seq, "message stored");
-        let message = self.publish_change(actor, record, message, EventPayload::MessageCreated).await?;
+        let message = self
+            .publish_change(actor, record, message, EventPayload::MessageCreated)
+            .await?;
         Ok(Sent { message, created })
     }
 
@@ -180,8 +182,13 @@ impl MessageService {
         let profiles = ctx.member_profiles(actor, &record).await?;
         let message = profiles.message(message);
         let view = profiles.conversation(record, &actor.user);
-        ctx.publish(actor, view.conversation.id, recipients.clone(), payload(message.clone()))
-            .await;
+        ctx.publish(
+            actor,
+            view.conversation.id,
+            recipients.clone(),
+            payload(message.clone()),
+        )
+        .await;
         ctx.publish_conversation(actor, &view, recipients, EventPayload::ConversationUpdated)
             .await;
         Ok(message)

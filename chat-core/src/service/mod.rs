@@ -139,10 +139,7 @@ impl ChatServices {
         let profiles = self
             .profiles(actor, messages.iter().map(|message| message.sender.clone()).collect())
             .await?;
-        Ok(messages
-            .into_iter()
-            .map(|message| profiles.message(message))
-            .collect())
+        Ok(messages.into_iter().map(|message| profiles.message(message)).collect())
     }
 
     /// Publishes after a committed change. Events are a fast path (clients catch up from
@@ -188,7 +185,10 @@ struct Profiles(HashMap<UserId, Profile>);
 
 impl Profiles {
     fn of(&self, user: &UserId) -> Profile {
-        self.0.get(user).cloned().unwrap_or_else(|| Profile::unknown(user.clone()))
+        self.0
+            .get(user)
+            .cloned()
+            .unwrap_or_else(|| Profile::unknown(user.clone()))
     }
 
     fn conversation(&self, record: ConversationRecord, viewer: &UserId) -> ConversationView {

@@ -1118,7 +1118,8 @@ pub async fn history_pages_by_seq(store: Arc<dyn Store>) {
         .delete(fx.user(1), conversation, sent[14].id)
         .await
         .expect("delete seq 15");
-    let seqs = |page: crate::view::Page<crate::view::MessageView>| page.into_iter().map(|v| v.message.seq).collect::<Vec<_>>();
+    let seqs =
+        |page: crate::view::Page<crate::view::MessageView>| page.into_iter().map(|v| v.message.seq).collect::<Vec<_>>();
     let u = fx.user(0);
     assert_eq!(
         seqs(
@@ -1335,7 +1336,11 @@ pub async fn invalid_input_is_a_validation_error_that_changes_nothing(store: Arc
     assert_eq!(
         field_of(
             messages
-                .send(u0, conversation, SendMessage::text("x").with_client_message_id("caf\u{e9}"))
+                .send(
+                    u0,
+                    conversation,
+                    SendMessage::text("x").with_client_message_id("caf\u{e9}")
+                )
                 .await
                 .map(drop)
         ),

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use crate::error::ChatResult;
 use crate::ids::{ConversationId, Identity, MessageId, UserId};
 use crate::model::{ConversationRecord, Message, Stats};
-use crate::store::{Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery, Store};
+use crate::store::{
+    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery, Store,
+};
 
 /// `store`, with `guard` dropped right after it (fields drop in declaration order).
 #[derive(Debug)]
@@ -52,7 +54,12 @@ impl<S: Store, G: Send + Sync + 'static> Store for GuardedStore<S, G> {
         self.store.mark_read(caller, id, up_to).await
     }
 
-    async fn set_archived(&self, caller: &Identity, id: ConversationId, archived: bool) -> ChatResult<ConversationRecord> {
+    async fn set_archived(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        archived: bool,
+    ) -> ChatResult<ConversationRecord> {
         self.store.set_archived(caller, id, archived).await
     }
 

@@ -112,7 +112,12 @@ impl Store for MemoryStore {
     async fn find_or_create_direct(&self, caller: &Identity, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
         let mut state = self.lock();
         let (low, high) = rules::direct_pair(&caller.user, &new.counterpart);
-        let key = (caller.tenant.clone(), low.clone(), high.clone(), new.tag.as_ref().map(crate::Tag::match_key));
+        let key = (
+            caller.tenant.clone(),
+            low.clone(),
+            high.clone(),
+            new.tag.as_ref().map(crate::Tag::match_key),
+        );
         if let Some(entry) = state.directs.get(&key).and_then(|id| state.entries.get(id)) {
             return Ok((entry.record.clone(), false));
         }
@@ -172,10 +177,17 @@ impl Store for MemoryStore {
         id: ConversationId,
         up_to: ReadUpTo,
     ) -> ChatResult<(ConversationRecord, bool)> {
-        self.update(caller, id, |record| rules::mark_read(record, &caller.user, up_to, now()))
+        self.update(caller, id, |record| {
+            rules::mark_read(record, &caller.user, up_to, now())
+        })
     }
 
-    async fn set_archived(&self, caller: &Identity, id: ConversationId, archived: bool) -> ChatResult<ConversationRecord> {
+    async fn set_archived(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        archived: bool,
+    ) -> ChatResult<ConversationRecord> {
         let (record, _) = self.update(caller, id, |record| rules::set_archived(record, &caller.user, archived))?;
         Ok(record)
     }
@@ -268,7 +280,10 @@ impl Store for MemoryStore {
     ) -> ChatResult<Vec<Message>> {
         let mut state = self.lock();
         let entry = state.member_entry(caller, id)?;
-        let cleared = entry.record.participant(&caller.user).map_or(0, |p| p.cleared_through_seq);
+        let cleared = entry
+            .record
+            .participant(&caller.user)
+            .map_or(0, |p| p.cleared_through_seq);
         let Some(seqs) = rules::history_range(&query, cleared, entry.record.conversation.last_seq) else {
             return Ok(Vec::new());
         };
