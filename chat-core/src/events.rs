@@ -194,6 +194,17 @@ impl InProcessEventBus {
     pub fn disconnect_all(&self) {
         self.channels.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
+
+    /// Ends the current subscriptions of `users` of `tenant` only, like
+    /// [`disconnect_all`](Self::disconnect_all) does for everyone. A multi-node bus calls
+    /// this when it could not deliver an event to those users (say its payload could not be
+    /// loaded): they catch up from the store, and nobody else is disturbed.
+    pub fn disconnect(&self, tenant: &TenantId, users: &[UserId]) {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        for user in users {
+            channels.remove(&(tenant.clone(), user.clone()));
+        }
+    }
 }
 
 #[async_trait]

@@ -110,3 +110,36 @@ async fn disconnect_all_ends_subscriptions_after_the_queued_events() {
     let mut again = bus.subscribe(&fx.tenant, &fx.user(1).user);
     assert!(again.try_recv().is_none());
 }
+
+#[tokio::test]
+async fn disconnect_ends_only_the_given_users_subscriptions() {
+    let fx = fixture();
+    let bus = InProcessEventBus::new();
+    let mut removed = bus.subscribe(&fx.tenant, &fx.user(1).user);
+    let mut bystander = bus.subscribe(&fx.tenant, &fx.user(0).user);
+    let other_tenant = chat_core::testing::fixtures::fresh_tenant();
+    let mut namesake = bus.subscribe(&other_tenant, &fx.user(1).user);
+    let conversation = fx.direct(0, 1).await;
+    let view = fx
+        .conversations()
+        .get(fx.user(0), conversation)
+        .await
+        .expect("get");
+    bus.deliver(chat_core::Event {
+        tenant: fx.tenant.clone(),
+        recipients: vec![fx.user(1).user.clone()],
+        conversation_id: conversation,
+        payload: EventPayload::ConversationUpdated(view),
+    });
+    bus.disconnect(&fx.tenant, &[fx.user(1).user.clone()]);
+    assert!(removed.recv().await.is_ok(), "the queued event still arrives");
+    assert!(
+        matches!(removed.recv().await, Err(StreamError::Closed)),
+        "then the subscriber is told to resubscribe"
+    );
+    assert!(bystander.try_recv().is_none(), "another user's subscription goes on");
+    assert!(
+        namesake.try_recv().is_none(),
+        "the same user id in another tenant is another subscriber"
+    );
+}

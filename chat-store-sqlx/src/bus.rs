@@ -24,7 +24,8 @@ pub const DEFAULT_PAYLOAD_RETENTION: Duration = Duration::from_secs(600);
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// What travels in a NOTIFY payload: the event itself, or the id of the row holding it.
+/// What travels in a NOTIFY payload: the event itself, or the id of the row holding it
+/// (with the event's tenant and recipients when they fit, see [`PgEventBus`]).
 #[derive(Serialize)]
 struct OutEnvelope<'a> {
     origin: Uuid,
@@ -32,6 +33,10 @@ struct OutEnvelope<'a> {
     event: Option<&'a Event>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stored: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<&'a TenantId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipients: Option<&'a [UserId]>,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +46,10 @@ struct InEnvelope {
     event: Option<Event>,
     #[serde(default)]
     stored: Option<Uuid>,
+    #[serde(default)]
+    tenant: Option<TenantId>,
+    #[serde(default)]
+    recipients: Option<Vec<UserId>>,
 }
 
 /// The event bus for several nodes on one database.
@@ -53,9 +62,22 @@ struct InEnvelope {
 /// and notified by reference; the receivers load them from there (rows are deleted after
 /// [`DEFAULT_PAYLOAD_RETENTION`] by later large events).
 ///
-/// The listener reconnects by itself after a dropped connection (with backoff); events
-/// notified while it was disconnected are lost, as with any NOTIFY consumer. Events are the
-/// fast path: a client that reconnects catches up from the store (`history(after = seq)`).
+/// ## At most once, never a silent gap
+///
+/// Events are the fast path: a client that reconnects catches up from the store
+/// (`history(after = seq)`). Whenever this node may have missed an event, the subscribers
+/// concerned are told to do so: their [`EventStream`] ends with
+/// [`StreamError::Closed`](chat_core::StreamError::Closed) after the events already queued
+/// (the WebSocket layer sends `resync`), and they subscribe again.
+///
+/// - The listener reconnects by itself after a dropped connection (with backoff); events
+///   notified while it was disconnected are lost, as with any NOTIFY consumer, so after a
+///   reconnect every local subscription is ended ([`InProcessEventBus::disconnect_all`]).
+/// - A large event whose row cannot be loaded (it expired, was deleted, or the query
+///   failed) ends the subscriptions of its recipients on this node
+///   ([`InProcessEventBus::disconnect`]). The reference names the tenant and recipients for
+///   that; when naming them would itself pass the NOTIFY limit (hundreds of long user ids),
+///   it names nobody and a node that cannot load the event ends every local subscription.
 ///
 /// ## Only committed changes are sent
 ///
@@ -216,6 +238,8 @@ impl PgEventBus {
             origin: shared.node,
             event: Some(event),
             stored: None,
+            tenant: None,
+            recipients: None,
         })?;
         if inline.len() < MAX_INLINE_PAYLOAD {
             sqlx::query(&inner.notify_sql)
@@ -226,11 +250,24 @@ impl PgEventBus {
             return Ok(());
         }
         let id = Uuid::now_v7();
-        let reference = serde_json::to_string(&OutEnvelope {
+        let mut reference = serde_json::to_string(&OutEnvelope {
             origin: shared.node,
             event: None,
             stored: Some(id),
+            tenant: Some(&event.tenant),
+            recipients: Some(&event.recipients),
         })?;
+        if reference.len() >= MAX_INLINE_PAYLOAD {
+            // Too many recipients to name: a node that cannot load the event resyncs all of
+            // its subscribers instead.
+            reference = serde_json::to_string(&OutEnvelope {
+                origin: shared.node,
+                event: None,
+                stored: Some(id),
+                tenant: None,
+                recipients: None,
+            })?;
+        }
         // The row and the notification commit together: a receiver always finds the row.
         sqlx::query(&inner.store_sql)
             .bind(id)
@@ -329,17 +366,28 @@ impl Shared {
             (None, Some(id)) => match self.load(id).await {
                 Ok(Some(event)) => event,
                 Ok(None) => {
-                    tracing::warn!(%id, "a large event expired before this node loaded it");
+                    tracing::warn!(%id, "a large event expired before this node loaded it; its recipients resync");
+                    self.resync(envelope.tenant, envelope.recipients);
                     return;
                 }
                 Err(error) => {
-                    tracing::warn!(%id, %error, "loading a large event failed");
+                    tracing::warn!(%id, %error, "loading a large event failed; its recipients resync");
+                    self.resync(envelope.tenant, envelope.recipients);
                     return;
                 }
             },
             (None, None) => return,
         };
         self.local.deliver(event);
+    }
+
+    /// Tells the local subscribers of an event that could not be delivered to catch up from
+    /// the store: its recipients if the envelope named them, otherwise everyone.
+    fn resync(&self, tenant: Option<TenantId>, recipients: Option<Vec<UserId>>) {
+        match (tenant, recipients) {
+            (Some(tenant), Some(recipients)) => self.local.disconnect(&tenant, &recipients),
+            _ => self.local.disconnect_all(),
+        }
     }
 
     async fn load(&self, id: Uuid) -> Result<Option<Event>, PgStoreError> {

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::error::ChatError;
 use crate::events::EventPayload;
@@ -18,29 +19,6 @@ use crate::tag::{Tag, TagFilter, TaggableId};
 use crate::view::ConversationView;
 
 use super::fixtures::Fixture;
-
-/// Every case of the suite by name, for [`crate::conformance_tests!`] and for listings.
-pub const CASES: &[&str] = &[
-    "direct_find_or_create_is_idempotent_and_symmetric",
-    "direct_find_or_create_gives_one_conversation_under_64_racing_tasks",
-    "seq_is_dense_under_16_concurrent_senders",
-    "repeated_client_message_id_returns_the_stored_message",
-    "unread_counts_follow_sends_and_reads",
-    "preview_follows_the_newest_message",
-    "inbox_lists_exactly_the_users_conversations_in_activity_order",
-    "inbox_cursor_pages_neither_skip_nor_repeat_while_messages_arrive",
-    "non_participants_get_not_found_and_no_events",
-    "only_the_sender_edits_or_deletes",
-    "new_message_unarchives_for_recipients",
-    "clearing_history_hides_it_for_that_user_only",
-    "group_membership_rules",
-    "removed_member_cannot_slip_a_message_in",
-    "history_pages_by_seq",
-    "tenants_never_see_each_other",
-    "search_finds_by_title_and_participant_name",
-    "invalid_input_is_a_validation_error_that_changes_nothing",
-    "a_reader_following_with_after_sees_every_message_once_in_order",
-];
 
 fn tag(kind: &str, id: impl Into<TaggableId>) -> Tag {
     Tag::new(kind, id).expect("valid tag")
@@ -1060,48 +1038,125 @@ pub async fn group_membership_rules(store: Arc<dyn Store>) {
 }
 
 /// Invariant 7 (atomic membership): once a removal has returned, the removed member's sends
-/// fail, and every send acknowledged before it is in the history exactly once.
+/// fail, every send acknowledged before it is in the history exactly once, and none of the
+/// removed member's messages comes after the removal.
+///
+/// The removal races the sends: several senders are acknowledged before it starts, keep
+/// sending while it runs and until a send they start after it returned is refused. A
+/// membership check made outside the writing transaction lets one of those in-flight sends
+/// land after the removal (a seq past the removal's `last_seq`). Whether a send falls into
+/// that window is luck, so the race is run several times, on a fresh group each.
 pub async fn removed_member_cannot_slip_a_message_in(store: Arc<dyn Store>) {
+    const ROUNDS: usize = 5;
     let fx = Fixture::new(store, 3);
+    for _ in 0..ROUNDS {
+        race_a_removal_against_sends(&fx).await;
+    }
+}
+
+/// One round of [`removed_member_cannot_slip_a_message_in`]: user 1 is removed from a new
+/// group of user 0 while sending to it.
+async fn race_a_removal_against_sends(fx: &Fixture) {
+    const SENDERS: usize = 3;
+    /// Acknowledged sends to wait for before removing, so the senders are in full flow.
+    const BEFORE_REMOVAL: usize = 8;
     let group = fx.group(0, &[1, 2]).await;
-    let sender = {
-        let fx = fx.clone();
-        tokio::spawn(async move {
-            let mut acknowledged = Vec::new();
-            for n in 0..200 {
-                match fx
-                    .messages()
-                    .send(fx.user(1), group, SendMessage::text(format!("m{n}")))
-                    .await
-                {
-                    Ok(sent) => acknowledged.push(sent.message.message.id),
-                    Err(error) if error.is_not_found() => break,
-                    Err(error) => panic!("unexpected error {error}"),
+    let removed = Arc::new(AtomicBool::new(false));
+    let acknowledged_so_far = Arc::new(AtomicUsize::new(0));
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|sender| {
+            let fx = fx.clone();
+            let removed = Arc::clone(&removed);
+            let acknowledged_so_far = Arc::clone(&acknowledged_so_far);
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                let mut refused_after_removal = 0;
+                for n in 0.. {
+                    let started_after_removal = removed.load(Ordering::SeqCst);
+                    match fx
+                        .messages()
+                        .send(fx.user(1), group, SendMessage::text(format!("s{sender} m{n}")))
+                        .await
+                    {
+                        Ok(sent) => {
+                            assert!(
+                                !started_after_removal,
+                                "a send started after the removal returned was acknowledged"
+                            );
+                            acknowledged.push(sent.message.message);
+                            acknowledged_so_far.fetch_add(1, Ordering::SeqCst);
+                        }
+                        // Refused while the removal ran: keep going until a send started
+                        // after it returned is refused too.
+                        Err(error) if error.is_not_found() => {
+                            if started_after_removal {
+                                refused_after_removal += 1;
+                                break;
+                            }
+                        }
+                        Err(error) => panic!("unexpected error {error}"),
+                    }
+                    tokio::task::yield_now().await;
                 }
-                tokio::task::yield_now().await;
-            }
-            acknowledged
+                (acknowledged, refused_after_removal)
+            })
         })
-    };
-    tokio::task::yield_now().await;
-    fx.conversations()
+        .collect();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while acknowledged_so_far.load(Ordering::SeqCst) < BEFORE_REMOVAL {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the senders were not acknowledged in time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let removal = fx
+        .conversations()
         .remove_participant(fx.user(0), group, &fx.user(1).user)
         .await
         .expect("remove");
+    removed.store(true, Ordering::SeqCst);
+    let removal_seq = removal.conversation.last_seq;
     let late = fx
         .messages()
         .send(fx.user(1), group, SendMessage::text("after removal"))
         .await;
     assert!(late.is_err_and(|e| e.is_not_found()));
-    let acknowledged = sender.await.expect("sender");
-    let history = all_history(&fx, 0, group).await;
-    let from_removed: Vec<MessageId> = history
+    let mut acknowledged = Vec::new();
+    let mut refused_after_removal = 0;
+    for sender in senders {
+        let (sent, refused) = sender.await.expect("sender");
+        acknowledged.extend(sent);
+        refused_after_removal += refused;
+    }
+    // The sends overlapped the removal: some acknowledged before it started, some refused
+    // after it returned.
+    assert!(acknowledged.len() >= BEFORE_REMOVAL);
+    assert_eq!(refused_after_removal, SENDERS);
+    for message in &acknowledged {
+        assert!(
+            message.seq <= removal_seq,
+            "acknowledged send seq {} after the removal at seq {removal_seq}",
+            message.seq
+        );
+    }
+    let history = all_history(fx, 0, group).await;
+    let mut from_removed: Vec<(u64, MessageId)> = history
         .iter()
         .filter(|m| m.sender == fx.user(1).user)
-        .map(|m| m.id)
+        .map(|m| (m.seq, m.id))
         .collect();
-    assert_eq!(from_removed, acknowledged, "exactly the acknowledged sends are stored");
-    assert_consistent(&fx, 0, group).await;
+    if let Some(&(seq, _)) = from_removed.iter().find(|(seq, _)| *seq > removal_seq) {
+        panic!("a message of the removed member at seq {seq}, after the removal at seq {removal_seq}");
+    }
+    let mut expected: Vec<(u64, MessageId)> = acknowledged.iter().map(|m| (m.seq, m.id)).collect();
+    from_removed.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(
+        from_removed, expected,
+        "exactly the acknowledged sends are stored, once each"
+    );
+    assert_consistent(fx, 0, group).await;
 }
 
 /// History pages by seq: newest page, before, after, both; deleted messages keep their place.

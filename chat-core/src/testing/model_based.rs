@@ -370,7 +370,7 @@ impl Model {
                 Outcome::Conversation(self.conversations[conv].summary(conv))
             }
             Op::Send { actor, conv, retry_key } => {
-                let Some((conv, c)) = self.member_conversation(conv, actor) else {
+                let Some((_, c)) = self.member_conversation(conv, actor) else {
                     return Outcome::NotFound("conversation");
                 };
                 if let Some(key) = retry_key {
@@ -399,7 +399,6 @@ impl Model {
                         member.last_read = seq;
                     }
                 }
-                let _ = conv;
                 Outcome::Sent { seq, created: true }
             }
             Op::MarkRead { actor, conv, up_to } => {
