@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 
 use chat_core::store::NewMessage;
 use chat_core::{
-    ArchiveFilter, ConversationId, HistoryQuery, InboxCursor, InboxQuery, ReadUpTo, SearchQuery, Store, TagFilter,
-    TaggableId, TenantId, UserId,
+    ArchiveFilter, ConversationId, HistoryQuery, Identity, InboxCursor, InboxQuery, ReadUpTo, SearchQuery, Store,
+    TagFilter, TaggableId, TenantId, UserId,
 };
 use chat_store_sqlx::PgStore;
 use sqlx::Executor;
@@ -185,7 +185,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let store = PgStore::builder().schema(SCHEMA).build(explained).await?;
     let tenant = TenantId::new("bench")?;
-    let heavy = UserId::new("heavy")?;
+    let heavy = Identity::new(tenant.clone(), UserId::new("heavy")?);
     let big = ConversationId::from_uuid(
         sqlx::query_scalar("SELECT md5('c49999')::uuid")
             .fetch_one(&admin)
@@ -235,12 +235,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     explain!(
         "inbox: first page",
-        store.inbox_page(&tenant, &heavy, inbox(ArchiveFilter::Active, false, None, None))
+        store.inbox_page(&heavy, inbox(ArchiveFilter::Active, false, None, None))
     );
     explain!(
         "inbox: a page 30 000 rows deep",
         store.inbox_page(
-            &tenant,
             &heavy,
             inbox(
                 ArchiveFilter::Active,
@@ -255,36 +254,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     explain!(
         "inbox: archived",
-        store.inbox_page(&tenant, &heavy, inbox(ArchiveFilter::Archived, false, None, None))
+        store.inbox_page(&heavy, inbox(ArchiveFilter::Archived, false, None, None))
     );
     explain!(
         "inbox: all",
-        store.inbox_page(&tenant, &heavy, inbox(ArchiveFilter::All, false, None, None))
+        store.inbox_page(&heavy, inbox(ArchiveFilter::All, false, None, None))
     );
     explain!(
         "inbox: unread only",
-        store.inbox_page(&tenant, &heavy, inbox(ArchiveFilter::Active, true, None, None))
+        store.inbox_page(&heavy, inbox(ArchiveFilter::Active, true, None, None))
     );
     explain!(
         "inbox: tag type",
-        store.inbox_page(
-            &tenant,
-            &heavy,
-            inbox(ArchiveFilter::Active, false, Some(order(None)), None)
-        )
+        store.inbox_page(&heavy, inbox(ArchiveFilter::Active, false, Some(order(None)), None))
     );
     explain!(
         "inbox: tag type and id",
-        store.inbox_page(
-            &tenant,
-            &heavy,
-            inbox(ArchiveFilter::All, false, Some(order(Some(993))), None)
-        )
+        store.inbox_page(&heavy, inbox(ArchiveFilter::All, false, Some(order(Some(993))), None))
     );
     explain!(
         "history: newest page of 1M",
         store.history_page(
-            &tenant,
             &heavy,
             big,
             HistoryQuery {
@@ -297,7 +287,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     explain!(
         "history: after seq 500000",
         store.history_page(
-            &tenant,
             &heavy,
             big,
             HistoryQuery {
@@ -310,7 +299,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     explain!(
         "history: before seq 1000",
         store.history_page(
-            &tenant,
             &heavy,
             big,
             HistoryQuery {
@@ -320,11 +308,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         )
     );
-    explain!("stats", store.stats(&tenant, &heavy));
+    explain!("stats", store.stats(&heavy));
     explain!(
         "search: title 'hiking' (10 of 50 000)",
         store.search(
-            &tenant,
             &heavy,
             SearchQuery {
                 title_contains: "hiking".into(),
@@ -336,7 +323,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     explain!(
         "search: participant in an old conversation",
         store.search(
-            &tenant,
             &heavy,
             SearchQuery {
                 title_contains: "zzz".into(),
@@ -349,36 +335,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         )
     );
-    explain!("get conversation", store.get_conversation(&tenant, &heavy, big));
+    explain!("get conversation", store.get_conversation(&heavy, big));
     explain!(
         "find-or-create an existing direct conversation",
-        store.find_or_create_direct(chat_core::store::NewDirect {
-            tenant: tenant.clone(),
-            creator: UserId::new("peer77")?,
-            counterpart: heavy.clone(),
-            tag: None,
-            metadata: Default::default(),
-        })
+        store.find_or_create_direct(
+            &Identity::new(tenant.clone(), UserId::new("peer77")?),
+            chat_core::store::NewDirect {
+                counterpart: heavy.user.clone(),
+                tag: None,
+                metadata: Default::default(),
+            }
+        )
     );
     explain!(
         "append to the 1M conversation",
-        store.append_message(NewMessage {
-            tenant: tenant.clone(),
-            conversation_id: big,
-            sender: heavy.clone(),
-            body: "explained".into(),
-            client_message_id: Some("explain-1".into()),
-            metadata: Default::default(),
-        })
+        store.append_message(
+            &heavy,
+            NewMessage {
+                conversation_id: big,
+                body: "explained".into(),
+                client_message_id: Some("explain-1".into()),
+                metadata: Default::default(),
+            }
+        )
     );
     explain!(
         "mark read up to seq 999 000 (peer, read up to 500 000 before)",
-        store.mark_read(&tenant, &UserId::new("peer49999")?, big, ReadUpTo::Seq(999_000))
+        store.mark_read(
+            &Identity::new(tenant.clone(), UserId::new("peer49999")?),
+            big,
+            ReadUpTo::Seq(999_000)
+        )
     );
     explain!(
         "search: title 'hiking' again (warm)",
         store.search(
-            &tenant,
             &heavy,
             SearchQuery {
                 title_contains: "hiking".into(),
@@ -387,7 +378,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         )
     );
-    explain!("stats again (warm)", store.stats(&tenant, &heavy));
+    explain!("stats again (warm)", store.stats(&heavy));
 
     if std::env::var_os("KEEP").is_none() {
         admin

@@ -138,21 +138,14 @@ async fn our_migrations_and_the_hosts_keep_to_their_own_tables() {
             .expect("host insert");
         // Our triggers resolve our tables whatever the connection's search_path is.
         let tenant = chat_core::TenantId::default();
-        let ana = chat_core::UserId::new("ana").expect("user");
-        let bruno = chat_core::UserId::new("bruno").expect("user");
-        assert_eq!(
-            Store::stats(&store, &tenant, &ana)
-                .await
-                .expect("stats")
-                .total_conversations,
-            0
-        );
+        let ana = chat_core::Identity::new(tenant.clone(), chat_core::UserId::new("ana").expect("user"));
+        let bruno = chat_core::Identity::new(tenant.clone(), chat_core::UserId::new("bruno").expect("user"));
+        assert_eq!(Store::stats(&store, &ana).await.expect("stats").total_conversations, 0);
         let (record, created) = Store::find_or_create_direct(
             &store,
+            &ana,
             chat_core::store::NewDirect {
-                tenant: tenant.clone(),
-                creator: ana.clone(),
-                counterpart: bruno.clone(),
+                counterpart: bruno.user.clone(),
                 tag: None,
                 metadata: Default::default(),
             },
@@ -161,13 +154,10 @@ async fn our_migrations_and_the_hosts_keep_to_their_own_tables() {
         .expect("direct");
         assert!(created);
         assert_eq!(
-            Store::stats(&store, &tenant, &bruno)
-                .await
-                .expect("stats")
-                .total_conversations,
+            Store::stats(&store, &bruno).await.expect("stats").total_conversations,
             1
         );
-        Store::remove_participant(&store, &tenant, &ana, record.conversation.id, &ana)
+        Store::remove_participant(&store, &ana, record.conversation.id, &ana.user)
             .await
             .expect_err("a direct conversation keeps its participants");
         pool.close().await;

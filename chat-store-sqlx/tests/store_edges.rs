@@ -7,15 +7,13 @@ use std::sync::Arc;
 use chat_core::store::NewDirect;
 use chat_core::testing::MemoryStore;
 use chat_core::testing::fixtures::{fresh_tenant, user_id};
-use chat_core::{Store, Tag, TaggableId};
+use chat_core::{Identity, Store, Tag, TaggableId};
 
 /// Tags built without `Tag::new` (as deserialization does) may have empty parts: such a tag
 /// is still a tag, never the same key as "no tag".
 async fn empty_tag_parts_are_not_no_tag(store: Arc<dyn Store>) {
-    let tenant = fresh_tenant();
+    let caller = Identity::new(fresh_tenant(), user_id(0));
     let direct = |tag: Option<Tag>| NewDirect {
-        tenant: tenant.clone(),
-        creator: user_id(0),
         counterpart: user_id(1),
         tag,
         metadata: Default::default(),
@@ -24,16 +22,22 @@ async fn empty_tag_parts_are_not_no_tag(store: Arc<dyn Store>) {
         taggable_type: String::new(),
         taggable_id: TaggableId::Str(String::new()),
     };
-    let (untagged, created) = store.find_or_create_direct(direct(None)).await.expect("untagged");
+    let (untagged, created) = store
+        .find_or_create_direct(&caller, direct(None))
+        .await
+        .expect("untagged");
     assert!(created);
     let (tagged, created) = store
-        .find_or_create_direct(direct(Some(empty.clone())))
+        .find_or_create_direct(&caller, direct(Some(empty.clone())))
         .await
         .expect("empty tag");
     assert!(created, "an empty tag is another key than no tag");
     assert_ne!(tagged.conversation.id, untagged.conversation.id);
     assert_eq!(tagged.conversation.tag, Some(empty.clone()));
-    let (again, created) = store.find_or_create_direct(direct(Some(empty))).await.expect("again");
+    let (again, created) = store
+        .find_or_create_direct(&caller, direct(Some(empty)))
+        .await
+        .expect("again");
     assert!(!created);
     assert_eq!(again.conversation.id, tagged.conversation.id);
 }

@@ -168,14 +168,14 @@ async fn a_message_sent_through_node_a_reaches_a_subscriber_on_node_b_once() {
     assert_eq!(event.conversation_id, id);
     assert_eq!(event.tenant, u1.tenant);
     match &event.payload {
-        EventPayload::MessageCreated(message) => assert_eq!(message, &sent),
+        EventPayload::MessageCreated(view) => assert_eq!(view.message, sent),
         other => panic!("expected message.created, got {other:?}"),
     }
     let updated = next_event(&mut on_b).await.expect("conversation.updated on B");
     match &updated.payload {
-        EventPayload::ConversationUpdated(record) => {
-            assert_eq!(record.conversation.last_seq, 1);
-            assert_eq!(record.participant(&u1.user).map(|p| p.unread_count), Some(1));
+        EventPayload::ConversationUpdated(view) => {
+            assert_eq!(view.conversation.last_seq, 1);
+            assert_eq!(view.participant(&u1.user).map(|p| p.unread_count), Some(1));
         }
         other => panic!("expected conversation.updated, got {other:?}"),
     }
@@ -204,7 +204,7 @@ async fn a_message_sent_through_node_a_reaches_a_subscriber_on_node_b_once() {
         .await
         .expect("send on B");
     let event = next_event(&mut on_a).await.expect("message.created on A");
-    assert!(matches!(&event.payload, EventPayload::MessageCreated(m) if m.body == "hello from B"));
+    assert!(matches!(&event.payload, EventPayload::MessageCreated(m) if m.message.body == "hello from B"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -253,11 +253,11 @@ async fn a_subscriber_on_node_b_sees_exactly_the_committed_changes() {
     assert_eq!(sent.seq, 1, "the rolled-back send took no seq");
     let first = next_event(&mut on_b).await.expect("an event on B");
     match &first.payload {
-        EventPayload::MessageCreated(message) => assert_eq!(message.body, "committed"),
+        EventPayload::MessageCreated(view) => assert_eq!(view.message.body, "committed"),
         other => panic!("the first event on B must be the committed message, got {other:?}"),
     }
     let second = next_event(&mut on_b).await.expect("conversation.updated on B");
-    assert!(matches!(&second.payload, EventPayload::ConversationUpdated(r) if r.conversation.last_seq == 1));
+    assert!(matches!(&second.payload, EventPayload::ConversationUpdated(view) if view.conversation.last_seq == 1));
     assert_quiet(&mut on_b).await;
     let history = cluster
         .b
@@ -288,9 +288,9 @@ async fn events_past_the_notify_limit_travel_by_reference() {
         .message;
     let event = next_event(&mut on_b).await.expect("message.created on B");
     match &event.payload {
-        EventPayload::MessageCreated(message) => {
-            assert_eq!(message, &sent);
-            assert_eq!(message.body, body);
+        EventPayload::MessageCreated(view) => {
+            assert_eq!(view.message, sent);
+            assert_eq!(view.message.body, body);
         }
         other => panic!("expected message.created, got {other:?}"),
     }
@@ -356,7 +356,7 @@ async fn the_listener_reconnects_after_its_connection_is_dropped() {
         .await
         .expect("send");
     let event = next_event(&mut on_b).await.expect("an event on B after the reconnect");
-    assert!(matches!(&event.payload, EventPayload::MessageCreated(m) if m.body == "after the reconnect"));
+    assert!(matches!(&event.payload, EventPayload::MessageCreated(m) if m.message.body == "after the reconnect"));
 }
 
 /// Whether the subscription ends (the bus tells its subscribers to resync) within 10 s.
@@ -439,7 +439,7 @@ async fn the_listener_retries_while_the_database_refuses_connections() {
             .await
             .expect("send");
         let event = next_event(&mut on_b).await.expect("an event on B after the outage");
-        assert!(matches!(&event.payload, EventPayload::MessageCreated(m) if m.body == "back again"));
+        assert!(matches!(&event.payload, EventPayload::MessageCreated(m) if m.message.body == "back again"));
         admin.close().await;
     }
     database.drop().await;
