@@ -1350,7 +1350,7 @@ pub async fn invalid_input_is_a_validation_error_that_changes_nothing(store: Arc
     let conversations = fx.conversations();
     let messages = fx.messages();
     let conversation = fx.direct(0, 1).await;
-    fx.send(0, conversation, "hello").await;
+    let hello = fx.send(0, conversation, "hello").await;
     fx.bus.take();
     let field_of = |result: Result<(), ChatError>| -> Vec<String> {
         match result {
@@ -1413,6 +1413,29 @@ pub async fn invalid_input_is_a_validation_error_that_changes_nothing(store: Arc
         field_of(conversations.inbox(u0, nul_tag).await.map(drop)),
         ["taggable_type"],
         "an inbox tag filter follows the tag rules"
+    );
+    // NUL characters, which no database text column holds, are refused before any store.
+    assert_eq!(
+        field_of(
+            messages
+                .send(u0, conversation, SendMessage::text("a\0b"))
+                .await
+                .map(drop)
+        ),
+        ["body"]
+    );
+    let mut nul_metadata = SendMessage::text("ok");
+    nul_metadata
+        .metadata
+        .insert("k".into(), serde_json::json!({"nested": ["x\u{0}"]}));
+    assert_eq!(
+        field_of(messages.send(u0, conversation, nul_metadata).await.map(drop)),
+        ["metadata"]
+    );
+    assert_eq!(
+        field_of(messages.edit(u0, conversation, hello.id, "b\0").await.map(drop)),
+        ["body"],
+        "an edit of a real message"
     );
     let mut big = SendMessage::text("x");
     big.metadata
@@ -1526,6 +1549,11 @@ pub async fn invalid_input_is_a_validation_error_that_changes_nothing(store: Arc
     assert!(fx.bus.events().is_empty(), "a refused operation publishes nothing");
     let view = conversations.get(u0, conversation).await.expect("get");
     assert_eq!(view.conversation.last_seq, 1);
+    assert_eq!(
+        view.conversation.last_message.map(|last| last.text),
+        Some("hello".to_owned()),
+        "the preview is the untouched message"
+    );
     assert_eq!(
         conversations
             .inbox(u0, InboxFilter::default())
