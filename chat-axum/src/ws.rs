@@ -496,7 +496,7 @@ mod tests {
         use std::sync::Arc;
 
         use chat_core::testing::MemoryStore;
-        use chat_core::{ChatServices, InMemoryDirectory, Profile, StartDirect, TenantId};
+        use chat_core::{ChatServices, InMemoryDirectory, Profile, StartDirect, TenantId, UserId};
         use proptest::prelude::*;
 
         use super::*;

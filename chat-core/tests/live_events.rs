@@ -120,11 +120,7 @@ async fn disconnect_ends_only_the_given_users_subscriptions() {
     let other_tenant = chat_core::testing::fixtures::fresh_tenant();
     let mut namesake = bus.subscribe(&other_tenant, &fx.user(1).user);
     let conversation = fx.direct(0, 1).await;
-    let view = fx
-        .conversations()
-        .get(fx.user(0), conversation)
-        .await
-        .expect("get");
+    let view = fx.conversations().get(fx.user(0), conversation).await.expect("get");
     bus.deliver(chat_core::Event {
         tenant: fx.tenant.clone(),
         recipients: vec![fx.user(1).user.clone()],

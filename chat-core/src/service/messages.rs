@@ -59,8 +59,9 @@ pub struct MessageService {
 
 impl MessageService {
     /// Sends a message; answers once it is durable in the store. A new message publishes
-    /// `message.created` and `conversation.updated` to every participant; a repeat of a
-    /// stored `client_message_id` publishes nothing and returns the stored message.
+    /// `message.created` and `conversation.updated` to every participant, each rendered once
+    /// for all of them (two directory batches in all, whatever the group's size); a repeat of
+    /// a stored `client_message_id` publishes nothing and returns the stored message.
     pub async fn send(&self, actor: &Identity, conversation: ConversationId, input: SendMessage) -> ChatResult<Sent> {
         let ctx = &self.ctx;
         let body = validate::body(&ctx.limits, &input.body)?;
@@ -72,22 +73,36 @@ impl MessageService {
             client_message_id: input.client_message_id,
             metadata: input.metadata,
         };
+        // The sender's profile is looked up before the send and the conversation's turn is
+        // held from the append to the publish: concurrent senders of one conversation
+        // publish `message.created` in seq order, and the turn covers no directory call.
+        let sender = ctx.profiles(actor, vec![actor.user.clone()]).await?;
+        let turn = ctx.send_order.turn(conversation).await;
         let Appended {
             message,
             created,
             record,
         } = ctx.store.append_message(actor, new).await?;
+        let message = sender.message(message);
         if !created {
-            let mut views = ctx.message_views(actor, vec![message]).await?;
-            return Ok(Sent {
-                message: views.remove(0),
-                created,
-            });
+            return Ok(Sent { message, created });
         }
-        tracing::debug!(conversation_id = %conversation, message_id = %message.id, seq = message.seq, "message stored");
-        let message = self
-            .publish_change(actor, record, message, EventPayload::MessageCreated)
-            .await?;
+        tracing::debug!(conversation_id = %conversation, message_id = %message.message.id, seq = message.message.seq, "message stored");
+        let recipients = record.member_ids();
+        ctx.publish(
+            actor,
+            conversation,
+            recipients.clone(),
+            EventPayload::MessageCreated(message.clone()),
+        )
+        .await;
+        drop(turn);
+        let view = ctx
+            .member_profiles(actor, &record)
+            .await?
+            .conversation(record, &actor.user);
+        ctx.publish_conversation(actor, &view, recipients, EventPayload::ConversationUpdated)
+            .await;
         Ok(Sent { message, created })
     }
 

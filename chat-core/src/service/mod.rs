@@ -3,6 +3,7 @@
 
 mod conversations;
 mod messages;
+mod send_order;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub struct ChatServices {
     directory: Arc<dyn UserDirectory>,
     bus: Arc<dyn EventBus>,
     limits: Limits,
+    send_order: Arc<send_order::SendOrder>,
 }
 
 impl std::fmt::Debug for ChatServices {
@@ -57,6 +59,7 @@ impl ChatServices {
             directory,
             bus: Arc::new(InProcessEventBus::new()),
             limits: Limits::default(),
+            send_order: Arc::default(),
         }
     }
 
