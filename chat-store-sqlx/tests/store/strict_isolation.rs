@@ -3,8 +3,6 @@
 //! retry keys and removals behave exactly as on a default server. Without the store's
 //! fallback, `append_message` refuses to run outside READ COMMITTED and every send fails.
 
-mod common;
-
 use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +10,8 @@ use std::time::Duration;
 use chat_core::Store;
 use chat_core::testing::GuardedStore;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::common;
 
 async fn repeatable_read_store() -> Option<Arc<dyn Store>> {
     let url = common::database_url()?;

@@ -1,8 +1,6 @@
 //! Two nodes on one database: two independent pools, stores, Postgres event buses and
 //! services, sharing a schema, as two server processes would.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +11,8 @@ use chat_core::{
     Tag, TenantId,
 };
 use chat_store_sqlx::{PgEventBus, PgStore};
+
+use crate::common;
 
 struct Node {
     store: PgStore,

@@ -2,12 +2,12 @@
 //! participant is listed once, members added later find the group by title, archived
 //! conversations are included, and results come in inbox order.
 
-mod common;
-
 use std::sync::Arc;
 
 use chat_core::testing::{Fixture, MemoryStore};
 use chat_core::{NewGroupInput, Store};
+
+use crate::common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_lists_each_match_once_in_inbox_order() {

@@ -1,10 +1,10 @@
 //! Our migrations: idempotent, in their own schema, beside a host's own sqlx migrations.
 
-mod common;
-
 use chat_core::Store;
 use chat_store_sqlx::{PgStore, PgStoreError};
 use sqlx::postgres::PgPool;
+
+use crate::common;
 
 /// The host's migrator, as a host application would embed it.
 static HOST_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("tests/host_migrations");

@@ -1,13 +1,13 @@
 //! Edge cases of the Store contract, checked on PgStore and on the reference store alike.
 
-mod common;
-
 use std::sync::Arc;
 
 use chat_core::store::NewDirect;
 use chat_core::testing::MemoryStore;
 use chat_core::testing::fixtures::{fresh_tenant, user_id};
 use chat_core::{Identity, Store, Tag, TaggableId};
+
+use crate::common;
 
 /// Tags built without `Tag::new` (as deserialization does) may have empty parts: such a tag
 /// is still a tag, never the same key as "no tag".

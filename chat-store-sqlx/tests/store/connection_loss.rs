@@ -4,13 +4,13 @@
 //! connection is replaced, and the store goes on working. (With sqlx's default ping on
 //! every acquire no operation would fail here: the test asserts that some do.)
 
-mod common;
-
 use std::sync::Arc;
 
 use chat_core::testing::fixtures::Fixture;
 use chat_core::{ChatError, SendMessage, Store};
 use chat_store_sqlx::PgStore;
+
+use crate::common;
 
 const POOL_SIZE: u32 = 4;
 

@@ -1,6 +1,5 @@
 //! Shared test support: the database URL (skip or fail when missing) and stores in fresh,
 //! dropped-afterwards schemas.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,22 @@
+//! chat-store-sqlx's integration tests, one test binary, all against the real server
+//! (`DATABASE_URL`; skipped loudly without it, a failure in CI): the conformance suite and
+//! the model-based property test, recovery from dropped connections, migrations beside a
+//! host's own, search and Store edge cases (also on the reference store), a pool defaulting
+//! to REPEATABLE READ, and two nodes on one database.
+//!
+//! Every test works in a schema (or a database) of its own and touches only its own
+//! connections, so they run in parallel in this one process.
+//!
+//! ```text
+//! cargo test -p chat-store-sqlx --test store                 # all of them
+//! cargo test -p chat-store-sqlx --test store two_nodes::     # one module
+//! ```
+
+mod common;
+mod conformance;
+mod connection_loss;
+mod migrations;
+mod search;
+mod store_edges;
+mod strict_isolation;
+mod two_nodes;
