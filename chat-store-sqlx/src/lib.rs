@@ -60,8 +60,10 @@
 //! start (under 0.2 ms); stats read the counter row and the user's unread rows only; search
 //! reads the user's groups (titles) and the named users' rows, never every conversation.
 //! A send is one statement: the `append_message` function (second migration) locks the
-//! conversation, checks membership and the retry key and writes, in one implicit READ
-//! COMMITTED transaction; with a pool from [`PgStoreBuilder::connect`] that is one round
+//! conversation, checks membership and the retry key and applies `chat_core::rules::append`
+//! in SQL (the function's comment names the rule; the model-based test keeps the two equal),
+//! in one implicit READ COMMITTED transaction. Every other write locks the conversation,
+//! applies its rule from `chat_core::rules` to the record it read and writes what changed; with a pool from [`PgStoreBuilder::connect`] that is one round
 //! trip on the caller's path (a host pool that pings on acquire adds one; sqlx also pings
 //! each connection in the background when it is released). Done from the client as begin, locking read, writing statement
 //! and commit, the same work ran at 2,530 sends/s against the function's 3,480 (pgbench, 16
