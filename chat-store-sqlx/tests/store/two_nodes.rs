@@ -306,6 +306,124 @@ async fn events_past_the_notify_limit_travel_by_reference() {
     assert!(matches!(updated.payload, EventPayload::ConversationUpdated(_)));
 }
 
+/// Makes node A's large events unloadable for the other nodes, deterministically: a trigger
+/// on `event_payloads` runs `action` on every row A stores (`RETURN NULL` drops the row, as
+/// if it had expired; a rewritten payload makes the load fail).
+async fn sabotage_stored_events(cluster: &Cluster, action: &str) {
+    let schema = cluster.a.store.schema().quoted();
+    sqlx::raw_sql(&format!(
+        "CREATE OR REPLACE FUNCTION {schema}.sabotage_payload() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN {action} END $$; \
+         CREATE OR REPLACE TRIGGER sabotage_payload BEFORE INSERT ON {schema}.event_payloads \
+         FOR EACH ROW EXECUTE FUNCTION {schema}.sabotage_payload();"
+    ))
+    .execute(cluster.a.store.pool())
+    .await
+    .expect("trigger");
+}
+
+/// The next thing on `stream` (within 10 s) is the end of the subscription: resync.
+async fn expect_resync(stream: &mut EventStream, what: &str) {
+    match tokio::time::timeout(Duration::from_secs(10), stream.recv()).await {
+        Ok(Err(chat_core::StreamError::Closed)) => {}
+        Ok(Ok(event)) => panic!(
+            "{what}: expected the subscription to end (resync), got {}",
+            event.payload.type_name()
+        ),
+        Ok(Err(error)) => panic!("{what}: expected the subscription to end (resync), got {error}"),
+        Err(_) => panic!("{what}: expected the subscription to end (resync), got nothing within 10 s"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_large_event_node_b_cannot_load_ends_its_recipients_subscriptions() {
+    let Some(cluster) = cluster().await else { return };
+    let (u0, u1, u2) = (&cluster.users[0], &cluster.users[1], &cluster.users[2]);
+    let (id, mut on_b) = cluster.start_direct_heard_on_b().await;
+    let body = "€".repeat(4000);
+    for (failure, action) in [
+        ("row gone (expired)", "RETURN NULL;"),
+        ("load fails", "NEW.payload := 'not an event'; RETURN NEW;"),
+    ] {
+        sabotage_stored_events(&cluster, action).await;
+        let mut bystander = cluster.b.bus.subscribe_user(u2);
+        cluster
+            .a
+            .services
+            .messages()
+            .send(u0, id, SendMessage::text(body.clone()))
+            .await
+            .expect("send");
+        // B could not deliver message.created to u1: u1 is told to catch up from the store.
+        expect_resync(&mut on_b, failure).await;
+        // Only the event's recipients: u2 (not in the conversation) was not disturbed.
+        assert!(
+            bystander.try_recv().is_none(),
+            "{failure}: a subscriber the event was not for keeps its subscription"
+        );
+        // u1 subscribes again and hears what follows, up to the last event of the next send.
+        on_b = cluster.b.bus.subscribe_user(u1);
+        let marker = cluster
+            .a
+            .services
+            .messages()
+            .send(u0, id, SendMessage::text(format!("after: {failure}")))
+            .await
+            .expect("send")
+            .message
+            .message;
+        let mut heard = false;
+        loop {
+            let event = next_event(&mut on_b).await.expect("the next events on B");
+            match &event.payload {
+                EventPayload::MessageCreated(m) if m.message.id == marker.id => heard = true,
+                EventPayload::ConversationUpdated(r) if r.conversation.last_seq == marker.seq => break,
+                _ => {}
+            }
+        }
+        assert!(heard, "{failure}: the next message reached u1 on B");
+        let history = cluster
+            .b
+            .services
+            .messages()
+            .history(u1, id, None, None, None)
+            .await
+            .expect("history on B");
+        assert!(
+            history.iter().any(|m| m.message.body == body),
+            "the store has the message the event was about"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_large_event_for_too_many_recipients_to_name_ends_every_subscription_it_cannot_deliver() {
+    let Some(cluster) = cluster().await else { return };
+    let (u1, u2) = (&cluster.users[1], &cluster.users[2]);
+    let mut recipient = cluster.b.bus.subscribe_user(u1);
+    let mut other = cluster.b.bus.subscribe_user(u2);
+    sabotage_stored_events(&cluster, "RETURN NULL;").await;
+    // 256 recipients of 128 bytes: the list alone passes the NOTIFY limit, so the reference
+    // cannot name them.
+    let mut recipients = vec![u1.user.clone()];
+    recipients.extend((1..256).map(|n| chat_core::UserId::new(format!("{n:0>128}")).expect("user id")));
+    let event = Event {
+        tenant: u1.tenant.clone(),
+        recipients,
+        conversation_id: chat_core::ConversationId::new_v7(),
+        payload: EventPayload::Typing {
+            user: cluster.users[0].user.clone(),
+            expires_at: chrono::Utc::now(),
+        },
+    };
+    chat_core::EventBus::publish(&cluster.a.bus, event)
+        .await
+        .expect("publish");
+    expect_resync(&mut recipient, "a recipient").await;
+    // The node cannot tell whom the event was for: everyone resyncs.
+    expect_resync(&mut other, "another subscriber").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_listener_reconnects_after_its_connection_is_dropped() {
     let Some(cluster) = cluster().await else { return };
