@@ -1,0 +1,49 @@
+//! An event as the JSON text frame its recipient receives.
+
+use chat_core::{ChatError, ChatResult, Event, EventPayload, Identity};
+
+use crate::resources::{ConversationResource, MessageResource};
+use crate::ws::frames::{ReadReceipt, Typing, frame_text};
+
+/// The event as the JSON text frame `me` receives.
+///
+/// Events arrive rendered by the services (one directory batch for all recipients); only
+/// the recipient's own fields are picked here, from its row in the event.
+pub(super) fn render(me: &Identity, event: &Event) -> ChatResult<String> {
+    let conversation = Some(event.conversation_id);
+    let kind = event.payload.type_name();
+    let text = match &event.payload {
+        EventPayload::ConversationCreated(view) | EventPayload::ConversationUpdated(view) => frame_text(
+            kind,
+            conversation,
+            Some(ConversationResource::for_viewer(view, &me.user)),
+        ),
+        EventPayload::MessageCreated(view)
+        | EventPayload::MessageUpdated(view)
+        | EventPayload::MessageDeleted(view) => frame_text(kind, conversation, Some(MessageResource::from(view))),
+        EventPayload::ConversationRead { user, seq, read_at } => frame_text(
+            kind,
+            conversation,
+            Some(ReadReceipt {
+                user: user.as_str(),
+                seq: *seq,
+                read_at: *read_at,
+            }),
+        ),
+        EventPayload::Typing { user, expires_at } => frame_text(
+            kind,
+            conversation,
+            Some(Typing {
+                user: user.as_str(),
+                expires_at: *expires_at,
+            }),
+        ),
+        other => {
+            // A kind this crate does not know yet: its own serialization's `data`.
+            let mut value = serde_json::to_value(other).map_err(ChatError::backend)?;
+            let data = value.get_mut("data").map(serde_json::Value::take);
+            frame_text(kind, conversation, data)
+        }
+    };
+    Ok(text)
+}
