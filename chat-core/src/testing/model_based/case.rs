@@ -1,0 +1,302 @@
+//! One generated case: each operation run through the services on the store under test and
+//! applied to the model, answer by answer, then every member's final view compared.
+
+use std::sync::Arc;
+
+use crate::ids::{ConversationId, MessageId};
+use crate::service::{InboxFilter, NewGroupInput, SendMessage, StartDirect};
+use crate::store::{ArchiveFilter, Store};
+use crate::tag::{Tag, TagFilter, TaggableId};
+use crate::testing::fixtures::Fixture;
+use crate::view::ConversationView;
+
+use super::model::Model;
+use super::ops::{Op, SEARCH_QUERIES, USERS, archive_filter};
+use super::outcome::{Outcome, conversation_outcome, error_outcome, message_outcome, summary_of};
+
+/// Runs one generated sequence; `Err` describes the first disagreement.
+pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), String> {
+    let fx = Fixture::new(store, USERS);
+    let conversations = fx.conversations();
+    let messages = fx.messages();
+    let mut model = Model::default();
+    for (step, op) in ops.iter().enumerate() {
+        // Ids must be read before the model applies the op (a new conversation has none yet).
+        let target = match *op {
+            Op::Send { conv, .. }
+            | Op::MarkRead { conv, .. }
+            | Op::Archive { conv, .. }
+            | Op::Clear { conv, .. }
+            | Op::Edit { conv, .. }
+            | Op::Delete { conv, .. }
+            | Op::Add { conv, .. }
+            | Op::Remove { conv, .. }
+            | Op::History { conv, .. }
+            | Op::Get { conv, .. } => conversation_id(&model, conv),
+            _ => ConversationId::new_v7(),
+        };
+        let message_target = match *op {
+            Op::Edit { conv, msg, .. } | Op::Delete { conv, msg, .. } => message_id(&model, conv, msg),
+            _ => MessageId::new_v7(),
+        };
+        let previous_activity = model.pick(match *op {
+            Op::Send { conv, .. } => conv,
+            _ => 0,
+        });
+        let previous_activity = previous_activity.and_then(|index| model.conversations[index].activity);
+        let expected = model.apply(op, step);
+        let actual = match *op {
+            Op::StartDirect { actor, other, tag } => {
+                let mut input = StartDirect::with(fx.user(other).user.clone());
+                if let Some(tag) = tag {
+                    input = input.tagged(Tag::new("Order", i64::from(tag)).map_err(|e| e.to_string())?);
+                }
+                match conversations.start_direct(fx.user(actor), input).await {
+                    Ok((view, created)) => {
+                        adopt_new(&mut model, &view, created);
+                        Outcome::Started {
+                            conv: model.index_of(view.conversation.id).unwrap_or(usize::MAX),
+                            created,
+                        }
+                    }
+                    Err(error) => error_outcome(error),
+                }
+            }
+            Op::CreateGroup { actor, ref members } => {
+                let input = NewGroupInput {
+                    participants: members.iter().map(|&user| fx.user(user).user.clone()).collect(),
+                    title: format!("group {step}"),
+                    tag: None,
+                    metadata: Default::default(),
+                };
+                match conversations.create_group(fx.user(actor), input).await {
+                    Ok(view) => {
+                        adopt_new(&mut model, &view, true);
+                        Outcome::Conversation(summary_of(&model, &view))
+                    }
+                    Err(error) => error_outcome(error),
+                }
+            }
+            Op::Send { actor, retry_key, .. } => {
+                let mut input = SendMessage::text(format!("m{step}"));
+                if let Some(key) = retry_key {
+                    input = input.with_client_message_id(format!("key-{key}"));
+                }
+                match messages.send(fx.user(actor), target, input).await {
+                    Ok(sent) => {
+                        if sent.created {
+                            let at = sent.message.message.created_at;
+                            if previous_activity.is_some_and(|previous| at < previous) {
+                                return Err(format!("step {step}: message time {at} went back"));
+                            }
+                            if let Some(index) = model.index_of(target) {
+                                let conversation = &mut model.conversations[index];
+                                conversation.activity = Some(at);
+                                if let Some(last) = conversation.messages.last_mut() {
+                                    last.id = Some(sent.message.message.id);
+                                }
+                            }
+                        }
+                        Outcome::Sent {
+                            seq: sent.message.message.seq,
+                            created: sent.created,
+                        }
+                    }
+                    Err(error) => error_outcome(error),
+                }
+            }
+            Op::MarkRead { actor, up_to, .. } => conversation_outcome(
+                &model,
+                conversations
+                    .mark_read(fx.user(actor), target, up_to.map(u64::from))
+                    .await,
+            ),
+            Op::Archive { actor, archived, .. } => {
+                let result = if archived {
+                    conversations.archive(fx.user(actor), target).await
+                } else {
+                    conversations.unarchive(fx.user(actor), target).await
+                };
+                conversation_outcome(&model, result)
+            }
+            Op::Clear { actor, .. } => {
+                conversation_outcome(&model, conversations.clear_history(fx.user(actor), target).await)
+            }
+            Op::Edit { actor, .. } => {
+                match messages
+                    .edit(fx.user(actor), target, message_target, &format!("e{step}"))
+                    .await
+                {
+                    Ok(view) => message_outcome(&view),
+                    Err(error) => error_outcome(error),
+                }
+            }
+            Op::Delete { actor, .. } => match messages.delete(fx.user(actor), target, message_target).await {
+                Ok(view) => message_outcome(&view),
+                Err(error) => error_outcome(error),
+            },
+            Op::Add { actor, user, .. } => conversation_outcome(
+                &model,
+                conversations
+                    .add_participants(fx.user(actor), target, vec![fx.user(user).user.clone()])
+                    .await,
+            ),
+            Op::Remove { actor, user, .. } => conversation_outcome(
+                &model,
+                conversations
+                    .remove_participant(fx.user(actor), target, &fx.user(user).user)
+                    .await,
+            ),
+            Op::Inbox {
+                actor,
+                archive,
+                unread_only,
+                page,
+                tag,
+            } => {
+                let tag = tag.map(|id| TagFilter {
+                    taggable_type: "Order".into(),
+                    taggable_id: id.map(|id| TaggableId::Str(id.to_string())),
+                });
+                walk_inbox(&fx, &model, actor, archive_filter(archive), unread_only, page, tag).await?
+            }
+            Op::Search { actor, query } => {
+                match conversations
+                    .search(fx.user(actor), SEARCH_QUERIES[usize::from(query)], None)
+                    .await
+                {
+                    Ok(found) => Outcome::Found(
+                        found
+                            .iter()
+                            .map(|view| model.index_of(view.conversation.id).unwrap_or(usize::MAX))
+                            .collect(),
+                    ),
+                    Err(error) => error_outcome(error),
+                }
+            }
+            Op::History {
+                actor,
+                after,
+                before,
+                limit,
+                ..
+            } => {
+                let result = messages
+                    .history(
+                        fx.user(actor),
+                        target,
+                        before.map(u64::from),
+                        after.map(u64::from),
+                        Some(usize::from(limit)),
+                    )
+                    .await;
+                match result {
+                    Ok(page) => Outcome::History(
+                        page.iter()
+                            .map(|v| (v.message.seq, v.message.deleted_at.is_some(), v.message.body.clone()))
+                            .collect(),
+                    ),
+                    Err(error) => error_outcome(error),
+                }
+            }
+            Op::Get { actor, .. } => conversation_outcome(&model, conversations.get(fx.user(actor), target).await),
+            Op::Stats { actor } => match conversations.stats(fx.user(actor)).await {
+                Ok(stats) => Outcome::Stats(stats),
+                Err(error) => error_outcome(error),
+            },
+        };
+        if expected != actual {
+            return Err(format!(
+                "step {step}: {op:?}\n  model: {expected:?}\n  store: {actual:?}"
+            ));
+        }
+    }
+    // Every member's view of every conversation agrees with the model at the end.
+    for (index, conversation) in model.conversations.iter().enumerate() {
+        let Some(id) = conversation.id else { continue };
+        for member in &conversation.members {
+            let view = conversations
+                .get(fx.user(member.user), id)
+                .await
+                .map_err(|e| e.to_string())?;
+            let actual = summary_of(&model, &view);
+            let expected = conversation.summary(index);
+            if actual != expected {
+                return Err(format!(
+                    "final state of conversation {index} for u{}:\n  model: {expected:?}\n  store: {actual:?}",
+                    member.user
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records the id and activity time of a conversation the store just created.
+fn adopt_new(model: &mut Model, view: &ConversationView, created: bool) {
+    if !created || model.index_of(view.conversation.id).is_some() {
+        return;
+    }
+    if let Some(pending) = model.conversations.iter_mut().rev().find(|c| c.id.is_none()) {
+        pending.id = Some(view.conversation.id);
+        pending.activity = Some(view.conversation.last_activity_at);
+    }
+}
+
+/// A conversation id for `conv`: the model's pick, or an id nobody has.
+fn conversation_id(model: &Model, conv: usize) -> ConversationId {
+    model
+        .pick(conv)
+        .and_then(|index| model.conversations[index].id)
+        .unwrap_or_else(ConversationId::new_v7)
+}
+
+/// The id of message number `msg` of the conversation (recorded when it was sent), or an
+/// id nobody has when there is none.
+fn message_id(model: &Model, conv: usize, msg: usize) -> MessageId {
+    model
+        .pick(conv)
+        .map(|index| &model.conversations[index].messages)
+        .filter(|messages| !messages.is_empty())
+        .and_then(|messages| messages[msg % messages.len()].id)
+        .unwrap_or_else(MessageId::new_v7)
+}
+
+async fn walk_inbox(
+    fx: &Fixture,
+    model: &Model,
+    actor: usize,
+    archive: ArchiveFilter,
+    unread_only: bool,
+    page: u8,
+    tag: Option<TagFilter>,
+) -> Result<Outcome, String> {
+    let mut rows = Vec::new();
+    let mut cursor = None;
+    for _ in 0..100 {
+        let filter = InboxFilter {
+            archive,
+            tag: tag.clone(),
+            unread_only,
+            cursor,
+            limit: Some(usize::from(page)),
+        };
+        let result = fx
+            .conversations()
+            .inbox(fx.user(actor), filter)
+            .await
+            .map_err(|e| e.to_string())?;
+        rows.extend(result.items.iter().map(|view| {
+            (
+                model.index_of(view.conversation.id).unwrap_or(usize::MAX),
+                view.unread_count(),
+                view.is_archived(),
+            )
+        }));
+        match result.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(Outcome::Inbox(rows)),
+        }
+    }
+    Err("inbox paging did not end".into())
+}

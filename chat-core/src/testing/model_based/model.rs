@@ -1,0 +1,420 @@
+//! The plain model: conversations, members and messages as facts, every counter derived
+//! on demand, and the expected answer to each operation (`Model::apply`).
+
+use chrono::{DateTime, Utc};
+
+use crate::ids::{ConversationId, MessageId};
+use crate::model::{ConversationKind, Stats};
+use crate::testing::fixtures::user_name;
+
+use super::ops::{Op, SEARCH_QUERIES, archive_filter};
+use super::outcome::{MemberSummary, Outcome, Summary};
+
+#[derive(Clone, Debug)]
+pub(super) struct ModelMessage {
+    pub(super) id: Option<MessageId>,
+    pub(super) sender: usize,
+    pub(super) body: String,
+    pub(super) retry_key: Option<u8>,
+    pub(super) deleted: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct ModelMember {
+    pub(super) user: usize,
+    pub(super) owner: bool,
+    pub(super) joined: u64,
+    pub(super) last_read: u64,
+    pub(super) archived: bool,
+    pub(super) cleared: u64,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct ModelConversation {
+    pub(super) id: Option<ConversationId>,
+    pub(super) title: Option<String>,
+    pub(super) kind: ConversationKind,
+    pub(super) direct_key: Option<(usize, usize, Option<u8>)>,
+    pub(super) members: Vec<ModelMember>,
+    pub(super) messages: Vec<ModelMessage>,
+    pub(super) activity: Option<DateTime<Utc>>,
+}
+
+impl ModelConversation {
+    fn member(&self, user: usize) -> Option<&ModelMember> {
+        self.members.iter().find(|member| member.user == user)
+    }
+
+    fn member_mut(&mut self, user: usize) -> Option<&mut ModelMember> {
+        self.members.iter_mut().find(|member| member.user == user)
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.messages.len() as u64
+    }
+
+    fn unread(&self, member: &ModelMember) -> u64 {
+        self.messages
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| *i as u64 + 1 > member.last_read && m.sender != member.user)
+            .count() as u64
+    }
+
+    pub(super) fn summary(&self, conv: usize) -> Summary {
+        let preview = self
+            .messages
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, message)| !message.deleted)
+            .map(|(index, message)| (index as u64 + 1, message.body.clone()));
+        let mut members: Vec<MemberSummary> = self
+            .members
+            .iter()
+            .map(|member| MemberSummary {
+                user: member.user,
+                owner: member.owner,
+                last_read: member.last_read,
+                unread: self.unread(member),
+                archived: member.archived,
+                cleared: member.cleared,
+            })
+            .collect();
+        members.sort_by_key(|member| member.user);
+        Summary {
+            conv,
+            kind: self.kind,
+            last_seq: self.last_seq(),
+            preview,
+            members,
+        }
+    }
+
+    fn new_member(user: usize, owner: bool, joined: u64, last_read: u64) -> ModelMember {
+        ModelMember {
+            user,
+            owner,
+            joined,
+            last_read,
+            archived: false,
+            cleared: 0,
+        }
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Model {
+    pub(super) conversations: Vec<ModelConversation>,
+    pub(super) clock: u64,
+}
+
+impl Model {
+    pub(super) fn pick(&self, conv: usize) -> Option<usize> {
+        (!self.conversations.is_empty()).then(|| conv % self.conversations.len())
+    }
+
+    pub(super) fn index_of(&self, id: ConversationId) -> Option<usize> {
+        self.conversations
+            .iter()
+            .position(|conversation| conversation.id == Some(id))
+    }
+
+    /// The expected answer to `op`, applying it to the model.
+    pub(super) fn apply(&mut self, op: &Op, step: usize) -> Outcome {
+        self.clock += 1;
+        let clock = self.clock;
+        match *op {
+            Op::StartDirect { actor, other, tag } => {
+                if actor == other {
+                    return Outcome::Invalid(vec!["participant_uuid".into()]);
+                }
+                let key = (actor.min(other), actor.max(other), tag);
+                if let Some(conv) = self.conversations.iter().position(|c| c.direct_key == Some(key)) {
+                    return Outcome::Started { conv, created: false };
+                }
+                self.conversations.push(ModelConversation {
+                    id: None,
+                    title: None,
+                    kind: ConversationKind::Direct,
+                    direct_key: Some(key),
+                    members: vec![
+                        ModelConversation::new_member(actor, false, clock, 0),
+                        ModelConversation::new_member(other, false, clock, 0),
+                    ],
+                    messages: Vec::new(),
+                    activity: None,
+                });
+                Outcome::Started {
+                    conv: self.conversations.len() - 1,
+                    created: true,
+                }
+            }
+            Op::CreateGroup { actor, ref members } => {
+                let mut others: Vec<usize> = Vec::new();
+                for &member in members {
+                    if member != actor && !others.contains(&member) {
+                        others.push(member);
+                    }
+                }
+                if others.is_empty() {
+                    return Outcome::Invalid(vec!["participant_uuids".into()]);
+                }
+                let mut all = vec![ModelConversation::new_member(actor, true, clock, 0)];
+                all.extend(
+                    others
+                        .into_iter()
+                        .map(|user| ModelConversation::new_member(user, false, clock, 0)),
+                );
+                self.conversations.push(ModelConversation {
+                    id: None,
+                    title: Some(format!("group {step}")),
+                    kind: ConversationKind::Group,
+                    direct_key: None,
+                    members: all,
+                    messages: Vec::new(),
+                    activity: None,
+                });
+                let conv = self.conversations.len() - 1;
+                Outcome::Conversation(self.conversations[conv].summary(conv))
+            }
+            Op::Send { actor, conv, retry_key } => {
+                let Some((_, c)) = self.member_conversation(conv, actor) else {
+                    return Outcome::NotFound("conversation");
+                };
+                if let Some(key) = retry_key {
+                    let stored = c
+                        .messages
+                        .iter()
+                        .position(|m| m.sender == actor && m.retry_key == Some(key));
+                    if let Some(index) = stored {
+                        return Outcome::Sent {
+                            seq: index as u64 + 1,
+                            created: false,
+                        };
+                    }
+                }
+                c.messages.push(ModelMessage {
+                    id: None,
+                    sender: actor,
+                    body: format!("m{step}"),
+                    retry_key,
+                    deleted: false,
+                });
+                let seq = c.last_seq();
+                for member in &mut c.members {
+                    member.archived = false;
+                    if member.user == actor {
+                        member.last_read = seq;
+                    }
+                }
+                Outcome::Sent { seq, created: true }
+            }
+            Op::MarkRead { actor, conv, up_to } => {
+                let Some((conv, c)) = self.member_conversation(conv, actor) else {
+                    return Outcome::NotFound("conversation");
+                };
+                let last_seq = c.last_seq();
+                let target = up_to.map_or(last_seq, |seq| u64::from(seq).min(last_seq));
+                if let Some(member) = c.member_mut(actor) {
+                    member.last_read = member.last_read.max(target);
+                }
+                Outcome::Conversation(c.summary(conv))
+            }
+            Op::Archive { actor, conv, archived } => {
+                let Some((conv, c)) = self.member_conversation(conv, actor) else {
+                    return Outcome::NotFound("conversation");
+                };
+                if let Some(member) = c.member_mut(actor) {
+                    member.archived = archived;
+                }
+                Outcome::Conversation(c.summary(conv))
+            }
+            Op::Clear { actor, conv } => {
+                let Some((conv, c)) = self.member_conversation(conv, actor) else {
+                    return Outcome::NotFound("conversation");
+                };
+                let last_seq = c.last_seq();
+                if let Some(member) = c.member_mut(actor) {
+                    member.cleared = last_seq;
+                    member.last_read = member.last_read.max(last_seq);
+                }
+                Outcome::Conversation(c.summary(conv))
+            }
+            Op::Edit { actor, conv, msg } | Op::Delete { actor, conv, msg } => {
+                let deleting = matches!(op, Op::Delete { .. });
+                let Some((_, c)) = self.member_conversation(conv, actor) else {
+                    return Outcome::NotFound("conversation");
+                };
+                if c.messages.is_empty() {
+                    return Outcome::NotFound("message");
+                }
+                let index = msg % c.messages.len();
+                let message = &mut c.messages[index];
+                if message.sender != actor {
+                    return Outcome::Denied;
+                }
+                if deleting {
+                    message.deleted = true;
+                    message.body.clear();
+                } else {
+                    if message.deleted {
+                        return Outcome::Conflict;
+                    }
+                    message.body = format!("e{step}");
+                }
+                Outcome::Message {
+                    seq: index as u64 + 1,
+                    deleted: message.deleted,
+                    body: message.body.clone(),
+                }
+            }
+            Op::Add { actor, conv, user } => {
+                if user == actor {
+                    return Outcome::Invalid(vec!["participant_uuids".into()]);
+                }
+                let Some((conv, c)) = self.member_conversation(conv, actor) else {
+                    return Outcome::NotFound("conversation");
+                };
+                if c.kind == ConversationKind::Direct {
+                    return Outcome::Conflict;
+                }
+                if c.member(user).is_none() {
+                    let last_seq = c.last_seq();
+                    c.members
+                        .push(ModelConversation::new_member(user, false, clock, last_seq));
+                }
+                Outcome::Conversation(c.summary(conv))
+            }
+            Op::Remove { actor, conv, user } => {
+                let Some((conv, c)) = self.member_conversation(conv, actor) else {
+                    return Outcome::NotFound("conversation");
+                };
+                if c.kind == ConversationKind::Direct {
+                    return Outcome::Conflict;
+                }
+                let Some(position) = c.members.iter().position(|member| member.user == user) else {
+                    return Outcome::NotFound("participant");
+                };
+                let actor_is_owner = c.member(actor).is_some_and(|member| member.owner);
+                if actor != user && !actor_is_owner {
+                    return Outcome::Denied;
+                }
+                let removed = c.members.remove(position);
+                if removed.owner {
+                    if let Some(heir) = c.members.iter_mut().min_by_key(|member| (member.joined, member.user)) {
+                        heir.owner = true;
+                    }
+                }
+                Outcome::Conversation(c.summary(conv))
+            }
+            Op::Inbox {
+                actor,
+                archive,
+                unread_only,
+                tag,
+                ..
+            } => {
+                let filter = archive_filter(archive);
+                let tag_passes = |c: &ModelConversation| match tag {
+                    None => true,
+                    Some(wanted) => {
+                        let own = c.direct_key.and_then(|key| key.2);
+                        own.is_some() && (wanted.is_none() || wanted == own)
+                    }
+                };
+                let mut rows: Vec<(DateTime<Utc>, ConversationId, usize, u64, bool)> = self
+                    .conversations
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(index, c)| {
+                        let member = c.member(actor)?;
+                        let unread = c.unread(member);
+                        let keep = filter.matches(member.archived) && (!unread_only || unread > 0) && tag_passes(c);
+                        if keep {
+                            Some((c.activity?, c.id?, index, unread, member.archived))
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                rows.sort_by_key(|row| std::cmp::Reverse((row.0, row.1)));
+                Outcome::Inbox(
+                    rows.into_iter()
+                        .map(|(_, _, index, unread, archived)| (index, unread, archived))
+                        .collect(),
+                )
+            }
+            Op::History {
+                actor,
+                conv,
+                after,
+                before,
+                limit,
+            } => {
+                let Some((_, c)) = self.member_conversation(conv, actor) else {
+                    return Outcome::NotFound("conversation");
+                };
+                let cleared = c.member(actor).map_or(0, |member| member.cleared);
+                let lower = after.map_or(0, u64::from).max(cleared);
+                let visible: Vec<(u64, bool, String)> = c
+                    .messages
+                    .iter()
+                    .enumerate()
+                    .map(|(index, m)| (index as u64 + 1, m.deleted, m.body.clone()))
+                    .filter(|(seq, _, _)| *seq > lower && before.is_none_or(|before| *seq < u64::from(before)))
+                    .collect();
+                let limit = usize::from(limit);
+                let page = if after.is_some() {
+                    visible.into_iter().take(limit).collect()
+                } else {
+                    let skip = visible.len().saturating_sub(limit);
+                    visible.into_iter().skip(skip).collect()
+                };
+                Outcome::History(page)
+            }
+            Op::Search { actor, query } => {
+                let needle = SEARCH_QUERIES[usize::from(query)].to_lowercase();
+                let named = |user: usize| user_name(user).to_lowercase().contains(&needle);
+                let mut rows: Vec<(DateTime<Utc>, ConversationId, usize)> = self
+                    .conversations
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.member(actor).is_some())
+                    .filter(|(_, c)| {
+                        c.title
+                            .as_ref()
+                            .is_some_and(|title| title.to_lowercase().contains(&needle))
+                            || c.members.iter().any(|m| m.user != actor && named(m.user))
+                    })
+                    .filter_map(|(index, c)| Some((c.activity?, c.id?, index)))
+                    .collect();
+                rows.sort_by_key(|row| std::cmp::Reverse((row.0, row.1)));
+                Outcome::Found(rows.into_iter().map(|(_, _, index)| index).collect())
+            }
+            Op::Get { actor, conv } => match self.member_conversation(conv, actor) {
+                Some((conv, c)) => Outcome::Conversation(c.summary(conv)),
+                None => Outcome::NotFound("conversation"),
+            },
+            Op::Stats { actor } => {
+                let mut stats = Stats::default();
+                for c in &self.conversations {
+                    if let Some(member) = c.member(actor) {
+                        let unread = c.unread(member);
+                        stats.total_conversations += 1;
+                        stats.unread_messages += unread;
+                        stats.unread_conversations += u64::from(unread > 0);
+                    }
+                }
+                Outcome::Stats(stats)
+            }
+        }
+    }
+
+    fn member_conversation(&mut self, conv: usize, actor: usize) -> Option<(usize, &mut ModelConversation)> {
+        let index = self.pick(conv)?;
+        let conversation = &mut self.conversations[index];
+        conversation.member(actor)?;
+        Some((index, conversation))
+    }
+}

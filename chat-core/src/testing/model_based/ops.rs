@@ -1,0 +1,115 @@
+//! The operations of a generated sequence: what users do (`Op`), how sequences are
+//! generated, and the constants they pick from.
+
+use proptest::prelude::*;
+
+use crate::store::ArchiveFilter;
+
+/// Users taking part in each case.
+pub(super) const USERS: usize = 4;
+
+/// Search texts: name fragments of fixture users and title fragments of groups.
+pub(super) const SEARCH_QUERIES: [&str; 5] = ["ana", "BRUNO", "z 3", "group 1", "nobody"];
+
+/// One operation of a generated sequence. Conversation and message numbers pick among the
+/// ones that exist at that point (modulo their count), so shrinking keeps sequences valid.
+#[derive(Clone, Debug)]
+pub(super) enum Op {
+    /// Find-or-create a direct conversation, maybe tagged with order `tag`.
+    StartDirect {
+        actor: usize,
+        other: usize,
+        tag: Option<u8>,
+    },
+    /// Create a group.
+    CreateGroup { actor: usize, members: Vec<usize> },
+    /// Send, maybe with a retry key.
+    Send {
+        actor: usize,
+        conv: usize,
+        retry_key: Option<u8>,
+    },
+    /// Mark read up to a seq or the newest.
+    MarkRead {
+        actor: usize,
+        conv: usize,
+        up_to: Option<u8>,
+    },
+    /// Archive or unarchive.
+    Archive { actor: usize, conv: usize, archived: bool },
+    /// Clear history.
+    Clear { actor: usize, conv: usize },
+    /// Edit a message.
+    Edit { actor: usize, conv: usize, msg: usize },
+    /// Delete a message.
+    Delete { actor: usize, conv: usize, msg: usize },
+    /// Add a participant.
+    Add { actor: usize, conv: usize, user: usize },
+    /// Remove a participant (oneself: leave).
+    Remove { actor: usize, conv: usize, user: usize },
+    /// Walk the whole inbox in pages, maybe filtered by tag (type only, or type and id).
+    Inbox {
+        actor: usize,
+        archive: u8,
+        unread_only: bool,
+        page: u8,
+        tag: Option<Option<u8>>,
+    },
+    /// Search by a name or title fragment.
+    Search { actor: usize, query: u8 },
+    /// Read one history page.
+    History {
+        actor: usize,
+        conv: usize,
+        after: Option<u8>,
+        before: Option<u8>,
+        limit: u8,
+    },
+    /// Read one conversation.
+    Get { actor: usize, conv: usize },
+    /// Read the totals.
+    Stats { actor: usize },
+}
+
+pub(super) fn op_strategy() -> impl Strategy<Value = Op> {
+    let user = 0..USERS;
+    let conv = 0..8usize;
+    prop_oneof![
+        3 => (user.clone(), user.clone(), proptest::option::of(0..3u8))
+            .prop_map(|(actor, other, tag)| Op::StartDirect { actor, other, tag }),
+        1 => (user.clone(), proptest::collection::vec(0..USERS, 0..4))
+            .prop_map(|(actor, members)| Op::CreateGroup { actor, members }),
+        8 => (user.clone(), conv.clone(), proptest::option::of(0..4u8))
+            .prop_map(|(actor, conv, retry_key)| Op::Send { actor, conv, retry_key }),
+        3 => (user.clone(), conv.clone(), proptest::option::of(0..12u8))
+            .prop_map(|(actor, conv, up_to)| Op::MarkRead { actor, conv, up_to }),
+        2 => (user.clone(), conv.clone(), any::<bool>())
+            .prop_map(|(actor, conv, archived)| Op::Archive { actor, conv, archived }),
+        1 => (user.clone(), conv.clone()).prop_map(|(actor, conv)| Op::Clear { actor, conv }),
+        2 => (user.clone(), conv.clone(), 0..16usize).prop_map(|(actor, conv, msg)| Op::Edit { actor, conv, msg }),
+        2 => (user.clone(), conv.clone(), 0..16usize).prop_map(|(actor, conv, msg)| Op::Delete { actor, conv, msg }),
+        1 => (user.clone(), conv.clone(), user.clone()).prop_map(|(actor, conv, user)| Op::Add { actor, conv, user }),
+        1 => (user.clone(), conv.clone(), user.clone()).prop_map(|(actor, conv, user)| Op::Remove { actor, conv, user }),
+        2 => (user.clone(), 0..3u8, any::<bool>(), 1..5u8, proptest::option::of(proptest::option::of(0..3u8)))
+            .prop_map(|(actor, archive, unread_only, page, tag)| Op::Inbox { actor, archive, unread_only, page, tag }),
+        1 => (user.clone(), 0..SEARCH_QUERIES.len() as u8).prop_map(|(actor, query)| Op::Search { actor, query }),
+        2 => (
+            user.clone(),
+            conv.clone(),
+            proptest::option::of(0..12u8),
+            proptest::option::of(0..14u8),
+            1..6u8
+        )
+            .prop_map(|(actor, conv, after, before, limit)| Op::History { actor, conv, after, before, limit }),
+        1 => (user.clone(), conv).prop_map(|(actor, conv)| Op::Get { actor, conv }),
+        1 => user.prop_map(|actor| Op::Stats { actor }),
+    ]
+}
+
+pub(super) fn archive_filter(code: u8) -> ArchiveFilter {
+    match code {
+        0 => ArchiveFilter::Active,
+        1 => ArchiveFilter::Archived,
+        _ => ArchiveFilter::All,
+    }
+}
