@@ -1,4 +1,4 @@
-//! [`PgStore`]: the [`Store`] on Postgres.
+//! [`PgStore`]: the [`chat_core::Store`] on Postgres.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -21,7 +21,7 @@ use crate::sql::{Lookup, Sql};
 
 /// The chat store on Postgres.
 ///
-/// Every [`Store`] operation is one transaction (or one statement) and the database keeps the
+/// Every [`chat_core::Store`] operation is one transaction (or one statement) and the database keeps the
 /// invariants itself: a unique key for direct conversations, unique `(conversation, seq)`,
 /// unique `(conversation, sender, client_message_id)`, counters that cannot go negative.
 ///
