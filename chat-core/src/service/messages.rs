@@ -73,11 +73,12 @@ impl MessageService {
             client_message_id: input.client_message_id,
             metadata: input.metadata,
         };
-        // The sender's profile is looked up before the send and the conversation's turn is
-        // held from the append to the publish: concurrent senders of one conversation
-        // publish `message.created` in seq order, and the turn covers no directory call.
+        // The sender's profile is looked up before the send, and the send is registered
+        // with the conversation's in-flight sends: concurrent senders of one conversation
+        // publish `message.created` in seq order (see `send_order`), with no directory call
+        // between an append and its publish.
         let sender = ctx.profiles(actor, vec![actor.user.clone()]).await?;
-        let turn = ctx.send_order.turn(conversation).await;
+        let mut pending = ctx.send_order.register(conversation);
         let Appended {
             message,
             created,
@@ -89,6 +90,7 @@ impl MessageService {
         }
         tracing::debug!(conversation_id = %conversation, message_id = %message.message.id, seq = message.message.seq, "message stored");
         let recipients = record.member_ids();
+        pending.publish_turn(message.message.seq).await;
         ctx.publish(
             actor,
             conversation,
@@ -96,7 +98,7 @@ impl MessageService {
             EventPayload::MessageCreated(message.clone()),
         )
         .await;
-        drop(turn);
+        drop(pending);
         let view = ctx
             .member_profiles(actor, &record)
             .await?

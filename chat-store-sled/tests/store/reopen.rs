@@ -132,13 +132,27 @@ async fn populate(fx: &Fixture) {
 
 async fn reopen_reads_back_identical(durability: Durability) {
     let dir = tempfile::tempdir().expect("temporary directory");
+    // A dropped store's sled flusher thread lets go of the directory's file lock within its
+    // flush interval (500 ms by default), so a reopen in the same process may find the lock
+    // still held for a moment: try again until it is free.
     let open = || async {
-        SledStore::builder()
-            .path(dir.path())
-            .durability(durability)
-            .open()
-            .await
-            .expect("open")
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match SledStore::builder()
+                .path(dir.path())
+                .durability(durability)
+                .open()
+                .await
+            {
+                Ok(store) => return store,
+                Err(chat_store_sled::SledStoreError::Sled(sled::Error::Io(error)))
+                    if error.kind() == std::io::ErrorKind::Other && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("open: {error:?}"),
+            }
+        }
     };
     let store = open().await;
     let fx = Fixture::new(Arc::new(store.clone()) as Arc<dyn Store>, 4);
