@@ -7,6 +7,7 @@ use std::time::Duration;
 use chat_core::{ChatServices, Identity, Limits};
 
 use crate::auth::Authenticator;
+use crate::event_frames::EventFrames;
 use crate::rate_limit::{RateLimit, RateLimiter};
 
 /// Everything the router needs, built once by the host and cloned per request (cheap: `Arc`s
@@ -33,6 +34,8 @@ pub struct ChatApi {
     pub(crate) send_limiter: Option<Arc<RateLimiter>>,
     pub(crate) typing_limiter: Option<Arc<RateLimiter>>,
     pub(crate) ws_connections: Arc<ConnectionCounts>,
+    /// What the frames of one live event share, built once for all local recipients.
+    pub(crate) event_frames: Arc<EventFrames>,
 }
 
 impl std::fmt::Debug for ChatApi {
@@ -59,6 +62,7 @@ impl ChatApi {
             send_limiter: None,
             typing_limiter: None,
             ws_connections: Arc::default(),
+            event_frames: Arc::default(),
         }
     }
 

@@ -103,6 +103,7 @@
 mod api;
 pub mod auth;
 pub mod error;
+mod event_frames;
 pub mod extract;
 pub mod openapi;
 pub mod rate_limit;

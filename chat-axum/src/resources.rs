@@ -4,6 +4,7 @@
 //! (`2025-10-15T10:30:00.000000Z`), see [`timestamp`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use chat_core::{ConversationKind, ConversationView, MessageView, Participant, Profile, Stats, TaggableId, UserId};
 use chrono::{DateTime, Utc};
@@ -176,6 +177,45 @@ pub struct ParticipantResource {
     pub pivot: PivotResource,
 }
 
+/// The participants of a conversation resource, built once and shared: the frames of one
+/// live event for all its recipients (up to a group's 256) share one list instead of each
+/// building its own.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParticipantList(Arc<Vec<ParticipantResource>>);
+
+impl Serialize for ParticipantList {
+    /// As the JSON array of the participants.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.as_slice().serialize(serializer)
+    }
+}
+
+impl ParticipantList {
+    /// The participants of `view` with their public profiles, in joined order.
+    pub fn of(view: &ConversationView) -> Self {
+        let list = view
+            .participants
+            .iter()
+            .map(|participant| {
+                let user = UserResource::from(&participant.profile);
+                ParticipantResource {
+                    uuid: participant.participant.user.as_str().to_owned(),
+                    name: user.name,
+                    avatar_url: user.avatar_url,
+                    extra: user.extra,
+                    pivot: (&participant.participant).into(),
+                }
+            })
+            .collect();
+        Self(Arc::new(list))
+    }
+
+    /// The participants.
+    pub fn as_slice(&self) -> &[ParticipantResource] {
+        &self.0
+    }
+}
+
 /// Direct or group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -232,7 +272,8 @@ pub struct ConversationResource {
     #[schema(value_type = String, format = DateTime, example = "2025-10-15T10:30:00.000000Z")]
     pub updated_at: DateTime<Utc>,
     /// Everyone in it, in joined order.
-    pub participants: Vec<ParticipantResource>,
+    #[schema(value_type = Vec<ParticipantResource>)]
+    pub participants: ParticipantList,
     /// For a direct conversation the other user; `null` for groups.
     #[schema(required = true)]
     pub counterpart: Option<UserResource>,
@@ -249,6 +290,12 @@ impl ConversationResource {
     /// with the viewer's own unread count, archive flag, visible preview and counterpart
     /// taken from the viewer's row in `view` (no lookup, no copy of the view).
     pub fn for_viewer(view: &ConversationView, viewer: &UserId) -> Self {
+        Self::for_viewer_with(view, viewer, ParticipantList::of(view))
+    }
+
+    /// [`Self::for_viewer`] with the participants already rendered (the same for every
+    /// viewer of `view`).
+    pub fn for_viewer_with(view: &ConversationView, viewer: &UserId, participants: ParticipantList) -> Self {
         let conversation = &view.conversation;
         let me = view.participant(viewer);
         let cleared = me.map_or(0, |me| me.cleared_through_seq);
@@ -269,20 +316,7 @@ impl ConversationResource {
             unread_count: me.map_or(0, |me| me.unread_count),
             created_at: conversation.created_at,
             updated_at: conversation.updated_at,
-            participants: view
-                .participants
-                .iter()
-                .map(|participant| {
-                    let user = UserResource::from(&participant.profile);
-                    ParticipantResource {
-                        uuid: participant.participant.user.as_str().to_owned(),
-                        name: user.name,
-                        avatar_url: user.avatar_url,
-                        extra: user.extra,
-                        pivot: (&participant.participant).into(),
-                    }
-                })
-                .collect(),
+            participants,
             counterpart: counterpart.map(|other| {
                 let mut user = UserResource::from(&other.profile);
                 user.uuid = other.participant.user.as_str().to_owned();

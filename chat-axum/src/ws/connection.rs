@@ -2,6 +2,7 @@
 //! frames within the frame rate limit, pings it, closes it when idle and finishes the closing
 //! handshake.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
@@ -165,11 +166,11 @@ impl Connection {
     }
 
     /// Sends an event to the client, rendered for it.
-    async fn deliver(&mut self, event: &Event) -> Option<Exit> {
+    async fn deliver(&mut self, event: &Arc<Event>) -> Option<Exit> {
         if event.tenant != self.me.tenant || !event.recipients.contains(&self.me.user) {
             return None;
         }
-        let text = match render(&self.me, event) {
+        let text = match render(&self.me, event, &self.api.event_frames) {
             Ok(text) => text,
             Err(error) => {
                 // The client misses this event: tell it to catch up from the store.

@@ -1,6 +1,10 @@
 //! An event as the JSON text frame its recipient receives.
 
+use std::sync::Arc;
+
 use chat_core::{ChatError, ChatResult, Event, EventPayload, Identity};
+
+use crate::event_frames::EventFrames;
 
 use crate::resources::{ConversationResource, MessageResource};
 use crate::ws::frames::{ReadReceipt, Typing, frame_text};
@@ -9,14 +13,20 @@ use crate::ws::frames::{ReadReceipt, Typing, frame_text};
 ///
 /// Events arrive rendered by the services (one directory batch for all recipients); only
 /// the recipient's own fields are picked here, from its row in the event.
-pub(super) fn render(me: &Identity, event: &Event) -> ChatResult<String> {
+/// The participant list of a conversation event comes from `frames`, built once for all
+/// the event's local recipients.
+pub(super) fn render(me: &Identity, event: &Arc<Event>, frames: &EventFrames) -> ChatResult<String> {
     let conversation = Some(event.conversation_id);
     let kind = event.payload.type_name();
     let text = match &event.payload {
         EventPayload::ConversationCreated(view) | EventPayload::ConversationUpdated(view) => frame_text(
             kind,
             conversation,
-            Some(ConversationResource::for_viewer(view, &me.user)),
+            Some(ConversationResource::for_viewer_with(
+                view,
+                &me.user,
+                frames.participants(event, view),
+            )),
         ),
         EventPayload::MessageCreated(view)
         | EventPayload::MessageUpdated(view)
