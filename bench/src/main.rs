@@ -8,7 +8,8 @@
 //! cargo run --release -p chat-bench -- --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]
 //! ```
 //!
-//! Scenarios: `send`, `inbox`, `history`, `stats`, `find-or-create`, `websocket`.
+//! Scenarios: `send`, `inbox`, `history`, `stats`, `find-or-create`, `websocket`,
+//! `group-fanout`.
 //! Postgres comes from `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
 //! every scenario runs in its own schema `bench_<uuid>`, dropped at the end. sled data goes
 //! to `<out>/data` and is removed at the end. Output: a table on stdout, and in `--out`
@@ -19,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 mod env;
+mod group_fanout;
 mod load;
 mod measure;
 mod report;
@@ -35,7 +37,15 @@ use scenarios::Plan;
 /// The hidden flag of the child that runs the websocket scenario in a fresh process.
 const WEBSOCKET_HERE: &str = "--websocket-in-this-process";
 
-const SCENARIOS: [&str; 6] = ["send", "inbox", "history", "stats", "find-or-create", "websocket"];
+const SCENARIOS: [&str; 7] = [
+    "send",
+    "inbox",
+    "history",
+    "stats",
+    "find-or-create",
+    "websocket",
+    "group-fanout",
+];
 
 struct Args {
     stores: Vec<Backend>,
@@ -47,7 +57,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: chat-bench --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]\n\
-    scenarios: send, inbox, history, stats, find-or-create, websocket";
+    scenarios: send, inbox, history, stats, find-or-create, websocket, group-fanout";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -200,6 +210,7 @@ async fn run(args: Args) {
                 "history" => scenarios::history(backend, &plan, &mut report).await,
                 "stats" => scenarios::stats(backend, &plan, &mut report).await,
                 "find-or-create" => scenarios::find_or_create(backend, &plan, &mut report).await,
+                "group-fanout" => group_fanout::group_fanout(backend, &plan, args.quick, &mut report).await,
                 _ if args.websocket_here => scenarios::websocket(backend, &plan, &mut report).await,
                 _ => websocket_in_fresh_process(backend, &args, &plan, &mut report).await,
             }

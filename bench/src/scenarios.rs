@@ -93,14 +93,14 @@ impl Plan {
 }
 
 /// A fresh store for a scenario; Postgres schemas are dropped by [`close`].
-async fn fresh(backend: Backend, plan: &Plan, name: &str, durability: Durability) -> AnyStore {
+pub(crate) async fn fresh(backend: Backend, plan: &Plan, name: &str, durability: Durability) -> AnyStore {
     match backend {
         Backend::Sled => AnyStore::Sled(env::open_sled(&plan.data_dir, name, durability).await.0),
         Backend::Postgres => AnyStore::Postgres(env::open_postgres(24).await),
     }
 }
 
-async fn close(store: AnyStore) {
+pub(crate) async fn close(store: AnyStore) {
     match store {
         AnyStore::Sled(store) => {
             let _ = store.flush().await;

@@ -1,10 +1,15 @@
 //! WebSocket clients in a child process of their own.
 //!
-//! The bench re-runs itself as `chat-bench __ws-clients URL COUNT AUTH`: the child opens
-//! COUNT connections, says `ready <connected> <failed>` on stdout, records the latency of
-//! every `message.created` frame it receives from another user (bodies are `t:<sent>`, the
-//! send time in microseconds since the Unix epoch, a clock both processes share), and on
-//! `report` from stdin answers `latencies <JSON array>` and exits.
+//! The bench re-runs itself as `chat-bench __ws-clients URL COUNT AUTH [RECEIPTS]`: the
+//! child opens COUNT connections, says `ready <connected> <failed>` on stdout, records the
+//! latency of every `message.created` frame it receives from another user (bodies are
+//! `t:<sent>`, the send time in microseconds since the Unix epoch, a clock both processes
+//! share), and on `report` from stdin answers `latencies <JSON array>` and exits.
+//!
+//! With RECEIPTS `last` (the group fan-out), every connection counts, the sender's own
+//! included, and a message is recorded once, when the last connection has received it: the
+//! child then says `delivered <sent> <latency of the last receipt>` at once, so the sender
+//! can wait for it, and `latencies` holds one latency per message that reached them all.
 //!
 //! With the clients apart, the server's process holds only the server side: its resident
 //! memory growth is the server's cost per connection, and each process needs only one
@@ -14,9 +19,11 @@
 //! tokio-tungstenite echo on a loopback port it prints (`listening <addr>`) until its stdin
 //! closes, so its memory is measured in a process that never held anything else.
 
+use std::collections::HashMap;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
@@ -127,6 +134,16 @@ pub enum Auth {
     None,
 }
 
+/// What the clients record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Receipts {
+    /// The latency of every `message.created` from another user.
+    EachFromOthers,
+    /// Per message, the latency of its last receipt once every connection has it (the
+    /// sender's included), announced as it happens (see [`Clients::next_delivery`]).
+    LastOfAll,
+}
+
 /// A running client process.
 pub struct Clients {
     child: Child,
@@ -139,11 +156,21 @@ pub struct Clients {
 impl Clients {
     /// Starts `count` clients of `url` in a child process and waits until they are connected.
     pub async fn start(url: &str, count: usize, auth: Auth) -> Self {
+        Self::start_with(url, count, auth, Receipts::EachFromOthers).await
+    }
+
+    /// [`Clients::start`] recording `receipts`.
+    pub async fn start_with(url: &str, count: usize, auth: Auth, receipts: Receipts) -> Self {
         let auth_arg = match auth {
             Auth::Bearer => "bearer",
             Auth::None => "none",
         };
-        let (mut child, stdout, line) = spawn_self(&[CHILD_COMMAND, url, &count.to_string(), auth_arg]).await;
+        let receipts_arg = match receipts {
+            Receipts::EachFromOthers => "each",
+            Receipts::LastOfAll => "last",
+        };
+        let (mut child, stdout, line) =
+            spawn_self(&[CHILD_COMMAND, url, &count.to_string(), auth_arg, receipts_arg]).await;
         let stdin = child.stdin.take().expect("piped stdin");
         let mut words = line.split_whitespace();
         let (Some("ready"), Some(connected)) = (words.next(), words.next()) else {
@@ -157,16 +184,39 @@ impl Clients {
         }
     }
 
+    /// CPU time the client process has used so far, in seconds.
+    pub fn cpu_secs(&self) -> Option<f64> {
+        crate::measure::cpu_secs_of(self.child.id()?)
+    }
+
+    /// With [`Receipts::LastOfAll`]: waits up to `timeout` for the next message to reach
+    /// every connection; its send time (the `t:` of its body) and the latency of its last
+    /// receipt, in microseconds. `None` on timeout.
+    pub async fn next_delivery(&mut self, timeout: Duration) -> Option<(u64, u64)> {
+        let line = tokio::time::timeout(timeout, self.stdout.next_line())
+            .await
+            .ok()?
+            .expect("reading the client process")?;
+        let mut words = line.strip_prefix("delivered ")?.split_whitespace();
+        Some((words.next()?.parse().ok()?, words.next()?.parse().ok()?))
+    }
+
     /// The delivery latencies (microseconds) the clients saw; ends the process.
     pub async fn finish(mut self) -> Vec<u64> {
         self.stdin.write_all(b"report\n").await.expect("asking for the report");
         self.stdin.flush().await.expect("asking for the report");
-        let line = self
-            .stdout
-            .next_line()
-            .await
-            .expect("reading the report")
-            .expect("the client process ended without a report");
+        let line = loop {
+            let line = self
+                .stdout
+                .next_line()
+                .await
+                .expect("reading the report")
+                .expect("the client process ended without a report");
+            // Announcements of [`Receipts::LastOfAll`] nobody waited for.
+            if !line.starts_with("delivered ") {
+                break line;
+            }
+        };
         let latencies = line
             .strip_prefix("latencies ")
             .and_then(|json| serde_json::from_str(json).ok())
@@ -176,15 +226,24 @@ impl Clients {
     }
 }
 
-/// The child's side: `args` are URL, COUNT, AUTH.
+/// The child's side: `args` are URL, COUNT, AUTH and optionally RECEIPTS.
 pub async fn run_child(args: &[String]) {
-    let [url, count, auth] = args else {
-        eprintln!("usage: chat-bench {CHILD_COMMAND} URL COUNT bearer|none");
-        std::process::exit(2);
+    let (url, count, auth, last_of_all) = match args {
+        [url, count, auth] => (url, count, auth, false),
+        [url, count, auth, receipts] if receipts == "each" || receipts == "last" => {
+            (url, count, auth, receipts == "last")
+        }
+        _ => {
+            eprintln!("usage: chat-bench {CHILD_COMMAND} URL COUNT bearer|none [each|last]");
+            std::process::exit(2);
+        }
     };
     let count: usize = count.parse().expect("client count");
     let bearer = auth == "bearer";
     let receipts: Arc<Mutex<Vec<u64>>> = Arc::default();
+    // `last`: receipts so far per message (by send time), and how many make all.
+    let pending: Arc<Mutex<HashMap<u64, usize>>> = Arc::default();
+    let everyone = Arc::new(AtomicUsize::new(usize::MAX));
     let mut readers = Vec::new();
     let mut failed = 0usize;
     for batch in (0..count).collect::<Vec<_>>().chunks(50) {
@@ -208,10 +267,28 @@ pub async fn run_child(args: &[String]) {
                 continue;
             };
             let receipts = Arc::clone(&receipts);
+            let (pending, everyone) = (Arc::clone(&pending), Arc::clone(&everyone));
             readers.push(tokio::spawn(async move {
                 let (mut write, mut read) = socket.split();
                 while let Some(Ok(frame)) = read.next().await {
                     match frame {
+                        WsMessage::Text(text) if last_of_all => {
+                            let Some((_, sent)) = created_frame(text.as_str()) else {
+                                if text.as_str().starts_with(r#"{"type":"resync""#) {
+                                    eprintln!("client {user}: resync (fell behind); its socket closes");
+                                }
+                                continue;
+                            };
+                            let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+                            let seen = pending.entry(sent).or_insert(0);
+                            *seen += 1;
+                            if *seen >= everyone.load(Ordering::Relaxed) {
+                                pending.remove(&sent);
+                                let latency = unix_micros().saturating_sub(sent);
+                                receipts.lock().unwrap_or_else(PoisonError::into_inner).push(latency);
+                                println!("delivered {sent} {latency}");
+                            }
+                        }
                         WsMessage::Text(text) => {
                             if let Some(latency) = receipt_latency(text.as_str(), &user) {
                                 receipts.lock().unwrap_or_else(PoisonError::into_inner).push(latency);
@@ -227,6 +304,7 @@ pub async fn run_child(args: &[String]) {
             }));
         }
     }
+    everyone.store(readers.len(), Ordering::Relaxed);
     println!("ready {} {failed}", readers.len());
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = stdin.next_line().await {
@@ -245,10 +323,22 @@ pub async fn run_child(args: &[String]) {
 /// The latency of a `message.created` frame from someone other than `user` whose body is
 /// `t:<sent>`; `None` for every other frame.
 fn receipt_latency(text: &str, user: &str) -> Option<u64> {
-    let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    if value["type"] != "message.created" || value["data"]["sender"]["uuid"] == user {
+    let (sender, sent) = created_frame(text)?;
+    (sender != user).then(|| unix_micros().saturating_sub(sent))
+}
+
+/// The sender and the `t:<sent>` of a `message.created` frame; `None` for every other frame.
+fn created_frame(text: &str) -> Option<(String, u64)> {
+    // The server writes `type` first: other kinds (a group's `conversation.updated` lists
+    // every participant, tens of KiB) are skipped without parsing them.
+    if text.starts_with(r#"{"type":""#) && !text.starts_with(r#"{"type":"message.created""#) {
         return None;
     }
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    if value["type"] != "message.created" {
+        return None;
+    }
+    let sender = value["data"]["sender"]["uuid"].as_str()?.to_owned();
     let sent: u64 = value["data"]["body"].as_str()?.strip_prefix("t:")?.parse().ok()?;
-    Some(unix_micros().saturating_sub(sent))
+    Some((sender, sent))
 }
