@@ -178,16 +178,15 @@ pub struct ParticipantResource {
 }
 
 /// The participants of a conversation resource, built once and shared: the frames of one
-/// live event for all its recipients (up to a group's 256) share one list instead of each
-/// building its own.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ParticipantList(Arc<Vec<ParticipantResource>>);
+/// live event for all its recipients (up to a group's 256) share one list, already
+/// serialized ([`ParticipantList::serialized`]), instead of each building and writing its own.
+#[derive(Clone, Debug)]
+pub struct ParticipantList(Arc<Participants>);
 
-impl Serialize for ParticipantList {
-    /// As the JSON array of the participants.
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.as_slice().serialize(serializer)
-    }
+#[derive(Debug)]
+enum Participants {
+    Built(Vec<ParticipantResource>),
+    Serialized(Box<serde_json::value::RawValue>),
 }
 
 impl ParticipantList {
@@ -207,12 +206,44 @@ impl ParticipantList {
                 }
             })
             .collect();
-        Self(Arc::new(list))
+        Self(Arc::new(Participants::Built(list)))
     }
 
-    /// The participants.
-    pub fn as_slice(&self) -> &[ParticipantResource] {
-        &self.0
+    /// The same list, written to JSON once, so that every frame that includes it copies the
+    /// text instead of serializing it again. (Unchanged should serializing fail, which a list
+    /// of strings, numbers and JSON objects does not.)
+    pub fn serialized(self) -> Self {
+        match &*self.0 {
+            Participants::Built(list) => match serde_json::value::to_raw_value(list) {
+                Ok(raw) => Self(Arc::new(Participants::Serialized(raw))),
+                Err(_) => self,
+            },
+            Participants::Serialized(_) => self,
+        }
+    }
+
+    /// True when both are the same list object (a shared rendering).
+    pub fn shares(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Serialize for ParticipantList {
+    /// As the JSON array of the participants.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &*self.0 {
+            Participants::Built(list) => list.serialize(serializer),
+            Participants::Serialized(raw) => raw.serialize(serializer),
+        }
+    }
+}
+
+impl PartialEq for ParticipantList {
+    fn eq(&self, other: &Self) -> bool {
+        match (serde_json::to_value(self), serde_json::to_value(other)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
     }
 }
 
