@@ -8,7 +8,9 @@
 //! cargo run --release -p chat-bench -- --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]
 //! ```
 //!
-//! Scenarios: `send`, `inbox`, `history`, `stats`, `find-or-create`, `websocket`.
+//! Scenarios: `send`, `inbox`, `history`, `stats`, `find-or-create`, `websocket`,
+//! `cross-node` (live events from node A to node B: `PgEventBus` against `RedisEventBus`,
+//! once per run whatever `--store` says; Redis from `REDIS_URL`).
 //! Postgres comes from `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
 //! every scenario runs in its own schema `bench_<uuid>`, dropped at the end. sled data goes
 //! to `<out>/data` and is removed at the end. Output: a table on stdout, and in `--out`
@@ -18,6 +20,7 @@
 //! `BENCH_WS_CLIENTS`.
 #![forbid(unsafe_code)]
 
+mod cross_node;
 mod env;
 mod load;
 mod measure;
@@ -35,7 +38,15 @@ use scenarios::Plan;
 /// The hidden flag of the child that runs the websocket scenario in a fresh process.
 const WEBSOCKET_HERE: &str = "--websocket-in-this-process";
 
-const SCENARIOS: [&str; 6] = ["send", "inbox", "history", "stats", "find-or-create", "websocket"];
+const SCENARIOS: [&str; 7] = [
+    "send",
+    "inbox",
+    "history",
+    "stats",
+    "find-or-create",
+    "websocket",
+    "cross-node",
+];
 
 struct Args {
     stores: Vec<Backend>,
@@ -47,7 +58,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: chat-bench --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]\n\
-    scenarios: send, inbox, history, stats, find-or-create, websocket";
+    scenarios: send, inbox, history, stats, find-or-create, websocket, cross-node";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -192,6 +203,12 @@ async fn run(args: Args) {
         );
     }
     for &scenario in &args.scenarios {
+        if scenario == "cross-node" {
+            let began = Instant::now();
+            cross_node::run(args.quick, &mut report).await;
+            println!("-- cross-node took {:.1} s", began.elapsed().as_secs_f64());
+            continue;
+        }
         for &backend in &args.stores {
             let began = Instant::now();
             match scenario {
