@@ -31,7 +31,11 @@ pub async fn run(quick: bool, report: &mut Report) {
     let (closed, rates, per_rate): (Duration, &[u64], Duration) = if quick {
         (Duration::from_secs(1), &[1000], Duration::from_secs(1))
     } else {
-        (Duration::from_secs(5), &[1000, 4000, 16000, 64000], Duration::from_secs(3))
+        (
+            Duration::from_secs(5),
+            &[1000, 4000, 16000, 64000],
+            Duration::from_secs(3),
+        )
     };
     let store = env::open_postgres(WRITERS as u32 + 4).await;
     let pg = |store: &chat_store_sqlx::PgStore| {
@@ -46,7 +50,13 @@ pub async fn run(quick: bool, report: &mut Report) {
     let prefix = format!("bench-{}", uuid::Uuid::now_v7().simple());
     let redis = |prefix: String| {
         let url = redis_url.clone();
-        async move { RedisEventBus::builder().key_prefix(prefix).capacity(1 << 16).connect(&url).await }
+        async move {
+            RedisEventBus::builder()
+                .key_prefix(prefix)
+                .capacity(1 << 16)
+                .connect(&url)
+                .await
+        }
     };
     let redis_pair = match (redis(prefix.clone()).await, redis(prefix).await) {
         (Ok(a), Ok(b)) => Some((Arc::new(a) as Arc<dyn EventBus>, Arc::new(b) as Arc<dyn EventBus>)),
@@ -83,7 +93,11 @@ pub async fn run(quick: bool, report: &mut Report) {
                 &format!("open loop at {rate} events/s"),
                 &m,
                 true,
-                if kept_up { "kept up".to_owned() } else { format!("fell behind: {achieved:.0}/s") },
+                if kept_up {
+                    "kept up".to_owned()
+                } else {
+                    format!("fell behind: {achieved:.0}/s")
+                },
             );
         }
     }
@@ -123,7 +137,8 @@ async fn fan_out(a: &Arc<dyn EventBus>, b: &Arc<dyn EventBus>, rate: Option<u64>
             let mut lost = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 match tokio::time::timeout(Duration::from_millis(50), stream.recv()).await {
-                    Ok(Ok(event)) => {
+                    // Only this run's events (a previous run's may still be in flight).
+                    Ok(Ok(event)) if event.conversation_id == conversation => {
                         if let EventPayload::ConversationRead { seq, .. } = event.payload {
                             let at = origin.elapsed().as_micros() as u64;
                             let published = sent[seq as usize].load(Ordering::Acquire);
@@ -132,6 +147,7 @@ async fn fan_out(a: &Arc<dyn EventBus>, b: &Arc<dyn EventBus>, rate: Option<u64>
                             last = Instant::now();
                         }
                     }
+                    Ok(Ok(_)) => {}
                     Ok(Err(chat_core::StreamError::Lagged { skipped })) => lost += skipped,
                     Ok(Err(_)) => break,
                     Err(_) => {}

@@ -532,7 +532,10 @@ impl Task {
     /// Delivers one message to the local subscribers of its channel's user.
     fn handle(&self, message: &redis::Msg) {
         let Some((tenant, user)) = channel::parse(&self.shared.prefix, message.get_channel_name()) else {
-            tracing::warn!(channel = message.get_channel_name(), "ignoring a message on a channel this bus does not name");
+            tracing::warn!(
+                channel = message.get_channel_name(),
+                "ignoring a message on a channel this bus does not name"
+            );
             return;
         };
         let envelope: InEnvelope = match serde_json::from_slice(message.get_payload_bytes()) {

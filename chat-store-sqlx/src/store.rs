@@ -21,7 +21,7 @@ use crate::sql::{Lookup, Sql};
 
 /// The chat store on Postgres.
 ///
-/// Every [`Store`] operation is one transaction (or one statement) and the database keeps the
+/// Every [`Store`](chat_core::Store) operation is one transaction (or one statement) and the database keeps the
 /// invariants itself: a unique key for direct conversations, unique `(conversation, seq)`,
 /// unique `(conversation, sender, client_message_id)`, counters that cannot go negative.
 ///

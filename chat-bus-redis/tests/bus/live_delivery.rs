@@ -21,8 +21,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, header};
 use chat_axum::{AuthRejection, Authenticator, ChatApi};
-use chat_core::testing::MemoryStore;
 use chat_bus_redis::RedisEventBus;
+use chat_core::testing::MemoryStore;
 use chat_core::{
     ChatServices, ConversationId, Identity, InMemoryDirectory, Profile, SendMessage, StartDirect, TenantId, UserId,
 };
@@ -184,7 +184,11 @@ async fn two_nodes_on_redis_every_client_gets_every_message_once_or_recovers_it(
     let prefix = crate::common::fresh_prefix();
     let mut nodes = Vec::new();
     for _ in 0..2 {
-        let bus = RedisEventBus::builder().key_prefix(&prefix).connect(&url).await.expect("bus");
+        let bus = RedisEventBus::builder()
+            .key_prefix(&prefix)
+            .connect(&url)
+            .await
+            .expect("bus");
         let services = ChatServices::new(store.clone(), directory.clone()).with_event_bus(Arc::new(bus));
         let router = chat_axum::router(ChatApi::new(services.clone(), Arc::new(UserIdTokens)));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -253,7 +257,10 @@ async fn two_nodes_on_redis_every_client_gets_every_message_once_or_recovers_it(
             (1..=expected).collect::<Vec<_>>(),
             "client u{me}: every message once, in order, after recovery"
         );
-        assert_eq!(report.socket_duplicates, 0, "client u{me}: the socket repeated a message");
+        assert_eq!(
+            report.socket_duplicates, 0,
+            "client u{me}: the socket repeated a message"
+        );
         recoveries += report.recoveries;
         reorders += report.socket_reorders;
     }

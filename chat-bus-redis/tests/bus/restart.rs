@@ -38,7 +38,8 @@ async fn nodes(url: &str) -> Nodes {
     }
     let bus_a = common::bus(url, &prefix).await;
     let bus_b = common::bus(url, &prefix).await;
-    let a = ChatServices::new(Arc::new(MemoryStore::new()), Arc::new(directory)).with_event_bus(Arc::new(bus_a.clone()));
+    let a =
+        ChatServices::new(Arc::new(MemoryStore::new()), Arc::new(directory)).with_event_bus(Arc::new(bus_a.clone()));
     let mut conversations = Vec::new();
     for other in 1..USERS {
         let (view, _) = a
@@ -95,7 +96,8 @@ impl Nodes {
                 while !*heard {
                     match tokio::time::timeout(Duration::from_millis(500), stream.recv()).await {
                         Ok(Ok(event)) => {
-                            *heard = matches!(&event.payload, EventPayload::MessageCreated(m) if m.message.body == text);
+                            *heard =
+                                matches!(&event.payload, EventPayload::MessageCreated(m) if m.message.body == text);
                         }
                         _ => break,
                     }
@@ -120,7 +122,10 @@ async fn wait_connected(bus: &RedisEventBus) {
 }
 
 async fn all_end(on_a: &mut EventStream, on_b: &mut [EventStream], label: &str) {
-    assert!(ends_within(on_a, Duration::from_secs(15)).await, "{label}: u0 on A resyncs");
+    assert!(
+        ends_within(on_a, Duration::from_secs(15)).await,
+        "{label}: u0 on A resyncs"
+    );
     for (index, stream) in on_b.iter_mut().enumerate() {
         assert!(
             ends_within(stream, Duration::from_secs(15)).await,
@@ -166,7 +171,10 @@ async fn a_redis_restart_mid_stream_resyncs_every_subscriber_and_the_bus_recover
     // Subscribing during the outage gives a stream that ends (the client retries).
     let u1 = &nodes.users[1];
     let mut during = nodes.bus_b.subscribe_live(&u1.tenant, &u1.user).await;
-    assert!(ends_within(&mut during, Duration::from_secs(10)).await, "a subscription during the outage ends");
+    assert!(
+        ends_within(&mut during, Duration::from_secs(10)).await,
+        "a subscription during the outage ends"
+    );
     server.restart();
     streaming.await.expect("no panic while streaming through the restart");
     let attempts = nodes.flows_again("after the restart").await;

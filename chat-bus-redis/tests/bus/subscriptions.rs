@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chat_bus_redis::RedisEventBus;
 use chat_core::testing::MemoryStore;
 use chat_core::testing::bus_suite::{ends_within, next_event};
 use chat_core::testing::fixtures::{fresh_tenant, user_id};
 use chat_core::{ChatServices, EventBus, EventPayload, Identity, InMemoryDirectory, Profile, SendMessage, StartDirect};
-use chat_bus_redis::RedisEventBus;
 
 use crate::common;
 
@@ -80,7 +80,10 @@ struct Pair {
 async fn pair(url: &str, max_payload_on_a: usize) -> Pair {
     let prefix = common::fresh_prefix();
     let tenant = fresh_tenant();
-    let users = [Identity::new(tenant.clone(), user_id(0)), Identity::new(tenant.clone(), user_id(1))];
+    let users = [
+        Identity::new(tenant.clone(), user_id(0)),
+        Identity::new(tenant.clone(), user_id(1)),
+    ];
     let directory = InMemoryDirectory::new()
         .with_profile(&tenant, Profile::new(user_id(0), "User 0"))
         .with_profile(&tenant, Profile::new(user_id(1), "User 1"));
@@ -136,7 +139,12 @@ async fn an_envelope_a_node_cannot_read_resyncs_that_user_only() {
     let tenant = fresh_tenant();
     let mut u0 = bus.subscribe_live(&tenant, &user_id(0)).await;
     let mut u1 = bus.subscribe_live(&tenant, &user_id(1)).await;
-    let channel = format!("{prefix}:{}:{}:{}", tenant.as_str().len(), tenant.as_str(), user_id(0).as_str());
+    let channel = format!(
+        "{prefix}:{}:{}:{}",
+        tenant.as_str().len(),
+        tenant.as_str(),
+        user_id(0).as_str()
+    );
     let mut admin = common::admin(&url).await;
     let receivers: i64 = redis::cmd("PUBLISH")
         .arg(&channel)

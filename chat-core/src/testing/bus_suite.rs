@@ -23,10 +23,10 @@ use async_trait::async_trait;
 
 use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, Stats};
+use crate::service::{ChatServices, SendMessage, StartDirect};
 use crate::store::{
     Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery, Store,
 };
-use crate::service::{ChatServices, SendMessage, StartDirect};
 
 use super::fixtures::{fresh_tenant, user_id};
 
@@ -225,7 +225,11 @@ pub async fn events_arrive_in_publish_order_per_user(nodes: TwoNodes) {
             for n in 0..per_sender {
                 services
                     .messages()
-                    .send(&cluster.users[user], id, SendMessage::text(format!("{node}/{user}/{n}")))
+                    .send(
+                        &cluster.users[user],
+                        id,
+                        SendMessage::text(format!("{node}/{user}/{n}")),
+                    )
                     .await
                     .expect("send");
             }
@@ -252,11 +256,19 @@ pub async fn events_arrive_in_publish_order_per_user(nodes: TwoNodes) {
                 }
             }
             seqs.sort_unstable();
-            assert_eq!(seqs, (1..=total as u64).collect::<Vec<_>>(), "{name}: each message once");
+            assert_eq!(
+                seqs,
+                (1..=total as u64).collect::<Vec<_>>(),
+                "{name}: each message once"
+            );
             stream
         })
     };
-    let readers = [reader("u1 on B", u1_on_b), reader("u0 on A", u0_on_a), reader("u0 on B", u0_on_b)];
+    let readers = [
+        reader("u1 on B", u1_on_b),
+        reader("u0 on A", u0_on_a),
+        reader("u0 on B", u0_on_b),
+    ];
     let senders = [sender(0, 0), sender(0, 0), sender(1, 1)];
     for task in senders {
         task.await.expect("sender");

@@ -11,8 +11,8 @@ use std::time::Duration;
 use chat_core::testing::bus_suite::{TwoNodes, assert_quiet, ends_within, next_event};
 use chat_core::testing::fixtures::{fresh_tenant, user_id};
 use chat_core::{
-    ChatServices, EventPayload, EventStream, Identity, InMemoryDirectory, Profile, SendMessage, StartDirect,
-    Tag, TenantId,
+    ChatServices, EventPayload, EventStream, Identity, InMemoryDirectory, Profile, SendMessage, StartDirect, Tag,
+    TenantId,
 };
 use chat_store_sqlx::{PgEventBus, PgStore};
 

@@ -103,7 +103,9 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Option<Arc<dyn E
         }
         None => {
             if config.redis_url.is_some() {
-                tracing::warn!("REDIS_URL is used with DATABASE_URL only; sled serves one node with the in-process bus");
+                tracing::warn!(
+                    "REDIS_URL is used with DATABASE_URL only; sled serves one node with the in-process bus"
+                );
             }
             let store = chat_store_sled::SledStore::open(&config.data_dir)
                 .await
