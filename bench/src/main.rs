@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Scenarios: `send`, `inbox`, `history`, `stats`, `find-or-create`, `websocket`,
-//! `group-fanout`.
+//! `group-fanout`, `cross-node` (live events from node A to node B: `PgEventBus` against
+//! `RedisEventBus`, once per run whatever `--store` says; Redis from `REDIS_URL`).
 //! Postgres comes from `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
 //! every scenario runs in its own schema `bench_<uuid>`, dropped at the end. sled data goes
 //! to `<out>/data` and is removed at the end. Output: a table on stdout, and in `--out`
@@ -19,6 +20,7 @@
 //! `BENCH_WS_CLIENTS`.
 #![forbid(unsafe_code)]
 
+mod cross_node;
 mod env;
 mod group_fanout;
 mod load;
@@ -37,7 +39,7 @@ use scenarios::Plan;
 /// The hidden flag of the child that runs the websocket scenario in a fresh process.
 const WEBSOCKET_HERE: &str = "--websocket-in-this-process";
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "send",
     "inbox",
     "history",
@@ -45,6 +47,7 @@ const SCENARIOS: [&str; 7] = [
     "find-or-create",
     "websocket",
     "group-fanout",
+    "cross-node",
 ];
 
 struct Args {
@@ -57,7 +60,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: chat-bench --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]\n\
-    scenarios: send, inbox, history, stats, find-or-create, websocket, group-fanout";
+    scenarios: send, inbox, history, stats, find-or-create, websocket, group-fanout, cross-node";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -202,6 +205,12 @@ async fn run(args: Args) {
         );
     }
     for &scenario in &args.scenarios {
+        if scenario == "cross-node" {
+            let began = Instant::now();
+            cross_node::run(args.quick, &mut report).await;
+            println!("-- cross-node took {:.1} s", began.elapsed().as_secs_f64());
+            continue;
+        }
         for &backend in &args.stores {
             let began = Instant::now();
             match scenario {

@@ -95,7 +95,20 @@ pub trait EventBus: Send + Sync + 'static {
     async fn publish(&self, event: Event) -> ChatResult<()>;
 
     /// The live events addressed to `user` of `tenant` from now on.
+    ///
+    /// A bus that subscribes remotely per user (like a Redis bus) may miss what other nodes
+    /// publish in the moment before its remote subscription is in place; use
+    /// [`subscribe_live`](Self::subscribe_live) where that matters.
     fn subscribe(&self, tenant: &TenantId, user: &UserId) -> EventStream;
+
+    /// Like [`subscribe`](Self::subscribe), but returns only once every event any node
+    /// publishes from now on reaches the stream (or the stream is already ended, so the
+    /// subscriber resyncs). A client that subscribes with this, then reads the store, misses
+    /// nothing. The default is `subscribe`, which is live at once for buses that listen
+    /// to everything.
+    async fn subscribe_live(&self, tenant: &TenantId, user: &UserId) -> EventStream {
+        self.subscribe(tenant, user)
+    }
 }
 
 /// Why [`EventStream::recv`] returned no event.
@@ -204,6 +217,32 @@ impl InProcessEventBus {
         for user in users {
             channels.remove(&(tenant.clone(), user.clone()));
         }
+    }
+
+    /// Whether `user` of `tenant` has a subscription on this bus now.
+    pub fn is_subscribed(&self, tenant: &TenantId, user: &UserId) -> bool {
+        self.channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(tenant.clone(), user.clone()))
+            .is_some_and(|sender| sender.receiver_count() > 0)
+    }
+
+    /// Forgets the users whose every subscription has been dropped, and returns them: a
+    /// multi-node bus that subscribes remotely per user calls this to stop listening for
+    /// users nobody on this node follows any more. A later [`subscribe`](EventBus::subscribe)
+    /// for one of them starts afresh.
+    pub fn prune(&self) -> Vec<(TenantId, UserId)> {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        let idle: Vec<SubscriberKey> = channels
+            .iter()
+            .filter(|(_, sender)| sender.receiver_count() == 0)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &idle {
+            channels.remove(key);
+        }
+        idle
     }
 }
 

@@ -88,7 +88,7 @@ pub(crate) async fn websocket(
     if !api.ws.protocols.is_empty() {
         upgrade = upgrade.protocols(api.ws.protocols.clone());
     }
-    let events = api.services.event_bus().subscribe(&me.tenant, &me.user);
+    let events = api.services.event_bus().subscribe_live(&me.tenant, &me.user).await;
     Ok(upgrade
         .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
         .on_upgrade(move |socket| async move {

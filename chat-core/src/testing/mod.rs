@@ -11,6 +11,7 @@
 //! `None` skips the test (say why on stderr), e.g. when no database is configured.
 //! The calling crate needs `tokio` (features `macros`, `rt-multi-thread`) as a dev-dependency.
 
+pub mod bus_suite;
 pub mod conformance;
 pub mod fixtures;
 pub mod guarded_store;
@@ -20,6 +21,30 @@ pub mod model_based;
 pub use fixtures::{Fixture, RecordingEventBus};
 pub use guarded_store::GuardedStore;
 pub use memory_store::MemoryStore;
+
+/// Generates one `#[tokio::test]` per case of the [event bus suite](crate::testing::bus_suite)
+/// over the two nodes the given expression makes (an `Option<TwoNodes>`: `None` skips the
+/// test, say why on stderr).
+#[macro_export]
+macro_rules! bus_tests {
+    ($make_nodes:expr) => {
+        $crate::bus_tests!(@cases $make_nodes;
+            a_message_on_a_reaches_a_subscriber_on_b_once,
+            events_arrive_in_publish_order_per_user,
+            a_failed_write_sends_nothing,
+        );
+    };
+    (@cases $make_nodes:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let nodes: ::std::option::Option<$crate::testing::bus_suite::TwoNodes> = ($make_nodes).await;
+                let Some(nodes) = nodes else { return };
+                $crate::testing::bus_suite::$case(nodes).await;
+            }
+        )*
+    };
+}
 
 /// Generates one `#[tokio::test]` per conformance case plus the model-based property test,
 /// over the stores the given expression makes (see the [module docs](crate::testing)).

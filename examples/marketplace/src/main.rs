@@ -8,6 +8,9 @@
 //! - `DATABASE_URL`: use Postgres instead, with the Postgres event bus so several instances
 //!   on one database share live events; `MARKETPLACE_PG_SCHEMA` names the schema (default
 //!   `chat`).
+//! - `REDIS_URL` (with `DATABASE_URL`): carry the live events over Redis pub/sub instead
+//!   (`chat-bus-redis`), for many instances or high event rates; the channels' key prefix is
+//!   the schema name. Ignored (with a warning) without `DATABASE_URL`: sled serves one node.
 //! - `MARKETPLACE_SEND_RATE`: messages per second a user may send (default 10; 0: no limit).
 #![forbid(unsafe_code)]
 
@@ -24,6 +27,7 @@ struct Config {
     addr: SocketAddr,
     data_dir: PathBuf,
     database_url: Option<String>,
+    redis_url: Option<String>,
     pg_schema: String,
     send_rate: u32,
 }
@@ -48,6 +52,7 @@ impl Config {
         }
         let addr = addr.parse().map_err(|error| format!("bad address {addr:?}: {error}"))?;
         let database_url = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty());
+        let redis_url = std::env::var("REDIS_URL").ok().filter(|url| !url.is_empty());
         let pg_schema = std::env::var("MARKETPLACE_PG_SCHEMA").unwrap_or_else(|_| "chat".to_owned());
         let send_rate = match std::env::var("MARKETPLACE_SEND_RATE") {
             Ok(value) => value
@@ -59,6 +64,7 @@ impl Config {
             addr,
             data_dir: PathBuf::from(data_dir),
             database_url,
+            redis_url,
             pg_schema,
             send_rate,
         })
@@ -75,13 +81,32 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Option<Arc<dyn E
                 .connect(url)
                 .await
                 .map_err(|error| format!("cannot open Postgres: {error}"))?;
-            let bus = chat_store_sqlx::PgEventBus::connect(&store)
-                .await
-                .map_err(|error| format!("cannot start the Postgres event bus: {error}"))?;
-            tracing::info!(schema = %config.pg_schema, "storing in Postgres, live events over LISTEN/NOTIFY");
-            Ok((Arc::new(store), Some(Arc::new(bus))))
+            let bus: Arc<dyn EventBus> = match &config.redis_url {
+                Some(redis_url) => {
+                    let bus = chat_bus_redis::RedisEventBus::builder()
+                        .key_prefix(config.pg_schema.as_str())
+                        .connect(redis_url)
+                        .await
+                        .map_err(|error| format!("cannot start the Redis event bus: {error}"))?;
+                    tracing::info!(schema = %config.pg_schema, "storing in Postgres, live events over Redis pub/sub");
+                    Arc::new(bus)
+                }
+                None => {
+                    let bus = chat_store_sqlx::PgEventBus::connect(&store)
+                        .await
+                        .map_err(|error| format!("cannot start the Postgres event bus: {error}"))?;
+                    tracing::info!(schema = %config.pg_schema, "storing in Postgres, live events over LISTEN/NOTIFY");
+                    Arc::new(bus)
+                }
+            };
+            Ok((Arc::new(store), Some(bus)))
         }
         None => {
+            if config.redis_url.is_some() {
+                tracing::warn!(
+                    "REDIS_URL is used with DATABASE_URL only; sled serves one node with the in-process bus"
+                );
+            }
             let store = chat_store_sled::SledStore::open(&config.data_dir)
                 .await
                 .map_err(|error| format!("cannot open the sled store in {}: {error}", config.data_dir.display()))?;
