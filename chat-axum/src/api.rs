@@ -8,6 +8,7 @@ use chat_core::{ChatServices, Identity, Limits};
 
 use crate::auth::Authenticator;
 use crate::event_frames::EventFrames;
+use crate::platform::PlatformKeys;
 use crate::rate_limit::{RateLimit, RateLimiter};
 
 /// Everything the router needs, built once by the host and cloned per request (cheap: `Arc`s
@@ -29,6 +30,7 @@ use crate::rate_limit::{RateLimit, RateLimiter};
 pub struct ChatApi {
     pub(crate) services: ChatServices,
     pub(crate) authenticator: Arc<dyn Authenticator>,
+    pub(crate) platform_keys: Option<Arc<PlatformKeys>>,
     pub(crate) allowed_origins: Option<Arc<[String]>>,
     pub(crate) ws: WsConfig,
     pub(crate) send_limiter: Option<Arc<RateLimiter>>,
@@ -42,6 +44,7 @@ impl std::fmt::Debug for ChatApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatApi")
             .field("services", &self.services)
+            .field("platform_keys", &self.platform_keys)
             .field("allowed_origins", &self.allowed_origins)
             .field("ws", &self.ws)
             .field("send_limiter", &self.send_limiter)
@@ -57,6 +60,7 @@ impl ChatApi {
         Self {
             services,
             authenticator,
+            platform_keys: None,
             allowed_origins: None,
             ws: WsConfig::default(),
             send_limiter: None,
@@ -64,6 +68,21 @@ impl ChatApi {
             ws_connections: Arc::default(),
             event_frames: Arc::default(),
         }
+    }
+
+    /// Serves several platforms, each known by a public key: every request must then carry
+    /// `X-PUBLIC-KEY` (or `?public_key=` on the WebSocket) naming a known key, 401 naming the
+    /// header otherwise, and the identity the [`Authenticator`] returns must be in that key's
+    /// tenant (a token of one platform with another platform's key is a 401). Without it,
+    /// tenants come from the authenticator alone.
+    pub fn with_platform_keys(mut self, keys: PlatformKeys) -> Self {
+        self.platform_keys = Some(Arc::new(keys));
+        self
+    }
+
+    /// The platform keys, if configured.
+    pub fn platform_keys(&self) -> Option<&PlatformKeys> {
+        self.platform_keys.as_deref()
     }
 
     /// Accepts WebSocket upgrades only from these origins (`scheme://host[:port]`, compared

@@ -58,8 +58,8 @@
 //!   fields: 422 `is not allowed`.
 //! - **The document is exact.** `GET /openapi.json` carries the [`Limits`](chat_core::Limits)
 //!   in force as lengths, ranges and patterns, and the server accepts exactly what it
-//!   describes: query booleans are `true` or `false` (empty is absent), integers are decimal
-//!   digits, a whole JSON number like `2.0` is an integer, `client_message_id` is printable
+//!   describes: query booleans are `true`/`1` or `false`/`0` (PHP and Laravel clients send
+//!   the latter; empty is absent), integers are decimal digits, a whole JSON number like `2.0` is an integer, `client_message_id` is printable
 //!   ASCII. Fuzzed with schemathesis (`examples/marketplace/fuzz/run.sh`).
 //! - **Abuse limits** are the host's to set: sends and typing per user
 //!   ([`ChatApi::with_send_rate_limit`], [`ChatApi::with_typing_rate_limit`], 429 with
@@ -77,7 +77,8 @@
 //! ## Live events (`GET /ws`)
 //!
 //! The upgrade is authenticated like any request (401, no `101`), checked against the origin
-//! allowlist (403) and the per-user socket cap (429).
+//! allowlist (403) and the per-user socket cap (429). With [`PlatformKeys`], browsers pass
+//! the platform key as `?public_key=` (they cannot set `X-PUBLIC-KEY` there).
 //!
 //! Server frames are JSON text, `{"type": ..., "conversation_uuid": ..., "data": ...}`:
 //!
@@ -95,9 +96,12 @@
 //! `{"type": "read", "conversation_uuid": ..., "up_to_seq"?: n}` and `{"type": "ping"}`.
 //! A frame larger than [`Limits::ws_frame_max_bytes`](chat_core::Limits) closes the socket
 //! (1009), binary frames close it (1003), frames past the rate of [`WsConfig`] close it
-//! (1008). The server pings every [`ping_interval`](WsConfig::ping_interval); a client silent for
-//! [`idle_timeout`](WsConfig::idle_timeout) is closed (1001). A write the client does not take
-//! within [`send_timeout`](WsConfig::send_timeout) drops the socket.
+//! (1008); every client frame counts against that rate, pongs included. The server pings
+//! every [`ping_interval`](WsConfig::ping_interval); a client silent for
+//! [`idle_timeout`](WsConfig::idle_timeout) is closed (1001), and a pong is a sign of life
+//! only when it answers one of those pings (unsolicited pongs keep no socket open). A write
+//! the client does not take within [`send_timeout`](WsConfig::send_timeout) drops the
+//! socket.
 #![forbid(unsafe_code)]
 
 mod api;
@@ -106,6 +110,7 @@ pub mod error;
 mod event_frames;
 pub mod extract;
 pub mod openapi;
+pub mod platform;
 pub mod rate_limit;
 pub mod resources;
 mod routes;
@@ -115,6 +120,7 @@ pub use api::{ChatApi, WsConfig};
 pub use auth::{AuthRejection, Authenticator, Caller};
 pub use error::ApiError;
 pub use openapi::{openapi, openapi_value};
+pub use platform::PlatformKeys;
 pub use rate_limit::RateLimit;
 
 use axum::Router;

@@ -3,6 +3,7 @@
 
 pub(crate) mod conversations;
 pub(crate) mod messages;
+pub(crate) mod users;
 
 use axum::extract::DefaultBodyLimit;
 use axum::{Extension, Router, middleware};
