@@ -10,6 +10,7 @@ use crate::auth::Authenticator;
 use crate::event_frames::EventFrames;
 use crate::platform::PlatformKeys;
 use crate::rate_limit::{RateLimit, RateLimiter};
+use crate::shutdown::Lifecycle;
 
 /// Everything the router needs, built once by the host and cloned per request (cheap: `Arc`s
 /// inside).
@@ -38,6 +39,8 @@ pub struct ChatApi {
     pub(crate) ws_connections: Arc<ConnectionCounts>,
     /// What the frames of one live event share, built once for all local recipients.
     pub(crate) event_frames: Arc<EventFrames>,
+    /// Shutting sockets down.
+    pub(crate) lifecycle: Arc<Lifecycle>,
 }
 
 impl std::fmt::Debug for ChatApi {
@@ -67,7 +70,17 @@ impl ChatApi {
             typing_limiter: None,
             ws_connections: Arc::default(),
             event_frames: Arc::default(),
+            lifecycle: Arc::default(),
         }
+    }
+
+    /// Closes every open WebSocket of this API (and any opened from now on) with 1001
+    /// (going away), so clients reconnect at once, and returns once all are closed. Call it
+    /// when the server shuts down, next to the HTTP server's graceful shutdown; bound the
+    /// wait with a timeout of your choice (a client that never answers the close is dropped
+    /// after a few seconds).
+    pub async fn shutdown_websockets(&self) {
+        self.lifecycle.shut_down().await;
     }
 
     /// Serves several platforms, each known by a public key: every request must then carry

@@ -101,7 +101,7 @@
 //! [`idle_timeout`](WsConfig::idle_timeout) is closed (1001), and a pong is a sign of life
 //! only when it answers one of those pings (unsolicited pongs keep no socket open). A write
 //! the client does not take within [`send_timeout`](WsConfig::send_timeout) drops the
-//! socket.
+//! socket. [`ChatApi::shutdown_websockets`] closes every socket with 1001 (going away).
 #![forbid(unsafe_code)]
 
 mod api;
@@ -114,6 +114,7 @@ pub mod platform;
 pub mod rate_limit;
 pub mod resources;
 mod routes;
+mod shutdown;
 mod ws;
 
 pub use api::{ChatApi, WsConfig};

@@ -32,6 +32,12 @@ const MAX_FRAMES_PER_TICK: usize = 64;
 /// How long a closing socket waits for the peer's close frame.
 const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Resolves once the server shuts down.
+async fn shutting_down(receiver: &mut tokio::sync::watch::Receiver<bool>) {
+    // The sender lives as long as the API this connection holds, so this cannot fail.
+    let _ = receiver.wait_for(|down| *down).await;
+}
+
 /// One upgraded socket of `me`, with its event subscription and frame rate limit.
 pub(super) struct Connection {
     api: ChatApi,
@@ -41,6 +47,8 @@ pub(super) struct Connection {
     frame_rate: RateLimit,
     frames: TokenBucket,
     last_seen: Instant,
+    /// Turns true when the server shuts down.
+    shutting_down: tokio::sync::watch::Receiver<bool>,
     /// The number of the last ping sent (its payload, big-endian).
     pings_sent: u64,
     /// The number of the last ping the client answered.
@@ -48,7 +56,13 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    pub(super) fn new(api: ChatApi, me: Identity, socket: WebSocket, events: EventStream) -> Self {
+    pub(super) fn new(
+        api: ChatApi,
+        me: Identity,
+        socket: WebSocket,
+        events: EventStream,
+        shutting_down: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
         let WsConfig {
             frames_per_second,
             frame_burst,
@@ -63,6 +77,7 @@ impl Connection {
             frames: TokenBucket::full(&frame_rate),
             frame_rate,
             last_seen: Instant::now(),
+            shutting_down,
             pings_sent: 0,
             pings_answered: 0,
         }
@@ -115,6 +130,9 @@ impl Connection {
                     }
                     Err(_) => return Exit::Close(close_code::RESTART, "event bus closed"),
                 },
+                () = shutting_down(&mut self.shutting_down) => {
+                    return Exit::Close(close_code::AWAY, "server shutting down");
+                }
                 frame = self.socket.recv() => {
                     if let Some(exit) = self.on_frame(frame).await {
                         return exit;

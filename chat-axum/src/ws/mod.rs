@@ -92,7 +92,10 @@ pub(crate) async fn websocket(
     Ok(upgrade
         .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
         .on_upgrade(move |socket| async move {
-            Connection::new(api, me, socket, events).run().await;
+            let lifecycle = std::sync::Arc::clone(&api.lifecycle);
+            let (open, shutting_down) = lifecycle.opened();
+            Connection::new(api, me, socket, events, shutting_down).run().await;
+            drop(open);
             drop(guard);
         }))
 }

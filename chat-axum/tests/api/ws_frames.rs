@@ -65,3 +65,22 @@ async fn unsolicited_pongs_do_not_keep_a_silent_client_alive() {
     }
     assert_eq!(closed_with(&mut socket).await, Some(1001), "closed as idle");
 }
+
+#[tokio::test]
+async fn shutting_down_closes_sockets_with_going_away() {
+    let app = TestApp::new();
+    let addr = serve(&app).await;
+    let mut first = connect(addr, 0).await;
+    let mut second = connect(addr, 1).await;
+    let api = app.api.clone();
+    let shutdown = tokio::spawn(async move { api.shutdown_websockets().await });
+    assert_eq!(closed_with(&mut first).await, Some(1001));
+    assert_eq!(closed_with(&mut second).await, Some(1001));
+    tokio::time::timeout(Duration::from_secs(5), shutdown)
+        .await
+        .expect("every socket closed in time")
+        .expect("shutdown task");
+    // A socket opened after the shutdown is closed at once the same way.
+    let mut late = connect(addr, 2).await;
+    assert_eq!(closed_with(&mut late).await, Some(1001));
+}
