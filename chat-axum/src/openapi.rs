@@ -62,6 +62,21 @@ pub fn openapi_value(limits: &Limits) -> serde_json::Value {
     value
 }
 
+/// Adds the platform key to a served document (when the router has
+/// [`PlatformKeys`](crate::PlatformKeys)): an `X-PUBLIC-KEY` header scheme, required next to
+/// the bearer token by every operation that is not public.
+pub(crate) fn require_platform_key(document: &mut serde_json::Value) {
+    use serde_json::json;
+
+    document["components"]["securitySchemes"]["public_key"] = json!({
+        "type": "apiKey",
+        "in": "header",
+        "name": crate::platform::PUBLIC_KEY_HEADER,
+        "description": "The platform's public key (browsers' WebSockets: `?public_key=`).",
+    });
+    document["security"] = json!([{"bearer": [], "public_key": []}]);
+}
+
 /// Control characters (`char::is_control`), as a regex class body.
 const CONTROL: &str = "\\u0000-\\u001F\\u007F-\\u009F";
 /// White space as `str::trim` sees it (Unicode `White_Space`), as a regex class body.

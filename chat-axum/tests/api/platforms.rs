@@ -68,6 +68,14 @@ async fn a_platform_key_is_required_and_must_be_the_tokens_platform() {
     assert_eq!(crossed.json["message"], "Unauthenticated.");
     let other = call(&app, Method::GET, "/conversations", "other:u0", Some(OTHER_KEY), None).await;
     assert_eq!(other.status, StatusCode::OK, "{other:?}");
+    // The document says so; the document itself stays public.
+    let document = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(document.status, StatusCode::OK);
+    assert_eq!(
+        document.json["components"]["securitySchemes"]["public_key"]["name"],
+        "X-PUBLIC-KEY"
+    );
+    assert_eq!(document.json["security"], json!([{"bearer": [], "public_key": []}]));
     // Without platform keys the authenticator alone decides, as before.
     let plain = TestApp::new();
     assert_eq!(plain.get("/conversations", 0).await.status, StatusCode::OK);
