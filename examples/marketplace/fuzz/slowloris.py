@@ -32,8 +32,13 @@ def rss_kib(pid):
     return 0
 
 
-async def attacker(port, kind, closed_at, started):
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def attacker(port, kind, closed_at, started, failed):
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 30)
+    except (OSError, asyncio.TimeoutError) as error:
+        failed.append(repr(error))
+        return
+    connected = time.monotonic()
     try:
         if kind == "trickle":
             writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
@@ -56,7 +61,7 @@ async def attacker(port, kind, closed_at, started):
         task.cancel()
     except ConnectionError:
         pass
-    closed_at.append(time.monotonic() - started)
+    closed_at.append(time.monotonic() - connected)
     writer.close()
 
 
@@ -92,9 +97,15 @@ async def main():
         started = time.monotonic()
         closed_at = []
         kinds = ["trickle", "keepalive", "silent"]
-        tasks = [asyncio.create_task(attacker(port, kinds[i % 3], closed_at, started)) for i in range(SOCKETS)]
+        failed = []
+        tasks = []
+        for i in range(SOCKETS):
+            tasks.append(asyncio.create_task(attacker(port, kinds[i % 3], closed_at, started, failed)))
+            if i % 200 == 199:
+                await asyncio.sleep(0.05)  # let the listen backlog drain
+        print(f"opened {SOCKETS} sockets in {time.monotonic() - started:.1f} s", flush=True)
         peak, latencies = before, []
-        while len(closed_at) < SOCKETS and time.monotonic() - started < HEADER_TIMEOUT + 30:
+        while len(closed_at) + len(failed) < SOCKETS and time.monotonic() - started < HEADER_TIMEOUT + 30:
             await asyncio.sleep(0.5)
             peak = max(peak, rss_kib(server.pid))
             latencies.append(await request_latency(port))
@@ -104,9 +115,12 @@ async def main():
         last = max(closed_at) if closed_at else float("inf")
         print(f"sockets: {SOCKETS} ({SOCKETS // 3} trickling headers every 5 s, {SOCKETS // 3} idle keep-alive, rest silent)")
         print(f"server RSS: before {before / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB, after {after / 1024:.1f} MiB")
-        print(f"closed by the server: {len(closed_at)}/{SOCKETS}, the last after {last:.1f} s (header timeout {HEADER_TIMEOUT:.0f} s)")
+        print(f"closed by the server: {len(closed_at)}/{SOCKETS}, the longest-lived after {last:.1f} s of its own "
+              f"(header timeout {HEADER_TIMEOUT:.0f} s); all within {time.monotonic() - started:.1f} s of the first")
         print(f"ordinary requests during the attack: {len(latencies)}, p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
               f"max {latencies[-1] * 1000:.1f} ms")
+        if failed:
+            print(f"could not connect: {len(failed)} ({failed[0]})")
         if len(closed_at) < SOCKETS or last > HEADER_TIMEOUT + 5:
             sys.exit(1)
     finally:
