@@ -65,6 +65,11 @@
 //!   ([`ChatApi::with_send_rate_limit`], [`ChatApi::with_typing_rate_limit`], 429 with
 //!   `Retry-After`), sockets per user ([`WsConfig::max_connections_per_user`], default 16),
 //!   client frames per socket, body and frame sizes.
+//! - **Platforms**: a deployment serving several platforms configures [`PlatformKeys`]
+//!   ([`ChatApi::with_platform_keys`]); every authenticated request then needs a known
+//!   `X-PUBLIC-KEY` (401 naming the header) and the authenticator's tenant must be the key's.
+//! - **Contacts**: `GET /users?q=&limit=` lists public profiles from the host's
+//!   [`UserDirectory::search`](chat_core::UserDirectory::search), never the caller.
 //! - **Repeated sends**: a repeated `client_message_id` answers 200 with the stored message
 //!   (201 only when a message was created), like find-or-create of direct conversations.
 //! - **User ids** are the host's strings; `participant_uuid(s)` also accept JSON integers
