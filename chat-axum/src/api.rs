@@ -8,7 +8,9 @@ use chat_core::{ChatServices, Identity, Limits};
 
 use crate::auth::Authenticator;
 use crate::event_frames::EventFrames;
+use crate::platform::PlatformKeys;
 use crate::rate_limit::{RateLimit, RateLimiter};
+use crate::shutdown::Lifecycle;
 
 /// Everything the router needs, built once by the host and cloned per request (cheap: `Arc`s
 /// inside).
@@ -29,6 +31,7 @@ use crate::rate_limit::{RateLimit, RateLimiter};
 pub struct ChatApi {
     pub(crate) services: ChatServices,
     pub(crate) authenticator: Arc<dyn Authenticator>,
+    pub(crate) platform_keys: Option<Arc<PlatformKeys>>,
     pub(crate) allowed_origins: Option<Arc<[String]>>,
     pub(crate) ws: WsConfig,
     pub(crate) send_limiter: Option<Arc<RateLimiter>>,
@@ -36,12 +39,15 @@ pub struct ChatApi {
     pub(crate) ws_connections: Arc<ConnectionCounts>,
     /// What the frames of one live event share, built once for all local recipients.
     pub(crate) event_frames: Arc<EventFrames>,
+    /// Shutting sockets down.
+    pub(crate) lifecycle: Arc<Lifecycle>,
 }
 
 impl std::fmt::Debug for ChatApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatApi")
             .field("services", &self.services)
+            .field("platform_keys", &self.platform_keys)
             .field("allowed_origins", &self.allowed_origins)
             .field("ws", &self.ws)
             .field("send_limiter", &self.send_limiter)
@@ -57,13 +63,39 @@ impl ChatApi {
         Self {
             services,
             authenticator,
+            platform_keys: None,
             allowed_origins: None,
             ws: WsConfig::default(),
             send_limiter: None,
             typing_limiter: None,
             ws_connections: Arc::default(),
             event_frames: Arc::default(),
+            lifecycle: Arc::default(),
         }
+    }
+
+    /// Closes every open WebSocket of this API (and any opened from now on) with 1001
+    /// (going away), so clients reconnect at once, and returns once all are closed. Call it
+    /// when the server shuts down, next to the HTTP server's graceful shutdown; bound the
+    /// wait with a timeout of your choice (a client that never answers the close is dropped
+    /// after a few seconds).
+    pub async fn shutdown_websockets(&self) {
+        self.lifecycle.shut_down().await;
+    }
+
+    /// Serves several platforms, each known by a public key: every request must then carry
+    /// `X-PUBLIC-KEY` (or `?public_key=` on the WebSocket) naming a known key, 401 naming the
+    /// header otherwise, and the identity the [`Authenticator`] returns must be in that key's
+    /// tenant (a token of one platform with another platform's key is a 401). Without it,
+    /// tenants come from the authenticator alone.
+    pub fn with_platform_keys(mut self, keys: PlatformKeys) -> Self {
+        self.platform_keys = Some(Arc::new(keys));
+        self
+    }
+
+    /// The platform keys, if configured.
+    pub fn platform_keys(&self) -> Option<&PlatformKeys> {
+        self.platform_keys.as_deref()
     }
 
     /// Accepts WebSocket upgrades only from these origins (`scheme://host[:port]`, compared

@@ -2,7 +2,7 @@
 //!
 //! | status | body |
 //! |---|---|
-//! | 401 | `{"message": "Unauthenticated."}` |
+//! | 401 | `{"message": "Unauthenticated."}`; with platform keys, a missing or unknown key names `X-PUBLIC-KEY` |
 //! | 403, 404, 405, 409, 413, 415 | `{"message": ...}` |
 //! | 422 | `{"message": ..., "errors": {"field": ["..."]}}` |
 //! | 429 | `{"message": ...}` and a `Retry-After` header |
@@ -29,6 +29,10 @@ pub enum ApiError {
     /// No or bad credentials: 401.
     #[error("unauthenticated")]
     Unauthenticated,
+    /// Platform keys are configured and the request's `X-PUBLIC-KEY` is missing or names no
+    /// platform: 401 naming the header.
+    #[error("missing or unknown platform key")]
+    UnknownPlatform,
     /// The WebSocket `Origin` is not allowed: 403.
     #[error("origin not allowed")]
     OriginNotAllowed,
@@ -86,7 +90,7 @@ impl ApiError {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated | Self::UnknownPlatform => StatusCode::UNAUTHORIZED,
             Self::OriginNotAllowed | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -104,6 +108,9 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             Self::Unauthenticated => "Unauthenticated.".to_owned(),
+            Self::UnknownPlatform => {
+                "Unauthenticated: the X-PUBLIC-KEY header is missing or names no platform.".to_owned()
+            }
             Self::OriginNotAllowed => "Origin not allowed.".to_owned(),
             Self::Forbidden(reason) | Self::Conflict(reason) => sentence(reason),
             Self::NotFound(what) => sentence(&format!("{what} not found")),

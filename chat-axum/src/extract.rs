@@ -15,9 +15,18 @@ use crate::error::ApiError;
 impl FromRequestParts<ChatApi> for Caller {
     type Rejection = ApiError;
 
-    /// Asks the host's [`Authenticator`](crate::Authenticator) of the API.
+    /// Checks the platform key when [`PlatformKeys`](crate::PlatformKeys) are configured
+    /// (401 naming `X-PUBLIC-KEY` when it is missing or unknown), asks the host's
+    /// [`Authenticator`](crate::Authenticator) of the API, and checks that the identity
+    /// belongs to the key's platform (401 otherwise).
     async fn from_request_parts(parts: &mut Parts, api: &ChatApi) -> Result<Self, Self::Rejection> {
+        if let Some(keys) = &api.platform_keys {
+            keys.tenant_of_request(parts)?;
+        }
         let identity = api.authenticator.authenticate(parts).await?;
+        if let Some(keys) = &api.platform_keys {
+            keys.check(parts, &identity)?;
+        }
         Ok(Self(identity))
     }
 }
@@ -212,13 +221,14 @@ impl QueryCheck {
         parsed
     }
 
-    /// `true` or `false` exactly; empty is `false`.
+    /// `true` or `1`, `false` or `0` (PHP and Laravel clients send the latter); empty is
+    /// `false`.
     pub(crate) fn boolean(&mut self, field: &str, value: Option<&str>) -> Option<bool> {
         match value? {
-            "true" => Some(true),
-            "false" | "" => Some(false),
+            "true" | "1" => Some(true),
+            "false" | "0" | "" => Some(false),
             _ => {
-                self.errors.add(field, "must be true or false");
+                self.errors.add(field, "must be true, false, 1 or 0");
                 None
             }
         }

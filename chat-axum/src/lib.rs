@@ -58,13 +58,18 @@
 //!   fields: 422 `is not allowed`.
 //! - **The document is exact.** `GET /openapi.json` carries the [`Limits`](chat_core::Limits)
 //!   in force as lengths, ranges and patterns, and the server accepts exactly what it
-//!   describes: query booleans are `true` or `false` (empty is absent), integers are decimal
-//!   digits, a whole JSON number like `2.0` is an integer, `client_message_id` is printable
+//!   describes: query booleans are `true`/`1` or `false`/`0` (PHP and Laravel clients send
+//!   the latter; empty is absent), integers are decimal digits, a whole JSON number like `2.0` is an integer, `client_message_id` is printable
 //!   ASCII. Fuzzed with schemathesis (`examples/marketplace/fuzz/run.sh`).
 //! - **Abuse limits** are the host's to set: sends and typing per user
 //!   ([`ChatApi::with_send_rate_limit`], [`ChatApi::with_typing_rate_limit`], 429 with
 //!   `Retry-After`), sockets per user ([`WsConfig::max_connections_per_user`], default 16),
 //!   client frames per socket, body and frame sizes.
+//! - **Platforms**: a deployment serving several platforms configures [`PlatformKeys`]
+//!   ([`ChatApi::with_platform_keys`]); every authenticated request then needs a known
+//!   `X-PUBLIC-KEY` (401 naming the header) and the authenticator's tenant must be the key's.
+//! - **Contacts**: `GET /users?q=&limit=` lists public profiles from the host's
+//!   [`UserDirectory::search`](chat_core::UserDirectory::search), never the caller.
 //! - **Repeated sends**: a repeated `client_message_id` answers 200 with the stored message
 //!   (201 only when a message was created), like find-or-create of direct conversations.
 //! - **User ids** are the host's strings; `participant_uuid(s)` also accept JSON integers
@@ -77,7 +82,8 @@
 //! ## Live events (`GET /ws`)
 //!
 //! The upgrade is authenticated like any request (401, no `101`), checked against the origin
-//! allowlist (403) and the per-user socket cap (429).
+//! allowlist (403) and the per-user socket cap (429). With [`PlatformKeys`], browsers pass
+//! the platform key as `?public_key=` (they cannot set `X-PUBLIC-KEY` there).
 //!
 //! Server frames are JSON text, `{"type": ..., "conversation_uuid": ..., "data": ...}`:
 //!
@@ -95,9 +101,12 @@
 //! `{"type": "read", "conversation_uuid": ..., "up_to_seq"?: n}` and `{"type": "ping"}`.
 //! A frame larger than [`Limits::ws_frame_max_bytes`](chat_core::Limits) closes the socket
 //! (1009), binary frames close it (1003), frames past the rate of [`WsConfig`] close it
-//! (1008). The server pings every [`ping_interval`](WsConfig::ping_interval); a client silent for
-//! [`idle_timeout`](WsConfig::idle_timeout) is closed (1001). A write the client does not take
-//! within [`send_timeout`](WsConfig::send_timeout) drops the socket.
+//! (1008); every client frame counts against that rate, pongs included. The server pings
+//! every [`ping_interval`](WsConfig::ping_interval); a client silent for
+//! [`idle_timeout`](WsConfig::idle_timeout) is closed (1001), and a pong is a sign of life
+//! only when it answers one of those pings (unsolicited pongs keep no socket open). A write
+//! the client does not take within [`send_timeout`](WsConfig::send_timeout) drops the
+//! socket. [`ChatApi::shutdown_websockets`] closes every socket with 1001 (going away).
 #![forbid(unsafe_code)]
 
 mod api;
@@ -106,15 +115,18 @@ pub mod error;
 mod event_frames;
 pub mod extract;
 pub mod openapi;
+pub mod platform;
 pub mod rate_limit;
 pub mod resources;
 mod routes;
+mod shutdown;
 mod ws;
 
 pub use api::{ChatApi, WsConfig};
 pub use auth::{AuthRejection, Authenticator, Caller};
 pub use error::ApiError;
 pub use openapi::{openapi, openapi_value};
+pub use platform::PlatformKeys;
 pub use rate_limit::RateLimit;
 
 use axum::Router;

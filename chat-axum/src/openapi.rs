@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::ChatApi;
-use crate::routes::{conversations, messages};
+use crate::routes::{conversations, messages, users};
 use crate::ws;
 
 /// The document of every route [`crate::router`] serves; paths are relative to where the
@@ -41,6 +41,7 @@ pub(crate) fn documented_routes() -> OpenApiRouter<ChatApi> {
         .routes(routes!(messages::typing))
         .routes(routes!(conversations::add_participants))
         .routes(routes!(conversations::remove_participant))
+        .routes(routes!(users::contacts))
         .routes(routes!(ws::websocket))
         .routes(routes!(openapi_json))
 }
@@ -59,6 +60,21 @@ pub fn openapi_value(limits: &Limits) -> serde_json::Value {
         );
     }
     value
+}
+
+/// Adds the platform key to a served document (when the router has
+/// [`PlatformKeys`](crate::PlatformKeys)): an `X-PUBLIC-KEY` header scheme, required next to
+/// the bearer token by every operation that is not public.
+pub(crate) fn require_platform_key(document: &mut serde_json::Value) {
+    use serde_json::json;
+
+    document["components"]["securitySchemes"]["public_key"] = json!({
+        "type": "apiKey",
+        "in": "header",
+        "name": crate::platform::PUBLIC_KEY_HEADER,
+        "description": "The platform's public key (browsers' WebSockets: `?public_key=`).",
+    });
+    document["security"] = json!([{"bearer": [], "public_key": []}]);
 }
 
 /// Control characters (`char::is_control`), as a regex class body.
@@ -191,27 +207,52 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) -> Result<(), Ve
             missing.push(format!("#/components/schemas/{schema}/oneOf (type {branch})"));
         }
     }
+    // (only on this path, or on every path; where; name; constraints): the first that fits.
     let parameter_rules = [
-        ("query", "limit", json!({"minimum": 1, "maximum": limits.page_max})),
-        ("query", "before", seq.clone()),
-        ("query", "after", seq),
+        // Contacts: `q` may be empty (anyone).
         (
+            Some("/users"),
+            "query",
+            "q",
+            json!({"maxLength": limits.search_query_max_chars, "pattern": no_control()}),
+        ),
+        (
+            None,
+            "query",
+            "limit",
+            json!({"minimum": 1, "maximum": limits.page_max}),
+        ),
+        (None, "query", "before", seq.clone()),
+        (None, "query", "after", seq),
+        (
+            None,
             "query",
             "q",
             json!({"minLength": 1, "maxLength": limits.search_query_max_chars, "pattern": no_control_not_blank()}),
         ),
         // Empty is the same as absent.
         (
+            None,
             "query",
             "archived",
-            json!({"type": "string", "enum": ["", "false", "true", "all"]}),
+            json!({
+                "type": "string",
+                "enum": ["", "false", "true", "0", "1", "all"],
+                "description": "`true` or `1`: only archived conversations; `all`: both; absent, empty, `false` or `0`: the inbox.",
+            }),
         ),
         (
+            None,
             "query",
             "unread",
-            json!({"type": "string", "enum": ["", "false", "true"]}),
+            json!({
+                "type": "string",
+                "enum": ["", "false", "true", "0", "1"],
+                "description": "`true` or `1`: only conversations with unread messages (`1`/`0` as PHP and Laravel clients send them).",
+            }),
         ),
         (
+            None,
             "path",
             "user",
             json!({"minLength": 1, "maxLength": id_chars, "pattern": no_control()}),
@@ -222,32 +263,32 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) -> Result<(), Ve
         missing.push("#/paths".to_owned());
         return Err(missing);
     };
-    for operation in paths
-        .values_mut()
-        .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.values_mut())
+    for (path, operation) in paths
+        .iter_mut()
+        .filter_map(|(path, item)| Some((path.as_str(), item.as_object_mut()?)))
+        .flat_map(|(path, item)| item.values_mut().map(move |operation| (path, operation)))
     {
         let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) else {
             continue;
         };
         for parameter in parameters {
-            let Some(rule) = parameter_rules
-                .iter()
-                .position(|(place, name, _)| parameter["in"] == *place && parameter["name"] == *name)
-            else {
+            let Some(rule) = parameter_rules.iter().position(|(only, place, name, _)| {
+                only.is_none_or(|only| only == path) && parameter["in"] == *place && parameter["name"] == *name
+            }) else {
                 continue;
             };
             if parameter
                 .get_mut("schema")
-                .is_some_and(|schema| merge(schema, &parameter_rules[rule].2))
+                .is_some_and(|schema| merge(schema, &parameter_rules[rule].3))
             {
                 applied[rule] = true;
             }
         }
     }
-    for ((place, name, _), applied) in parameter_rules.iter().zip(applied) {
+    for ((only, place, name, _), applied) in parameter_rules.iter().zip(applied) {
         if !applied {
-            missing.push(format!("{place} parameter `{name}` of any operation"));
+            let at = only.map_or_else(|| "any operation".to_owned(), |path| format!("`{path}`"));
+            missing.push(format!("{place} parameter `{name}` of {at}"));
         }
     }
     if missing.is_empty() { Ok(()) } else { Err(missing) }
@@ -280,6 +321,7 @@ fn merge(target: &mut serde_json::Value, constraints: &serde_json::Value) -> boo
     tags(
         (name = "conversations", description = "Starting, listing, reading and changing conversations."),
         (name = "messages", description = "History, sending, editing, deleting and typing."),
+        (name = "users", description = "Contacts: the host's users the caller may talk to."),
         (name = "live", description = "Live events over WebSocket."),
         (name = "meta", description = "This document."),
     )
@@ -414,6 +456,12 @@ mod tests {
             }
         }
         let missing = constrain(&mut document, &limits).expect_err("a missing parameter");
-        assert_eq!(missing, ["query parameter `q` of any operation"]);
+        assert_eq!(
+            missing,
+            [
+                "query parameter `q` of `/users`",
+                "query parameter `q` of any operation"
+            ]
+        );
     }
 }

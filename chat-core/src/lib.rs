@@ -61,7 +61,8 @@ pub use model::{
     Conversation, ConversationKind, ConversationRecord, LastMessage, Message, Metadata, Participant, Role, Stats,
 };
 pub use service::{
-    ChatServices, ConversationService, InboxFilter, MessageService, NewGroupInput, SendMessage, Sent, StartDirect,
+    ChatServices, ContactService, ConversationService, InboxFilter, MessageService, NewGroupInput, SendMessage, Sent,
+    StartDirect,
 };
 pub use store::{ArchiveFilter, Deleted, HistoryQuery, InboxCursor, InboxQuery, ReadUpTo, SearchQuery, Store};
 pub use tag::{Tag, TagFilter, TaggableId};

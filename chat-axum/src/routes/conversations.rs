@@ -82,14 +82,15 @@ pub struct AddParticipantsRequest {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InboxParams {
-    /// `true`: only archived conversations; `all`: both; absent, empty or `false`: the inbox.
+    /// `true` or `1`: only archived conversations; `all`: both; absent, empty, `false` or
+    /// `0`: the inbox.
     #[param(value_type = Option<String>, example = "false")]
     pub archived: Option<String>,
     /// Only conversations about this kind of host object.
     pub taggable_type: Option<String>,
     /// Only conversations about this host object (needs `taggable_type`).
     pub taggable_id: Option<String>,
-    /// `true`: only conversations with unread messages (`true` or `false`, exactly).
+    /// `true` or `1`: only conversations with unread messages (`false`, `0` or empty: all).
     #[param(value_type = Option<bool>)]
     pub unread: Option<String>,
     /// The `meta.next_cursor` of the previous page.

@@ -3,6 +3,7 @@
 
 pub(crate) mod conversations;
 pub(crate) mod messages;
+pub(crate) mod users;
 
 use axum::extract::DefaultBodyLimit;
 use axum::{Extension, Router, middleware};
@@ -16,7 +17,10 @@ where
     S: Clone + Send + Sync + 'static,
 {
     let (router, _) = openapi::documented_routes().split_for_parts();
-    let document = openapi::openapi_value(api.limits());
+    let mut document = openapi::openapi_value(api.limits());
+    if api.platform_keys.is_some() {
+        openapi::require_platform_key(&mut document);
+    }
     let body_limit = api.limits().request_body_max_bytes;
     router
         .fallback(route_not_found)

@@ -32,6 +32,12 @@ const MAX_FRAMES_PER_TICK: usize = 64;
 /// How long a closing socket waits for the peer's close frame.
 const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Resolves once the server shuts down.
+async fn shutting_down(receiver: &mut tokio::sync::watch::Receiver<bool>) {
+    // The sender lives as long as the API this connection holds, so this cannot fail.
+    let _ = receiver.wait_for(|down| *down).await;
+}
+
 /// One upgraded socket of `me`, with its event subscription and frame rate limit.
 pub(super) struct Connection {
     api: ChatApi,
@@ -41,10 +47,22 @@ pub(super) struct Connection {
     frame_rate: RateLimit,
     frames: TokenBucket,
     last_seen: Instant,
+    /// Turns true when the server shuts down.
+    shutting_down: tokio::sync::watch::Receiver<bool>,
+    /// The number of the last ping sent (its payload, big-endian).
+    pings_sent: u64,
+    /// The number of the last ping the client answered.
+    pings_answered: u64,
 }
 
 impl Connection {
-    pub(super) fn new(api: ChatApi, me: Identity, socket: WebSocket, events: EventStream) -> Self {
+    pub(super) fn new(
+        api: ChatApi,
+        me: Identity,
+        socket: WebSocket,
+        events: EventStream,
+        shutting_down: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
         let WsConfig {
             frames_per_second,
             frame_burst,
@@ -59,6 +77,9 @@ impl Connection {
             frames: TokenBucket::full(&frame_rate),
             frame_rate,
             last_seen: Instant::now(),
+            shutting_down,
+            pings_sent: 0,
+            pings_answered: 0,
         }
     }
 
@@ -109,6 +130,9 @@ impl Connection {
                     }
                     Err(_) => return Exit::Close(close_code::RESTART, "event bus closed"),
                 },
+                () = shutting_down(&mut self.shutting_down) => {
+                    return Exit::Close(close_code::AWAY, "server shutting down");
+                }
                 frame = self.socket.recv() => {
                     if let Some(exit) = self.on_frame(frame).await {
                         return exit;
@@ -125,7 +149,9 @@ impl Connection {
                     if self.last_seen.elapsed() >= self.api.ws.idle_timeout {
                         return Exit::Close(close_code::AWAY, "idle");
                     }
-                    if !self.send(Message::Ping(Default::default())).await {
+                    self.pings_sent += 1;
+                    let payload = self.pings_sent.to_be_bytes().to_vec();
+                    if !self.send(Message::Ping(payload.into())).await {
                         return Exit::Drop;
                     }
                 }
@@ -142,10 +168,7 @@ impl Connection {
                 tracing::debug!(user = %self.me.user, %error, "websocket read failed");
                 Some(Exit::Close(close_code::SIZE, "frame too large or malformed"))
             }
-            Some(Ok(message)) => {
-                self.last_seen = Instant::now();
-                self.receive(message).await
-            }
+            Some(Ok(message)) => self.receive(message).await,
         }
     }
 
@@ -181,17 +204,33 @@ impl Connection {
         (!self.send_text(text).await).then_some(Exit::Drop)
     }
 
-    /// Handles one client frame.
+    /// Handles one client frame. Every frame counts against the frame rate, pongs included
+    /// (a pong flood is a flood); only a pong answering one of our pings, or a frame the
+    /// client chose to send (text, ping), shows the client is alive.
     async fn receive(&mut self, message: Message) -> Option<Exit> {
-        let text = match message {
-            Message::Text(text) => text,
-            Message::Binary(_) => return Some(Exit::Close(close_code::UNSUPPORTED, "text frames only")),
-            Message::Ping(_) => return self.take_frame_token(),
-            Message::Pong(_) | Message::Close(_) => return None,
-        };
+        if let Message::Close(_) = message {
+            return None;
+        }
         if let Some(exit) = self.take_frame_token() {
             return Some(exit);
         }
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => return Some(Exit::Close(close_code::UNSUPPORTED, "text frames only")),
+            Message::Ping(_) => {
+                self.last_seen = Instant::now();
+                return None;
+            }
+            Message::Pong(payload) => {
+                if let Some(answered) = self.answered_ping(&payload) {
+                    self.pings_answered = answered;
+                    self.last_seen = Instant::now();
+                }
+                return None;
+            }
+            Message::Close(_) => return None,
+        };
+        self.last_seen = Instant::now();
         let reply = match client_frame(&self.api, &self.me, text.as_str()).await {
             Ok(reply) => reply,
             Err(error) => Some(error_frame(error)),
@@ -200,6 +239,13 @@ impl Connection {
             Some(text) => (!self.send_text(text).await).then_some(Exit::Drop),
             None => None,
         }
+    }
+
+    /// The number of the ping `payload` answers, if it is one we sent and that was not
+    /// answered yet; `None` for an unsolicited pong.
+    fn answered_ping(&self, payload: &[u8]) -> Option<u64> {
+        let number = u64::from_be_bytes(payload.try_into().ok()?);
+        (number > self.pings_answered && number <= self.pings_sent).then_some(number)
     }
 
     fn take_frame_token(&mut self) -> Option<Exit> {

@@ -36,7 +36,7 @@ use crate::ws::connection::Connection;
 ///
 /// Authenticated before the upgrade. Browsers cannot set headers on a WebSocket: hosts whose
 /// authenticator accepts a token in the query string (`?token=`) or a subprotocol serve them
-/// that way.
+/// that way, and with platform keys the key may come as `?public_key=`.
 ///
 /// Server frames: `{"type", "conversation_uuid", "data"}` with type `conversation.created`,
 /// `conversation.updated` (data: the conversation resource as the recipient sees it),
@@ -52,7 +52,10 @@ use crate::ws::connection::Connection;
     get,
     path = "/ws",
     tag = "live",
-    params(("token" = Option<String>, Query, description = "A token for browsers, if the host's authenticator reads one from the query.")),
+    params(
+        ("token" = Option<String>, Query, description = "A token for browsers, if the host's authenticator reads one from the query."),
+        ("public_key" = Option<String>, Query, description = "The platform key for browsers, when the host serves several platforms (`X-PUBLIC-KEY` wins when both are sent)."),
+    ),
     responses(
         (status = 101, description = "Switching protocols: live events follow as JSON text frames."),
         (status = 401, description = "Unauthenticated; no upgrade.", body = ErrorBody),
@@ -92,7 +95,10 @@ pub(crate) async fn websocket(
     Ok(upgrade
         .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
         .on_upgrade(move |socket| async move {
-            Connection::new(api, me, socket, events).run().await;
+            let lifecycle = std::sync::Arc::clone(&api.lifecycle);
+            let (open, shutting_down) = lifecycle.opened();
+            Connection::new(api, me, socket, events, shutting_down).run().await;
+            drop(open);
             drop(guard);
         }))
 }

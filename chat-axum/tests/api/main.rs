@@ -11,4 +11,6 @@ mod logs;
 mod mass_assignment;
 mod module_graph;
 mod openapi;
+mod platforms;
 mod ws;
+mod ws_frames;

@@ -1,6 +1,7 @@
 //! The services a web layer calls: they validate input, authorize the actor (through the
 //! store's membership check), call the store, enrich with profiles and publish events.
 
+mod contacts;
 mod conversations;
 mod messages;
 mod send_order;
@@ -8,6 +9,7 @@ mod send_order;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use contacts::ContactService;
 pub use conversations::{ConversationService, InboxFilter, NewGroupInput, StartDirect};
 pub use messages::{MessageService, SendMessage, Sent};
 
@@ -83,6 +85,11 @@ impl ChatServices {
     /// Message operations.
     pub fn messages(&self) -> MessageService {
         MessageService { ctx: self.clone() }
+    }
+
+    /// Contacts: the host's users the caller may start a conversation with.
+    pub fn contacts(&self) -> ContactService {
+        ContactService { ctx: self.clone() }
     }
 
     /// The bus events are published on; subscribe here for live events.

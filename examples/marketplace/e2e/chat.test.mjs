@@ -79,6 +79,10 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
   const buyer = await signIn(buyerContext, "buyer-ana");
   const seller = await signIn(sellerContext, "seller-ines");
 
+  // Both are on the marketplace platform, and the page says so.
+  assert.equal(await buyer.page.textContent("#platform"), "on Marketplace");
+  assert.equal(await seller.page.textContent("#platform"), "on Marketplace");
+
   const response = await buyer.page.request.get(base + "/");
   assert.match(response.headers()["content-security-policy"] || "", /script-src 'self'/);
 
@@ -128,4 +132,28 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
   assert.deepEqual(seller.errors, []);
   await buyerContext.close();
   await sellerContext.close();
+});
+
+test("a user of the other platform sees only that platform", async () => {
+  const context = await browser.newContext();
+  const guest = await signIn(context, "guest-tomas");
+  assert.equal(await guest.page.textContent("#platform"), "on Rentals");
+  // Only the rentals platform's booking, none of the marketplace's orders.
+  await guest.page.waitForSelector('button[data-order="2001"]');
+  assert.equal(await guest.page.locator('button[data-order="1001"]').count(), 0);
+  // The inbox holds nothing of the marketplace's conversations.
+  assert.equal(await guest.page.locator('[data-testid="inbox-row"]').count(), 0);
+  // The platform key is what the chat API checks: without it, a 401 naming the header.
+  const status = await guest.page.evaluate(async () => {
+    const response = await fetch("/api/v1/chat/conversations", { headers: { Authorization: `Bearer ${state.token}` } });
+    return [response.status, (await response.json()).message];
+  });
+  assert.equal(status[0], 401);
+  assert.match(status[1], /X-PUBLIC-KEY/);
+  await guest.page.click('button[data-order="2001"]');
+  await guest.page.waitForSelector("#chat-window:not([hidden])");
+  assert.equal(await guest.page.textContent("#chat-title"), "Lucía Fernández");
+  await guest.page.screenshot({ path: join(SHOTS, "4-rentals-platform.png") });
+  assert.deepEqual(guest.errors, []);
+  await context.close();
 });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # API fuzzing: schemathesis against the example server, every check, every operation.
 #
-# Starts `marketplace` on a free port with a throwaway sled directory, logs in as a demo user,
+# Starts `marketplace` on a free port with a throwaway sled directory, logs in as a demo user
+# (sending its platform's key, X-PUBLIC-KEY, with every request),
 # runs schemathesis over the server's own OpenAPI document (examples, coverage, fuzzing and
 # stateful phases) twice: once with made-up ids (mostly 404s) and once with every `{uuid}`
 # fixed to a real conversation of that user (sends, edits, reads, archive, clear, 409s on a
@@ -73,18 +74,20 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
-token="$(curl -fsS -X POST -H 'content-type: application/json' -d '{"user_id":"buyer-ana"}' "$base/demo/login" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')"
+login="$(curl -fsS -X POST -H 'content-type: application/json' -d '{"user_id":"buyer-ana"}' "$base/demo/login")"
+token="$(printf '%s' "$login" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')"
+# The example serves two platforms: every chat request names the user's one.
+platform_key="$(printf '%s' "$login" | python3 -c 'import json, sys; print(json.load(sys.stdin)["platform_key"])')"
 
 seed="${CHAT_FUZZ_SEED:-1}"
 seed_args=()
 if [ "$seed" != random ]; then seed_args=(--seed "$seed"); fi
 
 # A real conversation for the second pass, with one message in it.
-conversation="$(curl -fsS -X POST -H "Authorization: Bearer $token" -H 'content-type: application/json' \
+conversation="$(curl -fsS -X POST -H "Authorization: Bearer $token" -H "X-PUBLIC-KEY: $platform_key" -H 'content-type: application/json' \
     -d '{"participant_uuid":"seller-ines","taggable_type":"fuzz","taggable_id":1}' "$base/api/v1/chat/conversations" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["uuid"])')"
-curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $token" -H 'content-type: application/json' \
+curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $token" -H "X-PUBLIC-KEY: $platform_key" -H 'content-type: application/json' \
     -d '{"body":"hello"}' "$base/api/v1/chat/conversations/$conversation/messages"
 cp "$here/schemathesis.toml" "$work/conversation.toml"
 printf '\n[parameters]\n"path.uuid" = "%s"\n' "$conversation" >>"$work/conversation.toml"
@@ -96,6 +99,7 @@ run_pass() {
         run "$base/api/v1/chat/openapi.json" \
         --url "$base/api/v1/chat" \
         -H "Authorization: Bearer $token" \
+        -H "X-PUBLIC-KEY: $platform_key" \
         --checks all \
         --max-examples "$max_examples" \
         --request-timeout 10 \

@@ -4,8 +4,54 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chat_core::{InMemoryDirectory, Profile, TenantId, UserId};
+use chat_core::{Identity, InMemoryDirectory, Profile, TenantId, UserId};
 use serde::Serialize;
+
+/// A platform of the deployment: its own tenant, users and public key (`X-PUBLIC-KEY`).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Platform {
+    /// The public key clients send as `X-PUBLIC-KEY` (not a secret: it names the platform).
+    pub key: &'static str,
+    /// The platform's name, shown on the page.
+    pub name: &'static str,
+    /// Its tenant in the chat.
+    #[serde(skip)]
+    pub tenant: &'static str,
+}
+
+/// The marketplace platform's key.
+pub const MARKET_KEY: &str = "pk_marketplace_demo";
+/// The rentals platform's key.
+pub const RENTALS_KEY: &str = "pk_rentals_demo";
+
+/// The two platforms this deployment serves; their users never see each other.
+pub const PLATFORMS: &[Platform] = &[
+    Platform {
+        key: MARKET_KEY,
+        name: "Marketplace",
+        tenant: "marketplace",
+    },
+    Platform {
+        key: RENTALS_KEY,
+        name: "Rentals",
+        tenant: "rentals",
+    },
+];
+
+/// The platform of a key.
+pub fn platform(key: &str) -> Option<&'static Platform> {
+    PLATFORMS.iter().find(|platform| platform.key == key)
+}
+
+/// The chat's platform keys: each key names its platform's tenant.
+pub fn platform_keys() -> chat_axum::PlatformKeys {
+    PLATFORMS.iter().fold(chat_axum::PlatformKeys::new(), |keys, platform| {
+        match TenantId::new(platform.tenant) {
+            Ok(tenant) => keys.with_key(platform.key, tenant),
+            Err(_) => keys,
+        }
+    })
+}
 
 /// A demo user of the marketplace.
 #[derive(Clone, Debug, Serialize)]
@@ -14,8 +60,10 @@ pub struct DemoUser {
     pub id: &'static str,
     /// Display name (some with accents, to show text round-trips).
     pub name: &'static str,
-    /// `buyer` or `seller`.
+    /// `buyer` or `seller` (marketplace), `guest` or `host` (rentals).
     pub role: &'static str,
+    /// The key of the user's platform.
+    pub platform_key: &'static str,
     /// Avatar colour.
     #[serde(skip)]
     pub colour: &'static str,
@@ -40,33 +88,52 @@ pub struct DemoOrder {
 pub const USERS: &[DemoUser] = &[
     DemoUser {
         id: "buyer-ana",
+        platform_key: MARKET_KEY,
         name: "Ana Souza",
         role: "buyer",
         colour: "#3f7fd9",
     },
     DemoUser {
         id: "buyer-jose",
+        platform_key: MARKET_KEY,
         name: "José Núñez",
         role: "buyer",
         colour: "#2f9e6e",
     },
     DemoUser {
         id: "buyer-zoe",
+        platform_key: MARKET_KEY,
         name: "Zoë Müller",
         role: "buyer",
         colour: "#8a55c9",
     },
     DemoUser {
         id: "seller-ines",
+        platform_key: MARKET_KEY,
         name: "Inés Ramírez",
         role: "seller",
         colour: "#d9663f",
     },
     DemoUser {
         id: "seller-renee",
+        platform_key: MARKET_KEY,
         name: "Renée Côté",
         role: "seller",
         colour: "#c9a227",
+    },
+    DemoUser {
+        id: "guest-tomas",
+        platform_key: RENTALS_KEY,
+        name: "Tomás Ortega",
+        role: "guest",
+        colour: "#1f8a9e",
+    },
+    DemoUser {
+        id: "host-lucia",
+        platform_key: RENTALS_KEY,
+        name: "Lucía Fernández",
+        role: "host",
+        colour: "#b0467a",
     },
 ];
 
@@ -100,6 +167,13 @@ pub const ORDERS: &[DemoOrder] = &[
         seller_id: "seller-renee",
         seller_name: "Renée Côté",
     },
+    DemoOrder {
+        id: 2001,
+        title: "Cabin by the lake, 3 nights",
+        buyer_id: "guest-tomas",
+        seller_id: "host-lucia",
+        seller_name: "Lucía Fernández",
+    },
 ];
 
 /// The profile URL of a demo user's avatar.
@@ -107,17 +181,22 @@ pub fn avatar_url(user_id: &str) -> String {
     format!("/demo/avatars/{user_id}.svg")
 }
 
-/// A directory over the demo users, in the default tenant.
+/// The chat identity of a demo user: its platform's tenant and its id.
+pub fn identity_of(user: &DemoUser) -> Option<Identity> {
+    let tenant = TenantId::new(platform(user.platform_key)?.tenant).ok()?;
+    Some(Identity::new(tenant, UserId::new(user.id).ok()?))
+}
+
+/// A directory over the demo users, each in its platform's tenant.
 pub fn directory() -> InMemoryDirectory {
-    let tenant = TenantId::default();
     USERS
         .iter()
-        .fold(InMemoryDirectory::new(), |directory, user| match UserId::new(user.id) {
-            Ok(id) => directory.with_profile(
+        .fold(InMemoryDirectory::new(), |directory, user| match identity_of(user) {
+            Some(Identity { tenant, user: id, .. }) => directory.with_profile(
                 &tenant,
                 Profile::new(id, user.name).with_avatar_url(avatar_url(user.id)),
             ),
-            Err(_) => directory,
+            None => directory,
         })
 }
 
@@ -153,24 +232,36 @@ pub fn avatar_svg(user_id: &str) -> Option<String> {
 /// verifies its own sessions or JWTs in its `Authenticator`.
 #[derive(Clone, Default)]
 pub struct DemoTokens {
-    tokens: Arc<Mutex<HashMap<String, UserId>>>,
+    tokens: Arc<Mutex<HashMap<String, Identity>>>,
+}
+
+/// What a demo login hands out.
+#[derive(Clone, Debug, Serialize)]
+pub struct DemoLogin {
+    /// The bearer token.
+    pub token: String,
+    /// The user's platform key, for `X-PUBLIC-KEY`.
+    pub platform_key: &'static str,
 }
 
 impl DemoTokens {
     /// Issues a token for a demo user; `None` for unknown users.
-    pub fn login(&self, user_id: &str) -> Option<String> {
+    pub fn login(&self, user_id: &str) -> Option<DemoLogin> {
         let user = USERS.iter().find(|user| user.id == user_id)?;
-        let id = UserId::new(user.id).ok()?;
+        let identity = identity_of(user)?;
         let token = format!("demo-{}", uuid::Uuid::now_v7().simple());
         self.tokens
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(token.clone(), id);
-        Some(token)
+            .insert(token.clone(), identity);
+        Some(DemoLogin {
+            token,
+            platform_key: user.platform_key,
+        })
     }
 
-    /// The user a token was issued to.
-    pub fn user_of(&self, token: &str) -> Option<UserId> {
+    /// The identity (platform tenant and user) a token was issued to.
+    pub fn user_of(&self, token: &str) -> Option<Identity> {
         self.tokens
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

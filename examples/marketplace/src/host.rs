@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chat_axum::{AuthRejection, Authenticator, ChatApi, RateLimit};
-use chat_core::{ChatServices, Identity, TenantId};
+use chat_core::{ChatServices, Identity};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -20,7 +20,8 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
                    connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The demo's authenticator: `Authorization: Bearer <token>`, or `?token=` for the
-/// browser's WebSocket. A real host checks its own sessions or JWTs here.
+/// browser's WebSocket; the identity is in the user's platform's tenant (the router checks
+/// it against `X-PUBLIC-KEY`). A real host checks its own sessions or JWTs here.
 struct DemoAuthenticator {
     tokens: DemoTokens,
 }
@@ -32,8 +33,7 @@ impl Authenticator for DemoAuthenticator {
             .map(str::to_owned)
             .or_else(|| chat_axum::auth::query_param(parts, "token"))
             .ok_or(AuthRejection::Unauthenticated)?;
-        let user = self.tokens.user_of(&token).ok_or(AuthRejection::Unauthenticated)?;
-        Ok(Identity::new(TenantId::default(), user))
+        self.tokens.user_of(&token).ok_or(AuthRejection::Unauthenticated)
     }
 }
 
@@ -45,19 +45,59 @@ struct HostState {
 /// Messages a user may send per second by default (bursts of three times as many).
 pub const DEFAULT_SEND_RATE: u32 = 10;
 
+/// What the host configures around the chat.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// Messages a user may send per second (bursts of three times that; 0: no limit, e.g.
+    /// for load tests).
+    pub send_rate: u32,
+    /// Origins allowed to open the chat's WebSocket (`scheme://host[:port]`); a browser
+    /// page from any other origin is refused (403) before the upgrade.
+    pub allowed_origins: Vec<String>,
+}
+
+impl HostConfig {
+    /// The defaults for a server whose page is served at `addr` (its own origin, as
+    /// `127.0.0.1` and as `localhost`).
+    pub fn for_addr(addr: std::net::SocketAddr) -> Self {
+        let mut allowed_origins = vec![format!("http://{addr}")];
+        if addr.ip().is_loopback() {
+            allowed_origins.push(format!("http://localhost:{}", addr.port()));
+        }
+        Self {
+            send_rate: DEFAULT_SEND_RATE,
+            allowed_origins,
+        }
+    }
+}
+
+/// The application and the chat API inside it (for shutting sockets down).
+pub struct Host {
+    /// Every route: the page, the demo endpoints and the chat under `/api/v1/chat`.
+    pub router: Router,
+    /// The chat API the router serves.
+    pub api: ChatApi,
+}
+
 /// The whole application: the host's routes plus the chat router under `/api/v1/chat`.
 ///
-/// Abuse limits: a user sends at most `send_rate` messages a second (bursts of three times
-/// that; 0 turns the limit off, e.g. for load tests), signals typing at most twice a second
-/// (10 at once) and holds at most 16 sockets (the default).
-pub fn app(services: ChatServices, send_rate: u32) -> Router {
+/// Two platforms share it ([`demo::PLATFORMS`]): every chat request carries its platform's
+/// `X-PUBLIC-KEY`, and a user sees only the users and conversations of their own platform.
+/// WebSockets are accepted only from `config.allowed_origins`. Abuse limits: a user sends
+/// at most `send_rate` messages a second (bursts of three times that; 0 turns the limit
+/// off), signals typing at most twice a second (10 at once) and holds at most 16 sockets
+/// (the default).
+pub fn app(services: ChatServices, config: &HostConfig) -> Host {
     let tokens = DemoTokens::default();
+    let send_rate = config.send_rate;
     let mut api = ChatApi::new(services, Arc::new(DemoAuthenticator { tokens: tokens.clone() }))
+        .with_platform_keys(demo::platform_keys())
+        .with_allowed_origins(config.allowed_origins.iter().cloned())
         .with_typing_rate_limit(RateLimit::per_second(2).with_burst(10));
     if send_rate > 0 {
         api = api.with_send_rate_limit(RateLimit::per_second(send_rate).with_burst(send_rate.saturating_mul(3)));
     }
-    Router::new()
+    let router = Router::new()
         .route("/", get(index))
         .route("/static/app.js", get(script))
         .route("/static/style.css", get(style))
@@ -65,9 +105,15 @@ pub fn app(services: ChatServices, send_rate: u32) -> Router {
         .route("/demo/login", post(login))
         .route("/demo/orders", get(orders))
         .route("/demo/avatars/{file}", get(avatar))
-        .nest("/api/v1/chat", chat_axum::router(api))
+        .nest("/api/v1/chat", chat_axum::router(api.clone()))
+        .fallback(not_found)
         .with_state(HostState { tokens })
-        .layer(axum::middleware::map_response(with_security_headers))
+        .layer(axum::middleware::map_response(with_security_headers));
+    Host { router, api }
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"message": "Not found."}))).into_response()
 }
 
 async fn with_security_headers(mut response: Response) -> Response {
@@ -104,7 +150,16 @@ async fn style() -> Response {
 async fn users() -> Json<serde_json::Value> {
     let users: Vec<_> = demo::USERS
         .iter()
-        .map(|user| json!({"id": user.id, "name": user.name, "role": user.role, "avatar_url": demo::avatar_url(user.id)}))
+        .map(|user| {
+            json!({
+                "id": user.id,
+                "name": user.name,
+                "role": user.role,
+                "avatar_url": demo::avatar_url(user.id),
+                "platform_key": user.platform_key,
+                "platform": demo::platform(user.platform_key).map(|platform| platform.name),
+            })
+        })
         .collect();
     Json(json!({"message": "Demo users.", "data": users}))
 }
@@ -127,7 +182,7 @@ async fn login(
             .into_response();
     };
     match state.tokens.login(&login.user_id) {
-        Some(token) => Json(json!({"token": token})).into_response(),
+        Some(login) => Json(login).into_response(),
         None => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({"message": "Unknown demo user.", "errors": {"user_id": ["is not a demo user"]}})),
@@ -143,7 +198,7 @@ async fn orders(State(state): State<HostState>, headers: axum::http::HeaderMap) 
         .and_then(|value| value.strip_prefix("Bearer "))
         .and_then(|token| state.tokens.user_of(token));
     match user {
-        Some(user) => Json(json!({"message": "Your orders.", "data": demo::orders_of(user.as_str())})).into_response(),
+        Some(me) => Json(json!({"message": "Your orders.", "data": demo::orders_of(me.user.as_str())})).into_response(),
         None => (StatusCode::UNAUTHORIZED, Json(json!({"message": "Unauthenticated."}))).into_response(),
     }
 }

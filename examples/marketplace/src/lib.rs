@@ -6,6 +6,7 @@
 
 pub mod demo;
 pub mod host;
+pub mod serve;
 
 /// The root README's Rust examples, compiled and run as doctests here, where every crate
 /// of the workspace is a dependency, so the embedding guide stays true.

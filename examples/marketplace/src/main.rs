@@ -1,27 +1,52 @@
-//! A small marketplace that embeds the chat: demo buyers and sellers, orders, a toy login,
-//! the chat API under `/api/v1/chat` and a web page.
+//! A small marketplace that embeds the chat: demo buyers and sellers on two platforms,
+//! orders, a toy login, the chat API under `/api/v1/chat` and a web page.
 //!
-//! Run with `cargo run -p marketplace` and open <http://127.0.0.1:3000>.
-//!
-//! - `--addr HOST:PORT` or `MARKETPLACE_ADDR` (default `127.0.0.1:3000`)
-//! - `--data-dir DIR` or `MARKETPLACE_DATA_DIR` (default `./data`): the sled store
-//! - `DATABASE_URL`: use Postgres instead, with the Postgres event bus so several instances
-//!   on one database share live events; `MARKETPLACE_PG_SCHEMA` names the schema (default
-//!   `chat`).
-//! - `REDIS_URL` (with `DATABASE_URL`): carry the live events over Redis pub/sub instead
-//!   (`chat-bus-redis`), for many instances or high event rates; the channels' key prefix is
-//!   the schema name. Ignored (with a warning) without `DATABASE_URL`: sled serves one node.
-//! - `MARKETPLACE_SEND_RATE`: messages per second a user may send (default 10; 0: no limit).
+//! Run with `cargo run -p marketplace` and open <http://127.0.0.1:3000>;
+//! `marketplace --help` lists every setting.
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chat_core::{ChatServices, EventBus, Store};
+use marketplace::host::{DEFAULT_SEND_RATE, HostConfig};
+use marketplace::serve::ServeConfig;
 use tracing_subscriber::EnvFilter;
 
-/// Where to listen and what to store in.
+/// `marketplace --help`: every knob, as flags or environment variables.
+const HELP: &str = "\
+marketplace: the chat library's example host (two demo platforms, a web page, the chat API
+under /api/v1/chat).
+
+usage: marketplace [--addr HOST:PORT] [--data-dir DIR] [--help]
+
+settings (flag or environment variable, default in brackets):
+  --addr HOST:PORT, MARKETPLACE_ADDR       where to listen [127.0.0.1:3000]
+  --data-dir DIR, MARKETPLACE_DATA_DIR     the sled store's directory [./data]
+  DATABASE_URL                             store in Postgres instead (with its event bus, so
+                                           several instances share live events) [unset: sled]
+  REDIS_URL                                with DATABASE_URL: carry live events over Redis
+                                           pub/sub instead (many instances or high event
+                                           rates; key prefix: the schema) [unset]
+  MARKETPLACE_PG_SCHEMA                    the Postgres schema of the chat's tables [chat]
+  MARKETPLACE_SEND_RATE                    messages a user may send per second, bursts of 3x
+                                           (0: no limit) [10]
+  MARKETPLACE_ALLOWED_ORIGINS              comma-separated origins allowed to open the
+                                           WebSocket [the server's own: http://ADDR, and
+                                           http://localhost:PORT on loopback]
+  MARKETPLACE_HEADER_TIMEOUT               seconds a client has to send a request's headers [10]
+  MARKETPLACE_IDLE_TIMEOUT                 seconds an idle keep-alive connection stays open [60]
+  MARKETPLACE_MAX_CONNECTIONS              open connections at most, WebSockets included [4096]
+  RUST_LOG                                 log filter, e.g. info or chat_axum=debug [info]
+  NO_COLOR                                 set: no colours in logs (never on a non-terminal)
+
+Ctrl-C closes WebSockets with 1001 (going away) and lets requests in flight finish.
+";
+
+/// Where to listen, what to store in and how to serve.
 #[derive(Debug)]
 struct Config {
     addr: SocketAddr,
@@ -30,10 +55,36 @@ struct Config {
     redis_url: Option<String>,
     pg_schema: String,
     send_rate: u32,
+    allowed_origins: Option<Vec<String>>,
+    serve: ServeConfig,
+}
+
+/// What the command line asked for.
+enum Command {
+    Run(Box<Config>),
+    Help,
+}
+
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name} must be a number, got {value:?}")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn env_seconds(name: &str, default: Duration) -> Result<Duration, String> {
+    let seconds = env_number(name, default.as_secs_f64())?;
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|duration| !duration.is_zero())
+        .ok_or_else(|| format!("{name} must be a positive number of seconds"))
 }
 
 impl Config {
-    fn from_env_and_args() -> Result<Self, String> {
+    fn from_env_and_args() -> Result<Command, String> {
         let mut addr = std::env::var("MARKETPLACE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
         let mut data_dir = std::env::var("MARKETPLACE_DATA_DIR").unwrap_or_else(|_| "./data".to_owned());
         let mut args = std::env::args().skip(1);
@@ -41,12 +92,7 @@ impl Config {
             match arg.as_str() {
                 "--addr" => addr = args.next().ok_or("--addr needs a value like 127.0.0.1:3000")?,
                 "--data-dir" => data_dir = args.next().ok_or("--data-dir needs a directory")?,
-                "-h" | "--help" => {
-                    return Err(
-                        "usage: marketplace [--addr HOST:PORT] [--data-dir DIR]  (DATABASE_URL selects Postgres)"
-                            .into(),
-                    );
-                }
+                "-h" | "--help" => return Ok(Command::Help),
                 other => return Err(format!("unknown argument {other:?}; try --help")),
             }
         }
@@ -54,20 +100,32 @@ impl Config {
         let database_url = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty());
         let redis_url = std::env::var("REDIS_URL").ok().filter(|url| !url.is_empty());
         let pg_schema = std::env::var("MARKETPLACE_PG_SCHEMA").unwrap_or_else(|_| "chat".to_owned());
-        let send_rate = match std::env::var("MARKETPLACE_SEND_RATE") {
-            Ok(value) => value
-                .parse()
-                .map_err(|_| format!("MARKETPLACE_SEND_RATE must be a whole number, got {value:?}"))?,
-            Err(_) => marketplace::host::DEFAULT_SEND_RATE,
+        let send_rate = env_number("MARKETPLACE_SEND_RATE", DEFAULT_SEND_RATE)?;
+        let allowed_origins = std::env::var("MARKETPLACE_ALLOWED_ORIGINS").ok().map(|origins| {
+            origins
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(str::to_owned)
+                .collect()
+        });
+        let defaults = ServeConfig::default();
+        let serve = ServeConfig {
+            header_read_timeout: env_seconds("MARKETPLACE_HEADER_TIMEOUT", defaults.header_read_timeout)?,
+            idle_timeout: env_seconds("MARKETPLACE_IDLE_TIMEOUT", defaults.idle_timeout)?,
+            max_connections: env_number("MARKETPLACE_MAX_CONNECTIONS", defaults.max_connections)?.max(1),
+            ..defaults
         };
-        Ok(Self {
+        Ok(Command::Run(Box::new(Self {
             addr,
             data_dir: PathBuf::from(data_dir),
             database_url,
             redis_url,
             pg_schema,
             send_rate,
-        })
+            allowed_origins,
+            serve,
+        })))
     }
 }
 
@@ -118,33 +176,61 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Option<Arc<dyn E
 
 #[tokio::main]
 async fn main() {
+    let command = match Config::from_env_and_args() {
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!("marketplace: {message}");
+            std::process::exit(2);
+        }
+    };
+    let config = match command {
+        Command::Help => {
+            print!("{HELP}");
+            return;
+        }
+        Command::Run(config) => config,
+    };
+    // Colours only on a terminal, and never with NO_COLOR: a log file gets plain text.
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
+        .with_ansi(colour)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    if let Err(message) = run().await {
+    if let Err(message) = run(*config).await {
         eprintln!("marketplace: {message}");
         std::process::exit(1);
     }
 }
 
-async fn run() -> Result<(), String> {
-    let config = Config::from_env_and_args()?;
+async fn run(config: Config) -> Result<(), String> {
     let (store, bus) = open_store(&config).await?;
     let mut services = ChatServices::new(store, Arc::new(marketplace::demo::directory()));
     if let Some(bus) = bus {
         services = services.with_event_bus(bus);
     }
-    let app = marketplace::host::app(services, config.send_rate);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", config.addr))?;
     let local = listener.local_addr().map_err(|error| error.to_string())?;
+    let mut host_config = HostConfig::for_addr(local);
+    host_config.send_rate = config.send_rate;
+    if let Some(origins) = config.allowed_origins {
+        host_config.allowed_origins = origins;
+    }
+    let host = marketplace::host::app(services, &host_config);
     println!("marketplace chat demo: open http://{local}/  (Ctrl-C to stop)");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        })
+    let api = host.api.clone();
+    let shutdown = async move {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: closing WebSockets with 1001");
+        if tokio::time::timeout(Duration::from_secs(5), api.shutdown_websockets())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some WebSockets did not close in time");
+        }
+    };
+    marketplace::serve::serve(listener, host.router, config.serve, shutdown)
         .await
         .map_err(|error| format!("server error: {error}"))
 }

@@ -6,6 +6,8 @@ const API = "/api/v1/chat";
 const ORDER_TYPE = "App\\Models\\Order";
 const state = {
   token: null,
+  platformKey: null, // the platform's public key: X-PUBLIC-KEY on every chat request
+  users: [],
   me: null,
   socket: null,
   inbox: [],
@@ -35,6 +37,7 @@ async function api(method, path, body) {
     headers: {
       "Content-Type": "application/json",
       ...(state.token ? { Authorization: `Bearer ${state.token}` } : {}),
+      ...(state.platformKey ? { "X-PUBLIC-KEY": state.platformKey } : {}),
     },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
@@ -68,8 +71,16 @@ function tagLabel(conversation) {
 
 async function loadUsers() {
   const { data } = await api("GET", "/demo/users");
+  state.users = data;
+  // One group per platform: users of different platforms never see each other.
+  const groups = new Map();
   for (const user of data) {
-    $("who").append(el("option", { value: user.id, text: `${user.name} (${user.role})` }));
+    if (!groups.has(user.platform)) {
+      const group = el("optgroup", { label: user.platform });
+      groups.set(user.platform, group);
+      $("who").append(group);
+    }
+    groups.get(user.platform).append(el("option", { value: user.id, text: `${user.name} (${user.role})` }));
   }
   const remembered = sessionStorage.getItem("demo-user");
   if (remembered && data.some((user) => user.id === remembered)) {
@@ -80,15 +91,22 @@ async function loadUsers() {
 
 async function login(userId) {
   if (state.socket) state.socket.close();
+  state.socket = null;
   state.open = null;
   $("chat-window").hidden = true;
   $("chat-empty").hidden = false;
   if (!userId) {
     $("app").hidden = true;
+    $("platform").textContent = "";
     return;
   }
-  const { token } = await api("POST", "/demo/login", { user_id: userId });
+  state.token = null;
+  state.platformKey = null;
+  const { token, platform_key: platformKey } = await api("POST", "/demo/login", { user_id: userId });
   state.token = token;
+  state.platformKey = platformKey;
+  const user = state.users.find((u) => u.id === userId);
+  $("platform").textContent = user ? `on ${user.platform}` : "";
   state.me = userId;
   sessionStorage.setItem("demo-user", userId);
   $("app").hidden = false;
@@ -293,7 +311,9 @@ function setStatus(text) {
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}${API}/ws?token=${encodeURIComponent(state.token)}`);
+  // Browsers cannot set headers on a WebSocket: the token and the platform key go in the query.
+  const query = `token=${encodeURIComponent(state.token)}&public_key=${encodeURIComponent(state.platformKey)}`;
+  const socket = new WebSocket(`${scheme}://${location.host}${API}/ws?${query}`);
   state.socket = socket;
   socket.addEventListener("open", () => setStatus("live"));
   socket.addEventListener("close", () => {

@@ -38,7 +38,11 @@ async fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Op
     let request = async {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
         let payload = body.map(Value::to_string).unwrap_or_default();
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        // Every demo user of this test is on the marketplace platform.
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-PUBLIC-KEY: {}\r\n",
+            marketplace::demo::MARKET_KEY
+        );
         if let Some(token) = token {
             head.push_str(&format!("Authorization: Bearer {token}\r\n"));
         }

@@ -1,0 +1,264 @@
+//! The example binary as an operator meets it: `--help`, plain logs in a file, Ctrl-C, two
+//! platforms isolated over HTTP and the WebSocket origin allowlist.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const BIN: &str = env!("CARGO_BIN_EXE_marketplace");
+
+#[test]
+fn help_exits_zero_and_lists_every_knob() {
+    let output = Command::new(BIN).arg("--help").output().expect("run --help");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    for knob in [
+        "--addr",
+        "MARKETPLACE_ADDR",
+        "--data-dir",
+        "MARKETPLACE_DATA_DIR",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "MARKETPLACE_PG_SCHEMA",
+        "MARKETPLACE_SEND_RATE",
+        "MARKETPLACE_ALLOWED_ORIGINS",
+        "MARKETPLACE_HEADER_TIMEOUT",
+        "MARKETPLACE_IDLE_TIMEOUT",
+        "MARKETPLACE_MAX_CONNECTIONS",
+        "RUST_LOG",
+        "NO_COLOR",
+    ] {
+        assert!(text.contains(knob), "--help does not mention {knob}:\n{text}");
+    }
+    let unknown = Command::new(BIN).arg("--nope").output().expect("run");
+    assert!(!unknown.status.success());
+}
+
+/// The running example on a free port with a throwaway sled directory, logs to a pipe.
+struct Running {
+    child: Option<Child>,
+    port: u16,
+    _data: tempfile::TempDir,
+}
+
+impl Running {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let data = tempfile::tempdir().expect("temp dir");
+        let child = Command::new(BIN)
+            .args(["--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("NO_COLOR")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the example");
+        let running = Self {
+            child: Some(child),
+            port,
+            _data: data,
+        };
+        for _ in 0..300 {
+            if running.http("GET", "/demo/users", None, None).await.0 == 200 {
+                return running;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the example did not come up");
+    }
+
+    /// One request: `(status, json)`; `auth` is `(token, platform key)`.
+    async fn http(&self, method: &str, path: &str, auth: Option<(&str, &str)>, body: Option<Value>) -> (u16, Value) {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)).await else {
+            return (0, Value::Null);
+        };
+        let body = body.map(|body| body.to_string()).unwrap_or_default();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some((token, key)) = auth {
+            head.push_str(&format!("Authorization: Bearer {token}\r\nX-PUBLIC-KEY: {key}\r\n"));
+        }
+        head.push_str("\r\n");
+        if stream.write_all(head.as_bytes()).await.is_err() || stream.write_all(body.as_bytes()).await.is_err() {
+            return (0, Value::Null);
+        }
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        let text = String::from_utf8_lossy(&raw);
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            return (0, Value::Null);
+        };
+        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    /// Logs in a demo user: `(token, platform key)`.
+    async fn login(&self, user: &str) -> (String, String) {
+        let (status, body) = self
+            .http("POST", "/demo/login", None, Some(json!({"user_id": user})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        (
+            body["token"].as_str().expect("token").to_owned(),
+            body["platform_key"].as_str().expect("platform key").to_owned(),
+        )
+    }
+
+    fn interrupt(&self) {
+        let pid = self.child.as_ref().map(Child::id).expect("running");
+        let status = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .expect("kill -INT");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[tokio::test]
+async fn ctrl_c_closes_sockets_with_going_away_and_logs_carry_no_colour() {
+    let server = Running::start().await;
+    let (token, key) = server.login("buyer-ana").await;
+    let url = format!(
+        "ws://127.0.0.1:{}/api/v1/chat/ws?token={token}&public_key={key}",
+        server.port
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+    server.interrupt();
+    let code = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|frame| u16::from(frame.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed in time");
+    assert_eq!(code, Some(1001), "going away, so clients reconnect at once");
+    let mut server = server;
+    let output = server
+        .child
+        .take()
+        .expect("running")
+        .wait_with_output()
+        .expect("the server exits");
+    assert!(output.status.success(), "{output:?}");
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(logs.contains("shutting down"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "colour escapes in a log file: {logs:?}");
+}
+
+#[tokio::test]
+async fn two_platforms_are_isolated_over_http() {
+    let server = Running::start().await;
+    let (ana, market) = server.login("buyer-ana").await;
+    let (tomas, rentals) = server.login("guest-tomas").await;
+    assert_ne!(market, rentals);
+    let ana_auth = Some((ana.as_str(), market.as_str()));
+    let tomas_auth = Some((tomas.as_str(), rentals.as_str()));
+
+    // Each user sees only the contacts of their platform.
+    let (status, contacts) = server.http("GET", "/api/v1/chat/users", ana_auth, None).await;
+    assert_eq!(status, 200, "{contacts}");
+    let ids: Vec<&str> = contacts["data"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|user| user["uuid"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"seller-ines") && !ids.contains(&"host-lucia") && !ids.contains(&"buyer-ana"),
+        "{ids:?}"
+    );
+
+    let (status, started) = server
+        .http(
+            "POST",
+            "/api/v1/chat/conversations",
+            ana_auth,
+            Some(json!({"participant_uuid": "seller-ines"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let uuid = started["data"]["uuid"].as_str().expect("uuid");
+    // The other platform cannot see it, nor reach the marketplace's users.
+    let (status, _) = server
+        .http("GET", &format!("/api/v1/chat/conversations/{uuid}"), tomas_auth, None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = server
+        .http(
+            "POST",
+            "/api/v1/chat/conversations",
+            tomas_auth,
+            Some(json!({"participant_uuid": "seller-ines"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    // A token of one platform with the other platform's key, or without a key.
+    let (status, _) = server
+        .http(
+            "GET",
+            "/api/v1/chat/conversations",
+            Some((ana.as_str(), rentals.as_str())),
+            None,
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, body) = server
+        .http("GET", "/api/v1/chat/conversations", Some((ana.as_str(), "")), None)
+        .await;
+    assert_eq!(status, 401);
+    assert!(
+        body["message"].as_str().unwrap_or_default().contains("X-PUBLIC-KEY"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn websockets_only_from_the_servers_own_origin() {
+    let server = Running::start().await;
+    let (token, key) = server.login("buyer-ana").await;
+    let url = format!(
+        "ws://127.0.0.1:{}/api/v1/chat/ws?token={token}&public_key={key}",
+        server.port
+    );
+    let request = |origin: &str| {
+        let mut request = url.as_str().into_client_request().expect("request");
+        request.headers_mut().insert("Origin", origin.parse().expect("origin"));
+        request
+    };
+    match tokio_tungstenite::connect_async(request("https://evil.example")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("expected a 403, got {other:?}"),
+    }
+    let own = format!("http://127.0.0.1:{}", server.port);
+    let (mut socket, response) = tokio_tungstenite::connect_async(request(&own))
+        .await
+        .expect("the page's own origin");
+    assert_eq!(response.status(), 101);
+    let _ = socket.close(None).await;
+}
