@@ -109,6 +109,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod resources;
 mod routes;
+mod taggable_id;
 mod ws;
 
 pub use api::{ChatApi, WsConfig};
