@@ -60,10 +60,12 @@
 //!   entry, not the conversation), so their cost grows with the entries skipped.
 //! - **history page**: seqs are dense, so the page is an exact key range of `limit` keys.
 //! - **stats**: one key. **find-or-create**: one key (`directs`).
-//! - **mark read** up to a seq below the newest: O(1), no count: every message above a
-//!   read watermark is from another sender (sending moves the sender's watermark to its
-//!   message, new members start at the newest seq, watermarks never move back), so the
-//!   unread count is `last_seq - watermark`.
+//! - **mark read** up to the newest message: O(1). Up to a seq below it: one read per
+//!   message above the new watermark, to count the deleted ones (invariant 12: the unread
+//!   count is `last_seq - watermark - deleted above it`, since every message above a read
+//!   watermark is from another sender).
+//! - **delete** takes the message off the unread count of every participant below it: the
+//!   rows of the record change, so their inbox entries and counters follow.
 //! - **delete** of the newest message walks down to the newest message not deleted: one
 //!   read per deleted message passed.
 //! - **search** reads all of the user's own conversations (it matches titles and members,

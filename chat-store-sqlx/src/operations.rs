@@ -153,10 +153,26 @@ impl Store for PgStore {
         id: ConversationId,
         up_to: ReadUpTo,
     ) -> ChatResult<(ConversationRecord, bool)> {
-        self.update_own_row(caller, id, |record| {
-            rules::mark_read(record, &caller.user, up_to, now())
-        })
-        .await
+        let mut tx = self.begin().await?;
+        let mut record = self.lock_member(&mut tx, caller, id).await?;
+        let deleted_above = match rules::read_target(&record, &caller.user, up_to)? {
+            Some(target) if target < record.conversation.last_seq => {
+                let row = sqlx::query(&self.sql.count_deleted_above)
+                    .bind(id.as_uuid())
+                    .bind(to_i64(target))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                to_u64(row.try_get("deleted").map_err(db)?, "deleted")?
+            }
+            _ => 0,
+        };
+        let moved = rules::mark_read(&mut record, &caller.user, up_to, deleted_above, now())?;
+        if moved {
+            self.save_participant(&mut tx, &record, &caller.user).await?;
+        }
+        commit(tx).await?;
+        Ok((record, moved))
     }
 
     async fn set_archived(
@@ -200,7 +216,8 @@ impl Store for PgStore {
         message: MessageId,
     ) -> ChatResult<Deleted> {
         let mut tx = self.begin().await?;
-        let (mut record, mut stored) = self.lock_member_message(&mut tx, caller, conversation, message).await?;
+        let (before, mut stored) = self.lock_member_message(&mut tx, caller, conversation, message).await?;
+        let mut record = before.clone();
         let deletion = rules::delete(&mut record, &mut stored, &caller.user, now())?;
         if let Deletion::DeletedPreview { seq } = deletion {
             // Every message newer than the preview is deleted already.
@@ -215,6 +232,7 @@ impl Store for PgStore {
         }
         if deletion.changed() {
             self.save_message(&mut tx, &record, &stored).await?;
+            self.save_unread_counts(&mut tx, &before, &record).await?;
         }
         commit(tx).await?;
         Ok(Deleted {

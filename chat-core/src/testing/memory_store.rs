@@ -177,9 +177,20 @@ impl Store for MemoryStore {
         id: ConversationId,
         up_to: ReadUpTo,
     ) -> ChatResult<(ConversationRecord, bool)> {
-        self.update(caller, id, |record| {
-            rules::mark_read(record, &caller.user, up_to, now())
-        })
+        let mut state = self.lock();
+        let entry = state.member_entry(caller, id)?;
+        let mut record = entry.record.clone();
+        let deleted_above = match rules::read_target(&record, &caller.user, up_to)? {
+            Some(target) => entry
+                .messages
+                .iter()
+                .filter(|message| message.seq > target && message.deleted_at.is_some())
+                .count() as u64,
+            None => 0,
+        };
+        let moved = rules::mark_read(&mut record, &caller.user, up_to, deleted_above, now())?;
+        entry.record = record.clone();
+        Ok((record, moved))
     }
 
     async fn set_archived(
