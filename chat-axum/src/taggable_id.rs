@@ -5,13 +5,12 @@
 //! the value is read from the raw text: a whole number within 2^53 in magnitude is that
 //! integer; a fraction, or anything past 2^53 (integer or float), is a 422 on `taggable_id`.
 
-use serde::de::{self, Deserializer};
-use serde::Deserialize;
 use chat_core::TAGGABLE_ID_MAX_MAGNITUDE;
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::resources::TaggableIdValue;
-
 
 const NOT_WHOLE: &str = "must be an integer or a string, not a fraction";
 const TOO_LARGE: &str = "must be at most 2^53 (9007199254740992) in magnitude; send larger ids as strings";
@@ -111,7 +110,10 @@ mod tests {
         assert_eq!(parse("9007199254740992"), Ok(TaggableIdValue::Int(1 << 53)));
         assert_eq!(parse("9007199254740992.0"), Ok(TaggableIdValue::Int(1 << 53)));
         assert_eq!(parse("-9007199254740992.0"), Ok(TaggableIdValue::Int(-(1 << 53))));
-        assert_eq!(parse("\"9007199254740993\""), Ok(TaggableIdValue::Str("9007199254740993".into())));
+        assert_eq!(
+            parse("\"9007199254740993\""),
+            Ok(TaggableIdValue::Str("9007199254740993".into()))
+        );
     }
 
     #[test]
@@ -129,7 +131,13 @@ mod tests {
             let error = parse(json).expect_err(json);
             assert!(error.contains("2^53"), "{json}: {error}");
         }
-        for json in ["1.5", "4503599627370497.5", "1e-1", "4.0000000000000001", "1e-99999999999999999999"] {
+        for json in [
+            "1.5",
+            "4503599627370497.5",
+            "1e-1",
+            "4.0000000000000001",
+            "1e-99999999999999999999",
+        ] {
             let error = parse(json).expect_err(json);
             assert!(error.contains("fraction"), "{json}: {error}");
         }

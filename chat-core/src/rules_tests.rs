@@ -404,7 +404,10 @@ fn deleting_an_unread_message_takes_it_off_the_badge() {
     delete(&mut record, &mut second, &user("ana"), at(6)).expect("delete twice");
     assert_eq!(row(&record, "bruno").unread_count, 2, "twice changes nothing");
     // Reading up to seq 1 leaves seq 3 unread, not the deleted seq 2.
-    assert_eq!(read_target(&record, &user("bruno"), ReadUpTo::Seq(1)).ok(), Some(Some(1)));
+    assert_eq!(
+        read_target(&record, &user("bruno"), ReadUpTo::Seq(1)).ok(),
+        Some(Some(1))
+    );
     mark_read(&mut record, &user("bruno"), ReadUpTo::Seq(1), 1, at(7)).expect("read");
     assert_eq!(row(&record, "bruno").unread_count, 1);
     delete(&mut record, &mut first, &user("ana"), at(8)).expect("delete below the watermark");

@@ -182,7 +182,10 @@ mod tests {
         let limits = Limits::default();
         assert_eq!(body(&limits, "  hi \n").ok().as_deref(), Some("hi"));
         assert!(body(&limits, "   ").is_err());
-        assert_eq!(body(&limits, "\u{200B}hi\u{200D}").ok().as_deref(), Some("\u{200B}hi\u{200D}"));
+        assert_eq!(
+            body(&limits, "\u{200B}hi\u{200D}").ok().as_deref(),
+            Some("\u{200B}hi\u{200D}")
+        );
     }
 
     #[test]

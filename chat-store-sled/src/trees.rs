@@ -96,6 +96,15 @@ impl Trees {
             .transpose()
     }
 
+    /// The direct conversation under a `directs` key, if any.
+    pub(crate) fn direct_by_key(&self, key: &[u8]) -> ChatResult<Option<ConversationRecord>> {
+        let Some(id) = self.directs.get(key).map_err(SledStoreError::from)? else {
+            return Ok(None);
+        };
+        let id = uuid::Uuid::from_slice(&id).map_err(|error| SledStoreError::corrupt("direct index", error))?;
+        Ok(self.record(ConversationId::from_uuid(id))?)
+    }
+
     /// The conversation if the caller participates in it; NotFound otherwise.
     pub(crate) fn member_record(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord> {
         chat_core::rules::require_member(self.record(id)?, caller)

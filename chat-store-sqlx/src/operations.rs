@@ -10,7 +10,7 @@ use chat_core::rules::{self, Deletion};
 use chat_core::store::{Appended, Deleted, NewDirect, NewGroup, NewMessage};
 use chat_core::{
     ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, Identity, InboxQuery, Message, MessageId,
-    ReadUpTo, SearchQuery, Stats, Store, UserId,
+    ReadUpTo, SearchQuery, Stats, Store, Tag, UserId,
 };
 use sqlx::Row;
 use sqlx::types::Json;
@@ -67,6 +67,27 @@ impl Store for PgStore {
             return Ok((record_from_row(&row)?, false));
         }
         Ok((record, true))
+    }
+
+    async fn find_direct(
+        &self,
+        caller: &Identity,
+        counterpart: &UserId,
+        tag: Option<&Tag>,
+    ) -> ChatResult<Option<ConversationRecord>> {
+        let (low, high) = rules::direct_pair(&caller.user, counterpart);
+        let (tag_type, tag_id, _) = tag_columns(tag);
+        let row = sqlx::query(&self.sql.find_direct)
+            .bind(caller.tenant.as_str())
+            .bind(low.as_str())
+            .bind(high.as_str())
+            .bind(tag_type.unwrap_or_default())
+            .bind(tag_id.unwrap_or_default())
+            .bind(tag.is_some())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(row.as_ref().map(record_from_row).transpose()?)
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {

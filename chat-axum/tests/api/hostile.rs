@@ -37,7 +37,9 @@ async fn float_tags_past_2_pow_53_or_fractional_are_422_on_taggable_id() {
         let (path, raw) = if group {
             (
                 "/conversations/groups",
-                format!(r#"{{"participant_uuids": ["u1"], "title": "t", "taggable_type": "Order", "taggable_id": {number}}}"#),
+                format!(
+                    r#"{{"participant_uuids": ["u1"], "title": "t", "taggable_type": "Order", "taggable_id": {number}}}"#
+                ),
             )
         } else {
             (
@@ -76,4 +78,41 @@ async fn bodies_of_only_invisible_characters_are_422_on_body() {
     }
     let visible = app.post(&path, 0, json!({"body": "\u{200B}ok"})).await;
     assert_eq!(visible.status, StatusCode::CREATED, "{visible:?}");
+}
+
+/// One user created 5,000 direct conversations with one victim (a new tag each) at 821/s.
+#[tokio::test]
+async fn starting_too_many_conversations_is_429_with_retry_after() {
+    let mut limits = chat_core::Limits::default();
+    limits.conversations_started_per_hour = 5;
+    let app = TestApp::build(limits, 256, |api| api);
+    let start = |id: u32| json!({"participant_uuid": "u1", "taggable_type": "Order", "taggable_id": id});
+    for id in 0..4 {
+        let answer = app.post("/conversations", 0, start(id)).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+    }
+    let group = json!({"participant_uuids": ["u1", "u2"], "title": "spam"});
+    assert_eq!(
+        app.post("/conversations/groups", 0, group.clone()).await.status,
+        StatusCode::CREATED
+    );
+    let limited = app.post("/conversations", 0, start(99)).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{limited:?}");
+    let retry_after: u64 = limited.headers[header::RETRY_AFTER]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((600..=720).contains(&retry_after), "{retry_after}");
+    assert_eq!(limited.json["message"], "Too many requests.");
+    assert_eq!(
+        app.post("/conversations/groups", 0, group).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Reopening an existing conversation is not starting one.
+    let existing = app.post("/conversations", 0, start(0)).await;
+    assert_eq!(existing.status, StatusCode::OK, "{existing:?}");
+    // The victim's own budget is untouched.
+    let answer = app.post("/conversations", 1, json!({"participant_uuid": "u2"})).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
 }

@@ -14,6 +14,7 @@ use crate::rules::{self, Deletion};
 use crate::store::{
     Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery, Store,
 };
+use crate::tag::Tag;
 
 type DirectKey = (TenantId, UserId, UserId, Option<String>);
 
@@ -109,6 +110,27 @@ impl MemoryStore {
 
 #[async_trait]
 impl Store for MemoryStore {
+    async fn find_direct(
+        &self,
+        caller: &Identity,
+        counterpart: &UserId,
+        tag: Option<&Tag>,
+    ) -> ChatResult<Option<ConversationRecord>> {
+        let state = self.lock();
+        let (low, high) = rules::direct_pair(&caller.user, counterpart);
+        let key = (
+            caller.tenant.clone(),
+            low.clone(),
+            high.clone(),
+            tag.map(Tag::match_key),
+        );
+        Ok(state
+            .directs
+            .get(&key)
+            .and_then(|id| state.entries.get(id))
+            .map(|entry| entry.record.clone()))
+    }
+
     async fn find_or_create_direct(&self, caller: &Identity, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
         let mut state = self.lock();
         let (low, high) = rules::direct_pair(&caller.user, &new.counterpart);

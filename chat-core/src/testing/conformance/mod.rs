@@ -28,7 +28,7 @@ pub mod validation;
 pub use authorization::{non_participants_get_not_found_and_no_events, tenants_never_see_each_other};
 pub use direct::{
     direct_find_or_create_gives_one_conversation_under_64_racing_tasks,
-    direct_find_or_create_is_idempotent_and_symmetric,
+    direct_find_or_create_is_idempotent_and_symmetric, starting_conversations_is_rate_limited_per_user,
 };
 pub use groups::{group_membership_rules, removed_member_cannot_slip_a_message_in};
 pub use history::{

@@ -203,10 +203,7 @@ pub async fn deleting_an_unread_message_takes_it_off_the_badge(store: Arc<dyn St
     for text in ["one", "two", "three", "four"] {
         sent.push(fx.send(0, group, text).await);
     }
-    conversations
-        .mark_read(fx.user(2), group, Some(2))
-        .await
-        .expect("read");
+    conversations.mark_read(fx.user(2), group, Some(2)).await.expect("read");
     let unread_of = |user: usize| {
         let conversations = conversations.clone();
         let fx = &fx;
@@ -220,7 +217,10 @@ pub async fn deleting_an_unread_message_takes_it_off_the_badge(store: Arc<dyn St
     assert_eq!(unread_of(2).await, (2, 2, 1));
 
     fx.bus.take();
-    fx.messages().delete(fx.user(0), group, sent[2].id).await.expect("delete");
+    fx.messages()
+        .delete(fx.user(0), group, sent[2].id)
+        .await
+        .expect("delete");
     assert_eq!(unread_of(1).await, (3, 3, 1), "user 1 had not read seq 3");
     assert_eq!(unread_of(2).await, (1, 1, 1), "user 2 had not read seq 3");
     let user_1 = &fx.user(1).user;
@@ -240,17 +240,20 @@ pub async fn deleting_an_unread_message_takes_it_off_the_badge(store: Arc<dyn St
         .collect();
     assert_eq!(updated_counts, [3], "the new badge reaches user 1 live");
     // Deleting a message user 2 read leaves user 2's count alone.
-    fx.messages().delete(fx.user(0), group, sent[0].id).await.expect("delete");
+    fx.messages()
+        .delete(fx.user(0), group, sent[0].id)
+        .await
+        .expect("delete");
     assert_eq!(unread_of(1).await, (2, 2, 1));
     assert_eq!(unread_of(2).await, (1, 1, 1));
     // Reading up to seq 2 leaves seq 4 unread, not the deleted seq 3.
-    let read = conversations
-        .mark_read(fx.user(1), group, Some(2))
-        .await
-        .expect("read");
+    let read = conversations.mark_read(fx.user(1), group, Some(2)).await.expect("read");
     assert_eq!(read.unread_count(), 1);
     // Deleting the rest: nothing unread, the conversation leaves the unread stats.
-    fx.messages().delete(fx.user(0), group, sent[3].id).await.expect("delete");
+    fx.messages()
+        .delete(fx.user(0), group, sent[3].id)
+        .await
+        .expect("delete");
     assert_eq!(unread_of(1).await, (0, 0, 0));
     assert_eq!(unread_of(2).await, (0, 0, 0));
     let unread_inbox = conversations
