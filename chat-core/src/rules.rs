@@ -444,9 +444,19 @@ pub fn inbox_matches(record: &ConversationRecord, user: &UserId, query: &InboxQu
             .is_none_or(|after| after.is_before(conversation.last_activity_at, conversation.id))
 }
 
-/// The form of a title that search matches against (PgStore keeps it in `title_lower`).
+/// Text folded for search, so that `ines` finds `Inés` and `JOSE` finds `José`: lowercase,
+/// then compatibility decomposition (NFKD), then without combining marks. Search folds both
+/// the query and what it matches (titles, and names in [`crate::InMemoryDirectory`]).
+pub fn search_fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    text.to_lowercase().nfkd().filter(|c| !is_combining_mark(*c)).collect()
+}
+
+/// The form of a title that search matches against: [`search_fold`] (PgStore keeps it in
+/// `title_lower`).
 pub fn title_search_key(title: &str) -> String {
-    title.to_lowercase()
+    search_fold(title)
 }
 
 /// True when `record` is a search hit for `user`: its title contains the query text (by
