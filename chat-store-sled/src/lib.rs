@@ -34,6 +34,7 @@
 //! | `client_ids` | conversation (16) + `sender \0 client_message_id` | seq |
 //! | `directs` | `tenant \0 low \0 high \0` + (0, or 1 + tag match key) | conversation id |
 //! | `user_stats` | `tenant \0 user` | conversations, unread conversations, unread messages |
+//! | `groups` | `tenant \0 user \0` + id (16) | nothing: the groups a user is in (search) |
 //!
 //! Host ids cannot contain control characters, so NUL separates them unambiguously. `!`
 //! is bitwise inversion: ascending keys of `inbox` are the inbox order (newest activity,
@@ -68,8 +69,11 @@
 //!   rows of the record change, so their inbox entries and counters follow.
 //! - **delete** of the newest message walks down to the newest message not deleted: one
 //!   read per deleted message passed.
-//! - **search** reads all of the user's own conversations (it matches titles and members,
-//!   which no index orders).
+//! - **search** reads the user's groups (the `groups` tree: titles, and groups with a
+//!   matched user) and, per user the directory matched, the direct conversations of that
+//!   pair (one `directs` prefix): never the user's whole inbox, so a seller in 10,000 direct
+//!   conversations pays for the matches, not for the 10,000. A store made before the
+//!   `groups` tree gets it built once when opened.
 //!
 //! ## Durability: what sled guarantees here, and what it does not
 //!
