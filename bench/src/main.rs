@@ -8,7 +8,7 @@
 //! cargo run --release -p chat-bench -- --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]
 //! ```
 //!
-//! Scenarios: `send`, `inbox`, `history`, `stats`, `find-or-create`, `websocket`,
+//! Scenarios: `send`, `inbox`, `history`, `stats`, `find-or-create`, `websocket`, `search`,
 //! `group-fanout`.
 //! Postgres comes from `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
 //! every scenario runs in its own schema `bench_<uuid>`, dropped at the end. sled data goes
@@ -25,6 +25,7 @@ mod load;
 mod measure;
 mod report;
 mod scenarios;
+mod search;
 mod ws_clients;
 
 use std::path::PathBuf;
@@ -37,7 +38,7 @@ use scenarios::Plan;
 /// The hidden flag of the child that runs the websocket scenario in a fresh process.
 const WEBSOCKET_HERE: &str = "--websocket-in-this-process";
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "send",
     "inbox",
     "history",
@@ -45,6 +46,7 @@ const SCENARIOS: [&str; 7] = [
     "find-or-create",
     "websocket",
     "group-fanout",
+    "search",
 ];
 
 struct Args {
@@ -57,7 +59,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: chat-bench --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]\n\
-    scenarios: send, inbox, history, stats, find-or-create, websocket, group-fanout";
+    scenarios: send, inbox, history, stats, find-or-create, websocket, group-fanout, search";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -211,6 +213,7 @@ async fn run(args: Args) {
                 "stats" => scenarios::stats(backend, &plan, &mut report).await,
                 "find-or-create" => scenarios::find_or_create(backend, &plan, &mut report).await,
                 "group-fanout" => group_fanout::group_fanout(backend, &plan, args.quick, &mut report).await,
+                "search" => search::search(backend, &plan, &mut report).await,
                 _ if args.websocket_here => scenarios::websocket(backend, &plan, &mut report).await,
                 _ => websocket_in_fresh_process(backend, &args, &plan, &mut report).await,
             }
