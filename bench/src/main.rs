@@ -8,7 +8,7 @@
 //! cargo run --release -p chat-bench -- --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]
 //! ```
 //!
-//! Scenarios: `send`, `inbox`, `history`, `stats`, `find-or-create`, `websocket`,
+//! Scenarios: `send`, `inbox`, `history`, `stats`, `find-or-create`, `websocket`, `search`,
 //! `group-fanout`, `cross-node` (live events from node A to node B: `PgEventBus` against
 //! `RedisEventBus`, once per run whatever `--store` says; Redis from `REDIS_URL`).
 //! Postgres comes from `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
@@ -27,6 +27,7 @@ mod load;
 mod measure;
 mod report;
 mod scenarios;
+mod search;
 mod ws_clients;
 
 use std::path::PathBuf;
@@ -39,7 +40,7 @@ use scenarios::Plan;
 /// The hidden flag of the child that runs the websocket scenario in a fresh process.
 const WEBSOCKET_HERE: &str = "--websocket-in-this-process";
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "send",
     "inbox",
     "history",
@@ -48,6 +49,7 @@ const SCENARIOS: [&str; 8] = [
     "websocket",
     "group-fanout",
     "cross-node",
+    "search",
 ];
 
 struct Args {
@@ -60,7 +62,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: chat-bench --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]\n\
-    scenarios: send, inbox, history, stats, find-or-create, websocket, group-fanout, cross-node";
+    scenarios: send, inbox, history, stats, find-or-create, websocket, group-fanout, cross-node, search";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -220,6 +222,7 @@ async fn run(args: Args) {
                 "stats" => scenarios::stats(backend, &plan, &mut report).await,
                 "find-or-create" => scenarios::find_or_create(backend, &plan, &mut report).await,
                 "group-fanout" => group_fanout::group_fanout(backend, &plan, args.quick, &mut report).await,
+                "search" => search::search(backend, &plan, &mut report).await,
                 _ if args.websocket_here => scenarios::websocket(backend, &plan, &mut report).await,
                 _ => websocket_in_fresh_process(backend, &args, &plan, &mut report).await,
             }

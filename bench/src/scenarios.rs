@@ -408,7 +408,7 @@ impl RawBaseline {
 }
 
 /// Loads the inbox users of `sizes` into a fresh store (fast paths, see [`load`]).
-async fn inbox_store(backend: Backend, plan: &Plan, sizes: &[usize], report: &mut Report) -> AnyStore {
+pub(crate) async fn inbox_store(backend: Backend, plan: &Plan, sizes: &[usize], report: &mut Report) -> AnyStore {
     let store = fresh(backend, plan, "inbox", Durability::Relaxed).await;
     for &size in sizes {
         let began = Instant::now();

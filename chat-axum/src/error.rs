@@ -147,6 +147,7 @@ impl From<ChatError> for ApiError {
             ChatError::Validation(errors) => Self::Validation(errors),
             ChatError::PermissionDenied { reason } => Self::Forbidden(reason.to_owned()),
             ChatError::Conflict { reason } => Self::Conflict(reason.to_owned()),
+            ChatError::RateLimited { retry_after } => Self::TooManyRequests { retry_after },
             other => Self::Internal(Box::new(other)),
         }
     }

@@ -120,6 +120,7 @@ pub mod rate_limit;
 pub mod resources;
 mod routes;
 mod shutdown;
+mod taggable_id;
 mod ws;
 
 pub use api::{ChatApi, WsConfig};

@@ -433,7 +433,9 @@ impl From<Stats> for StatsResource {
     }
 }
 
-/// A host object id: a JSON integer or a non-empty string, answered in the form given.
+/// A host object id: a JSON integer or a non-empty string, answered in the form given. A
+/// number is read exactly from its text: a whole number within 2^53 in magnitude (`123`,
+/// `123.0`); a fraction or anything larger is refused (see `taggable_id.rs`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum TaggableIdValue {
@@ -552,15 +554,6 @@ pub(crate) fn optional_seq<'de, D: Deserializer<'de>>(deserializer: D) -> Result
     }
 
     deserializer.deserialize_option(Seq)
-}
-
-impl<'de> Deserialize<'de> for TaggableIdValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(match deserializer.deserialize_any(IntOrString)? {
-            IntOrStr::Int(value) => Self::Int(value),
-            IntOrStr::Str(value) => Self::Str(value),
-        })
-    }
 }
 
 /// A host user id in a request: a string, or an integer for hosts with numeric ids (`42` is

@@ -60,7 +60,8 @@ pub trait UserDirectory: Send + Sync + 'static {
 }
 
 /// A fixed directory held in memory: for tests, demos and hosts with a small static user set.
-/// Name search is a case-insensitive substring match.
+/// Name search is a substring match folding case and accents
+/// ([`crate::rules::search_fold`]: `ines` finds `Inés`).
 #[derive(Clone, Debug, Default)]
 pub struct InMemoryDirectory {
     users: HashMap<(TenantId, UserId), Profile>,
@@ -93,12 +94,12 @@ impl UserDirectory for InMemoryDirectory {
     }
 
     async fn search(&self, tenant: &TenantId, query: &str, limit: usize) -> ChatResult<Vec<UserId>> {
-        let needle = query.to_lowercase();
+        let needle = crate::rules::search_fold(query);
         let mut found: Vec<UserId> = self
             .users
             .iter()
             .filter(|((user_tenant, _), profile)| {
-                user_tenant == tenant && profile.name.to_lowercase().contains(&needle)
+                user_tenant == tenant && crate::rules::search_fold(&profile.name).contains(&needle)
             })
             .map(|((_, user), _)| user.clone())
             .collect();

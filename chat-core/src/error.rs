@@ -57,7 +57,7 @@ impl fmt::Display for FieldErrors {
 
 /// What went wrong, typed so a web layer maps it to a status without reading text:
 /// `NotFound` -> 404, `Validation` -> 422, `PermissionDenied` -> 403, `Conflict` -> 409,
-/// `Backend` -> 500.
+/// `RateLimited` -> 429, `Backend` -> 500.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChatError {
@@ -84,6 +84,14 @@ pub enum ChatError {
     Conflict {
         /// Why, in words safe to show the actor.
         reason: &'static str,
+    },
+    /// The actor hit a rate limit (conversations started per hour,
+    /// [`crate::Limits::conversations_started_per_hour`]): try again after `retry_after`.
+    /// A web layer answers 429 with `Retry-After`.
+    #[error("rate limited: retry after {retry_after:?}")]
+    RateLimited {
+        /// How long until the next attempt can succeed.
+        retry_after: std::time::Duration,
     },
     /// The store, directory or bus failed. The source is for logs, never for clients.
     #[error("backend failure: {source}")]

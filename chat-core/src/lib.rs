@@ -66,5 +66,5 @@ pub use service::{
 };
 pub use store::{ArchiveFilter, Deleted, HistoryQuery, InboxCursor, InboxQuery, ReadUpTo, SearchQuery, Store};
 pub use tag::{Tag, TagFilter, TaggableId};
-pub use validate::CLIENT_MESSAGE_ID_PATTERN;
+pub use validate::{CLIENT_MESSAGE_ID_PATTERN, TAGGABLE_ID_MAX_MAGNITUDE};
 pub use view::{ConversationView, MessageView, Page, ParticipantView};

@@ -32,6 +32,10 @@ pub struct Limits {
     pub request_body_max_bytes: usize,
     /// WebSocket frame size in bytes, enforced by the web layer (default 16 KiB).
     pub ws_frame_max_bytes: usize,
+    /// Conversations (direct and group) one user may start per hour, per node of the services
+    /// (default 100; 0: no limit). Past it, [`crate::ChatError::RateLimited`] (HTTP 429 with
+    /// `Retry-After`). Reopening an existing direct conversation does not count.
+    pub conversations_started_per_hour: u32,
 }
 
 impl Default for Limits {
@@ -49,6 +53,7 @@ impl Default for Limits {
             search_query_max_chars: 100,
             request_body_max_bytes: 64 * 1024,
             ws_frame_max_bytes: 16 * 1024,
+            conversations_started_per_hour: 100,
         }
     }
 }

@@ -171,31 +171,46 @@ fn own_row<'a>(record: &'a mut ConversationRecord, user: &UserId) -> ChatResult<
         .ok_or_else(ChatError::conversation_not_found)
 }
 
-/// Moves `user`'s read watermark up to `up_to` (clamped to the newest message) at `now`;
-/// `true` when it moved. Watermarks never move back (invariant 4).
+/// Where [`mark_read`] would move `user`'s read watermark for `up_to` (clamped to the newest
+/// message), or `None` when it would not move. A store that gets `Some(target)` below
+/// `last_seq` counts the deleted messages in `target + 1..=last_seq` for [`mark_read`].
 ///
-/// The unread count after it is `last_seq - watermark`, with no scan: every message above a
-/// participant's watermark is from someone else, since sending moves the sender's own
-/// watermark to its message, new members start at the newest seq, and watermarks never move
-/// back.
-pub fn mark_read(
-    record: &mut ConversationRecord,
-    user: &UserId,
-    up_to: ReadUpTo,
-    now: DateTime<Utc>,
-) -> ChatResult<bool> {
+/// Errors: `NotFound` (conversation) when `user` is not a participant.
+pub fn read_target(record: &ConversationRecord, user: &UserId, up_to: ReadUpTo) -> ChatResult<Option<u64>> {
     let last_seq = record.conversation.last_seq;
     let target = match up_to {
         ReadUpTo::Newest => last_seq,
         ReadUpTo::Seq(seq) => seq.min(last_seq),
     };
-    let participant = own_row(record, user)?;
-    if target <= participant.last_read_seq {
+    let participant = record.participant(user).ok_or_else(ChatError::conversation_not_found)?;
+    Ok((target > participant.last_read_seq).then_some(target))
+}
+
+/// Moves `user`'s read watermark up to `up_to` (clamped to the newest message) at `now`;
+/// `true` when it moved. Watermarks never move back (invariant 4).
+///
+/// `deleted_above` is the number of deleted messages above the new watermark (seq in
+/// `target + 1..=last_seq`, with the target of [`read_target`]; 0 when the target is the
+/// newest message). The unread count after it is the messages above the watermark that are
+/// not deleted (invariant 12): `last_seq - target - deleted_above`, with no scan of the
+/// visible ones, since every message above a participant's watermark is from someone else
+/// (sending moves the sender's own watermark to its message, new members start at the
+/// newest seq, and watermarks never move back).
+pub fn mark_read(
+    record: &mut ConversationRecord,
+    user: &UserId,
+    up_to: ReadUpTo,
+    deleted_above: u64,
+    now: DateTime<Utc>,
+) -> ChatResult<bool> {
+    let last_seq = record.conversation.last_seq;
+    let Some(target) = read_target(record, user, up_to)? else {
         return Ok(false);
-    }
+    };
+    let participant = own_row(record, user)?;
     participant.last_read_seq = target;
     participant.last_read_at = Some(now);
-    participant.unread_count = last_seq - target;
+    participant.unread_count = (last_seq - target).saturating_sub(deleted_above);
     Ok(true)
 }
 
@@ -272,7 +287,9 @@ impl Deletion {
     }
 }
 
-/// Soft-deletes `actor`'s own message at `now`: the row and seq stay, the body goes.
+/// Soft-deletes `actor`'s own message at `now`: the row and seq stay, the body goes, and it
+/// no longer counts as unread for any participant who had not read it (invariant 12): their
+/// `unread_count` drops by one, so stores save every participant row that changed.
 /// Deleting twice changes nothing.
 ///
 /// Errors: `PermissionDenied` for another user's message.
@@ -293,6 +310,12 @@ pub fn delete(
     message.body.clear();
     message.deleted_at = Some(now);
     record.conversation.updated_at = now;
+    // Invariant 12: it leaves the badge of everyone who had not read it.
+    for participant in &mut record.participants {
+        if &participant.user != actor && participant.last_read_seq < message.seq {
+            participant.unread_count = participant.unread_count.saturating_sub(1);
+        }
+    }
     if record.conversation.last_message.as_ref().map(|last| last.id) == Some(message.id) {
         record.conversation.last_message = None;
         return Ok(Deletion::DeletedPreview { seq: message.seq });
@@ -421,9 +444,19 @@ pub fn inbox_matches(record: &ConversationRecord, user: &UserId, query: &InboxQu
             .is_none_or(|after| after.is_before(conversation.last_activity_at, conversation.id))
 }
 
-/// The form of a title that search matches against (PgStore keeps it in `title_lower`).
+/// Text folded for search, so that `ines` finds `Inés` and `JOSE` finds `José`: lowercase,
+/// then compatibility decomposition (NFKD), then without combining marks. Search folds both
+/// the query and what it matches (titles, and names in [`crate::InMemoryDirectory`]).
+pub fn search_fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    text.to_lowercase().nfkd().filter(|c| !is_combining_mark(*c)).collect()
+}
+
+/// The form of a title that search matches against: [`search_fold`] (PgStore keeps it in
+/// `title_lower`).
 pub fn title_search_key(title: &str) -> String {
-    title.to_lowercase()
+    search_fold(title)
 }
 
 /// True when `record` is a search hit for `user`: its title contains the query text (by

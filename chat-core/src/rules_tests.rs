@@ -127,27 +127,27 @@ fn mark_read_moves_forward_only_and_recounts_unread() {
         append(&mut record, &user("ana"), &text("m"), at(second));
     }
     let bruno = user("bruno");
-    assert!(mark_read(&mut record, &bruno, ReadUpTo::Seq(3), at(10)).expect("read"));
+    assert!(mark_read(&mut record, &bruno, ReadUpTo::Seq(3), 0, at(10)).expect("read"));
     assert_eq!(
         (row(&record, "bruno").last_read_seq, row(&record, "bruno").unread_count),
         (3, 2)
     );
     assert_eq!(row(&record, "bruno").last_read_at, Some(at(10)));
     assert!(
-        !mark_read(&mut record, &bruno, ReadUpTo::Seq(2), at(11)).expect("read"),
+        !mark_read(&mut record, &bruno, ReadUpTo::Seq(2), 0, at(11)).expect("read"),
         "never back"
     );
     assert_eq!(row(&record, "bruno").last_read_seq, 3);
     assert!(
-        mark_read(&mut record, &bruno, ReadUpTo::Seq(99), at(12)).expect("read"),
+        mark_read(&mut record, &bruno, ReadUpTo::Seq(99), 0, at(12)).expect("read"),
         "clamped"
     );
     assert_eq!(
         (row(&record, "bruno").last_read_seq, row(&record, "bruno").unread_count),
         (5, 0)
     );
-    assert!(!mark_read(&mut record, &bruno, ReadUpTo::Newest, at(13)).expect("read"));
-    assert!(mark_read(&mut record, &user("zoe"), ReadUpTo::Newest, at(13)).is_err());
+    assert!(!mark_read(&mut record, &bruno, ReadUpTo::Newest, 0, at(13)).expect("read"));
+    assert!(mark_read(&mut record, &user("zoe"), ReadUpTo::Newest, 0, at(13)).is_err());
 }
 
 #[test]
@@ -388,4 +388,29 @@ fn history_cursors_point_at_the_next_page() {
     let forward = HistoryQuery { after: Some(2), ..back };
     assert_eq!(history_next_cursor(&forward, &[3, 4, 5]), Some(5));
     assert_eq!(history_next_cursor(&forward, &[]), None);
+}
+
+#[test]
+fn deleting_an_unread_message_takes_it_off_the_badge() {
+    let mut record = group(&["bruno", "carla"]);
+    let mut first = append(&mut record, &user("ana"), &text("one"), at(1));
+    let mut second = append(&mut record, &user("ana"), &text("two"), at(2));
+    let _third = append(&mut record, &user("ana"), &text("three"), at(3));
+    mark_read(&mut record, &user("carla"), ReadUpTo::Seq(2), 0, at(4)).expect("read");
+    delete(&mut record, &mut second, &user("ana"), at(5)).expect("delete");
+    assert_eq!(row(&record, "bruno").unread_count, 2, "bruno had not read it");
+    assert_eq!(row(&record, "carla").unread_count, 1, "carla had read it already");
+    assert_eq!(row(&record, "ana").unread_count, 0, "the sender never counts it");
+    delete(&mut record, &mut second, &user("ana"), at(6)).expect("delete twice");
+    assert_eq!(row(&record, "bruno").unread_count, 2, "twice changes nothing");
+    // Reading up to seq 1 leaves seq 3 unread, not the deleted seq 2.
+    assert_eq!(
+        read_target(&record, &user("bruno"), ReadUpTo::Seq(1)).ok(),
+        Some(Some(1))
+    );
+    mark_read(&mut record, &user("bruno"), ReadUpTo::Seq(1), 1, at(7)).expect("read");
+    assert_eq!(row(&record, "bruno").unread_count, 1);
+    delete(&mut record, &mut first, &user("ana"), at(8)).expect("delete below the watermark");
+    assert_eq!(row(&record, "bruno").unread_count, 1, "already read: no change");
+    assert_eq!(read_target(&record, &user("bruno"), ReadUpTo::Seq(1)).ok(), Some(None));
 }

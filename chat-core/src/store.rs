@@ -176,6 +176,16 @@ pub trait Store: Send + Sync + 'static {
     /// (tenant, unordered pair, tag), also under races.
     async fn find_or_create_direct(&self, caller: &Identity, new: NewDirect) -> ChatResult<(ConversationRecord, bool)>;
 
+    /// The direct conversation of the caller and `counterpart` with `tag`, if it exists
+    /// (the key of [`Store::find_or_create_direct`]); creates nothing. The services use it
+    /// to reopen an existing conversation when the caller may not start new ones.
+    async fn find_direct(
+        &self,
+        caller: &Identity,
+        counterpart: &UserId,
+        tag: Option<&Tag>,
+    ) -> ChatResult<Option<ConversationRecord>>;
+
     /// Creates a group owned by the caller ([`crate::rules::new_group`]).
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord>;
 

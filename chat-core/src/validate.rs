@@ -5,10 +5,44 @@ use crate::limits::Limits;
 use crate::model::Metadata;
 use crate::tag::{Tag, TagFilter, TaggableId};
 
-/// The body, trimmed, or a validation error on `body`.
+/// The ranges of Unicode's `Default_Ignorable_Code_Point` property (DerivedCoreProperties,
+/// Unicode 15.1): characters a renderer draws as nothing, such as zero-width spaces and
+/// joiners, the byte order mark, bidi controls, variation selectors and the Hangul fillers.
+const DEFAULT_IGNORABLE: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{034F}', '\u{034F}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180B}', '\u{180F}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{206F}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FE00}', '\u{FE0F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF0}', '\u{FFF8}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0000}', '\u{E0FFF}'),
+];
+
+/// True for a character that shows nothing: whitespace, a control character or a
+/// `Default_Ignorable_Code_Point` (zero-width, format and bidi controls, U+3164 HANGUL FILLER).
+pub(crate) fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || DEFAULT_IGNORABLE
+            .iter()
+            .any(|&(first, last)| (first..=last).contains(&c))
+}
+
+/// The body, trimmed, or a validation error on `body`. A body with no visible character
+/// ([`is_invisible`] for all of them) is empty.
 pub(crate) fn body(limits: &Limits, body: &str) -> Result<String, ChatError> {
     let trimmed = body.trim();
-    if trimmed.is_empty() {
+    if trimmed.chars().all(is_invisible) {
         return Err(ChatError::invalid("body", "must not be empty"));
     }
     if trimmed
@@ -48,7 +82,11 @@ pub(crate) fn title(limits: &Limits, title: &str) -> Result<String, ChatError> {
     Ok(trimmed.to_owned())
 }
 
-/// Tag lengths.
+/// The largest magnitude of an integer `taggable_id`: 2^53, the largest integer every JSON
+/// client (JavaScript's `Number`) holds exactly.
+pub const TAGGABLE_ID_MAX_MAGNITUDE: u64 = 1 << 53;
+
+/// Tag lengths, and an integer id within [`TAGGABLE_ID_MAX_MAGNITUDE`].
 pub(crate) fn tag(limits: &Limits, tag: &Tag) -> Result<(), ChatError> {
     let mut errors = FieldErrors::new();
     if tag.taggable_type.chars().count() > limits.taggable_type_max_chars {
@@ -57,13 +95,16 @@ pub(crate) fn tag(limits: &Limits, tag: &Tag) -> Result<(), ChatError> {
             format!("must be at most {} characters", limits.taggable_type_max_chars),
         );
     }
-    if let TaggableId::Str(id) = &tag.taggable_id {
-        if id.chars().count() > limits.taggable_id_max_chars {
-            errors.add(
-                "taggable_id",
-                format!("must be at most {} characters", limits.taggable_id_max_chars),
-            );
-        }
+    match &tag.taggable_id {
+        TaggableId::Str(id) if id.chars().count() > limits.taggable_id_max_chars => errors.add(
+            "taggable_id",
+            format!("must be at most {} characters", limits.taggable_id_max_chars),
+        ),
+        TaggableId::Int(id) if id.unsigned_abs() > TAGGABLE_ID_MAX_MAGNITUDE => errors.add(
+            "taggable_id",
+            "must be at most 2^53 (9007199254740992) in magnitude; send larger ids as strings",
+        ),
+        _ => {}
     }
     errors.into_result()
 }
@@ -141,6 +182,32 @@ mod tests {
         let limits = Limits::default();
         assert_eq!(body(&limits, "  hi \n").ok().as_deref(), Some("hi"));
         assert!(body(&limits, "   ").is_err());
+        assert_eq!(
+            body(&limits, "\u{200B}hi\u{200D}").ok().as_deref(),
+            Some("\u{200B}hi\u{200D}")
+        );
+    }
+
+    #[test]
+    fn invisible_bodies_are_empty() {
+        let limits = Limits::default();
+        for invisible in [
+            "\u{200B}",
+            "\u{3164}",
+            "\u{200D}\u{200C}\u{FEFF}\u{2060}",
+            "\u{202E}\u{2066}\u{2069}\u{200E}\u{200F}\u{061C}",
+            " \u{200B} \u{FE0F}\u{115F}\u{FFA0} ",
+        ] {
+            let error = body(&limits, invisible).expect_err(invisible);
+            assert!(
+                error
+                    .field_errors()
+                    .is_some_and(|errors| errors.fields().contains_key("body")),
+                "{invisible:?}"
+            );
+        }
+        assert!(body(&limits, "\u{3164}a").is_ok());
+        assert!(body(&limits, "\u{1F44D}").is_ok(), "an emoji is visible");
         assert!(body(&limits, "a\0b").is_err());
         assert_eq!(body(&limits, "line\n\tnext").ok().as_deref(), Some("line\n\tnext"));
         assert!(body(&limits, &"é".repeat(4000)).is_ok());
@@ -197,6 +264,11 @@ mod tests {
         assert!(tag_filter(&limits, &filter("Order", Some(TaggableId::Str("a\0".into())))).is_err());
         assert!(tag_filter(&limits, &filter(&"t".repeat(256), None)).is_err());
         assert!(tag_filter(&limits, &filter(" ", None)).is_err());
+        let order = |id: i64| Tag::new("Order", id).expect("tag");
+        assert!(tag(&limits, &order(1 << 53)).is_ok());
+        assert!(tag(&limits, &order(-(1 << 53))).is_ok());
+        assert!(tag(&limits, &order((1 << 53) + 1)).is_err(), "past 2^53");
+        assert!(tag(&limits, &order(i64::MIN)).is_err());
     }
 
     #[test]

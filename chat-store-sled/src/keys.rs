@@ -64,6 +64,31 @@ pub(crate) fn direct(tenant: &TenantId, a: &UserId, b: &UserId, tag: Option<&Tag
     key
 }
 
+/// `tenant \0 low \0 high \0`: the prefix of every `directs` key of one pair (any tag).
+pub(crate) fn direct_pair_prefix(tenant: &TenantId, a: &UserId, b: &UserId) -> Vec<u8> {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    let mut key = Vec::new();
+    for part in [tenant.as_str(), low.as_str(), high.as_str()] {
+        key.extend_from_slice(part.as_bytes());
+        key.push(SEP);
+    }
+    key
+}
+
+/// `tenant \0 user \0`: the prefix of a user's `groups` entries.
+pub(crate) fn groups_of(tenant: &TenantId, member: &UserId) -> Vec<u8> {
+    let mut key = user(tenant, member);
+    key.push(SEP);
+    key
+}
+
+/// `tenant \0 user \0 id(16)`: a `groups` entry (the user is in that group).
+pub(crate) fn group_member(tenant: &TenantId, member: &UserId, id: ConversationId) -> Vec<u8> {
+    let mut key = groups_of(tenant, member);
+    key.extend_from_slice(id.as_uuid().as_bytes());
+    key
+}
+
 /// `tenant \0 user`: the key of `user_stats`.
 pub(crate) fn user(tenant: &TenantId, user: &UserId) -> Vec<u8> {
     let mut key = Vec::with_capacity(tenant.as_str().len() + 1 + user.as_str().len());

@@ -34,6 +34,7 @@
 //! | `client_ids` | conversation (16) + `sender \0 client_message_id` | seq |
 //! | `directs` | `tenant \0 low \0 high \0` + (0, or 1 + tag match key) | conversation id |
 //! | `user_stats` | `tenant \0 user` | conversations, unread conversations, unread messages |
+//! | `groups` | `tenant \0 user \0` + id (16) | nothing: the groups a user is in (search) |
 //!
 //! Host ids cannot contain control characters, so NUL separates them unambiguously. `!`
 //! is bitwise inversion: ascending keys of `inbox` are the inbox order (newest activity,
@@ -60,14 +61,19 @@
 //!   entry, not the conversation), so their cost grows with the entries skipped.
 //! - **history page**: seqs are dense, so the page is an exact key range of `limit` keys.
 //! - **stats**: one key. **find-or-create**: one key (`directs`).
-//! - **mark read** up to a seq below the newest: O(1), no count: every message above a
-//!   read watermark is from another sender (sending moves the sender's watermark to its
-//!   message, new members start at the newest seq, watermarks never move back), so the
-//!   unread count is `last_seq - watermark`.
+//! - **mark read** up to the newest message: O(1). Up to a seq below it: one read per
+//!   message above the new watermark, to count the deleted ones (invariant 12: the unread
+//!   count is `last_seq - watermark - deleted above it`, since every message above a read
+//!   watermark is from another sender).
+//! - **delete** takes the message off the unread count of every participant below it: the
+//!   rows of the record change, so their inbox entries and counters follow.
 //! - **delete** of the newest message walks down to the newest message not deleted: one
 //!   read per deleted message passed.
-//! - **search** reads all of the user's own conversations (it matches titles and members,
-//!   which no index orders).
+//! - **search** reads the user's groups (the `groups` tree: titles, and groups with a
+//!   matched user) and, per user the directory matched, the direct conversations of that
+//!   pair (one `directs` prefix): never the user's whole inbox, so a seller in 10,000 direct
+//!   conversations pays for the matches, not for the 10,000. A store made before the
+//!   `groups` tree gets it built once when opened.
 //!
 //! ## Durability: what sled guarantees here, and what it does not
 //!

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use chat_core::rules;
 use chat_core::store::{HistoryQuery, InboxQuery, SearchQuery};
-use chat_core::{ArchiveFilter, ChatResult, ConversationId, ConversationRecord, Identity, Message, Stats};
+use chat_core::{ChatResult, ConversationId, ConversationRecord, Identity, Message, Stats};
 
 use crate::counters::Counters;
 use crate::error::SledStoreError;
@@ -83,16 +83,37 @@ impl Trees {
         Ok(page)
     }
 
+    /// Search from indexes, never the caller's whole inbox: the caller's groups (`groups`:
+    /// titles, and groups with a matched user) and, per matched user, the direct
+    /// conversations of that pair (`directs`, one prefix per pair). The cost grows with the
+    /// caller's groups and the matches, not with the caller's direct conversations.
     pub(crate) fn search(&self, caller: &Identity, query: &SearchQuery) -> ChatResult<Vec<ConversationRecord>> {
         let mut ids: Vec<ConversationId> = Vec::new();
         let mut seen: HashSet<ConversationId> = HashSet::new();
-        for entry in InboxScan::new(&self.inbox, &caller.tenant, &caller.user, ArchiveFilter::All, None) {
-            let (key, _) = entry?;
-            let Some(id) = keys::inbox_key_conversation(&key) else {
-                return Err(SledStoreError::corrupt("inbox entry", "short key").into());
-            };
+        for entry in self.groups.scan_prefix(keys::groups_of(&caller.tenant, &caller.user)) {
+            let (key, _) = entry.map_err(SledStoreError::from)?;
+            let id = key
+                .len()
+                .checked_sub(16)
+                .and_then(|start| uuid::Uuid::from_slice(&key[start..]).ok())
+                .ok_or_else(|| SledStoreError::corrupt("groups entry", "short key"))?;
+            let id = ConversationId::from_uuid(id);
             if seen.insert(id) {
                 ids.push(id);
+            }
+        }
+        for other in query.participants.iter().filter(|other| **other != caller.user) {
+            for entry in self
+                .directs
+                .scan_prefix(keys::direct_pair_prefix(&caller.tenant, &caller.user, other))
+            {
+                let (_, value) = entry.map_err(SledStoreError::from)?;
+                let id =
+                    uuid::Uuid::from_slice(&value).map_err(|error| SledStoreError::corrupt("direct index", error))?;
+                let id = ConversationId::from_uuid(id);
+                if seen.insert(id) {
+                    ids.push(id);
+                }
             }
         }
         let mut records = Vec::new();

@@ -9,7 +9,11 @@ use async_trait::async_trait;
 use chat_core::store::{
     Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery,
 };
-use chat_core::{ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId, Stats, Store, UserId};
+use chat_core::{
+    ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId, Stats, Store, Tag, UserId,
+};
+
+use crate::keys;
 
 use crate::commit::{CommitStats, GroupCommit};
 use crate::error::SledStoreError;
@@ -362,6 +366,16 @@ impl Store for SledStore {
         let caller = caller.clone();
         self.write(move |trees| trees.find_or_create_direct(&caller, &new))
             .await
+    }
+
+    async fn find_direct(
+        &self,
+        caller: &Identity,
+        counterpart: &UserId,
+        tag: Option<&Tag>,
+    ) -> ChatResult<Option<ConversationRecord>> {
+        let key = keys::direct(&caller.tenant, &caller.user, counterpart, tag);
+        self.blocking(move |trees| trees.direct_by_key(&key)).await
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {

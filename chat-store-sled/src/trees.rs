@@ -3,7 +3,7 @@
 //! Everything here blocks (sled is a blocking library); [`crate::SledStore`] runs it on
 //! tokio's blocking pool. The operations themselves live in `writes.rs` and `reads.rs`.
 
-use chat_core::{ChatResult, ConversationId, ConversationRecord, Identity};
+use chat_core::{ChatResult, ConversationId, ConversationKind, ConversationRecord, Identity};
 use sled::Transactional;
 use sled::transaction::TransactionError;
 
@@ -12,7 +12,7 @@ use crate::keys;
 use crate::tx::{Tx, TxResult, decode};
 
 /// Names of the data trees, after the configurable prefix (`chat/conversations`, …).
-pub(crate) const DATA_TREES: [&str; 7] = [
+pub(crate) const DATA_TREES: [&str; 8] = [
     "conversations",
     "inbox",
     "messages",
@@ -20,7 +20,12 @@ pub(crate) const DATA_TREES: [&str; 7] = [
     "client_ids",
     "directs",
     "user_stats",
+    "groups",
 ];
+
+/// The key, in the `meta` tree, saying that `groups` holds every group membership (stores
+/// made before the index get it built once, when opened).
+const GROUPS_INDEX_BUILT: &[u8] = b"groups_index_built";
 
 /// The open trees of one store.
 pub(crate) struct Trees {
@@ -39,13 +44,15 @@ pub(crate) struct Trees {
     pub(crate) directs: sled::Tree,
     /// `tenant \0 user` -> total, unread conversations, unread messages (3 × 8).
     pub(crate) user_stats: sled::Tree,
+    /// `tenant \0 user \0 id(16)` -> nothing: the groups each user is in, for search.
+    pub(crate) groups: sled::Tree,
 }
 
 impl Trees {
     /// Opens (creating if needed) the data trees named `prefix/…` in `db`.
     pub(crate) fn open(db: sled::Db, prefix: &str) -> Result<Self, SledStoreError> {
         let open = |name: &str| db.open_tree(format!("{prefix}/{name}"));
-        Ok(Self {
+        Self {
             conversations: open("conversations")?,
             inbox: open("inbox")?,
             messages: open("messages")?,
@@ -53,8 +60,31 @@ impl Trees {
             client_ids: open("client_ids")?,
             directs: open("directs")?,
             user_stats: open("user_stats")?,
-            db,
-        })
+            groups: open("groups")?,
+            db: db.clone(),
+        }
+        .with_groups_index(&db.open_tree(format!("{prefix}/meta"))?)
+    }
+
+    /// Builds the `groups` index of a store made before it existed, once.
+    fn with_groups_index(self, meta: &sled::Tree) -> Result<Self, SledStoreError> {
+        if meta.get(GROUPS_INDEX_BUILT)?.is_some() {
+            return Ok(self);
+        }
+        for entry in &self.conversations {
+            let (_, bytes) = entry?;
+            let record: ConversationRecord = decode("conversation", &bytes)?;
+            if record.conversation.kind == ConversationKind::Group {
+                for participant in &record.participants {
+                    let key =
+                        keys::group_member(&record.conversation.tenant, &participant.user, record.conversation.id);
+                    self.groups.insert(key, &[])?;
+                }
+            }
+        }
+        meta.insert(GROUPS_INDEX_BUILT, &[])?;
+        self.db.flush()?;
+        Ok(self)
     }
 
     /// Runs `body` as one serializable sled transaction over all data trees.
@@ -67,9 +97,10 @@ impl Trees {
             &self.client_ids,
             &self.directs,
             &self.user_stats,
+            &self.groups,
         );
         let result = trees.transaction(
-            |(conversations, inbox, messages, message_ids, client_ids, directs, user_stats)| {
+            |(conversations, inbox, messages, message_ids, client_ids, directs, user_stats, groups)| {
                 body(&Tx {
                     conversations,
                     inbox,
@@ -78,6 +109,7 @@ impl Trees {
                     client_ids,
                     directs,
                     user_stats,
+                    groups,
                 })
             },
         );
@@ -94,6 +126,15 @@ impl Trees {
             .get(keys::conversation(id))?
             .map(|bytes| decode("conversation", &bytes))
             .transpose()
+    }
+
+    /// The direct conversation under a `directs` key, if any.
+    pub(crate) fn direct_by_key(&self, key: &[u8]) -> ChatResult<Option<ConversationRecord>> {
+        let Some(id) = self.directs.get(key).map_err(SledStoreError::from)? else {
+            return Ok(None);
+        };
+        let id = uuid::Uuid::from_slice(&id).map_err(|error| SledStoreError::corrupt("direct index", error))?;
+        Ok(self.record(ConversationId::from_uuid(id))?)
     }
 
     /// The conversation if the caller participates in it; NotFound otherwise.

@@ -2,8 +2,8 @@
 //! the upkeep of each participant's inbox entry and counters.
 
 use chat_core::{
-    ChatError, Conversation, ConversationId, ConversationRecord, Identity, Message, MessageId, Participant, TenantId,
-    UserId,
+    ChatError, Conversation, ConversationId, ConversationKind, ConversationRecord, Identity, Message, MessageId,
+    Participant, TenantId, UserId,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -69,6 +69,7 @@ pub(crate) struct Tx<'a> {
     pub(crate) client_ids: &'a TransactionalTree,
     pub(crate) directs: &'a TransactionalTree,
     pub(crate) user_stats: &'a TransactionalTree,
+    pub(crate) groups: &'a TransactionalTree,
 }
 
 impl Tx<'_> {
@@ -191,6 +192,14 @@ impl Tx<'_> {
         }
         let conversation = &record.conversation;
         let tenant = &conversation.tenant;
+        if conversation.kind == ConversationKind::Group && before.is_some() != after.is_some() {
+            let key = keys::group_member(tenant, user, conversation.id);
+            if after.is_some() {
+                self.groups.insert(key, &[])?;
+            } else {
+                self.groups.remove(key)?;
+            }
+        }
         if let Some(before) = before {
             self.inbox.remove(keys::inbox(
                 tenant,

@@ -86,8 +86,12 @@ impl Trees {
         id: ConversationId,
         up_to: ReadUpTo,
     ) -> ChatResult<(ConversationRecord, bool)> {
-        self.update(caller, id, |_, record| {
-            check(rules::mark_read(record, &caller.user, up_to, now()))
+        self.update(caller, id, |tx, record| {
+            let deleted_above = match check(rules::read_target(record, &caller.user, up_to))? {
+                Some(target) => deleted_in(tx, id, target + 1..=record.conversation.last_seq)?,
+                None => 0,
+            };
+            check(rules::mark_read(record, &caller.user, up_to, deleted_above, now()))
         })
     }
 
@@ -174,6 +178,19 @@ impl Trees {
         })?;
         Ok(record)
     }
+}
+
+/// How many messages in `seqs` are deleted, for [`rules::mark_read`]: one read per message
+/// between the new read watermark and the newest message (none when reading up to the
+/// newest, the usual case; sled transactions cannot scan a range).
+fn deleted_in(tx: &Tx<'_>, conversation: ConversationId, seqs: std::ops::RangeInclusive<u64>) -> TxResult<u64> {
+    let mut deleted = 0;
+    for seq in seqs {
+        if tx.message(conversation, seq)?.deleted_at.is_some() {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }
 
 /// The newest message below `seq` that is not deleted: one read per deleted message the

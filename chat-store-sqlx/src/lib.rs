@@ -85,6 +85,7 @@ mod error;
 mod operations;
 mod rows;
 mod schema;
+mod search_keys;
 mod sql;
 mod store;
 

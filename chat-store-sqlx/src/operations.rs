@@ -10,7 +10,7 @@ use chat_core::rules::{self, Deletion};
 use chat_core::store::{Appended, Deleted, NewDirect, NewGroup, NewMessage};
 use chat_core::{
     ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, Identity, InboxQuery, Message, MessageId,
-    ReadUpTo, SearchQuery, Stats, Store, UserId,
+    ReadUpTo, SearchQuery, Stats, Store, Tag, UserId,
 };
 use sqlx::Row;
 use sqlx::types::Json;
@@ -67,6 +67,27 @@ impl Store for PgStore {
             return Ok((record_from_row(&row)?, false));
         }
         Ok((record, true))
+    }
+
+    async fn find_direct(
+        &self,
+        caller: &Identity,
+        counterpart: &UserId,
+        tag: Option<&Tag>,
+    ) -> ChatResult<Option<ConversationRecord>> {
+        let (low, high) = rules::direct_pair(&caller.user, counterpart);
+        let (tag_type, tag_id, _) = tag_columns(tag);
+        let row = sqlx::query(&self.sql.find_direct)
+            .bind(caller.tenant.as_str())
+            .bind(low.as_str())
+            .bind(high.as_str())
+            .bind(tag_type.unwrap_or_default())
+            .bind(tag_id.unwrap_or_default())
+            .bind(tag.is_some())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(row.as_ref().map(record_from_row).transpose()?)
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {
@@ -153,10 +174,26 @@ impl Store for PgStore {
         id: ConversationId,
         up_to: ReadUpTo,
     ) -> ChatResult<(ConversationRecord, bool)> {
-        self.update_own_row(caller, id, |record| {
-            rules::mark_read(record, &caller.user, up_to, now())
-        })
-        .await
+        let mut tx = self.begin().await?;
+        let mut record = self.lock_member(&mut tx, caller, id).await?;
+        let deleted_above = match rules::read_target(&record, &caller.user, up_to)? {
+            Some(target) if target < record.conversation.last_seq => {
+                let row = sqlx::query(&self.sql.count_deleted_above)
+                    .bind(id.as_uuid())
+                    .bind(to_i64(target))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                to_u64(row.try_get("deleted").map_err(db)?, "deleted")?
+            }
+            _ => 0,
+        };
+        let moved = rules::mark_read(&mut record, &caller.user, up_to, deleted_above, now())?;
+        if moved {
+            self.save_participant(&mut tx, &record, &caller.user).await?;
+        }
+        commit(tx).await?;
+        Ok((record, moved))
     }
 
     async fn set_archived(
@@ -200,7 +237,8 @@ impl Store for PgStore {
         message: MessageId,
     ) -> ChatResult<Deleted> {
         let mut tx = self.begin().await?;
-        let (mut record, mut stored) = self.lock_member_message(&mut tx, caller, conversation, message).await?;
+        let (before, mut stored) = self.lock_member_message(&mut tx, caller, conversation, message).await?;
+        let mut record = before.clone();
         let deletion = rules::delete(&mut record, &mut stored, &caller.user, now())?;
         if let Deletion::DeletedPreview { seq } = deletion {
             // Every message newer than the preview is deleted already.
@@ -215,6 +253,7 @@ impl Store for PgStore {
         }
         if deletion.changed() {
             self.save_message(&mut tx, &record, &stored).await?;
+            self.save_unread_counts(&mut tx, &before, &record).await?;
         }
         commit(tx).await?;
         Ok(Deleted {

@@ -37,6 +37,8 @@ pub(crate) struct Sql {
     pub save_participant: String,
     pub save_message: String,
     pub newest_visible_before: String,
+    pub count_deleted_above: String,
+    pub save_unread_counts: String,
     pub add_participants: String,
     pub remove_participant: String,
     pub history_oldest_first: String,
@@ -158,6 +160,15 @@ impl Sql {
                 "SELECT {MESSAGE_COLUMNS} FROM {s}.messages m \
                  WHERE m.conversation_id = $1 AND m.seq < $2 AND m.deleted_at IS NULL \
                  ORDER BY m.seq DESC LIMIT 1"
+            ),
+            count_deleted_above: format!(
+                "SELECT count(*) AS deleted FROM {s}.messages \
+                 WHERE conversation_id = $1 AND seq > $2 AND deleted_at IS NOT NULL"
+            ),
+            save_unread_counts: format!(
+                "UPDATE {s}.participants p SET unread_count = v.unread_count \
+                 FROM unnest($2::text[], $3::bigint[]) AS v(user_id, unread_count) \
+                 WHERE p.conversation_id = $1 AND p.user_id = v.user_id"
             ),
             add_participants: format!(
                 "WITH c AS ( \

@@ -199,6 +199,34 @@ impl PgStore {
         Ok((record, answer))
     }
 
+    /// Writes the unread counts of the participants whose count differs between `before`
+    /// and `after` (a delete takes its message off the badges of those who had not read it),
+    /// in one statement.
+    pub(crate) async fn save_unread_counts(
+        &self,
+        conn: &mut PgConnection,
+        before: &ConversationRecord,
+        after: &ConversationRecord,
+    ) -> ChatResult<()> {
+        let (users, counts): (Vec<&str>, Vec<i64>) = after
+            .participants
+            .iter()
+            .filter(|p| before.participant(&p.user).map(|old| old.unread_count) != Some(p.unread_count))
+            .map(|p| (p.user.as_str(), to_i64(p.unread_count)))
+            .unzip();
+        if users.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(&self.sql.save_unread_counts)
+            .bind(after.conversation.id.as_uuid())
+            .bind(&users)
+            .bind(&counts)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     /// Writes the participant row of `user` as it is in `record`, with the conversation's
     /// `updated_at`, and bumps the version.
     pub(crate) async fn save_participant(

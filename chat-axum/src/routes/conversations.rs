@@ -138,6 +138,8 @@ fn tag_of(taggable_type: Option<String>, taggable_id: Option<TaggableIdValue>) -
         (status = 413, description = "Body too large.", body = ErrorBody),
         (status = 415, description = "Body is not JSON.", body = ErrorBody),
         (status = 422, description = "Invalid input, e.g. an unknown user.", body = ValidationErrorBody),
+        (status = 429, description = "Too many conversations started (`Limits::conversations_started_per_hour`); see `Retry-After`. Reopening an existing one never counts.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 pub(crate) async fn start_direct(
@@ -172,6 +174,8 @@ pub(crate) async fn start_direct(
         (status = 413, description = "Body too large.", body = ErrorBody),
         (status = 415, description = "Body is not JSON.", body = ErrorBody),
         (status = 422, description = "Invalid input: unknown users, too many, bad title.", body = ValidationErrorBody),
+        (status = 429, description = "Too many conversations started (`Limits::conversations_started_per_hour`); see `Retry-After`.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
 )]
 pub(crate) async fn create_group(

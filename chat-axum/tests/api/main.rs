@@ -6,6 +6,7 @@ mod authorization;
 mod common;
 mod fan_out;
 mod fuzz;
+mod hostile;
 mod http;
 mod logs;
 mod mass_assignment;

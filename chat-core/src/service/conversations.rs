@@ -78,7 +78,9 @@ impl ConversationService {
     /// the tag; `true` when created (then `conversation.created` goes to both).
     ///
     /// Errors: `Validation` on `participant_uuid` for oneself or a user the directory does
-    /// not know, on `taggable_*` past the limits.
+    /// not know, on `taggable_*` past the limits; `RateLimited` when the actor started
+    /// [`crate::Limits::conversations_started_per_hour`] conversations in the last hour and
+    /// this one does not exist yet (finding an existing one never counts).
     pub async fn start_direct(&self, actor: &Identity, input: StartDirect) -> ChatResult<(ConversationView, bool)> {
         let ctx = &self.ctx;
         if input.counterpart == actor.user {
@@ -90,12 +92,34 @@ impl ConversationService {
         validate::metadata(&ctx.limits, &input.metadata)?;
         self.require_known_users("participant_uuid", actor, std::slice::from_ref(&input.counterpart))
             .await?;
+        let reservation = match ctx.start_limiter.take(&ctx.limits, actor) {
+            Ok(reservation) => reservation,
+            // At the limit, an existing conversation still opens: only new ones count.
+            Err(limited) => match ctx
+                .store
+                .find_direct(actor, &input.counterpart, input.tag.as_ref())
+                .await?
+            {
+                Some(record) => {
+                    let view = ctx
+                        .member_profiles(actor, &record)
+                        .await?
+                        .conversation(record, &actor.user);
+                    return Ok((view, false));
+                }
+                None => return Err(limited),
+            },
+        };
         let new = NewDirect {
             counterpart: input.counterpart,
             tag: input.tag,
             metadata: input.metadata,
         };
-        let (record, created) = ctx.store.find_or_create_direct(actor, new).await?;
+        let found = ctx.store.find_or_create_direct(actor, new).await;
+        if !matches!(found, Ok((_, true))) {
+            ctx.start_limiter.give_back(&ctx.limits, actor, reservation);
+        }
+        let (record, created) = found?;
         let recipients = record.member_ids();
         let view = ctx
             .member_profiles(actor, &record)
@@ -111,7 +135,8 @@ impl ConversationService {
 
     /// Creates a group owned by the actor; `conversation.created` goes to every member.
     ///
-    /// Errors: `Validation` on `participant_uuids` (none, unknown users, too many) and `title`.
+    /// Errors: `Validation` on `participant_uuids` (none, unknown users, too many) and `title`;
+    /// `RateLimited` past [`crate::Limits::conversations_started_per_hour`].
     pub async fn create_group(&self, actor: &Identity, input: NewGroupInput) -> ChatResult<ConversationView> {
         let ctx = &self.ctx;
         let title = validate::title(&ctx.limits, &input.title)?;
@@ -133,13 +158,18 @@ impl ConversationService {
             ));
         }
         self.require_known_users("participant_uuids", actor, &members).await?;
+        let reservation = ctx.start_limiter.take(&ctx.limits, actor)?;
         let new = NewGroup {
             members,
             title,
             tag: input.tag,
             metadata: input.metadata,
         };
-        let record = ctx.store.create_group(actor, new).await?;
+        let created = ctx.store.create_group(actor, new).await;
+        if created.is_err() {
+            ctx.start_limiter.give_back(&ctx.limits, actor, reservation);
+        }
+        let record = created?;
         let recipients = record.member_ids();
         let view = ctx
             .member_profiles(actor, &record)

@@ -5,6 +5,7 @@ mod contacts;
 mod conversations;
 mod messages;
 mod send_order;
+mod start_limit;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub struct ChatServices {
     bus: Arc<dyn EventBus>,
     limits: Limits,
     send_order: Arc<send_order::SendOrder>,
+    start_limiter: Arc<start_limit::StartLimiter>,
 }
 
 impl std::fmt::Debug for ChatServices {
@@ -62,6 +64,7 @@ impl ChatServices {
             bus: Arc::new(InProcessEventBus::new()),
             limits: Limits::default(),
             send_order: Arc::default(),
+            start_limiter: Arc::default(),
         }
     }
 

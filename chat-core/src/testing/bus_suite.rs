@@ -27,6 +27,7 @@ use crate::service::{ChatServices, SendMessage, StartDirect};
 use crate::store::{
     Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery, Store,
 };
+use crate::tag::Tag;
 
 use super::fixtures::{fresh_tenant, user_id};
 
@@ -346,6 +347,15 @@ struct RefusingStore {
 impl Store for RefusingStore {
     async fn find_or_create_direct(&self, caller: &Identity, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
         self.store.find_or_create_direct(caller, new).await
+    }
+
+    async fn find_direct(
+        &self,
+        caller: &Identity,
+        counterpart: &UserId,
+        tag: Option<&Tag>,
+    ) -> ChatResult<Option<ConversationRecord>> {
+        self.store.find_direct(caller, counterpart, tag).await
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {

@@ -10,6 +10,7 @@ use crate::model::{ConversationRecord, Message, Stats};
 use crate::store::{
     Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery, Store,
 };
+use crate::tag::Tag;
 
 /// `store`, with `guard` dropped right after it (fields drop in declaration order).
 #[derive(Debug)]
@@ -31,6 +32,15 @@ impl<S, G> GuardedStore<S, G> {
 impl<S: Store, G: Send + Sync + 'static> Store for GuardedStore<S, G> {
     async fn find_or_create_direct(&self, caller: &Identity, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
         self.store.find_or_create_direct(caller, new).await
+    }
+
+    async fn find_direct(
+        &self,
+        caller: &Identity,
+        counterpart: &UserId,
+        tag: Option<&Tag>,
+    ) -> ChatResult<Option<ConversationRecord>> {
+        self.store.find_direct(caller, counterpart, tag).await
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {

@@ -14,6 +14,7 @@ use crate::rules::{self, Deletion};
 use crate::store::{
     Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery, Store,
 };
+use crate::tag::Tag;
 
 type DirectKey = (TenantId, UserId, UserId, Option<String>);
 
@@ -109,6 +110,27 @@ impl MemoryStore {
 
 #[async_trait]
 impl Store for MemoryStore {
+    async fn find_direct(
+        &self,
+        caller: &Identity,
+        counterpart: &UserId,
+        tag: Option<&Tag>,
+    ) -> ChatResult<Option<ConversationRecord>> {
+        let state = self.lock();
+        let (low, high) = rules::direct_pair(&caller.user, counterpart);
+        let key = (
+            caller.tenant.clone(),
+            low.clone(),
+            high.clone(),
+            tag.map(Tag::match_key),
+        );
+        Ok(state
+            .directs
+            .get(&key)
+            .and_then(|id| state.entries.get(id))
+            .map(|entry| entry.record.clone()))
+    }
+
     async fn find_or_create_direct(&self, caller: &Identity, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
         let mut state = self.lock();
         let (low, high) = rules::direct_pair(&caller.user, &new.counterpart);
@@ -177,9 +199,20 @@ impl Store for MemoryStore {
         id: ConversationId,
         up_to: ReadUpTo,
     ) -> ChatResult<(ConversationRecord, bool)> {
-        self.update(caller, id, |record| {
-            rules::mark_read(record, &caller.user, up_to, now())
-        })
+        let mut state = self.lock();
+        let entry = state.member_entry(caller, id)?;
+        let mut record = entry.record.clone();
+        let deleted_above = match rules::read_target(&record, &caller.user, up_to)? {
+            Some(target) => entry
+                .messages
+                .iter()
+                .filter(|message| message.seq > target && message.deleted_at.is_some())
+                .count() as u64,
+            None => 0,
+        };
+        let moved = rules::mark_read(&mut record, &caller.user, up_to, deleted_above, now())?;
+        entry.record = record.clone();
+        Ok((record, moved))
     }
 
     async fn set_archived(

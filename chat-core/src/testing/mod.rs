@@ -54,9 +54,11 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@cases $make_store;
             direct_find_or_create_is_idempotent_and_symmetric,
             direct_find_or_create_gives_one_conversation_under_64_racing_tasks,
+            starting_conversations_is_rate_limited_per_user,
             seq_is_dense_under_16_concurrent_senders,
             repeated_client_message_id_returns_the_stored_message,
             unread_counts_follow_sends_and_reads,
+            deleting_an_unread_message_takes_it_off_the_badge,
             preview_follows_the_newest_message,
             inbox_lists_exactly_the_users_conversations_in_activity_order,
             inbox_cursor_pages_neither_skip_nor_repeat_while_messages_arrive,

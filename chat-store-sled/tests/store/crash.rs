@@ -357,7 +357,7 @@ async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) 
         for participant in &record.participants {
             let unread = messages
                 .iter()
-                .filter(|m| m.seq > participant.last_read_seq && m.sender != participant.user)
+                .filter(|m| m.seq > participant.last_read_seq && m.sender != participant.user && m.deleted_at.is_none())
                 .count() as u64;
             assert_eq!(
                 participant.unread_count, unread,

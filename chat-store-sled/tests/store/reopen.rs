@@ -182,3 +182,56 @@ async fn durable_store_reads_back_identical_after_reopening() {
 async fn relaxed_store_reads_back_identical_after_a_clean_close() {
     reopen_reads_back_identical(Durability::Relaxed).await;
 }
+
+/// Issue 13: search reads the `groups` tree. A store made before it existed gets it built
+/// once when opened, so its groups are still found by title and by member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_made_before_the_groups_index_gets_it_when_opened() {
+    let db = sled::Config::new().temporary(true).open().expect("sled");
+    let open = || async {
+        SledStore::builder()
+            .db(db.clone())
+            .durability(Durability::Relaxed)
+            .open()
+            .await
+            .expect("open")
+    };
+    let store = open().await;
+    let fx = Fixture::new(Arc::new(store.clone()) as Arc<dyn Store>, 3);
+    let input = NewGroupInput {
+        participants: vec![fx.user(1).user.clone()],
+        title: "Café con Inés".into(),
+        tag: None,
+        metadata: Default::default(),
+    };
+    let group = fx
+        .conversations()
+        .create_group(fx.user(0), input)
+        .await
+        .expect("group")
+        .conversation
+        .id;
+    let search = |store: SledStore, title: &str| {
+        let query = chat_core::SearchQuery {
+            title_contains: title.to_owned(),
+            participants: Vec::new(),
+            limit: 10,
+        };
+        let me = fx.user(1).clone();
+        async move { store.search(&me, query).await.expect("search") }
+    };
+    assert_eq!(search(store.clone(), "ines").await.len(), 1);
+    // As a store of an earlier version left it: no groups tree, no marker.
+    db.open_tree("chat/groups").expect("tree").clear().expect("clear");
+    db.open_tree("chat/meta")
+        .expect("tree")
+        .remove("groups_index_built")
+        .expect("remove");
+    assert!(
+        search(store.clone(), "ines").await.is_empty(),
+        "nothing to read without the index"
+    );
+    let reopened = open().await;
+    let found = search(reopened, "ines").await;
+    assert_eq!(found.iter().map(|r| r.conversation.id).collect::<Vec<_>>(), [group]);
+}

@@ -60,6 +60,7 @@ async fn migrating_twice_is_a_no_op() {
             "event_payloads",
             "messages",
             "participants",
+            "search_key_version",
             "user_totals",
         ]
     );
@@ -128,6 +129,7 @@ async fn our_migrations_and_the_hosts_keep_to_their_own_tables() {
                 "event_payloads",
                 "messages",
                 "participants",
+                "search_key_version",
                 "user_totals",
             ]
         );
@@ -185,4 +187,61 @@ async fn concurrent_migrations_of_a_new_schema_agree() {
     for task in tasks {
         task.await.expect("task").expect("migrate");
     }
+}
+
+/// Issue 13: search folds accents. Rows written before hold `lower(title)`; migrating
+/// rewrites their key from Rust once, so `ines` finds a group titled `Inés` created before.
+#[tokio::test]
+async fn migrating_rewrites_the_search_keys_of_existing_titles() {
+    let Some(url) = common::database_url() else { return };
+    let (store, schema) = common::migrated_store(&url, 2).await;
+    let pool = store.pool();
+    let tenant = chat_core::TenantId::default();
+    let ana = chat_core::Identity::new(tenant.clone(), chat_core::UserId::new("ana").expect("user"));
+    let new = chat_core::store::NewGroup {
+        members: vec![chat_core::UserId::new("bruno").expect("user")],
+        title: "Café con Inés".into(),
+        tag: None,
+        metadata: Default::default(),
+    };
+    let group = Store::create_group(&store, &ana, new).await.expect("group");
+    // As a version before issue 13 left it: the key lower-cased only.
+    let s = schema.name();
+    sqlx::query(&format!(
+        "UPDATE \"{s}\".participants SET title_lower = lower(title_lower)"
+    ))
+    .execute(pool)
+    .await
+    .expect("old key");
+    sqlx::query(&format!(
+        "UPDATE \"{s}\".participants SET title_lower = 'café con inés' WHERE conversation_id = $1"
+    ))
+    .bind(group.conversation.id.as_uuid())
+    .execute(pool)
+    .await
+    .expect("old key");
+    sqlx::query(&format!("UPDATE \"{s}\".search_key_version SET version = 1"))
+        .execute(pool)
+        .await
+        .expect("old version");
+    let search = |text: &str| chat_core::SearchQuery {
+        title_contains: chat_core::rules::title_search_key(text),
+        participants: Vec::new(),
+        limit: 10,
+    };
+    assert!(
+        Store::search(&store, &ana, search("ines"))
+            .await
+            .expect("search")
+            .is_empty(),
+        "the old key"
+    );
+    store.migrate().await.expect("migrate");
+    let found = Store::search(&store, &ana, search("ines")).await.expect("search");
+    assert_eq!(found.len(), 1);
+    let version: i32 = sqlx::query_scalar(&format!("SELECT version FROM \"{s}\".search_key_version"))
+        .fetch_one(pool)
+        .await
+        .expect("version");
+    assert_eq!(version, 2);
 }

@@ -4,9 +4,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::error::ChatError;
 use crate::events::EventPayload;
 use crate::model::ConversationKind;
-use crate::service::{InboxFilter, StartDirect};
+use crate::service::{InboxFilter, NewGroupInput, StartDirect};
 use crate::store::Store;
 use crate::tag::TaggableId;
 use crate::testing::fixtures::Fixture;
@@ -131,4 +132,58 @@ pub async fn direct_find_or_create_gives_one_conversation_under_64_racing_tasks(
         .await
         .expect("inbox");
     assert_eq!(inbox.items.len(), 2);
+}
+
+/// Issue 13: a user may start `Limits::conversations_started_per_hour` conversations (direct
+/// and group); past it a start is `RateLimited`, but an existing direct conversation still
+/// opens (finding it never counts, on any store: `Store::find_direct`), for either member,
+/// and other users keep their own budget.
+pub async fn starting_conversations_is_rate_limited_per_user(store: Arc<dyn Store>) {
+    let limits = crate::Limits {
+        conversations_started_per_hour: 3,
+        ..crate::Limits::default()
+    };
+    let fx = Fixture::with_limits(store, 4, limits);
+    let conversations = fx.conversations();
+    let about = |id: i64| StartDirect::with(fx.user(1).user.clone()).tagged(tag("Order", id));
+    let (first, created) = conversations.start_direct(fx.user(0), about(1)).await.expect("start");
+    assert!(created);
+    // Finding the same one again, while within budget, does not count.
+    for _ in 0..5 {
+        let (again, created) = conversations.start_direct(fx.user(0), about(1)).await.expect("find");
+        assert!(!created && again.conversation.id == first.conversation.id);
+    }
+    conversations.start_direct(fx.user(0), about(2)).await.expect("second");
+    fx.group(0, &[2]).await;
+    let limited = conversations.start_direct(fx.user(0), about(3)).await;
+    let Err(ChatError::RateLimited { retry_after }) = limited else {
+        panic!("the fourth start is limited: {limited:?}");
+    };
+    assert!(retry_after >= std::time::Duration::from_secs(1));
+    let group = NewGroupInput {
+        participants: vec![fx.user(2).user.clone()],
+        title: "one more".into(),
+        tag: None,
+        metadata: Default::default(),
+    };
+    assert!(matches!(
+        conversations.create_group(fx.user(0), group).await,
+        Err(ChatError::RateLimited { .. })
+    ));
+    // At the limit, the existing conversation still opens, from either side.
+    let (found, created) = conversations
+        .start_direct(fx.user(0), about(1))
+        .await
+        .expect("existing");
+    assert!(!created && found.conversation.id == first.conversation.id);
+    let reverse = StartDirect::with(fx.user(0).user.clone()).tagged(tag("Order", "1"));
+    let (found, created) = conversations.start_direct(fx.user(1), reverse).await.expect("existing");
+    assert!(!created && found.conversation.id == first.conversation.id);
+    // Another user has a budget of their own; a refused start created nothing.
+    fx.direct(1, 3).await;
+    let inbox = conversations
+        .inbox(fx.user(0), InboxFilter::default())
+        .await
+        .expect("inbox");
+    assert_eq!(inbox.items.len(), 3);
 }

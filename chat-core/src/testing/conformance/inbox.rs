@@ -269,4 +269,35 @@ pub async fn search_finds_by_title_and_participant_name(store: Arc<dyn Store>) {
             .expect("search")
             .is_empty()
     );
+    // Case and accents fold (issue 13): `diaz` finds Bruno Díaz, `ines` the title `Inés`.
+    let search = |query: &'static str| {
+        let conversations = conversations.clone();
+        let me = fx.user(0).clone();
+        async move {
+            conversations
+                .search(&me, query, None)
+                .await
+                .expect("search")
+                .iter()
+                .map(|v| v.conversation.id)
+                .collect::<HashSet<ConversationId>>()
+        }
+    };
+    assert_eq!(search("diaz").await, HashSet::from([hiking, with_bruno]));
+    assert_eq!(search("CHLOE").await, HashSet::from([hiking, with_chloe]));
+    let input = NewGroupInput {
+        participants: vec![fx.user(3).user.clone()],
+        title: "Café con Inés".into(),
+        tag: None,
+        metadata: Default::default(),
+    };
+    let cafe = conversations
+        .create_group(fx.user(0), input)
+        .await
+        .expect("group")
+        .conversation
+        .id;
+    for query in ["cafe con ines", "INÉS", "ines", "CAFÉ"] {
+        assert_eq!(search(query).await, HashSet::from([cafe]), "{query}");
+    }
 }

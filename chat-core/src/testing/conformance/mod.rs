@@ -28,7 +28,7 @@ pub mod validation;
 pub use authorization::{non_participants_get_not_found_and_no_events, tenants_never_see_each_other};
 pub use direct::{
     direct_find_or_create_gives_one_conversation_under_64_racing_tasks,
-    direct_find_or_create_is_idempotent_and_symmetric,
+    direct_find_or_create_is_idempotent_and_symmetric, starting_conversations_is_rate_limited_per_user,
 };
 pub use groups::{group_membership_rules, removed_member_cannot_slip_a_message_in};
 pub use history::{
@@ -44,8 +44,8 @@ pub use messages::{
     repeated_client_message_id_returns_the_stored_message,
 };
 pub use participant_state::{
-    clearing_history_hides_it_for_that_user_only, new_message_unarchives_for_recipients,
-    unread_counts_follow_sends_and_reads,
+    clearing_history_hides_it_for_that_user_only, deleting_an_unread_message_takes_it_off_the_badge,
+    new_message_unarchives_for_recipients, unread_counts_follow_sends_and_reads,
 };
 pub use validation::invalid_input_is_a_validation_error_that_changes_nothing;
 
@@ -75,7 +75,7 @@ async fn all_history(fx: &Fixture, user: usize, conversation: ConversationId) ->
     messages
 }
 
-/// Asserts invariants 2, 4 and 5 on one conversation as seen by `viewer`, who has cleared
+/// Asserts invariants 2, 4, 5 and 12 on one conversation as seen by `viewer`, who has cleared
 /// nothing: dense seqs, unread counts recomputed from the messages, preview of the newest.
 async fn assert_consistent(fx: &Fixture, viewer: usize, conversation: ConversationId) {
     let messages = all_history(fx, viewer, conversation).await;
@@ -90,7 +90,11 @@ async fn assert_consistent(fx: &Fixture, viewer: usize, conversation: Conversati
     for participant in view.participants.iter().map(|p| &p.participant) {
         let unread = messages
             .iter()
-            .filter(|message| message.seq > participant.last_read_seq && message.sender != participant.user)
+            .filter(|message| {
+                message.seq > participant.last_read_seq
+                    && message.sender != participant.user
+                    && message.deleted_at.is_none()
+            })
             .count() as u64;
         assert_eq!(participant.unread_count, unread, "unread count of {}", participant.user);
     }

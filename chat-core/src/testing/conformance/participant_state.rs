@@ -191,3 +191,82 @@ pub async fn clearing_history_hides_it_for_that_user_only(store: Arc<dyn Store>)
     assert_eq!(view.visible_last_message().map(|last| last.id), Some(fourth.id));
     assert_eq!(view.unread_count(), 1);
 }
+
+/// Invariant 12: deleting a message someone has not read takes it off their unread count and
+/// their stats; those who read it keep theirs; reading up to a seq below a deleted message
+/// does not count it.
+pub async fn deleting_an_unread_message_takes_it_off_the_badge(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store, 3);
+    let conversations = fx.conversations();
+    let group = fx.group(0, &[1, 2]).await;
+    let mut sent = Vec::new();
+    for text in ["one", "two", "three", "four"] {
+        sent.push(fx.send(0, group, text).await);
+    }
+    conversations.mark_read(fx.user(2), group, Some(2)).await.expect("read");
+    let unread_of = |user: usize| {
+        let conversations = conversations.clone();
+        let fx = &fx;
+        async move {
+            let view = conversations.get(fx.user(user), group).await.expect("get");
+            let stats = conversations.stats(fx.user(user)).await.expect("stats");
+            (view.unread_count(), stats.unread_messages, stats.unread_conversations)
+        }
+    };
+    assert_eq!(unread_of(1).await, (4, 4, 1));
+    assert_eq!(unread_of(2).await, (2, 2, 1));
+
+    fx.bus.take();
+    fx.messages()
+        .delete(fx.user(0), group, sent[2].id)
+        .await
+        .expect("delete");
+    assert_eq!(unread_of(1).await, (3, 3, 1), "user 1 had not read seq 3");
+    assert_eq!(unread_of(2).await, (1, 1, 1), "user 2 had not read seq 3");
+    let user_1 = &fx.user(1).user;
+    let updated_counts: Vec<u64> = fx
+        .bus
+        .take()
+        .into_iter()
+        .filter(|event| event.recipients.contains(user_1))
+        .filter_map(|event| match event.payload {
+            EventPayload::ConversationUpdated(view) => view
+                .participants
+                .iter()
+                .find(|p| &p.participant.user == user_1)
+                .map(|p| p.participant.unread_count),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(updated_counts, [3], "the new badge reaches user 1 live");
+    // Deleting a message user 2 read leaves user 2's count alone.
+    fx.messages()
+        .delete(fx.user(0), group, sent[0].id)
+        .await
+        .expect("delete");
+    assert_eq!(unread_of(1).await, (2, 2, 1));
+    assert_eq!(unread_of(2).await, (1, 1, 1));
+    // Reading up to seq 2 leaves seq 4 unread, not the deleted seq 3.
+    let read = conversations.mark_read(fx.user(1), group, Some(2)).await.expect("read");
+    assert_eq!(read.unread_count(), 1);
+    // Deleting the rest: nothing unread, the conversation leaves the unread stats.
+    fx.messages()
+        .delete(fx.user(0), group, sent[3].id)
+        .await
+        .expect("delete");
+    assert_eq!(unread_of(1).await, (0, 0, 0));
+    assert_eq!(unread_of(2).await, (0, 0, 0));
+    let unread_inbox = conversations
+        .inbox(
+            fx.user(1),
+            InboxFilter {
+                unread_only: true,
+                ..InboxFilter::default()
+            },
+        )
+        .await
+        .expect("inbox");
+    assert!(unread_inbox.items.is_empty(), "not in the unread-only inbox");
+    assert_consistent(&fx, 1, group).await;
+    assert_consistent(&fx, 2, group).await;
+}

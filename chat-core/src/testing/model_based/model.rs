@@ -57,7 +57,7 @@ impl ModelConversation {
         self.messages
             .iter()
             .enumerate()
-            .filter(|(i, m)| *i as u64 + 1 > member.last_read && m.sender != member.user)
+            .filter(|(i, m)| *i as u64 + 1 > member.last_read && m.sender != member.user && !m.deleted)
             .count() as u64
     }
 
