@@ -16,7 +16,8 @@
 //! ```
 //!
 //! A host that already uses sled passes its database instead:
-//! `SledStore::builder().db(db).open().await?`; the store's trees are named `chat/…`
+//! `SledStore::builder().db_at(db, dir).open().await?` (its directory, so that a durable
+//! store can sync its files); the store's trees are named `chat/…`
 //! ([`SledStoreBuilder::tree_prefix`]) and the host's own trees are left alone.
 //!
 //! ## Layout
