@@ -40,24 +40,33 @@
 //! - `participants`, primary key `(conversation_id, user_id)`: the per-user state (read
 //!   watermark, unread counter, archive flag, cleared seq) plus copies of the conversation's
 //!   tenant, tag, group title and `last_activity_at`, so that an inbox page is one range of
-//!   `(tenant, user_id, is_archived, last_activity_at DESC, conversation_id DESC)`. Partial
-//!   indexes serve the "unread only" and tag filters the same way, and search by title walks
-//!   only the user's groups.
+//!   `(tenant, user_id, is_archived, last_activity_at DESC, conversation_id DESC)
+//!   INCLUDE (unread_count, tag_type)` (`participants_activity`). The "unread only" and tag
+//!   type filters are checked inside that range, from the index alone: every send moves
+//!   `last_activity_at` and so writes an entry in each index holding it, and one activity
+//!   index instead of four keeps that to one per participant. A tag type *and id*, too
+//!   selective to filter in a range, has its own partial index; search by title walks only
+//!   the user's groups.
 //! - `messages`, primary key `(conversation_id, seq)`, unique `(conversation_id, id)` and
 //!   unique `(conversation_id, sender, client_message_id)`; history pages are ranges of the
 //!   primary key.
 //! - `user_totals`: how many conversations each user is in, kept by statement triggers on
-//!   `participants`; stats read it plus the user's unread rows (a partial index).
+//!   `participants`; stats read it plus the unread counters of the user's activity range
+//!   (index only).
 //! - `event_payloads`: large events of the bus, loaded by reference.
 //!
 //! ## Cost of the reads
 //!
 //! Measured with `cargo run -p chat-store-sqlx --example explain_plans` (a user in 50 000
 //! conversations, 400 000 participant rows, a conversation of 1 000 000 messages): every
-//! inbox page (first or 30 000 rows deep, any archive, unread or tag filter) is one index
+//! inbox page (first or 30 000 rows deep, any archive, tag type and id) is one index
 //! range of 51 entries plus one primary-key lookup per row, about 400 buffers and 1–2 ms
-//! cold; history pages read 50 index entries of the 1M-message conversation wherever they
-//! start (under 0.2 ms); stats read the counter row and the user's unread rows only; search
+//! cold; the unread-only and tag-type pages read the activity range until 51 rows match
+//! (index only: with one conversation in 20 unread, about 1,000 entries); history pages read
+//! 50 index entries of the 1M-message conversation wherever they start (under 0.2 ms);
+//! stats read the counter row and the unread counters of all the user's activity entries
+//! (index only, so they grow with the user's conversations; see the note of issue 19 in
+//! `bench/README.md`); search
 //! reads the user's groups (titles) and the named users' rows, never every conversation.
 //! A send is one statement: the `append_message` function (second migration) locks the
 //! conversation, checks membership and the retry key and applies `chat_core::rules::append`
