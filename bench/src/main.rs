@@ -28,6 +28,7 @@ mod measure;
 mod report;
 mod scenarios;
 mod search;
+mod send;
 mod ws_clients;
 
 use std::path::PathBuf;
@@ -216,7 +217,7 @@ async fn run(args: Args) {
         for &backend in &args.stores {
             let began = Instant::now();
             match scenario {
-                "send" => scenarios::send(backend, &plan, &mut report).await,
+                "send" => send::send(backend, &plan, &mut report).await,
                 "inbox" => scenarios::inbox(backend, &plan, &mut report).await,
                 "history" => scenarios::history(backend, &plan, &mut report).await,
                 "stats" => scenarios::stats(backend, &plan, &mut report).await,

@@ -56,6 +56,13 @@ pub enum SledStoreError {
     /// writes.
     #[error("flushing the chat store to disk failed: {0}")]
     Flush(String),
+    /// Syncing sled's files failed (when opening a durable store).
+    #[error("syncing the chat store's files failed: {0}")]
+    Sync(String),
+    /// A durable store was asked to use a `sled::Db` without its directory, so it could not
+    /// sync the database's files (see [`crate::SledStoreBuilder::db_at`]).
+    #[error("a durable store over an existing sled::Db needs its directory: use SledStoreBuilder::db_at")]
+    UnknownDirectory,
     /// A blocking task running sled failed to complete (it panicked or was cancelled).
     #[error("a blocking sled task failed: {0}")]
     Task(String),

@@ -16,7 +16,8 @@
 //! ```
 //!
 //! A host that already uses sled passes its database instead:
-//! `SledStore::builder().db(db).open().await?`; the store's trees are named `chat/…`
+//! `SledStore::builder().db_at(db, dir).open().await?` (its directory, so that a durable
+//! store can sync its files); the store's trees are named `chat/…`
 //! ([`SledStoreBuilder::tree_prefix`]) and the host's own trees are left alone.
 //!
 //! ## Layout
@@ -78,19 +79,22 @@
 //! ## Durability: what sled guarantees here, and what it does not
 //!
 //! With [`Durability::Durable`] (the default) every writing operation, after its
-//! transaction commits, waits until sled has flushed its log before it returns, so an
-//! acknowledged send is in the database file. Operations that change nothing (a repeated
-//! `client_message_id`, a second delete) wait too, because what they return may belong to
-//! a concurrent call whose flush is still running.
+//! transaction commits, waits until sled has flushed its log *and* the store has
+//! `fdatasync`ed sled's data file, before it returns. Operations that change nothing (a
+//! repeated `client_message_id`, a second delete) wait too, because what they return may
+//! belong to a concurrent call whose flush is still running.
 //!
-//! - **Group commit.** At most one flush runs at a time; every writer that commits while
-//!   it runs is covered by the next one, so concurrent writers share flushes
-//!   ([`SledStore::commit_stats`] counts both; `tests/store/group_commit.rs` checks that 256
-//!   concurrent sends need far fewer flushes than sends, while a lone writer needs one
-//!   each). sled's own `flush_async` is *not* used: in sled 0.34 concurrent `flush_async`
-//!   calls deadlock (sled issue #1308, fixed only on sled's unreleased main branch; this
-//!   crate's durable conformance run hung on it). The flush is sled's blocking `flush`, run
-//!   by one leader on tokio's blocking pool.
+//! - **Group commit.** At most one flush and sync runs at a time; every writer that commits
+//!   while it runs is covered by the next one, so concurrent writers share them
+//!   ([`SledStore::commit_stats`] counts writes, flushes and syncs;
+//!   `tests/store/group_commit.rs` checks that 256 concurrent sends need far fewer flushes
+//!   than sends, while a lone writer needs one each, and `tests/store/sync.rs` counts the
+//!   `fdatasync` calls under `strace`: at least one per group). The leader is the first
+//!   waiting writer's own blocking-pool thread, so a group costs no hand-off to another
+//!   thread or task, and nothing blocks an async worker. sled's own `flush_async` is *not*
+//!   used: in sled 0.34 concurrent `flush_async` calls deadlock (sled issue #1308, fixed
+//!   only on sled's unreleased main branch; this crate's durable conformance run hung on
+//!   it).
 //! - **Atomicity.** sled writes a transaction's updates as one batch in its log and
 //!   recovery applies it whole or not at all: a crash at any moment never leaves half a
 //!   send (a message without its seq, a counter without its message).
@@ -100,15 +104,23 @@
 //!   database) and checks after every restart that every acknowledged message, read and
 //!   deletion is there, seqs are dense, unread counts, previews and counters agree with
 //!   the messages, and no direct conversation exists twice.
-//! - **Power loss is weaker.** On Linux, sled 0.34's flush makes its log stable with
-//!   `sync_file_range`, which neither syncs file metadata (the file's growth) nor flushes
-//!   the drive's volatile write cache; a full `fsync` happens in sled's background flusher
-//!   every `flush_every` (500 ms by default, [`SledStoreBuilder::flush_every`]). Log
-//!   items over a quarter of a segment (128 KiB: a rewritten tree node holding many long
-//!   messages, or large group records) go to separate blob files that sled writes
-//!   without syncing them. So a power cut may lose roughly the last `flush_every` of
-//!   acknowledged writes, and more if it hits a blob. Hosts that need power-loss
-//!   durability should use Postgres (`chat-store-sqlx`).
+//! - **Power loss and kernel crashes.** sled 0.34's flush ends with `sync_file_range`
+//!   (Linux), which writes the log's pages out but neither syncs the file's metadata (its
+//!   growth) nor flushes the drive's volatile write cache. The store therefore follows each
+//!   group's flush with `fdatasync` of sled's data file (`<dir>/db`), which does both, and
+//!   syncs first any new file in `<dir>/blobs` (sled writes log items over 128 KiB there
+//!   and never syncs them) and that directory. On opening, the data file, `conf` and the
+//!   directory are synced once, so their directory entries are stable. So an acknowledged
+//!   write is on stable storage, *provided* the drive honours flush requests (or has a
+//!   power-loss-protected cache) and the file system keeps its `fdatasync` promise (ext4 and
+//!   XFS do; a host with `nobarrier`, or a virtual disk that ignores flushes, does not).
+//!   Not covered: sled's snapshot files (sled syncs them itself and rebuilds them from the
+//!   log if one is torn); a database opened with [`SledStoreBuilder::db`] (sled does not
+//!   say where it lives, so a durable store refuses it: use [`SledStoreBuilder::db_at`]);
+//!   temporary databases (in memory, nothing to sync); and [`Durability::Relaxed`].
+//!   `tests/store/crash.rs` (SIGKILL) proves recovery of what reached the kernel; that the
+//!   sync happens for each group is what `tests/store/sync.rs` proves (no test here cuts
+//!   the power).
 //! - **Damaged files.** sled checksums its log; on recovery a damaged stretch is treated
 //!   like a torn tail: everything from there on is dropped *silently* and the database
 //!   opens in an earlier, consistent state (`tests/store/open.rs` shows it). sled does not

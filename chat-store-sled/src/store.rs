@@ -35,9 +35,11 @@ pub const DEFAULT_TREE_PREFIX: &str = "chat";
 /// When a write is acknowledged, relative to reaching the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
-    /// Every write operation returns only after sled has flushed its log: an
-    /// acknowledged send survives a crash of the process (see the crate docs for power
-    /// loss). Concurrent writers share flushes (group commit). The default.
+    /// Every write operation returns only after sled has flushed its log and
+    /// `fdatasync`ed its data file: an acknowledged write survives a crash of the process,
+    /// of the kernel or a power cut, as far as the drive honours the sync (see the crate
+    /// docs for what is and is not covered). Concurrent writers share one flush and one
+    /// sync (group commit). The default.
     #[default]
     Durable,
     /// Operations return once their transaction commits in memory; sled writes it out in
@@ -51,7 +53,7 @@ pub enum Durability {
 enum Location {
     Unset,
     Path(PathBuf),
-    Db(sled::Db),
+    Db(sled::Db, Option<PathBuf>),
     Temporary,
 }
 
@@ -82,7 +84,8 @@ impl std::fmt::Debug for SledStoreBuilder {
         let location = match &self.location {
             Location::Unset => "unset".to_owned(),
             Location::Path(path) => path.display().to_string(),
-            Location::Db(_) => "existing sled::Db".to_owned(),
+            Location::Db(_, None) => "existing sled::Db".to_owned(),
+            Location::Db(_, Some(dir)) => format!("existing sled::Db in {}", dir.display()),
             Location::Temporary => "temporary".to_owned(),
         };
         f.debug_struct("SledStoreBuilder")
@@ -119,8 +122,20 @@ impl SledStoreBuilder {
 
     /// Uses a database the host has already opened. The store keeps its data in its own
     /// trees (named `<tree_prefix>/…`) and leaves the host's trees alone.
+    ///
+    /// sled does not tell where a `Db` lives, so a [`Durability::Durable`] store cannot
+    /// sync its files: opening fails with [`SledStoreError::UnknownDirectory`]. Use
+    /// [`db_at`](Self::db_at) instead, or [`Durability::Relaxed`].
     pub fn db(mut self, db: sled::Db) -> Self {
-        self.location = Location::Db(db);
+        self.location = Location::Db(db, None);
+        self
+    }
+
+    /// Uses a database the host has already opened in the directory `dir` (the path it
+    /// gave sled), whose data file a [`Durability::Durable`] store syncs after each group
+    /// of writes. The store keeps its data in its own trees, as with [`db`](Self::db).
+    pub fn db_at(mut self, db: sled::Db, dir: impl Into<PathBuf>) -> Self {
+        self.location = Location::Db(db, Some(dir.into()));
         self
     }
 
@@ -180,19 +195,23 @@ impl SledStoreBuilder {
         if let Some(every) = self.flush_every {
             config = config.flush_every_ms(every.map(|every| u64::try_from(every.as_millis()).unwrap_or(u64::MAX)));
         }
-        let db = match self.location {
+        let (db, dir) = match self.location {
             Location::Unset => return Err(SledStoreError::NoLocation),
-            Location::Db(db) => db,
-            Location::Path(path) => open_caught(config.path(path))?,
-            Location::Temporary => open_caught(config.temporary(true))?,
+            Location::Db(_, None) if self.durability == Durability::Durable => {
+                return Err(SledStoreError::UnknownDirectory);
+            }
+            Location::Db(db, dir) => (db, dir),
+            Location::Path(path) => (open_caught(config.path(&path))?, Some(path)),
+            Location::Temporary => (open_caught(config.temporary(true))?, None),
         };
         check_format(&db, &self.tree_prefix)?;
         let trees = Trees::open(db.clone(), &self.tree_prefix)?;
+        let dir = dir.filter(|_| self.durability == Durability::Durable);
         Ok(SledStore {
             inner: Arc::new(Inner {
                 trees,
                 durability: self.durability,
-                commit: GroupCommit::new(db),
+                commit: GroupCommit::new(db, dir.as_deref())?,
             }),
         })
     }
@@ -323,7 +342,8 @@ impl SledStore {
             .map_err(SledStoreError::from)
     }
 
-    /// How many durable writes were acknowledged and how many flushes they needed.
+    /// How many durable writes were acknowledged and how many flushes and syncs they
+    /// needed.
     pub fn commit_stats(&self) -> CommitStats {
         self.inner.commit.stats()
     }
@@ -340,8 +360,9 @@ impl SledStore {
             .map_err(|error| SledStoreError::Task(error.to_string()))?
     }
 
-    /// Runs a writing operation, then (when durable) waits until it is on disk, sharing
-    /// the flush with concurrent writers (see [`crate::CommitStats`]).
+    /// Runs a writing operation, then (when durable) waits on the same blocking thread
+    /// until it is on stable storage, sharing the flush and the sync with concurrent
+    /// writers (see [`crate::CommitStats`] and `commit.rs`).
     ///
     /// The flush also covers operations that changed nothing (a repeated
     /// `client_message_id`, a second delete): what they return may have been committed by
@@ -352,11 +373,16 @@ impl SledStore {
         T: Send + 'static,
         F: FnOnce(&Trees) -> ChatResult<T> + Send + 'static,
     {
-        let answer = self.blocking(operation).await?;
-        if self.inner.durability == Durability::Durable {
-            self.inner.commit.wait_durable().await?;
-        }
-        Ok(answer)
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let answer = operation(&inner.trees)?;
+            if inner.durability == Durability::Durable {
+                inner.commit.wait_durable()?;
+            }
+            Ok(answer)
+        })
+        .await
+        .map_err(|error| SledStoreError::Task(error.to_string()))?
     }
 }
 

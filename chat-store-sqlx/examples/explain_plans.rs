@@ -7,7 +7,8 @@
 //!     cargo run -p chat-store-sqlx --example explain_plans
 //! ```
 //!
-//! Data: tenant `bench`; user `heavy` in 50 000 conversations (every 25th a group, every
+//! Data: tenant `bench`; user `heavy` in 50 000 conversations (`EXPLAIN_CONVERSATIONS=N` for
+//! another count; at least 100; the figures below are for the default) (every 25th a group, every
 //! 10th tagged `Order` with 1000 distinct ids, every 5th archived, every 20th unread),
 //! 150 000 more conversations
 //! between other users (400 000 participant rows in all), 3 messages in each of heavy's
@@ -79,13 +80,14 @@ impl Subscriber for Notices {
     fn exit(&self, _: &Id) {}
 }
 
-fn seed_sql(s: &str) -> String {
+fn seed_sql(s: &str, n: i64) -> String {
+    let big = n - 1;
     format!(
         r#"
 CREATE TEMP TABLE seed AS
   SELECT i, md5('c' || i)::uuid AS id, timestamptz '2025-01-01' + i * interval '1 second' AS at,
          i % 25 = 0 AS is_group
-  FROM generate_series(1, 50000) AS i;
+  FROM generate_series(1, {n}) AS i;
 INSERT INTO {s}.conversations (id, tenant, kind, title, tag_type, tag_id, tag_id_is_int,
     direct_low, direct_high, created_by, created_at, updated_at, last_seq, last_activity_at,
     last_message_id, last_message_seq, last_message_sender, last_message_text, last_message_at)
@@ -94,17 +96,17 @@ INSERT INTO {s}.conversations (id, tenant, kind, title, tag_type, tag_id, tag_id
          CASE WHEN i % 10 = 3 THEN 'Order' END, CASE WHEN i % 10 = 3 THEN (i % 1000)::text END,
          CASE WHEN i % 10 = 3 THEN true END,
          CASE WHEN NOT is_group THEN 'heavy' END, CASE WHEN NOT is_group THEN 'peer' || i END,
-         'heavy', at, at, CASE WHEN i = 49999 THEN 1000000 ELSE 3 END, at,
-         md5('m' || i)::uuid, CASE WHEN i = 49999 THEN 1000000 ELSE 3 END, 'peer' || i, 'hello', at
+         'heavy', at, at, CASE WHEN i = {big} THEN 1000000 ELSE 3 END, at,
+         md5('m' || i)::uuid, CASE WHEN i = {big} THEN 1000000 ELSE 3 END, 'peer' || i, 'hello', at
   FROM seed;
 INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, last_activity_at, title_lower,
     role, joined_at, last_read_seq, unread_count, is_archived)
   SELECT c.id, u.user_id, 'bench', c.tag_type, c.tag_id, c.last_activity_at, lower(c.title),
          CASE WHEN s.is_group AND u.user_id = 'heavy' THEN 'owner' ELSE 'member' END, c.created_at,
          CASE WHEN u.user_id = 'heavy' AND s.i % 20 = 2 THEN c.last_seq - 2
-              WHEN s.i = 49999 AND u.user_id <> 'heavy' THEN 500000 ELSE c.last_seq END,
+              WHEN s.i = {big} AND u.user_id <> 'heavy' THEN 500000 ELSE c.last_seq END,
          CASE WHEN u.user_id = 'heavy' AND s.i % 20 = 2 THEN 2
-              WHEN s.i = 49999 AND u.user_id <> 'heavy' THEN 250000 ELSE 0 END,
+              WHEN s.i = {big} AND u.user_id <> 'heavy' THEN 250000 ELSE 0 END,
          u.user_id = 'heavy' AND s.i % 5 = 1
   FROM seed s JOIN {s}.conversations c ON c.id = s.id
   CROSS JOIN LATERAL (VALUES ('heavy'), ('peer' || s.i), (CASE WHEN s.is_group THEN 'other' || s.i END)) AS u(user_id)
@@ -122,10 +124,10 @@ INSERT INTO {s}.participants (conversation_id, user_id, tenant, last_activity_at
 INSERT INTO {s}.messages (conversation_id, seq, id, sender, body, created_at)
   SELECT s.id, n, md5('m' || s.i || '-' || n)::uuid, CASE WHEN n % 2 = 0 THEN 'heavy' ELSE 'peer' || s.i END,
          'message ' || n, s.at
-  FROM seed s CROSS JOIN generate_series(1, 3) AS n WHERE s.i <> 49999;
+  FROM seed s CROSS JOIN generate_series(1, 3) AS n WHERE s.i <> {big};
 INSERT INTO {s}.messages (conversation_id, seq, id, sender, body, created_at)
-  SELECT md5('c49999')::uuid, n, md5('big-' || n)::uuid, CASE WHEN n % 2 = 0 THEN 'heavy' ELSE 'peer49999' END,
-         'message ' || n, timestamptz '2025-01-01' + 49999 * interval '1 second'
+  SELECT md5('c{big}')::uuid, n, md5('big-' || n)::uuid, CASE WHEN n % 2 = 0 THEN 'heavy' ELSE 'peer{big}' END,
+         'message ' || n, timestamptz '2025-01-01' + {big} * interval '1 second'
   FROM generate_series(1, 1000000) AS n;
 "#
     )
@@ -151,7 +153,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let started = std::time::Instant::now();
     let mut conn = admin.acquire().await?;
-    sqlx::raw_sql(&seed_sql(SCHEMA)).execute(&mut *conn).await?;
+    let n: i64 = std::env::var("EXPLAIN_CONVERSATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(50_000)
+        .max(100);
+    println!("user heavy in {n} conversations");
+    sqlx::raw_sql(&seed_sql(SCHEMA, n)).execute(&mut *conn).await?;
     drop(conn);
     for table in ["conversations", "participants", "messages"] {
         admin
@@ -187,16 +195,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tenant = TenantId::new("bench")?;
     let heavy = Identity::new(tenant.clone(), UserId::new("heavy")?);
     let big = ConversationId::from_uuid(
-        sqlx::query_scalar("SELECT md5('c49999')::uuid")
+        sqlx::query_scalar(&format!("SELECT md5('c{}')::uuid", n - 1))
             .fetch_one(&admin)
             .await?,
     );
-    let deep: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("SELECT timestamptz '2025-01-01' + 20000 * interval '1 second'")
-            .fetch_one(&admin)
-            .await?;
+    let deep: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(&format!(
+        "SELECT timestamptz '2025-01-01' + {} * interval '1 second'",
+        n * 2 / 5
+    ))
+    .fetch_one(&admin)
+    .await?;
     let deep_id = ConversationId::from_uuid(
-        sqlx::query_scalar("SELECT md5('c20000')::uuid")
+        sqlx::query_scalar(&format!("SELECT md5('c{}')::uuid", n * 2 / 5))
             .fetch_one(&admin)
             .await?,
     );
@@ -238,7 +248,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.inbox_page(&heavy, inbox(ArchiveFilter::Active, false, None, None))
     );
     explain!(
-        "inbox: a page 30 000 rows deep",
+        "inbox: a page 3/5 deep",
         store.inbox_page(
             &heavy,
             inbox(
@@ -310,7 +320,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     explain!("stats", store.stats(&heavy));
     explain!(
-        "search: title 'hiking' (10 of 50 000)",
+        "search: title 'hiking' (1 in 5000)",
         store.search(
             &heavy,
             SearchQuery {
@@ -362,7 +372,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     explain!(
         "mark read up to seq 999 000 (peer, read up to 500 000 before)",
         store.mark_read(
-            &Identity::new(tenant.clone(), UserId::new("peer49999")?),
+            &Identity::new(tenant.clone(), UserId::new(format!("peer{}", n - 1))?),
             big,
             ReadUpTo::Seq(999_000)
         )

@@ -57,6 +57,7 @@ async fn concurrent_durable_sends_share_flushes() {
          {writes} concurrent sends ({TASKS} tasks): {flushes} flushes in {concurrent_time:?}"
     );
     assert_eq!(writes, (TASKS * EACH) as u64);
+    assert_eq!(concurrent.syncs, concurrent.flushes, "every group is synced");
     assert!(
         flushes * 2 <= writes,
         "concurrent writers must share flushes: {flushes} flushes for {writes} writes"

@@ -1,5 +1,6 @@
 //! SledStore's integration tests, one test binary: the conformance suite in both durability
-//! modes, group commit, opening and reopening, the SIGKILL crash test and the (ignored)
+//! modes, group commit and its fdatasync (under strace), opening and reopening, the SIGKILL
+//! crash test and the (ignored)
 //! scale check.
 //!
 //! ```text
@@ -15,3 +16,4 @@ mod group_commit;
 mod open;
 mod reopen;
 mod scale;
+mod sync;

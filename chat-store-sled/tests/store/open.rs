@@ -18,9 +18,13 @@ async fn a_hosts_database_is_shared_without_touching_its_trees() {
     let orders = db.open_tree("host/orders").expect("host tree");
     orders.insert(b"order-1", b"paid").expect("host write");
 
-    let chat = SledStore::builder().db(db.clone()).open().await.expect("chat store");
+    let chat = SledStore::builder()
+        .db_at(db.clone(), dir.path())
+        .open()
+        .await
+        .expect("chat store");
     let support = SledStore::builder()
-        .db(db.clone())
+        .db_at(db.clone(), dir.path())
         .tree_prefix("support")
         .open()
         .await
@@ -47,7 +51,7 @@ async fn a_hosts_database_is_shared_without_touching_its_trees() {
     drop((chat, support, orders, fx));
 
     let again = SledStore::builder()
-        .db(db)
+        .db_at(db, dir.path())
         .open()
         .await
         .expect("reopen over the host db");
@@ -72,7 +76,11 @@ async fn data_without_a_format_marker_is_foreign() {
         .expect("tree")
         .insert(b"someone", b"else")
         .expect("write");
-    let error = SledStore::builder().db(db).open().await.expect_err("foreign");
+    let error = SledStore::builder()
+        .db_at(db, dir.path())
+        .open()
+        .await
+        .expect_err("foreign");
     assert!(matches!(error, SledStoreError::Foreign { .. }), "{error}");
 }
 
@@ -84,7 +92,11 @@ async fn another_programs_marker_is_foreign() {
         .expect("tree")
         .insert(b"format", b"some-other-app v3")
         .expect("write");
-    let error = SledStore::builder().db(db).open().await.expect_err("foreign");
+    let error = SledStore::builder()
+        .db_at(db, dir.path())
+        .open()
+        .await
+        .expect_err("foreign");
     assert!(matches!(error, SledStoreError::Foreign { .. }), "{error}");
 }
 
@@ -237,4 +249,22 @@ async fn damaged_log_bytes_never_panic_and_leave_a_consistent_earlier_state() {
         assert_eq!(stats.total_conversations, inbox.len() as u64);
         assert_eq!(stats.unread_messages, unread);
     }
+}
+
+#[tokio::test]
+async fn a_durable_store_over_a_db_without_its_directory_is_refused() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = open_db(dir.path());
+    let error = SledStore::builder()
+        .db(db.clone())
+        .open()
+        .await
+        .expect_err("no directory");
+    assert!(matches!(error, SledStoreError::UnknownDirectory), "{error}");
+    SledStore::builder()
+        .db(db)
+        .durability(chat_store_sled::Durability::Relaxed)
+        .open()
+        .await
+        .expect("a relaxed store needs no directory");
 }
