@@ -12,163 +12,18 @@
 //! `CHAT_LIVE_CLIENTS` and `CHAT_LIVE_MESSAGES` scale it (defaults 100 and 100).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, header};
-use chat_axum::{AuthRejection, Authenticator, ChatApi};
+use chat_axum::ChatApi;
 use chat_bus_redis::RedisEventBus;
 use chat_core::testing::MemoryStore;
-use chat_core::{
-    ChatServices, ConversationId, Identity, InMemoryDirectory, Profile, SendMessage, StartDirect, TenantId, UserId,
-};
-use futures_util::StreamExt;
-use http_body_util::BodyExt;
-use serde_json::Value;
-use tokio_tungstenite::tungstenite::Message;
-use tower::ServiceExt;
+use chat_core::{ChatServices, Identity, InMemoryDirectory, Profile, SendMessage, StartDirect, TenantId};
 
-/// The bearer token is the user id, in the default tenant.
-struct UserIdTokens;
+#[path = "../../../chat-axum/tests/support/live_client.rs"]
+mod live_client;
 
-#[async_trait]
-impl Authenticator for UserIdTokens {
-    async fn authenticate(&self, parts: &axum::http::request::Parts) -> Result<Identity, AuthRejection> {
-        let token = chat_axum::auth::bearer_token(parts)
-            .map(str::to_owned)
-            .or_else(|| chat_axum::auth::query_param(parts, "token"))
-            .ok_or(AuthRejection::Unauthenticated)?;
-        let user = UserId::new(token).map_err(|_| AuthRejection::Unauthenticated)?;
-        Ok(Identity::new(TenantId::default(), user))
-    }
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
-
-fn user(index: usize) -> UserId {
-    UserId::new(format!("u{index}")).expect("user id")
-}
-
-/// The messages of `conversation` after `after`, over HTTP through the same router.
-async fn catch_up(router: &Router, user: usize, conversation: ConversationId, after: u64) -> Vec<u64> {
-    let mut seqs = Vec::new();
-    let mut after = after;
-    loop {
-        let request = Request::get(format!(
-            "/conversations/{conversation}/messages?after={after}&limit=100"
-        ))
-        .header(header::AUTHORIZATION, format!("Bearer u{user}"))
-        .body(Body::empty())
-        .expect("request");
-        let response = router.clone().oneshot(request).await.expect("response");
-        assert_eq!(response.status(), 200);
-        let body = response.into_body().collect().await.expect("body").to_bytes();
-        let page: Value = serde_json::from_slice(&body).expect("json");
-        let page_seqs: Vec<u64> = page["data"]
-            .as_array()
-            .expect("data")
-            .iter()
-            .filter_map(|m| m["seq"].as_u64())
-            .collect();
-        let Some(&last) = page_seqs.last() else { return seqs };
-        after = last;
-        seqs.extend(page_seqs);
-    }
-}
-
-#[derive(Default, Debug)]
-struct ClientReport {
-    seqs: Vec<u64>,
-    socket_duplicates: usize,
-    socket_reorders: usize,
-    recoveries: usize,
-}
-
-/// One client: follows its conversation over the socket, recovering over HTTP after a gap,
-/// a `resync`, a closed socket, or (when `drop_after` is set) a deliberate disconnect.
-async fn client(
-    addr: SocketAddr,
-    router: Router,
-    me: usize,
-    conversation: ConversationId,
-    expected: u64,
-    drop_after: Option<u64>,
-) -> ClientReport {
-    let mut report = ClientReport::default();
-    let mut dropped = false;
-    let url = format!("ws://{addr}/ws?token=u{me}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    'sessions: while report.seqs.len() < expected as usize {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "client u{me} did not get every message in time"
-        );
-        let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
-        // Whatever was sent while no socket was open comes over HTTP.
-        let last = report.seqs.last().copied().unwrap_or(0);
-        let missed = catch_up(&router, me, conversation, last).await;
-        if !missed.is_empty() && last > 0 {
-            report.recoveries += 1;
-        }
-        report.seqs.extend(missed);
-        let mut socket_seen = std::collections::HashSet::new();
-        let mut socket_last = 0;
-        while report.seqs.len() < expected as usize {
-            let frame = match tokio::time::timeout(Duration::from_secs(5), socket.next()).await {
-                Ok(Some(Ok(frame))) => frame,
-                Ok(Some(Err(_)) | None) => continue 'sessions,
-                Err(_) => {
-                    // Quiet socket: the store is the truth.
-                    let last = report.seqs.last().copied().unwrap_or(0);
-                    report.seqs.extend(catch_up(&router, me, conversation, last).await);
-                    continue;
-                }
-            };
-            let Message::Text(text) = frame else { continue };
-            let event: Value = serde_json::from_str(text.as_str()).expect("json frame");
-            match event["type"].as_str() {
-                Some("resync") => {
-                    report.recoveries += 1;
-                    continue 'sessions;
-                }
-                Some("message.created") => {
-                    let seq = event["data"]["seq"].as_u64().expect("seq");
-                    if !socket_seen.insert(seq) {
-                        report.socket_duplicates += 1;
-                    }
-                    if seq < socket_last {
-                        report.socket_reorders += 1;
-                    }
-                    socket_last = socket_last.max(seq);
-                    let last = report.seqs.last().copied().unwrap_or(0);
-                    if seq == last + 1 {
-                        report.seqs.push(seq);
-                    } else if seq > last + 1 {
-                        report.recoveries += 1;
-                        report.seqs.extend(catch_up(&router, me, conversation, last).await);
-                    }
-                    if drop_after.is_some_and(|at| !dropped && seq >= at) {
-                        dropped = true;
-                        drop(socket);
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue 'sessions;
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    report
-}
+use live_client::{UserIdTokens, client, env_usize, user};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_redis_every_client_gets_every_message_once_or_recovers_it() {
