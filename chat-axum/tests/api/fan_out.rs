@@ -1,7 +1,7 @@
 //! An event is rendered once for all its recipients: a message to a group of the largest
-//! size, with every member connected, costs one directory batch per event (two in all: the
-//! message's, the conversation's), never one per socket, and every socket still gets its own
-//! unread count from its own row.
+//! size, with every member connected, costs one directory batch (the members' profiles
+//! render the answer, `message.created` and `conversation.updated`), never one per socket,
+//! and every socket still gets its own unread count from its own row.
 
 use serde_json::Value;
 
@@ -52,9 +52,8 @@ async fn a_group_message_is_rendered_once_for_every_socket() {
         }
         assert_eq!(
             app.profile_calls() - calls,
-            2,
-            "one directory batch per event (the sender's for the message, the members' for the \
-             conversation) renders the answer and every socket's frames"
+            1,
+            "one directory batch renders the answer and both events for every socket"
         );
     }
 }

@@ -10,7 +10,7 @@ use crate::store::{Appended, HistoryQuery, NewMessage};
 use crate::view::{MessageView, Page};
 use crate::{rules, validate};
 
-use super::ChatServices;
+use super::{ChatServices, Profiles};
 
 /// How long a typing indicator lasts unless repeated.
 pub const TYPING_TTL_SECONDS: i64 = 5;
@@ -59,9 +59,9 @@ pub struct MessageService {
 
 impl MessageService {
     /// Sends a message; answers once it is durable in the store. A new message publishes
-    /// `message.created` and `conversation.updated` to every participant, each rendered once
-    /// for all of them (two directory batches in all, whatever the group's size); a repeat of
-    /// a stored `client_message_id` publishes nothing and returns the stored message.
+    /// `message.created` and `conversation.updated` to every participant, both rendered once
+    /// for all of them with one directory batch, whatever the group's size; a repeat of a
+    /// stored `client_message_id` publishes nothing and returns the stored message.
     pub async fn send(&self, actor: &Identity, conversation: ConversationId, input: SendMessage) -> ChatResult<Sent> {
         let ctx = &self.ctx;
         let body = validate::body(&ctx.limits, &input.body)?;
@@ -73,38 +73,29 @@ impl MessageService {
             client_message_id: input.client_message_id,
             metadata: input.metadata,
         };
-        // The sender's profile is looked up before the send, and the send is registered
-        // with the conversation's in-flight sends: concurrent senders of one conversation
-        // publish `message.created` in seq order (see `send_order`), with no directory call
-        // between an append and its publish.
-        let sender = ctx.profiles(actor, vec![actor.user.clone()]).await?;
+        // Registered with the conversation's in-flight sends before the append, so that
+        // concurrent senders of one conversation publish in seq order (see `send_order`),
+        // however long each one's rendering takes.
         let mut pending = ctx.send_order.register(conversation);
         let Appended {
             message,
             created,
             record,
         } = ctx.store.append_message(actor, new).await?;
-        let message = sender.message(message);
         if !created {
-            return Ok(Sent { message, created });
+            let mut views = ctx.message_views(actor, vec![message]).await?;
+            return Ok(Sent {
+                message: views.remove(0),
+                created,
+            });
         }
-        tracing::debug!(conversation_id = %conversation, message_id = %message.message.id, seq = message.message.seq, "message stored");
-        let recipients = record.member_ids();
-        pending.publish_turn(message.message.seq).await;
-        ctx.publish(
-            actor,
-            conversation,
-            recipients.clone(),
-            EventPayload::MessageCreated(message.clone()),
-        )
-        .await;
+        tracing::debug!(conversation_id = %conversation, message_id = %message.id, seq = message.seq, "message stored");
+        let seq = message.seq;
+        let profiles = ctx.member_profiles(actor, &record).await?;
+        pending.publish_turn(seq).await;
+        let message =
+            Self::publish_rendered(ctx, actor, &profiles, record, message, EventPayload::MessageCreated).await;
         drop(pending);
-        let view = ctx
-            .member_profiles(actor, &record)
-            .await?
-            .conversation(record, &actor.user);
-        ctx.publish_conversation(actor, &view, recipients, EventPayload::ConversationUpdated)
-            .await;
         Ok(Sent { message, created })
     }
 
@@ -194,9 +185,22 @@ impl MessageService {
         message: Message,
         payload: fn(MessageView) -> EventPayload,
     ) -> ChatResult<MessageView> {
-        let ctx = &self.ctx;
+        let profiles = self.ctx.member_profiles(actor, &record).await?;
+        Ok(Self::publish_rendered(&self.ctx, actor, &profiles, record, message, payload).await)
+    }
+
+    /// Renders `message` and its conversation with `profiles` (the members'), publishes the
+    /// message event made by `payload` and `conversation.updated` to every participant, and
+    /// returns the actor's view of the message.
+    async fn publish_rendered(
+        ctx: &ChatServices,
+        actor: &Identity,
+        profiles: &Profiles,
+        record: ConversationRecord,
+        message: Message,
+        payload: fn(MessageView) -> EventPayload,
+    ) -> MessageView {
         let recipients = record.member_ids();
-        let profiles = ctx.member_profiles(actor, &record).await?;
         let message = profiles.message(message);
         let view = profiles.conversation(record, &actor.user);
         ctx.publish(
@@ -208,6 +212,6 @@ impl MessageService {
         .await;
         ctx.publish_conversation(actor, &view, recipients, EventPayload::ConversationUpdated)
             .await;
-        Ok(message)
+        message
     }
 }
