@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::error::ChatResult;
-use crate::ids::{ConversationId, TenantId, UserId};
+use crate::ids::{ConversationId, MessageId, TenantId, UserId};
+use crate::model::Reaction;
 use crate::view::{ConversationView, MessageView};
 
 /// What happened. Serialized as `{"type": "...", "data": ...}`.
@@ -48,6 +49,27 @@ pub enum EventPayload {
         /// When.
         read_at: DateTime<Utc>,
     },
+    /// A delivery receipt: messages up to `seq` reached one of `user`'s devices.
+    #[serde(rename = "conversation.delivered")]
+    ConversationDelivered {
+        /// The recipient whose watermark moved.
+        user: UserId,
+        /// The new delivery watermark.
+        seq: u64,
+        /// When.
+        delivered_at: DateTime<Utc>,
+    },
+    /// The reactions of a message changed; `reactions` is its whole summary now (each
+    /// recipient's own `me` comes from the users listed).
+    #[serde(rename = "message.reactions")]
+    MessageReactions {
+        /// The message.
+        message: MessageId,
+        /// Its seq.
+        seq: u64,
+        /// Every emoji on it with the users holding it.
+        reactions: Vec<Reaction>,
+    },
     /// `user` is typing; show it until `expires_at` unless repeated.
     #[serde(rename = "typing")]
     Typing {
@@ -68,6 +90,8 @@ impl EventPayload {
             Self::MessageUpdated(_) => "message.updated",
             Self::MessageDeleted(_) => "message.deleted",
             Self::ConversationRead { .. } => "conversation.read",
+            Self::ConversationDelivered { .. } => "conversation.delivered",
+            Self::MessageReactions { .. } => "message.reactions",
             Self::Typing { .. } => "typing",
         }
     }

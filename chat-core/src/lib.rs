@@ -58,13 +58,16 @@ pub use events::{Event, EventBus, EventPayload, EventStream, InProcessEventBus, 
 pub use ids::{ConversationId, Identity, MessageId, TenantId, UserId};
 pub use limits::Limits;
 pub use model::{
-    Conversation, ConversationKind, ConversationRecord, LastMessage, Message, Metadata, Participant, Role, Stats,
+    Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, MessageRef, Metadata,
+    Participant, Reaction, Role, Stats,
 };
 pub use service::{
     ChatServices, ContactService, ConversationService, InboxFilter, MessageService, NewGroupInput, SendMessage, Sent,
     StartDirect,
 };
-pub use store::{ArchiveFilter, Deleted, HistoryQuery, InboxCursor, InboxQuery, ReadUpTo, SearchQuery, Store};
+pub use store::{
+    ArchiveFilter, Deleted, HistoryQuery, InboxCursor, InboxQuery, ReactionChange, Reacted, ReadUpTo, SearchQuery, Store,
+};
 pub use tag::{Tag, TagFilter, TaggableId};
 pub use validate::{CLIENT_MESSAGE_ID_PATTERN, TAGGABLE_ID_MAX_MAGNITUDE};
-pub use view::{ConversationView, MessageView, Page, ParticipantView};
+pub use view::{ConversationView, MessageView, Page, ParticipantView, ReplyPreview};

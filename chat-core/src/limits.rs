@@ -36,6 +36,11 @@ pub struct Limits {
     /// (default 100; 0: no limit). Past it, [`crate::ChatError::RateLimited`] (HTTP 429 with
     /// `Retry-After`). Reopening an existing direct conversation does not count.
     pub conversations_started_per_hour: u32,
+    /// Size of a reaction's emoji in bytes; it must also be one grapheme (default 32).
+    pub emoji_max_bytes: usize,
+    /// Distinct emoji on one message (default 20). Past it, a new emoji is a validation
+    /// error on `emoji`; adding oneself to an emoji already there always works.
+    pub reactions_per_message: usize,
 }
 
 impl Default for Limits {
@@ -54,6 +59,8 @@ impl Default for Limits {
             request_body_max_bytes: 64 * 1024,
             ws_frame_max_bytes: 16 * 1024,
             conversations_started_per_hour: 100,
+            emoji_max_bytes: 32,
+            reactions_per_message: 20,
         }
     }
 }

@@ -38,6 +38,36 @@ pub enum Role {
     Member,
 }
 
+/// A user's message or one the host posted (no sender).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// Sent by a participant.
+    #[default]
+    User,
+    /// Posted by the host ([`crate::MessageService::send_system`]): no sender, unread for
+    /// every member.
+    System,
+}
+
+/// The message a reply quotes: an earlier message of the same conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MessageRef {
+    /// Its id.
+    pub id: MessageId,
+    /// Its seq.
+    pub seq: u64,
+}
+
+/// The users holding one emoji on a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// The emoji: one grapheme of at most [`crate::Limits::emoji_max_bytes`] bytes.
+    pub emoji: String,
+    /// Who holds it, each once, in byte order of the ids; never empty.
+    pub users: Vec<UserId>,
+}
+
 /// The newest visible message of a conversation, kept on the conversation for inbox rows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastMessage {
@@ -45,8 +75,8 @@ pub struct LastMessage {
     pub id: MessageId,
     /// Its seq.
     pub seq: u64,
-    /// Who sent it.
-    pub sender: UserId,
+    /// Who sent it; `None` for a system message.
+    pub sender: Option<UserId>,
     /// Its body, cut to [`PREVIEW_MAX_CHARS`] characters.
     pub text: String,
     /// When it was sent.
@@ -116,6 +146,13 @@ pub struct Participant {
     pub last_read_at: Option<DateTime<Utc>>,
     /// Messages from other senders with seq > `last_read_seq`.
     pub unread_count: u64,
+    /// Delivery watermark: every message up to this seq reached one of the user's devices.
+    /// Never moves back and is never below `last_read_seq` (reading implies delivery).
+    #[serde(default)]
+    pub last_delivered_seq: u64,
+    /// When the delivery watermark last moved.
+    #[serde(default)]
+    pub last_delivered_at: Option<DateTime<Utc>>,
     /// Hidden from the user's default inbox until a new message arrives.
     pub is_archived: bool,
     /// Messages up to this seq are hidden from this user's history.
@@ -145,6 +182,18 @@ impl ConversationRecord {
             .collect()
     }
 
+    /// Brings rows stored before the delivery watermark existed up to the invariant
+    /// delivered >= read (invariant 11): stores call it on every record they decode.
+    pub fn with_delivery_at_least_read(mut self) -> Self {
+        for participant in &mut self.participants {
+            if participant.last_delivered_seq < participant.last_read_seq {
+                participant.last_delivered_seq = participant.last_read_seq;
+                participant.last_delivered_at = participant.last_delivered_at.or(participant.last_read_at);
+            }
+        }
+        self
+    }
+
     /// Sorts participants into their canonical order (joined_at, then user id).
     pub fn sort_participants(&mut self) {
         self.participants
@@ -161,12 +210,21 @@ pub struct Message {
     pub conversation_id: ConversationId,
     /// 1, 2, 3… per conversation, dense, assigned in the sending transaction.
     pub seq: u64,
-    /// The authenticated sender.
-    pub sender: UserId,
+    /// A user's message or a system message.
+    #[serde(default)]
+    pub kind: MessageKind,
+    /// The authenticated sender; `None` for a system message.
+    pub sender: Option<UserId>,
     /// The text; empty once deleted.
     pub body: String,
     /// The sender's retry key, unique per sender and conversation.
     pub client_message_id: Option<String>,
+    /// The message this one quotes, if it is a reply.
+    #[serde(default)]
+    pub reply_to: Option<MessageRef>,
+    /// Reactions by emoji, in byte order of the emoji; empty once deleted.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
     /// Host-defined data.
     pub metadata: Metadata,
     /// When it was stored.

@@ -15,7 +15,10 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{ChatError, ChatResult};
 use crate::ids::{ConversationId, Identity, MessageId, UserId};
-use crate::model::{Conversation, ConversationKind, ConversationRecord, LastMessage, Message, Participant, Role};
+use crate::model::{
+    Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, MessageRef, Participant,
+    Reaction, Role,
+};
 use crate::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery};
 
 const DIRECT_KEEPS_ITS_PAIR: ChatError = ChatError::Conflict {
@@ -36,8 +39,8 @@ pub fn require_member(record: Option<ConversationRecord>, caller: &Identity) -> 
     }
 }
 
-/// A new participant row: nothing unread (everything up to `last_read_seq` counts as read),
-/// not archived, nothing cleared.
+/// A new participant row: nothing unread (everything up to `last_read_seq` counts as read
+/// and delivered), not archived, nothing cleared.
 pub fn new_participant(user: UserId, role: Role, at: DateTime<Utc>, last_read_seq: u64) -> Participant {
     Participant {
         user,
@@ -46,6 +49,8 @@ pub fn new_participant(user: UserId, role: Role, at: DateTime<Utc>, last_read_se
         last_read_seq,
         last_read_at: None,
         unread_count: 0,
+        last_delivered_seq: last_read_seq,
+        last_delivered_at: None,
         is_archived: false,
         cleared_through_seq: 0,
     }
@@ -123,24 +128,80 @@ pub fn direct_pair<'a>(a: &'a UserId, b: &'a UserId) -> (&'a UserId, &'a UserId)
     if a <= b { (a, b) } else { (b, a) }
 }
 
-/// Appends a message from `sender` to `record` at `now` and returns it (invariants 2, 4, 5, 8):
+/// Why a `reply_to` is refused: the same answer for another conversation's message, an
+/// unknown one, a deleted one and one the sender cleared, so it leaks nothing.
+const NO_SUCH_REPLY: &str = "no such message in this conversation";
+
+/// The message a new message quotes, checked (invariant 7 for replies): `replied` is what the
+/// store found for `new.reply_to` in `record`'s conversation (`None`: nothing there). It must
+/// be a message of this conversation that is not deleted and that `author` has not cleared.
+///
+/// Errors: `Validation` on `reply_to`, with one message for every refusal.
+pub fn reply_target(
+    record: &ConversationRecord,
+    author: Option<&UserId>,
+    new: &NewMessage,
+    replied: Option<&Message>,
+) -> ChatResult<Option<MessageRef>> {
+    let Some(wanted) = new.reply_to else {
+        return Ok(None);
+    };
+    let cleared = author
+        .and_then(|user| record.participant(user))
+        .map_or(0, |participant| participant.cleared_through_seq);
+    match replied {
+        Some(message)
+            if message.id == wanted
+                && message.conversation_id == record.conversation.id
+                && message.deleted_at.is_none()
+                && message.seq > cleared =>
+        {
+            Ok(Some(MessageRef {
+                id: message.id,
+                seq: message.seq,
+            }))
+        }
+        _ => Err(ChatError::invalid("reply_to", NO_SUCH_REPLY)),
+    }
+}
+
+/// Appends a message to `record` at `now` and returns it (invariants 2, 4, 5, 8, 11): from
+/// `author`, or a system message when `author` is `None`.
 ///
 /// - its seq is `last_seq + 1`, its time `now` clamped to `last_activity_at` (never back);
+/// - it quotes `replied` when `new.reply_to` names it ([`reply_target`], checked first);
 /// - the preview, `last_seq`, `last_activity_at` and `updated_at` describe it;
-/// - the sender has read up to it (no unread), every other participant has one more unread;
+/// - the author has read (and so received) up to it, every other participant has one more
+///   unread; a system message is unread for everyone;
 /// - the conversation is un-archived for everyone.
 ///
-/// PgStore's SQL function `append_message` (migration `append_message_function`) applies
-/// exactly this rule in the database.
-pub fn append(record: &mut ConversationRecord, sender: &UserId, new: &NewMessage, now: DateTime<Utc>) -> Message {
+/// PgStore's SQL function `append_message` (migration `message_features`) applies exactly
+/// this rule in the database.
+///
+/// Errors: `Validation` on `reply_to` (see [`reply_target`]); nothing changes then.
+pub fn append(
+    record: &mut ConversationRecord,
+    author: Option<&UserId>,
+    new: &NewMessage,
+    replied: Option<&Message>,
+    now: DateTime<Utc>,
+) -> ChatResult<Message> {
+    let reply_to = reply_target(record, author, new, replied)?;
     let conversation = &mut record.conversation;
     let message = Message {
         id: MessageId::new_v7(),
         conversation_id: conversation.id,
         seq: conversation.last_seq + 1,
-        sender: sender.clone(),
+        kind: if author.is_some() {
+            MessageKind::User
+        } else {
+            MessageKind::System
+        },
+        sender: author.cloned(),
         body: new.body.clone(),
         client_message_id: new.client_message_id.clone(),
+        reply_to,
+        reactions: Vec::new(),
         metadata: new.metadata.clone(),
         created_at: now.max(conversation.last_activity_at),
         edited_at: None,
@@ -151,16 +212,18 @@ pub fn append(record: &mut ConversationRecord, sender: &UserId, new: &NewMessage
     conversation.last_activity_at = message.created_at;
     conversation.updated_at = message.created_at;
     for participant in &mut record.participants {
-        if &participant.user == sender {
+        if Some(&participant.user) == author {
             participant.last_read_seq = message.seq;
             participant.last_read_at = Some(message.created_at);
+            participant.last_delivered_seq = message.seq;
+            participant.last_delivered_at = Some(message.created_at);
             participant.unread_count = 0;
         } else {
             participant.unread_count += 1;
         }
         participant.is_archived = false;
     }
-    message
+    Ok(message)
 }
 
 fn own_row<'a>(record: &'a mut ConversationRecord, user: &UserId) -> ChatResult<&'a mut Participant> {
@@ -211,7 +274,66 @@ pub fn mark_read(
     participant.last_read_seq = target;
     participant.last_read_at = Some(now);
     participant.unread_count = (last_seq - target).saturating_sub(deleted_above);
+    deliver_up_to(participant, target, now);
     Ok(true)
+}
+
+/// Raises a delivery watermark to `target` unless it is there already (never back).
+fn deliver_up_to(participant: &mut Participant, target: u64, now: DateTime<Utc>) -> bool {
+    if target <= participant.last_delivered_seq {
+        return false;
+    }
+    participant.last_delivered_seq = target;
+    participant.last_delivered_at = Some(now);
+    true
+}
+
+/// Moves `user`'s delivery watermark up to `up_to` (clamped to the newest message) at `now`;
+/// `true` when it moved. It never moves back, and it is never below the read watermark,
+/// which [`mark_read`] raises it to (invariant 11).
+///
+/// Errors: `NotFound` (conversation) when `user` is not a participant.
+pub fn mark_delivered(
+    record: &mut ConversationRecord,
+    user: &UserId,
+    up_to: ReadUpTo,
+    now: DateTime<Utc>,
+) -> ChatResult<bool> {
+    let last_seq = record.conversation.last_seq;
+    let target = match up_to {
+        ReadUpTo::Newest => last_seq,
+        ReadUpTo::Seq(seq) => seq.min(last_seq),
+    };
+    let participant = own_row(record, user)?;
+    Ok(deliver_up_to(participant, target, now))
+}
+
+/// How far a message of `record` got among the participants other than its sender, from
+/// their watermarks (no per-message rows): how many have received it and how many have
+/// read it, of how many.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Receipts {
+    /// Other participants whose delivery watermark reached the message.
+    pub delivered: u64,
+    /// Other participants whose read watermark reached it.
+    pub read: u64,
+    /// Other participants.
+    pub of: u64,
+}
+
+/// The [`Receipts`] of `message` in `record`: counted over every participant but its
+/// sender (everyone for a system message).
+pub fn receipts(record: &ConversationRecord, message: &Message) -> Receipts {
+    let mut receipts = Receipts::default();
+    for participant in &record.participants {
+        if message.sender.as_ref() == Some(&participant.user) {
+            continue;
+        }
+        receipts.of += 1;
+        receipts.delivered += u64::from(participant.last_delivered_seq >= message.seq);
+        receipts.read += u64::from(participant.last_read_seq >= message.seq);
+    }
+    receipts
 }
 
 /// Sets `user`'s archive flag; `true` when it changed.
@@ -231,6 +353,7 @@ pub fn clear_history(record: &mut ConversationRecord, user: &UserId, now: DateTi
         participant.last_read_seq = last_seq;
         participant.last_read_at = Some(now);
     }
+    deliver_up_to(participant, last_seq, now);
     participant.unread_count = 0;
     Ok(())
 }
@@ -246,7 +369,7 @@ pub fn edit(
     body: String,
     now: DateTime<Utc>,
 ) -> ChatResult<()> {
-    if &message.sender != actor {
+    if message.sender.as_ref() != Some(actor) {
         return Err(ChatError::PermissionDenied {
             reason: "only the sender may edit a message",
         });
@@ -287,7 +410,8 @@ impl Deletion {
     }
 }
 
-/// Soft-deletes `actor`'s own message at `now`: the row and seq stay, the body goes, and it
+/// Soft-deletes `actor`'s own message at `now`: the row and seq stay, the body and the
+/// reactions go, and it
 /// no longer counts as unread for any participant who had not read it (invariant 12): their
 /// `unread_count` drops by one, so stores save every participant row that changed.
 /// Deleting twice changes nothing.
@@ -299,7 +423,7 @@ pub fn delete(
     actor: &UserId,
     now: DateTime<Utc>,
 ) -> ChatResult<Deletion> {
-    if &message.sender != actor {
+    if message.sender.as_ref() != Some(actor) {
         return Err(ChatError::PermissionDenied {
             reason: "only the sender may delete a message",
         });
@@ -308,6 +432,7 @@ pub fn delete(
         return Ok(Deletion::AlreadyDeleted);
     }
     message.body.clear();
+    message.reactions.clear();
     message.deleted_at = Some(now);
     record.conversation.updated_at = now;
     // Invariant 12: it leaves the badge of everyone who had not read it.
@@ -327,6 +452,68 @@ pub fn delete(
 /// it that is not deleted (invariant 5).
 pub fn set_preview(record: &mut ConversationRecord, newest_visible: Option<&Message>) {
     record.conversation.last_message = newest_visible.map(LastMessage::of);
+}
+
+/// Adds (`present`) or removes `user`'s `emoji` on `message`; `true` when it changed
+/// (invariant 10). Idempotent: holding an emoji twice, or dropping one not held, changes
+/// nothing. Reactions touch neither the conversation's activity nor anyone's unread count,
+/// so stores save only the message.
+///
+/// Errors: `Conflict` on a deleted message; `Validation` on `emoji` when a new emoji would
+/// make more than `max_distinct` on the message.
+pub fn set_reaction(
+    message: &mut Message,
+    user: &UserId,
+    emoji: &str,
+    present: bool,
+    max_distinct: usize,
+) -> ChatResult<bool> {
+    if message.deleted_at.is_some() {
+        return Err(ChatError::Conflict {
+            reason: "a deleted message takes no reactions",
+        });
+    }
+    let position = message.reactions.binary_search_by(|r| r.emoji.as_str().cmp(emoji));
+    match (present, position) {
+        (true, Ok(index)) => {
+            let users = &mut message.reactions[index].users;
+            match users.binary_search(user) {
+                Ok(_) => Ok(false),
+                Err(at) => {
+                    users.insert(at, user.clone());
+                    Ok(true)
+                }
+            }
+        }
+        (true, Err(at)) => {
+            if message.reactions.len() >= max_distinct {
+                return Err(ChatError::invalid(
+                    "emoji",
+                    format!("a message has at most {max_distinct} different reactions"),
+                ));
+            }
+            message.reactions.insert(
+                at,
+                Reaction {
+                    emoji: emoji.to_owned(),
+                    users: vec![user.clone()],
+                },
+            );
+            Ok(true)
+        }
+        (false, Ok(index)) => {
+            let users = &mut message.reactions[index].users;
+            let Ok(at) = users.binary_search(user) else {
+                return Ok(false);
+            };
+            users.remove(at);
+            if users.is_empty() {
+                message.reactions.remove(index);
+            }
+            Ok(true)
+        }
+        (false, Err(_)) => Ok(false),
+    }
 }
 
 /// Adds `users` to a group at `now` (members already present are skipped); returns the users

@@ -25,8 +25,14 @@ fn text(body: &str) -> NewMessage {
         conversation_id: ConversationId::new_v7(),
         body: body.to_owned(),
         client_message_id: None,
+        reply_to: None,
         metadata: Metadata::new(),
     }
+}
+
+/// A user's message without a reply: the rule's errors are all about replies.
+fn send(record: &mut ConversationRecord, sender: &UserId, new: &NewMessage, now: DateTime<Utc>) -> Message {
+    append(record, Some(sender), new, None, now).expect("a plain message appends")
 }
 
 fn group(members: &[&str]) -> ConversationRecord {
@@ -83,10 +89,10 @@ fn direct_pair_is_unordered() {
 fn append_assigns_the_next_seq_and_moves_counters_preview_and_archive() {
     let mut record = group(&["bruno", "carla"]);
     set_archived(&mut record, &user("carla"), true).expect("archive");
-    let first = append(&mut record, &user("ana"), &text("hello"), at(10));
+    let first = send(&mut record, &user("ana"), &text("hello"), at(10));
     assert_eq!(first.seq, 1);
     assert_eq!(first.conversation_id, record.conversation.id);
-    let second = append(&mut record, &user("bruno"), &text("hi"), at(20));
+    let second = send(&mut record, &user("bruno"), &text("hi"), at(20));
     assert_eq!(second.seq, 2);
     assert_eq!(record.conversation.last_seq, 2);
     assert_eq!(record.conversation.last_activity_at, at(20));
@@ -111,9 +117,9 @@ fn append_assigns_the_next_seq_and_moves_counters_preview_and_archive() {
 #[test]
 fn append_never_goes_back_in_time_and_cuts_the_preview() {
     let mut record = direct();
-    append(&mut record, &user("ana"), &text("first"), at(50));
+    send(&mut record, &user("ana"), &text("first"), at(50));
     let long = "é".repeat(crate::model::PREVIEW_MAX_CHARS + 10);
-    let late = append(&mut record, &user("bruno"), &text(&long), at(40));
+    let late = send(&mut record, &user("bruno"), &text(&long), at(40));
     assert_eq!(late.created_at, at(50), "clamped to the last activity");
     let preview = record.conversation.last_message.as_ref().expect("preview");
     assert_eq!(preview.text.chars().count(), crate::model::PREVIEW_MAX_CHARS);
@@ -124,7 +130,7 @@ fn append_never_goes_back_in_time_and_cuts_the_preview() {
 fn mark_read_moves_forward_only_and_recounts_unread() {
     let mut record = direct();
     for second in 1..=5 {
-        append(&mut record, &user("ana"), &text("m"), at(second));
+        send(&mut record, &user("ana"), &text("m"), at(second));
     }
     let bruno = user("bruno");
     assert!(mark_read(&mut record, &bruno, ReadUpTo::Seq(3), 0, at(10)).expect("read"));
@@ -153,8 +159,8 @@ fn mark_read_moves_forward_only_and_recounts_unread() {
 #[test]
 fn clear_history_hides_for_one_user_and_marks_read() {
     let mut record = direct();
-    append(&mut record, &user("ana"), &text("a"), at(1));
-    append(&mut record, &user("ana"), &text("b"), at(2));
+    send(&mut record, &user("ana"), &text("a"), at(1));
+    send(&mut record, &user("ana"), &text("b"), at(2));
     clear_history(&mut record, &user("bruno"), at(3)).expect("clear");
     let bruno = row(&record, "bruno");
     assert_eq!(
@@ -175,8 +181,8 @@ fn set_archived_says_whether_it_changed() {
 #[test]
 fn edit_checks_the_sender_and_follows_the_preview() {
     let mut record = direct();
-    let mut first = append(&mut record, &user("ana"), &text("one"), at(1));
-    let mut second = append(&mut record, &user("ana"), &text("two"), at(2));
+    let mut first = send(&mut record, &user("ana"), &text("one"), at(1));
+    let mut second = send(&mut record, &user("ana"), &text("two"), at(2));
     let denied = edit(&mut record, &mut second, &user("bruno"), "x".into(), at(3));
     assert!(matches!(denied, Err(ChatError::PermissionDenied { .. })));
     edit(&mut record, &mut first, &user("ana"), "uno".into(), at(3)).expect("edit");
@@ -203,8 +209,8 @@ fn edit_checks_the_sender_and_follows_the_preview() {
 #[test]
 fn delete_is_idempotent_and_hands_the_preview_back() {
     let mut record = direct();
-    let mut first = append(&mut record, &user("ana"), &text("one"), at(1));
-    let mut second = append(&mut record, &user("ana"), &text("two"), at(2));
+    let mut first = send(&mut record, &user("ana"), &text("one"), at(1));
+    let mut second = send(&mut record, &user("ana"), &text("two"), at(2));
     assert!(matches!(
         delete(&mut record, &mut second, &user("bruno"), at(3)),
         Err(ChatError::PermissionDenied { .. })
@@ -233,7 +239,7 @@ fn delete_is_idempotent_and_hands_the_preview_back() {
 #[test]
 fn adding_skips_members_and_respects_the_size() {
     let mut record = group(&["bruno"]);
-    append(&mut record, &user("ana"), &text("before"), at(1));
+    send(&mut record, &user("ana"), &text("before"), at(1));
     let added = add_participants(&mut record, &[user("bruno"), user("carla"), user("carla")], 3, at(2)).expect("add");
     assert_eq!(added, vec![user("carla")]);
     let carla = row(&record, "carla");
@@ -293,8 +299,8 @@ fn inbox_matching_and_order() {
         };
         new_direct(&who("ana"), &new, at(0))
     };
-    append(&mut older, &user("bruno"), &text("x"), at(1));
-    append(&mut tagged, &user("ana"), &text("y"), at(2));
+    send(&mut older, &user("bruno"), &text("x"), at(1));
+    send(&mut tagged, &user("ana"), &text("y"), at(2));
     let ana = user("ana");
     let mut query = InboxQuery {
         limit: 10,
@@ -393,9 +399,9 @@ fn history_cursors_point_at_the_next_page() {
 #[test]
 fn deleting_an_unread_message_takes_it_off_the_badge() {
     let mut record = group(&["bruno", "carla"]);
-    let mut first = append(&mut record, &user("ana"), &text("one"), at(1));
-    let mut second = append(&mut record, &user("ana"), &text("two"), at(2));
-    let _third = append(&mut record, &user("ana"), &text("three"), at(3));
+    let mut first = send(&mut record, &user("ana"), &text("one"), at(1));
+    let mut second = send(&mut record, &user("ana"), &text("two"), at(2));
+    let _third = send(&mut record, &user("ana"), &text("three"), at(3));
     mark_read(&mut record, &user("carla"), ReadUpTo::Seq(2), 0, at(4)).expect("read");
     delete(&mut record, &mut second, &user("ana"), at(5)).expect("delete");
     assert_eq!(row(&record, "bruno").unread_count, 2, "bruno had not read it");
@@ -413,4 +419,100 @@ fn deleting_an_unread_message_takes_it_off_the_badge() {
     delete(&mut record, &mut first, &user("ana"), at(8)).expect("delete below the watermark");
     assert_eq!(row(&record, "bruno").unread_count, 1, "already read: no change");
     assert_eq!(read_target(&record, &user("bruno"), ReadUpTo::Seq(1)).ok(), Some(None));
+}
+
+#[test]
+fn a_system_message_is_unread_for_everyone_and_unarchives() {
+    let mut record = group(&["bruno", "carla"]);
+    set_archived(&mut record, &user("bruno"), true).expect("archive");
+    let message = append(&mut record, None, &text("Order #123 shipped"), None, at(5)).expect("system");
+    assert_eq!(message.kind, MessageKind::System);
+    assert_eq!(message.sender, None);
+    assert_eq!(record.conversation.last_message.as_ref().map(|m| m.sender.clone()), Some(None));
+    for name in ["ana", "bruno", "carla"] {
+        let row = row(&record, name);
+        assert_eq!(row.unread_count, 1, "{name}");
+        assert!(!row.is_archived, "{name}");
+        assert_eq!(row.last_read_seq, 0, "{name}");
+    }
+}
+
+#[test]
+fn a_reply_quotes_a_visible_message_of_the_same_conversation_only() {
+    let mut record = group(&["bruno"]);
+    let original = send(&mut record, &user("ana"), &text("one"), at(1));
+    let mut reply = text("re");
+    reply.reply_to = Some(original.id);
+    let quoted = append(&mut record, Some(&user("bruno")), &reply, Some(&original), at(2)).expect("reply");
+    assert_eq!(quoted.reply_to, Some(MessageRef { id: original.id, seq: 1 }));
+
+    let before = record.clone();
+    let refused = |record: &mut ConversationRecord, replied: Option<&Message>| {
+        let error = append(record, Some(&user("bruno")), &reply, replied, at(3)).expect_err("refused");
+        assert!(matches!(&error, ChatError::Validation(errors) if errors.fields().contains_key("reply_to")), "{error:?}");
+    };
+    // Unknown, another conversation's, deleted: one error, nothing changed.
+    refused(&mut record, None);
+    let mut elsewhere = original.clone();
+    elsewhere.conversation_id = ConversationId::new_v7();
+    refused(&mut record, Some(&elsewhere));
+    let mut deleted = original.clone();
+    deleted.deleted_at = Some(at(2));
+    refused(&mut record, Some(&deleted));
+    assert_eq!(record, before);
+    // Cleared by the sender: refused too.
+    clear_history(&mut record, &user("bruno"), at(4)).expect("clear");
+    refused(&mut record, Some(&original));
+}
+
+#[test]
+fn delivery_never_moves_back_and_reading_delivers() {
+    let mut record = group(&["bruno"]);
+    for second in 1..=4 {
+        send(&mut record, &user("ana"), &text("m"), at(second));
+    }
+    let bruno = user("bruno");
+    assert!(mark_delivered(&mut record, &bruno, ReadUpTo::Seq(2), at(5)).expect("deliver"));
+    assert_eq!(row(&record, "bruno").last_delivered_seq, 2);
+    assert!(!mark_delivered(&mut record, &bruno, ReadUpTo::Seq(1), at(6)).expect("not back"));
+    assert!(mark_read(&mut record, &bruno, ReadUpTo::Seq(3), 0, at(7)).expect("read"));
+    assert_eq!(row(&record, "bruno").last_delivered_seq, 3, "reading delivers");
+    assert!(mark_delivered(&mut record, &bruno, ReadUpTo::Seq(99), at(8)).expect("clamped"));
+    assert_eq!(row(&record, "bruno").last_delivered_seq, 4);
+    let ana = row(&record, "ana");
+    assert_eq!((ana.last_read_seq, ana.last_delivered_seq), (4, 4), "the sender has its own messages");
+}
+
+#[test]
+fn receipts_count_the_other_participants_watermarks() {
+    let mut record = group(&["bruno", "carla"]);
+    let first = send(&mut record, &user("ana"), &text("one"), at(1));
+    let second = send(&mut record, &user("ana"), &text("two"), at(2));
+    mark_delivered(&mut record, &user("bruno"), ReadUpTo::Seq(2), at(3)).expect("deliver");
+    mark_read(&mut record, &user("carla"), ReadUpTo::Seq(1), 0, at(4)).expect("read");
+    assert_eq!(receipts(&record, &first), Receipts { delivered: 2, read: 1, of: 2 });
+    assert_eq!(receipts(&record, &second), Receipts { delivered: 1, read: 0, of: 2 });
+}
+
+#[test]
+fn reactions_are_idempotent_bounded_and_dropped_with_the_message() {
+    let mut record = group(&["bruno"]);
+    let mut message = send(&mut record, &user("ana"), &text("one"), at(1));
+    let (ana, bruno) = (user("ana"), user("bruno"));
+    assert!(set_reaction(&mut message, &bruno, "👍", true, 2).expect("react"));
+    assert!(!set_reaction(&mut message, &bruno, "👍", true, 2).expect("again"), "held once");
+    assert!(set_reaction(&mut message, &ana, "👍", true, 2).expect("ana too"));
+    assert!(set_reaction(&mut message, &ana, "❤️", true, 2).expect("second emoji"));
+    let limit = set_reaction(&mut message, &ana, "🎉", true, 2);
+    assert!(matches!(limit, Err(ChatError::Validation(errors)) if errors.fields().contains_key("emoji")));
+    assert!(set_reaction(&mut message, &bruno, "❤️", true, 2).expect("an emoji already there is no new one"));
+    let summary: Vec<(&str, usize)> = message.reactions.iter().map(|r| (r.emoji.as_str(), r.users.len())).collect();
+    assert_eq!(summary, [("❤️", 2), ("👍", 2)], "by emoji, each user once");
+    assert!(!set_reaction(&mut message, &bruno, "🎉", false, 2).expect("not held"));
+    assert!(set_reaction(&mut message, &bruno, "👍", false, 2).expect("unreact"));
+    assert!(set_reaction(&mut message, &ana, "👍", false, 2).expect("unreact"));
+    assert_eq!(message.reactions.len(), 1, "an emoji nobody holds is gone");
+    delete(&mut record, &mut message, &ana, at(2)).expect("delete");
+    assert!(message.reactions.is_empty());
+    assert!(matches!(set_reaction(&mut message, &bruno, "👍", true, 2), Err(ChatError::Conflict { .. })));
 }

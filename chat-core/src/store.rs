@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::ChatResult;
-use crate::ids::{ConversationId, Identity, MessageId, UserId};
+use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, Metadata, Stats};
 use crate::tag::{Tag, TagFilter};
 
@@ -50,8 +50,37 @@ pub struct NewMessage {
     pub body: String,
     /// The retry key: a repeat returns the stored message and changes nothing.
     pub client_message_id: Option<String>,
+    /// The message this one quotes: the store looks it up in the same transaction and
+    /// checks it with [`crate::rules::reply_target`].
+    pub reply_to: Option<MessageId>,
     /// Host-defined data.
     pub metadata: Metadata,
+}
+
+/// Input of [`Store::set_reaction`].
+#[derive(Clone, Debug)]
+pub struct ReactionChange {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The message.
+    pub message: MessageId,
+    /// The validated emoji.
+    pub emoji: String,
+    /// `true` to hold it, `false` to drop it.
+    pub present: bool,
+    /// Distinct emoji a message may carry ([`crate::Limits::reactions_per_message`]).
+    pub max_distinct: usize,
+}
+
+/// Output of [`Store::set_reaction`].
+#[derive(Clone, Debug)]
+pub struct Reacted {
+    /// The message with its reactions as they are now.
+    pub message: Message,
+    /// The conversation (unchanged by reactions): who to tell.
+    pub record: ConversationRecord,
+    /// False when the caller already held (or did not hold) the emoji: nothing changed.
+    pub changed: bool,
 }
 
 /// Output of [`Store::delete_message`].
@@ -195,6 +224,30 @@ pub trait Store: Send + Sync + 'static {
     /// Appends the caller's message by [`crate::rules::append`]; a repeated `client_message_id`
     /// (same sender and conversation) returns the stored message and changes nothing.
     async fn append_message(&self, caller: &Identity, new: NewMessage) -> ChatResult<Appended>;
+
+    /// Appends a system message to a conversation of `tenant` by [`crate::rules::append`]
+    /// with no author: no membership check (the host posts it), unread for every member.
+    /// `NotFound` (conversation) when the tenant has no such conversation.
+    async fn append_system_message(&self, tenant: &TenantId, new: NewMessage) -> ChatResult<Appended>;
+
+    /// Moves the caller's delivery watermark forward by [`crate::rules::mark_delivered`];
+    /// `true` when it moved.
+    async fn mark_delivered(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        up_to: ReadUpTo,
+    ) -> ChatResult<(ConversationRecord, bool)>;
+
+    /// Adds or drops the caller's reaction on a message of a conversation the caller is in
+    /// ([`crate::rules::set_reaction`]); saves only the message. Concurrent changes of one
+    /// message are serialized: none is lost.
+    async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted>;
+
+    /// The messages with these seqs of a conversation the caller is in, ascending, in one
+    /// read (the originals that a page of replies quotes). Seqs with no message are
+    /// skipped; what the caller cleared is returned too (the services hide it).
+    async fn messages_by_seq(&self, caller: &Identity, id: ConversationId, seqs: &[u64]) -> ChatResult<Vec<Message>>;
 
     /// Moves the caller's read watermark forward by [`crate::rules::mark_read`]; `true` when it moved.
     async fn mark_read(

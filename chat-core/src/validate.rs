@@ -38,6 +38,25 @@ pub(crate) fn is_invisible(c: char) -> bool {
             .any(|&(first, last)| (first..=last).contains(&c))
 }
 
+/// A reaction's emoji, or a validation error on `emoji`: one grapheme (an emoji with its
+/// modifiers, joiners and variation selectors is one) of at most
+/// [`Limits::emoji_max_bytes`] bytes, not plain ASCII, with no whitespace or control
+/// character.
+pub(crate) fn emoji(limits: &Limits, emoji: &str) -> Result<(), ChatError> {
+    use unicode_segmentation::UnicodeSegmentation;
+    let invalid = |message: String| Err(ChatError::invalid("emoji", message));
+    if emoji.len() > limits.emoji_max_bytes {
+        return invalid(format!("must be at most {} bytes", limits.emoji_max_bytes));
+    }
+    if emoji.graphemes(true).count() != 1
+        || emoji.is_ascii()
+        || emoji.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return invalid("must be one emoji".into());
+    }
+    Ok(())
+}
+
 /// The body, trimmed, or a validation error on `body`. A body with no visible character
 /// ([`is_invisible`] for all of them) is empty.
 pub(crate) fn body(limits: &Limits, body: &str) -> Result<String, ChatError> {
@@ -176,6 +195,21 @@ pub(crate) fn page_limit(limits: &Limits, limit: Option<usize>) -> Result<usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emoji_is_one_grapheme_within_the_byte_limit() {
+        let limits = Limits::default();
+        for good in ["👍", "❤️", "👩🏽‍💻", "🇪🇸", "é"] {
+            assert!(emoji(&limits, good).is_ok(), "{good:?} is one emoji");
+        }
+        for bad in ["", "a", ":+1:", "👍👍", " 👍", "\u{7}", "👨‍👩‍👧‍👦👨‍👩‍👧‍👦"] {
+            assert!(emoji(&limits, bad).is_err(), "{bad:?} is refused");
+        }
+        // A family emoji with skin tones is one grapheme of 41 bytes: over the limit.
+        let family = "👩🏻‍👩🏻‍👧🏻‍👦🏻";
+        assert!(family.len() > 32);
+        assert!(emoji(&limits, family).is_err());
+    }
 
     #[test]
     fn body_is_trimmed_and_bounded() {

@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::directory::Profile;
-use crate::ids::UserId;
+use crate::ids::{MessageId, UserId};
 use crate::model::{Conversation, ConversationKind, LastMessage, Message, Participant};
+use crate::rules::Receipts;
 
 /// A participant with their public profile.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,13 +82,42 @@ impl ConversationView {
     }
 }
 
-/// A message with its sender's public profile.
+/// A message with its sender's public profile, the message it quotes and its receipts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageView {
     /// The message.
     pub message: Message,
-    /// The sender's public profile.
-    pub sender: Profile,
+    /// The sender's public profile; `None` for a system message.
+    pub sender: Option<Profile>,
+    /// The quoted message as it is now, if this is a reply.
+    pub reply_to: Option<ReplyPreview>,
+    /// How far it got among the other participants, from their watermarks when it was
+    /// rendered. Clients show it on the sender's own messages only.
+    pub receipts: Receipts,
+}
+
+impl MessageView {
+    /// True when `viewer` sent it (and so sees its delivery status).
+    pub fn is_from(&self, viewer: &UserId) -> bool {
+        self.message.sender.as_ref() == Some(viewer)
+    }
+}
+
+/// The message a reply quotes, resolved when the reply is read: an edit of the original
+/// shows, and a deleted original (or one the reader cleared) shows as deleted, without its
+/// text or sender.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyPreview {
+    /// The original's id.
+    pub id: MessageId,
+    /// Its seq.
+    pub seq: u64,
+    /// Its sender's public profile; `None` for a system message or a deleted original.
+    pub sender: Option<Profile>,
+    /// Its text, cut to [`crate::model::PREVIEW_MAX_CHARS`] characters; `None` when deleted.
+    pub body: Option<String>,
+    /// True when the original is deleted or the reader cleared it.
+    pub is_deleted: bool,
 }
 
 /// One page of a list and the cursor of the next, if there is more.

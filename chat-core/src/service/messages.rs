@@ -4,13 +4,13 @@ use chrono::Duration;
 
 use crate::error::ChatResult;
 use crate::events::EventPayload;
-use crate::ids::{ConversationId, Identity, MessageId};
+use crate::ids::{ConversationId, Identity, MessageId, TenantId};
 use crate::model::{ConversationRecord, Message, Metadata, now};
-use crate::store::{Appended, HistoryQuery, NewMessage};
+use crate::store::{Appended, HistoryQuery, NewMessage, ReadUpTo};
 use crate::view::{MessageView, Page};
 use crate::{rules, validate};
 
-use super::{ChatServices, Profiles};
+use super::{ChatServices, Originals, Profiles};
 
 /// How long a typing indicator lasts unless repeated.
 pub const TYPING_TTL_SECONDS: i64 = 5;
@@ -22,8 +22,30 @@ pub struct SendMessage {
     pub body: String,
     /// A retry key: sending again with the same key returns the stored message.
     pub client_message_id: Option<String>,
+    /// The message this one replies to: a message of the same conversation that is not
+    /// deleted and that the sender has not cleared (else a validation error on `reply_to`).
+    pub reply_to: Option<MessageId>,
     /// Host-defined data.
     pub metadata: Metadata,
+}
+
+/// Input of [`MessageService::send_system`]: what the host posts into a conversation.
+#[derive(Clone, Debug, Default)]
+pub struct SystemMessage {
+    /// The text (trimmed; 1..=[`crate::Limits::body_max_chars`] characters).
+    pub body: String,
+    /// Host-defined data (e.g. the order's new state, for clients that render it).
+    pub metadata: Metadata,
+}
+
+impl SystemMessage {
+    /// A plain text system message.
+    pub fn text(body: impl Into<String>) -> Self {
+        Self {
+            body: body.into(),
+            metadata: Metadata::new(),
+        }
+    }
 }
 
 impl SendMessage {
@@ -38,6 +60,12 @@ impl SendMessage {
     /// With a retry key.
     pub fn with_client_message_id(mut self, id: impl Into<String>) -> Self {
         self.client_message_id = Some(id.into());
+        self
+    }
+
+    /// As a reply to `message`.
+    pub fn replying_to(mut self, message: MessageId) -> Self {
+        self.reply_to = Some(message);
         self
     }
 }
@@ -71,6 +99,7 @@ impl MessageService {
             conversation_id: conversation,
             body,
             client_message_id: input.client_message_id,
+            reply_to: input.reply_to,
             metadata: input.metadata,
         };
         // Registered with the conversation's in-flight sends before the append, so that
@@ -83,7 +112,7 @@ impl MessageService {
             record,
         } = ctx.store.append_message(actor, new).await?;
         if !created {
-            let mut views = ctx.message_views(actor, vec![message]).await?;
+            let mut views = ctx.message_views(actor, &record, vec![message]).await?;
             return Ok(Sent {
                 message: views.remove(0),
                 created,
@@ -91,12 +120,69 @@ impl MessageService {
         }
         tracing::debug!(conversation_id = %conversation, message_id = %message.id, seq = message.seq, "message stored");
         let seq = message.seq;
-        let profiles = ctx.member_profiles(actor, &record).await?;
+        let (profiles, originals) = ctx.rendering(actor, &record, std::slice::from_ref(&message)).await?;
         pending.publish_turn(seq).await;
-        let message =
-            Self::publish_rendered(ctx, actor, &profiles, record, message, EventPayload::MessageCreated).await;
+        let message = Self::publish_rendered(
+            ctx,
+            actor,
+            (&profiles, &originals),
+            record,
+            message,
+            EventPayload::MessageCreated,
+        )
+        .await;
         drop(pending);
         Ok(Sent { message, created })
+    }
+
+    /// Posts a system message from the host into a conversation of `tenant` ("Order #123
+    /// shipped"): no actor and no membership check, so call it only from the host's own
+    /// code, never with a conversation id a user chose. It has no sender, counts as unread
+    /// for every member, moves the conversation to the top of their inboxes and un-archives
+    /// it; `message.created` and `conversation.updated` go to every member. Not reachable
+    /// over the HTTP API.
+    ///
+    /// Errors: `Validation` on `body` or `metadata`; `NotFound` when the tenant has no
+    /// such conversation.
+    pub async fn send_system(
+        &self,
+        tenant: &TenantId,
+        conversation: ConversationId,
+        input: SystemMessage,
+    ) -> ChatResult<MessageView> {
+        let ctx = &self.ctx;
+        let body = validate::body(&ctx.limits, &input.body)?;
+        validate::metadata(&ctx.limits, &input.metadata)?;
+        let new = NewMessage {
+            conversation_id: conversation,
+            body,
+            client_message_id: None,
+            reply_to: None,
+            metadata: input.metadata,
+        };
+        let mut pending = ctx.send_order.register(conversation);
+        let Appended { message, record, .. } = ctx.store.append_system_message(tenant, new).await?;
+        tracing::debug!(conversation_id = %conversation, message_id = %message.id, seq = message.seq, "system message stored");
+        // The host acts as the conversation's creator: the directory lookups and events are
+        // those of the tenant, and the creator is the viewer of the returned view.
+        let host = Identity {
+            tenant: tenant.clone(),
+            user: record.conversation.created_by.clone(),
+        };
+        let profiles = ctx.member_profiles(&host, &record).await?;
+        pending.publish_turn(message.seq).await;
+        let originals = Originals::default();
+        let view = Self::publish_rendered(
+            ctx,
+            &host,
+            (&profiles, &originals),
+            record,
+            message,
+            EventPayload::MessageCreated,
+        )
+        .await;
+        drop(pending);
+        Ok(view)
     }
 
     /// A page of history by seq, ascending; history the actor cleared is not shown.
@@ -116,8 +202,15 @@ impl MessageService {
         let messages = ctx.store.history_page(actor, conversation, query).await?;
         let seqs: Vec<u64> = messages.iter().map(|message| message.seq).collect();
         let next_cursor = rules::history_next_cursor(&query, &seqs).map(|seq| seq.to_string());
+        let mut record = ctx.store.get_conversation(actor, conversation).await?;
+        // The page reached one of the reader's devices: it is delivered (one write, only
+        // when the watermark moves).
+        let delivered = record.participant(&actor.user).map_or(0, |me| me.last_delivered_seq);
+        if let Some(&newest) = seqs.last().filter(|&&newest| newest > delivered) {
+            record = ctx.conversations().deliver(actor, conversation, ReadUpTo::Seq(newest)).await?;
+        }
         Ok(Page {
-            items: ctx.message_views(actor, messages).await?,
+            items: ctx.message_views(actor, &record, messages).await?,
             next_cursor,
         })
     }
@@ -150,7 +243,7 @@ impl MessageService {
         let ctx = &self.ctx;
         let deleted = ctx.store.delete_message(actor, conversation, message).await?;
         if !deleted.changed {
-            let mut views = ctx.message_views(actor, vec![deleted.message]).await?;
+            let mut views = ctx.message_views(actor, &deleted.record, vec![deleted.message]).await?;
             return Ok(views.remove(0));
         }
         self.publish_change(actor, deleted.record, deleted.message, EventPayload::MessageDeleted)
@@ -185,23 +278,27 @@ impl MessageService {
         message: Message,
         payload: fn(MessageView) -> EventPayload,
     ) -> ChatResult<MessageView> {
-        let profiles = self.ctx.member_profiles(actor, &record).await?;
-        Ok(Self::publish_rendered(&self.ctx, actor, &profiles, record, message, payload).await)
+        let (profiles, originals) = self
+            .ctx
+            .rendering(actor, &record, std::slice::from_ref(&message))
+            .await?;
+        Ok(Self::publish_rendered(&self.ctx, actor, (&profiles, &originals), record, message, payload).await)
     }
 
-    /// Renders `message` and its conversation with `profiles` (the members'), publishes the
+    /// Renders `message` and its conversation with `profiles` (the members' and the
+    /// senders') and the `originals` it quotes, publishes the
     /// message event made by `payload` and `conversation.updated` to every participant, and
     /// returns the actor's view of the message.
     async fn publish_rendered(
         ctx: &ChatServices,
         actor: &Identity,
-        profiles: &Profiles,
+        (profiles, originals): (&Profiles, &Originals),
         record: ConversationRecord,
         message: Message,
         payload: fn(MessageView) -> EventPayload,
     ) -> MessageView {
         let recipients = record.member_ids();
-        let message = profiles.message(message);
+        let message = profiles.message(message, &record, originals, &actor.user);
         let view = profiles.conversation(record, &actor.user);
         ctx.publish(
             actor,

@@ -3,7 +3,9 @@
 
 mod contacts;
 mod conversations;
+mod delivery;
 mod messages;
+mod reactions;
 mod send_order;
 mod start_limit;
 
@@ -12,16 +14,17 @@ use std::sync::Arc;
 
 pub use contacts::ContactService;
 pub use conversations::{ConversationService, InboxFilter, NewGroupInput, StartDirect};
-pub use messages::{MessageService, SendMessage, Sent};
+pub use messages::{MessageService, SendMessage, Sent, SystemMessage};
 
 use crate::directory::{Profile, UserDirectory};
 use crate::error::ChatResult;
 use crate::events::{Event, EventBus, EventPayload, InProcessEventBus};
 use crate::ids::{ConversationId, Identity, UserId};
 use crate::limits::Limits;
-use crate::model::{ConversationRecord, Message};
+use crate::model::{ConversationRecord, LastMessage, Message};
+use crate::rules;
 use crate::store::Store;
-use crate::view::{ConversationView, MessageView, ParticipantView};
+use crate::view::{ConversationView, MessageView, ParticipantView, ReplyPreview};
 
 /// Everything the services need, built once by the host:
 ///
@@ -44,6 +47,7 @@ pub struct ChatServices {
     limits: Limits,
     send_order: Arc<send_order::SendOrder>,
     start_limiter: Arc<start_limit::StartLimiter>,
+    deliveries: Arc<delivery::DeliveryBatch>,
 }
 
 impl std::fmt::Debug for ChatServices {
@@ -65,7 +69,17 @@ impl ChatServices {
             limits: Limits::default(),
             send_order: Arc::default(),
             start_limiter: Arc::default(),
+            deliveries: Arc::default(),
         }
+    }
+
+    /// With another interval for batching the delivery receipts of live events
+    /// ([`ConversationService::delivered_later`]; default
+    /// [`DELIVERY_BATCH_INTERVAL`](delivery::DELIVERY_BATCH_INTERVAL), 250 ms): the longest a
+    /// receipt waits, and each (user, conversation) is written at most once per interval.
+    pub fn with_delivery_batch_interval(mut self, interval: std::time::Duration) -> Self {
+        self.deliveries = Arc::new(delivery::DeliveryBatch::with_interval(interval));
+        self
     }
 
     /// With another event bus (e.g. the Postgres one for several nodes).
@@ -147,12 +161,60 @@ impl ChatServices {
             .collect())
     }
 
-    /// Views of `messages` with their senders, one directory call in all.
-    async fn message_views(&self, actor: &Identity, messages: Vec<Message>) -> ChatResult<Vec<MessageView>> {
-        let profiles = self
-            .profiles(actor, messages.iter().map(|message| message.sender.clone()).collect())
-            .await?;
-        Ok(messages.into_iter().map(|message| profiles.message(message)).collect())
+    /// The originals that `messages` quote, by seq: one store read for all of them, none
+    /// when no message is a reply.
+    async fn originals(
+        &self,
+        actor: &Identity,
+        conversation: ConversationId,
+        messages: &[Message],
+    ) -> ChatResult<Originals> {
+        let mut seqs: Vec<u64> = messages
+            .iter()
+            .filter_map(|message| message.reply_to.map(|quoted| quoted.seq))
+            .collect();
+        if seqs.is_empty() {
+            return Ok(Originals::default());
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        let found = self.store.messages_by_seq(actor, conversation, &seqs).await?;
+        Ok(Originals(found.into_iter().map(|message| (message.seq, message)).collect()))
+    }
+
+    /// What rendering `messages` of `record` needs: the originals they quote (one store
+    /// read) and the profiles of the members and of every sender involved (one directory
+    /// batch), for the actor's answer and for every event recipient alike.
+    async fn rendering(
+        &self,
+        actor: &Identity,
+        record: &ConversationRecord,
+        messages: &[Message],
+    ) -> ChatResult<(Profiles, Originals)> {
+        let originals = self.originals(actor, record.conversation.id, messages).await?;
+        let mut users = record.member_ids();
+        users.extend(
+            messages
+                .iter()
+                .chain(originals.0.values())
+                .filter_map(|message| message.sender.clone()),
+        );
+        Ok((self.profiles(actor, users).await?, originals))
+    }
+
+    /// Views of `messages` of `record` as the actor sees them: senders, quoted originals
+    /// and receipts, with one store read and one directory call in all.
+    async fn message_views(
+        &self,
+        actor: &Identity,
+        record: &ConversationRecord,
+        messages: Vec<Message>,
+    ) -> ChatResult<Vec<MessageView>> {
+        let (profiles, originals) = self.rendering(actor, record, &messages).await?;
+        Ok(messages
+            .into_iter()
+            .map(|message| profiles.message(message, record, &originals, &actor.user))
+            .collect())
     }
 
     /// Publishes after a committed change. Events are a fast path (clients catch up from
@@ -220,10 +282,41 @@ impl Profiles {
         }
     }
 
-    fn message(&self, message: Message) -> MessageView {
+    /// `message` of `record` as `viewer` sees it: the original it quotes from `originals`
+    /// (shown as deleted when it is, when the viewer cleared it, or when it was not found),
+    /// and its receipts from the watermarks in `record`.
+    fn message(
+        &self,
+        message: Message,
+        record: &ConversationRecord,
+        originals: &Originals,
+        viewer: &UserId,
+    ) -> MessageView {
+        let cleared = record
+            .participant(viewer)
+            .map_or(0, |participant| participant.cleared_through_seq);
+        let reply_to = message.reply_to.map(|quoted| {
+            let original = originals
+                .0
+                .get(&quoted.seq)
+                .filter(|original| original.id == quoted.id && original.deleted_at.is_none() && original.seq > cleared);
+            ReplyPreview {
+                id: quoted.id,
+                seq: quoted.seq,
+                sender: original.and_then(|original| original.sender.as_ref()).map(|user| self.of(user)),
+                body: original.map(|original| LastMessage::preview_text(&original.body)),
+                is_deleted: original.is_none(),
+            }
+        });
         MessageView {
-            sender: self.of(&message.sender),
+            sender: message.sender.as_ref().map(|user| self.of(user)),
+            reply_to,
+            receipts: rules::receipts(record, &message),
             message,
         }
     }
 }
+
+/// The originals quoted by a set of replies, by seq.
+#[derive(Default)]
+struct Originals(HashMap<u64, Message>);

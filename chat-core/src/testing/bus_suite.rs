@@ -26,7 +26,7 @@ use crate::model::{ConversationRecord, Message, Stats};
 use crate::service::{ChatServices, SendMessage, StartDirect};
 use crate::store::{
     Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery, Store,
-};
+ReactionChange, Reacted, };
 use crate::tag::Tag;
 
 use super::fixtures::{fresh_tenant, user_id};
@@ -371,6 +371,27 @@ impl Store for RefusingStore {
             return Err(ChatError::backend("the test store refuses this body"));
         }
         self.store.append_message(caller, new).await
+    }
+
+    async fn append_system_message(&self, tenant: &TenantId, new: NewMessage) -> ChatResult<Appended> {
+        self.store.append_system_message(tenant, new).await
+    }
+
+    async fn mark_delivered(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        up_to: ReadUpTo,
+    ) -> ChatResult<(ConversationRecord, bool)> {
+        self.store.mark_delivered(caller, id, up_to).await
+    }
+
+    async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted> {
+        self.store.set_reaction(caller, change).await
+    }
+
+    async fn messages_by_seq(&self, caller: &Identity, id: ConversationId, seqs: &[u64]) -> ChatResult<Vec<Message>> {
+        self.store.messages_by_seq(caller, id, seqs).await
     }
 
     async fn mark_read(

@@ -5,10 +5,11 @@
 use async_trait::async_trait;
 
 use crate::error::ChatResult;
-use crate::ids::{ConversationId, Identity, MessageId, UserId};
+use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, Stats};
 use crate::store::{
-    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery, Store,
+    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReactionChange, Reacted, ReadUpTo,
+    SearchQuery, Store,
 };
 use crate::tag::Tag;
 
@@ -53,6 +54,27 @@ impl<S: Store, G: Send + Sync + 'static> Store for GuardedStore<S, G> {
 
     async fn append_message(&self, caller: &Identity, new: NewMessage) -> ChatResult<Appended> {
         self.store.append_message(caller, new).await
+    }
+
+    async fn append_system_message(&self, tenant: &TenantId, new: NewMessage) -> ChatResult<Appended> {
+        self.store.append_system_message(tenant, new).await
+    }
+
+    async fn mark_delivered(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        up_to: ReadUpTo,
+    ) -> ChatResult<(ConversationRecord, bool)> {
+        self.store.mark_delivered(caller, id, up_to).await
+    }
+
+    async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted> {
+        self.store.set_reaction(caller, change).await
+    }
+
+    async fn messages_by_seq(&self, caller: &Identity, id: ConversationId, seqs: &[u64]) -> ChatResult<Vec<Message>> {
+        self.store.messages_by_seq(caller, id, seqs).await
     }
 
     async fn mark_read(

@@ -12,7 +12,8 @@ use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, Stats, now};
 use crate::rules::{self, Deletion};
 use crate::store::{
-    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery, Store,
+    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReactionChange, Reacted, ReadUpTo,
+    SearchQuery, Store,
 };
 use crate::tag::Tag;
 
@@ -25,6 +26,22 @@ struct Entry {
 }
 
 impl Entry {
+    /// Appends `new` from `author` (`None`: a system message) by [`rules::append`].
+    fn append(&mut self, author: Option<&UserId>, new: &NewMessage) -> ChatResult<Appended> {
+        let replied = new
+            .reply_to
+            .and_then(|id| self.messages.iter().find(|message| message.id == id));
+        let mut record = self.record.clone();
+        let message = rules::append(&mut record, author, new, replied, now())?;
+        self.record = record.clone();
+        self.messages.push(message.clone());
+        Ok(Appended {
+            message,
+            created: true,
+            record,
+        })
+    }
+
     fn message_mut(&mut self, id: MessageId) -> ChatResult<&mut Message> {
         self.messages
             .iter_mut()
@@ -172,10 +189,9 @@ impl Store for MemoryStore {
         let mut state = self.lock();
         let entry = state.member_entry(caller, new.conversation_id)?;
         let retry = new.client_message_id.as_ref().and_then(|key| {
-            entry
-                .messages
-                .iter()
-                .find(|message| message.sender == caller.user && message.client_message_id.as_ref() == Some(key))
+            entry.messages.iter().find(|message| {
+                message.sender.as_ref() == Some(&caller.user) && message.client_message_id.as_ref() == Some(key)
+            })
         });
         if let Some(stored) = retry {
             return Ok(Appended {
@@ -184,13 +200,52 @@ impl Store for MemoryStore {
                 record: entry.record.clone(),
             });
         }
-        let message = rules::append(&mut entry.record, &caller.user, &new, now());
-        entry.messages.push(message.clone());
-        Ok(Appended {
-            message,
-            created: true,
-            record: entry.record.clone(),
+        entry.append(Some(&caller.user), &new)
+    }
+
+    async fn append_system_message(&self, tenant: &TenantId, new: NewMessage) -> ChatResult<Appended> {
+        let mut state = self.lock();
+        match state.entries.get_mut(&new.conversation_id) {
+            Some(entry) if &entry.record.conversation.tenant == tenant => entry.append(None, &new),
+            _ => Err(ChatError::conversation_not_found()),
+        }
+    }
+
+    async fn mark_delivered(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        up_to: ReadUpTo,
+    ) -> ChatResult<(ConversationRecord, bool)> {
+        self.update(caller, id, |record| rules::mark_delivered(record, &caller.user, up_to, now()))
+    }
+
+    async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted> {
+        let mut state = self.lock();
+        let entry = state.member_entry(caller, change.conversation)?;
+        let record = entry.record.clone();
+        let stored = entry.message_mut(change.message)?;
+        let changed = rules::set_reaction(stored, &caller.user, &change.emoji, change.present, change.max_distinct)?;
+        Ok(Reacted {
+            message: stored.clone(),
+            record,
+            changed,
         })
+    }
+
+    async fn messages_by_seq(&self, caller: &Identity, id: ConversationId, seqs: &[u64]) -> ChatResult<Vec<Message>> {
+        let mut state = self.lock();
+        let entry = state.member_entry(caller, id)?;
+        let mut seqs = seqs.to_vec();
+        seqs.sort_unstable();
+        seqs.dedup();
+        Ok(seqs
+            .into_iter()
+            .filter_map(|seq| {
+                let index = usize::try_from(seq.checked_sub(1)?).ok()?;
+                entry.messages.get(index).cloned()
+            })
+            .collect())
     }
 
     async fn mark_read(

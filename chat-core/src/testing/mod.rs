@@ -73,6 +73,12 @@ macro_rules! conformance_tests {
             search_finds_by_title_and_participant_name,
             invalid_input_is_a_validation_error_that_changes_nothing,
             a_reader_following_with_after_sees_every_message_once_in_order,
+            replies_quote_a_visible_message_of_the_same_conversation,
+            reactions_are_per_user_idempotent_and_leave_inbox_and_badges_alone,
+            sixteen_tasks_toggling_one_reaction_end_consistent,
+            delivery_receipts_follow_the_watermarks,
+            delivered_never_below_read_under_concurrent_reads_and_deliveries,
+            system_messages_are_unread_for_everyone_and_unarchive,
         );
 
         #[test]

@@ -233,7 +233,7 @@ async fn race_a_removal_against_sends(fx: &Fixture) {
     let history = all_history(fx, 0, group).await;
     let mut from_removed: Vec<(u64, MessageId)> = history
         .iter()
-        .filter(|m| m.sender == fx.user(1).user)
+        .filter(|m| m.sender.as_ref() == Some(&fx.user(1).user))
         .map(|m| (m.seq, m.id))
         .collect();
     if let Some(&(seq, _)) = from_removed.iter().find(|(seq, _)| *seq > removal_seq) {

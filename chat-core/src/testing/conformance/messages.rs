@@ -114,7 +114,7 @@ pub async fn preview_follows_the_newest_message(store: Arc<dyn Store>) {
         (preview.id, preview.seq, preview.text.as_str()),
         (second.id, 2, "second")
     );
-    assert_eq!(preview.sender, fx.user(1).user);
+    assert_eq!(preview.sender.as_ref(), Some(&fx.user(1).user));
     assert_eq!(view.conversation.last_activity_at, second.created_at);
     assert!(second.created_at >= first.created_at);
 
@@ -202,6 +202,8 @@ pub async fn only_the_sender_edits_or_deletes(store: Arc<dyn Store>) {
         (history[0].body.as_str(), history[0].edited_at, history[0].deleted_at),
         ("mine", None, None)
     );
+    let delivered: Vec<&str> = fx.bus.take().iter().map(|event| event.payload.type_name()).collect();
+    assert_eq!(delivered, ["conversation.delivered"], "reading history delivers");
 
     let edited = messages
         .edit(fx.user(0), conversation, mine.id, "  mine, edited ")

@@ -12,7 +12,11 @@
 //! - [`inbox`]: inbox listing and cursor pages, search (invariant 6);
 //! - [`authorization`]: non-participants and other tenants see nothing (invariant 7);
 //! - [`groups`]: membership rules and removal racing sends;
-//! - [`validation`]: invalid input changes nothing.
+//! - [`validation`]: invalid input changes nothing;
+//! - [`replies`]: quoted replies;
+//! - [`reactions`]: reactions (invariant 10);
+//! - [`receipts`]: delivery watermarks and receipts (invariant 11);
+//! - [`system_messages`]: messages the host posts.
 //!
 //! The helpers below check what several cases share.
 
@@ -23,6 +27,10 @@ pub mod history;
 pub mod inbox;
 pub mod messages;
 pub mod participant_state;
+pub mod reactions;
+pub mod receipts;
+pub mod replies;
+pub mod system_messages;
 pub mod validation;
 
 pub use authorization::{non_participants_get_not_found_and_no_events, tenants_never_see_each_other};
@@ -47,6 +55,12 @@ pub use participant_state::{
     clearing_history_hides_it_for_that_user_only, deleting_an_unread_message_takes_it_off_the_badge,
     new_message_unarchives_for_recipients, unread_counts_follow_sends_and_reads,
 };
+pub use reactions::{
+    reactions_are_per_user_idempotent_and_leave_inbox_and_badges_alone, sixteen_tasks_toggling_one_reaction_end_consistent,
+};
+pub use receipts::{delivered_never_below_read_under_concurrent_reads_and_deliveries, delivery_receipts_follow_the_watermarks};
+pub use replies::replies_quote_a_visible_message_of_the_same_conversation;
+pub use system_messages::system_messages_are_unread_for_everyone_and_unarchive;
 pub use validation::invalid_input_is_a_validation_error_that_changes_nothing;
 
 use crate::ids::ConversationId;
@@ -92,7 +106,7 @@ async fn assert_consistent(fx: &Fixture, viewer: usize, conversation: Conversati
             .iter()
             .filter(|message| {
                 message.seq > participant.last_read_seq
-                    && message.sender != participant.user
+                    && message.sender.as_ref() != Some(&participant.user)
                     && message.deleted_at.is_none()
             })
             .count() as u64;
