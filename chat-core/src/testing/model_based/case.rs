@@ -4,15 +4,17 @@
 use std::sync::Arc;
 
 use crate::ids::{ConversationId, MessageId};
-use crate::service::{InboxFilter, NewGroupInput, SendMessage, StartDirect};
+use crate::service::{InboxFilter, NewGroupInput, SendMessage, StartDirect, SystemMessage};
 use crate::store::{ArchiveFilter, Store};
 use crate::tag::{Tag, TagFilter, TaggableId};
 use crate::testing::fixtures::Fixture;
 use crate::view::ConversationView;
 
 use super::model::Model;
-use super::ops::{Op, SEARCH_QUERIES, USERS, archive_filter};
-use super::outcome::{Outcome, conversation_outcome, error_outcome, message_outcome, summary_of};
+use super::ops::{EMOJI, Op, SEARCH_QUERIES, USERS, archive_filter};
+use super::outcome::{
+    Outcome, conversation_outcome, error_outcome, history_rows, message_outcome, reactions_of, summary_of,
+};
 
 /// Runs one generated sequence; `Err` describes the first disagreement.
 pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), String> {
@@ -24,6 +26,9 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
         // Ids must be read before the model applies the op (a new conversation has none yet).
         let target = match *op {
             Op::Send { conv, .. }
+            | Op::SendSystem { conv }
+            | Op::React { conv, .. }
+            | Op::Deliver { conv, .. }
             | Op::MarkRead { conv, .. }
             | Op::Archive { conv, .. }
             | Op::Clear { conv, .. }
@@ -36,11 +41,16 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
             _ => ConversationId::new_v7(),
         };
         let message_target = match *op {
-            Op::Edit { conv, msg, .. } | Op::Delete { conv, msg, .. } => message_id(&model, conv, msg),
+            Op::Edit { conv, msg, .. } | Op::Delete { conv, msg, .. } | Op::React { conv, msg, .. } => {
+                message_id(&model, conv, msg)
+            }
+            Op::Send {
+                conv, reply: Some(msg), ..
+            } => message_id(&model, conv, msg),
             _ => MessageId::new_v7(),
         };
         let previous_activity = model.pick(match *op {
-            Op::Send { conv, .. } => conv,
+            Op::Send { conv, .. } | Op::SendSystem { conv } => conv,
             _ => 0,
         });
         let previous_activity = previous_activity.and_then(|index| model.conversations[index].activity);
@@ -77,25 +87,23 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
                     Err(error) => error_outcome(error),
                 }
             }
-            Op::Send { actor, retry_key, .. } => {
+            Op::Send {
+                actor,
+                retry_key,
+                reply,
+                ..
+            } => {
                 let mut input = SendMessage::text(format!("m{step}"));
                 if let Some(key) = retry_key {
                     input = input.with_client_message_id(format!("key-{key}"));
                 }
+                if reply.is_some() {
+                    input = input.replying_to(message_target);
+                }
                 match messages.send(fx.user(actor), target, input).await {
                     Ok(sent) => {
                         if sent.created {
-                            let at = sent.message.message.created_at;
-                            if previous_activity.is_some_and(|previous| at < previous) {
-                                return Err(format!("step {step}: message time {at} went back"));
-                            }
-                            if let Some(index) = model.index_of(target) {
-                                let conversation = &mut model.conversations[index];
-                                conversation.activity = Some(at);
-                                if let Some(last) = conversation.messages.last_mut() {
-                                    last.id = Some(sent.message.message.id);
-                                }
-                            }
+                            adopt_sent(&mut model, target, &sent.message, previous_activity, step)?;
                         }
                         Outcome::Sent {
                             seq: sent.message.message.seq,
@@ -105,6 +113,41 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
                     Err(error) => error_outcome(error),
                 }
             }
+            Op::SendSystem { .. } => {
+                match messages
+                    .send_system(&fx.tenant, target, SystemMessage::text(format!("s{step}")))
+                    .await
+                {
+                    Ok(view) => {
+                        adopt_sent(&mut model, target, &view, previous_activity, step)?;
+                        Outcome::Sent {
+                            seq: view.message.seq,
+                            created: true,
+                        }
+                    }
+                    Err(error) => error_outcome(error),
+                }
+            }
+            Op::React {
+                actor, emoji, present, ..
+            } => {
+                let emoji = EMOJI[usize::from(emoji)];
+                let result = if present {
+                    messages.react(fx.user(actor), target, message_target, emoji).await
+                } else {
+                    messages.unreact(fx.user(actor), target, message_target, emoji).await
+                };
+                match result {
+                    Ok(view) => Outcome::Reactions(reactions_of(&view.message.reactions)),
+                    Err(error) => error_outcome(error),
+                }
+            }
+            Op::Deliver { actor, up_to, .. } => conversation_outcome(
+                &model,
+                conversations
+                    .mark_delivered(fx.user(actor), target, up_to.map(u64::from))
+                    .await,
+            ),
             Op::MarkRead { actor, up_to, .. } => conversation_outcome(
                 &model,
                 conversations
@@ -191,11 +234,7 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
                     )
                     .await;
                 match result {
-                    Ok(page) => Outcome::History(
-                        page.iter()
-                            .map(|v| (v.message.seq, v.message.deleted_at.is_some(), v.message.body.clone()))
-                            .collect(),
-                    ),
+                    Ok(page) => Outcome::History(history_rows(&page)),
                     Err(error) => error_outcome(error),
                 }
             }
@@ -227,6 +266,29 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
                     member.user
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Records the id and time of a message the store just appended (the model's newest), and
+/// checks that the conversation's activity did not go back.
+fn adopt_sent(
+    model: &mut Model,
+    conversation: ConversationId,
+    sent: &crate::view::MessageView,
+    previous_activity: Option<chrono::DateTime<chrono::Utc>>,
+    step: usize,
+) -> Result<(), String> {
+    let at = sent.message.created_at;
+    if previous_activity.is_some_and(|previous| at < previous) {
+        return Err(format!("step {step}: message time {at} went back"));
+    }
+    if let Some(index) = model.index_of(conversation) {
+        let conversation = &mut model.conversations[index];
+        conversation.activity = Some(at);
+        if let Some(last) = conversation.messages.last_mut() {
+            last.id = Some(sent.message.id);
         }
     }
     Ok(())

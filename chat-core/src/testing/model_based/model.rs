@@ -1,22 +1,49 @@
 //! The plain model: conversations, members and messages as facts, every counter derived
 //! on demand, and the expected answer to each operation (`Model::apply`).
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::{DateTime, Utc};
 
 use crate::ids::{ConversationId, MessageId};
 use crate::model::{ConversationKind, Stats};
 use crate::testing::fixtures::user_name;
 
-use super::ops::{Op, SEARCH_QUERIES, archive_filter};
-use super::outcome::{MemberSummary, Outcome, Summary};
+use super::ops::{EMOJI, Op, SEARCH_QUERIES, archive_filter};
+use super::outcome::{HistoryRow, MemberSummary, Outcome, Summary};
 
 #[derive(Clone, Debug)]
 pub(super) struct ModelMessage {
     pub(super) id: Option<MessageId>,
-    pub(super) sender: usize,
+    /// `None`: a system message.
+    pub(super) sender: Option<usize>,
     pub(super) body: String,
     pub(super) retry_key: Option<u8>,
     pub(super) deleted: bool,
+    /// The index of the message it quotes.
+    pub(super) reply_to: Option<usize>,
+    pub(super) reactions: BTreeMap<String, BTreeSet<usize>>,
+}
+
+impl ModelMessage {
+    fn new(sender: Option<usize>, body: String, retry_key: Option<u8>, reply_to: Option<usize>) -> Self {
+        Self {
+            id: None,
+            sender,
+            body,
+            retry_key,
+            deleted: false,
+            reply_to,
+            reactions: BTreeMap::new(),
+        }
+    }
+
+    fn reaction_summary(&self) -> Vec<(String, Vec<usize>)> {
+        self.reactions
+            .iter()
+            .map(|(emoji, users)| (emoji.clone(), users.iter().copied().collect()))
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -25,8 +52,20 @@ pub(super) struct ModelMember {
     pub(super) owner: bool,
     pub(super) joined: u64,
     pub(super) last_read: u64,
+    pub(super) delivered: u64,
     pub(super) archived: bool,
     pub(super) cleared: u64,
+}
+
+impl ModelMember {
+    fn read_up_to(&mut self, seq: u64) {
+        self.last_read = self.last_read.max(seq);
+        self.deliver_up_to(seq);
+    }
+
+    fn deliver_up_to(&mut self, seq: u64) {
+        self.delivered = self.delivered.max(seq);
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -57,7 +96,7 @@ impl ModelConversation {
         self.messages
             .iter()
             .enumerate()
-            .filter(|(i, m)| *i as u64 + 1 > member.last_read && m.sender != member.user && !m.deleted)
+            .filter(|(i, m)| *i as u64 + 1 > member.last_read && m.sender != Some(member.user) && !m.deleted)
             .count() as u64
     }
 
@@ -76,6 +115,7 @@ impl ModelConversation {
                 user: member.user,
                 owner: member.owner,
                 last_read: member.last_read,
+                delivered: member.delivered,
                 unread: self.unread(member),
                 archived: member.archived,
                 cleared: member.cleared,
@@ -97,9 +137,24 @@ impl ModelConversation {
             owner,
             joined,
             last_read,
+            delivered: last_read,
             archived: false,
             cleared: 0,
         }
+    }
+
+    /// Appends a message and applies what it does to the members.
+    fn push(&mut self, message: ModelMessage) -> u64 {
+        let sender = message.sender;
+        self.messages.push(message);
+        let seq = self.last_seq();
+        for member in &mut self.members {
+            member.archived = false;
+            if Some(member.user) == sender {
+                member.read_up_to(seq);
+            }
+        }
+        seq
     }
 }
 
@@ -178,7 +233,12 @@ impl Model {
                 let conv = self.conversations.len() - 1;
                 Outcome::Conversation(self.conversations[conv].summary(conv))
             }
-            Op::Send { actor, conv, retry_key } => {
+            Op::Send {
+                actor,
+                conv,
+                retry_key,
+                reply,
+            } => {
                 let Some((_, c)) = self.member_conversation(conv, actor) else {
                     return Outcome::NotFound("conversation");
                 };
@@ -186,7 +246,7 @@ impl Model {
                     let stored = c
                         .messages
                         .iter()
-                        .position(|m| m.sender == actor && m.retry_key == Some(key));
+                        .position(|m| m.sender == Some(actor) && m.retry_key == Some(key));
                     if let Some(index) = stored {
                         return Outcome::Sent {
                             seq: index as u64 + 1,
@@ -194,21 +254,68 @@ impl Model {
                         };
                     }
                 }
-                c.messages.push(ModelMessage {
-                    id: None,
-                    sender: actor,
-                    body: format!("m{step}"),
-                    retry_key,
-                    deleted: false,
-                });
-                let seq = c.last_seq();
-                for member in &mut c.members {
-                    member.archived = false;
-                    if member.user == actor {
-                        member.last_read = seq;
+                let cleared = c.member(actor).map_or(0, |member| member.cleared);
+                let reply_to = match reply {
+                    None => None,
+                    Some(msg) => {
+                        let quotable = (!c.messages.is_empty())
+                            .then(|| msg % c.messages.len())
+                            .filter(|&index| !c.messages[index].deleted && index as u64 + 1 > cleared);
+                        let Some(index) = quotable else {
+                            return Outcome::Invalid(vec!["reply_to".into()]);
+                        };
+                        Some(index)
+                    }
+                };
+                let seq = c.push(ModelMessage::new(Some(actor), format!("m{step}"), retry_key, reply_to));
+                Outcome::Sent { seq, created: true }
+            }
+            Op::SendSystem { conv } => {
+                let Some(index) = self.pick(conv) else {
+                    return Outcome::NotFound("conversation");
+                };
+                let seq = self.conversations[index].push(ModelMessage::new(None, format!("s{step}"), None, None));
+                Outcome::Sent { seq, created: true }
+            }
+            Op::React {
+                actor,
+                conv,
+                msg,
+                emoji,
+                present,
+            } => {
+                let Some((_, c)) = self.member_conversation(conv, actor) else {
+                    return Outcome::NotFound("conversation");
+                };
+                if c.messages.is_empty() {
+                    return Outcome::NotFound("message");
+                }
+                let index = msg % c.messages.len();
+                let message = &mut c.messages[index];
+                if message.deleted {
+                    return Outcome::Conflict;
+                }
+                let emoji = EMOJI[usize::from(emoji)].to_owned();
+                if present {
+                    message.reactions.entry(emoji).or_default().insert(actor);
+                } else if let Some(users) = message.reactions.get_mut(&emoji) {
+                    users.remove(&actor);
+                    if users.is_empty() {
+                        message.reactions.remove(&emoji);
                     }
                 }
-                Outcome::Sent { seq, created: true }
+                Outcome::Reactions(message.reaction_summary())
+            }
+            Op::Deliver { actor, conv, up_to } => {
+                let Some((conv, c)) = self.member_conversation(conv, actor) else {
+                    return Outcome::NotFound("conversation");
+                };
+                let last_seq = c.last_seq();
+                let target = up_to.map_or(last_seq, |seq| u64::from(seq).min(last_seq));
+                if let Some(member) = c.member_mut(actor) {
+                    member.deliver_up_to(target);
+                }
+                Outcome::Conversation(c.summary(conv))
             }
             Op::MarkRead { actor, conv, up_to } => {
                 let Some((conv, c)) = self.member_conversation(conv, actor) else {
@@ -217,7 +324,7 @@ impl Model {
                 let last_seq = c.last_seq();
                 let target = up_to.map_or(last_seq, |seq| u64::from(seq).min(last_seq));
                 if let Some(member) = c.member_mut(actor) {
-                    member.last_read = member.last_read.max(target);
+                    member.read_up_to(target);
                 }
                 Outcome::Conversation(c.summary(conv))
             }
@@ -237,7 +344,7 @@ impl Model {
                 let last_seq = c.last_seq();
                 if let Some(member) = c.member_mut(actor) {
                     member.cleared = last_seq;
-                    member.last_read = member.last_read.max(last_seq);
+                    member.read_up_to(last_seq);
                 }
                 Outcome::Conversation(c.summary(conv))
             }
@@ -251,12 +358,13 @@ impl Model {
                 }
                 let index = msg % c.messages.len();
                 let message = &mut c.messages[index];
-                if message.sender != actor {
+                if message.sender != Some(actor) {
                     return Outcome::Denied;
                 }
                 if deleting {
                     message.deleted = true;
                     message.body.clear();
+                    message.reactions.clear();
                 } else {
                     if message.deleted {
                         return Outcome::Conflict;
@@ -357,20 +465,35 @@ impl Model {
                 };
                 let cleared = c.member(actor).map_or(0, |member| member.cleared);
                 let lower = after.map_or(0, u64::from).max(cleared);
-                let visible: Vec<(u64, bool, String)> = c
+                let visible: Vec<HistoryRow> = c
                     .messages
                     .iter()
                     .enumerate()
-                    .map(|(index, m)| (index as u64 + 1, m.deleted, m.body.clone()))
-                    .filter(|(seq, _, _)| *seq > lower && before.is_none_or(|before| *seq < u64::from(before)))
+                    .map(|(index, m)| HistoryRow {
+                        seq: index as u64 + 1,
+                        deleted: m.deleted,
+                        body: m.body.clone(),
+                        system: m.sender.is_none(),
+                        reply: m.reply_to.map(|quoted| {
+                            let original = &c.messages[quoted];
+                            let shown = !original.deleted && quoted as u64 + 1 > cleared;
+                            (quoted as u64 + 1, shown.then(|| original.body.clone()))
+                        }),
+                        reactions: m.reaction_summary(),
+                    })
+                    .filter(|row| row.seq > lower && before.is_none_or(|before| row.seq < u64::from(before)))
                     .collect();
                 let limit = usize::from(limit);
-                let page = if after.is_some() {
+                let page: Vec<HistoryRow> = if after.is_some() {
                     visible.into_iter().take(limit).collect()
                 } else {
                     let skip = visible.len().saturating_sub(limit);
                     visible.into_iter().skip(skip).collect()
                 };
+                // Reading history delivers what it returned.
+                if let (Some(last), Some(member)) = (page.last(), c.member_mut(actor)) {
+                    member.deliver_up_to(last.seq);
+                }
                 Outcome::History(page)
             }
             Op::Search { actor, query } => {

@@ -8,6 +8,9 @@ use crate::store::ArchiveFilter;
 /// Users taking part in each case.
 pub(super) const USERS: usize = 4;
 
+/// The emoji users react with.
+pub(super) const EMOJI: [&str; 3] = ["👍", "❤️", "🎉"];
+
 /// Search texts: name fragments of fixture users and title fragments of groups.
 pub(super) const SEARCH_QUERIES: [&str; 5] = ["ana", "BRUNO", "z 3", "group 1", "nobody"];
 
@@ -23,11 +26,28 @@ pub(super) enum Op {
     },
     /// Create a group.
     CreateGroup { actor: usize, members: Vec<usize> },
-    /// Send, maybe with a retry key.
+    /// Send, maybe with a retry key, maybe as a reply to message number `reply`.
     Send {
         actor: usize,
         conv: usize,
         retry_key: Option<u8>,
+        reply: Option<usize>,
+    },
+    /// The host posts a system message.
+    SendSystem { conv: usize },
+    /// React (`present`) or unreact with emoji number `emoji` on message number `msg`.
+    React {
+        actor: usize,
+        conv: usize,
+        msg: usize,
+        emoji: u8,
+        present: bool,
+    },
+    /// Mark delivered up to a seq or the newest.
+    Deliver {
+        actor: usize,
+        conv: usize,
+        up_to: Option<u8>,
     },
     /// Mark read up to a seq or the newest.
     MarkRead {
@@ -79,8 +99,13 @@ pub(super) fn op_strategy() -> impl Strategy<Value = Op> {
             .prop_map(|(actor, other, tag)| Op::StartDirect { actor, other, tag }),
         1 => (user.clone(), proptest::collection::vec(0..USERS, 0..4))
             .prop_map(|(actor, members)| Op::CreateGroup { actor, members }),
-        8 => (user.clone(), conv.clone(), proptest::option::of(0..4u8))
-            .prop_map(|(actor, conv, retry_key)| Op::Send { actor, conv, retry_key }),
+        8 => (user.clone(), conv.clone(), proptest::option::of(0..4u8), proptest::option::weighted(0.25, 0..16usize))
+            .prop_map(|(actor, conv, retry_key, reply)| Op::Send { actor, conv, retry_key, reply }),
+        1 => conv.clone().prop_map(|conv| Op::SendSystem { conv }),
+        2 => (user.clone(), conv.clone(), 0..16usize, 0..EMOJI.len() as u8, any::<bool>())
+            .prop_map(|(actor, conv, msg, emoji, present)| Op::React { actor, conv, msg, emoji, present }),
+        2 => (user.clone(), conv.clone(), proptest::option::of(0..12u8))
+            .prop_map(|(actor, conv, up_to)| Op::Deliver { actor, conv, up_to }),
         3 => (user.clone(), conv.clone(), proptest::option::of(0..12u8))
             .prop_map(|(actor, conv, up_to)| Op::MarkRead { actor, conv, up_to }),
         2 => (user.clone(), conv.clone(), any::<bool>())

@@ -21,8 +21,21 @@ pub(super) enum Outcome {
     Message { seq: u64, deleted: bool, body: String },
     Inbox(Vec<(usize, u64, bool)>),
     Found(Vec<usize>),
-    History(Vec<(u64, bool, String)>),
+    History(Vec<HistoryRow>),
+    Reactions(Vec<(String, Vec<usize>)>),
     Stats(Stats),
+}
+
+/// One message of a history page, as the reader sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct HistoryRow {
+    pub(super) seq: u64,
+    pub(super) deleted: bool,
+    pub(super) body: String,
+    pub(super) system: bool,
+    /// The quoted seq and its text (`None`: shown as deleted).
+    pub(super) reply: Option<(u64, Option<String>)>,
+    pub(super) reactions: Vec<(String, Vec<usize>)>,
 }
 
 /// A conversation as one user sees it.
@@ -40,6 +53,7 @@ pub(super) struct MemberSummary {
     pub(super) user: usize,
     pub(super) owner: bool,
     pub(super) last_read: u64,
+    pub(super) delivered: u64,
     pub(super) unread: u64,
     pub(super) archived: bool,
     pub(super) cleared: u64,
@@ -62,6 +76,28 @@ pub(super) fn conversation_outcome(model: &Model, result: Result<ConversationVie
     }
 }
 
+/// A message's reactions as emoji with the indices of their holders.
+pub(super) fn reactions_of(reactions: &[crate::model::Reaction]) -> Vec<(String, Vec<usize>)> {
+    reactions
+        .iter()
+        .map(|reaction| (reaction.emoji.clone(), reaction.users.iter().map(user_index).collect()))
+        .collect()
+}
+
+/// A history page's rows.
+pub(super) fn history_rows(page: &[MessageView]) -> Vec<HistoryRow> {
+    page.iter()
+        .map(|view| HistoryRow {
+            seq: view.message.seq,
+            deleted: view.message.deleted_at.is_some(),
+            body: view.message.body.clone(),
+            system: view.message.kind == crate::model::MessageKind::System,
+            reply: view.reply_to.as_ref().map(|quoted| (quoted.seq, quoted.body.clone())),
+            reactions: reactions_of(&view.message.reactions),
+        })
+        .collect()
+}
+
 pub(super) fn message_outcome(view: &MessageView) -> Outcome {
     Outcome::Message {
         seq: view.message.seq,
@@ -78,6 +114,7 @@ pub(super) fn summary_of(model: &Model, view: &ConversationView) -> Summary {
             user: user_index(&p.participant.user),
             owner: p.participant.role == Role::Owner,
             last_read: p.participant.last_read_seq,
+            delivered: p.participant.last_delivered_seq,
             unread: p.participant.unread_count,
             archived: p.participant.is_archived,
             cleared: p.participant.cleared_through_seq,
