@@ -83,6 +83,29 @@ impl Trees {
         Ok(page)
     }
 
+    pub(crate) fn messages_by_seq(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        seqs: &[u64],
+    ) -> ChatResult<Vec<Message>> {
+        let record = self.member_record(caller, id)?;
+        let mut seqs: Vec<u64> = seqs
+            .iter()
+            .copied()
+            .filter(|seq| (1..=record.conversation.last_seq).contains(seq))
+            .collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        let mut found = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            if let Some(bytes) = self.messages.get(keys::message(id, seq)).map_err(SledStoreError::from)? {
+                found.push(decode::<Message>("message", &bytes)?);
+            }
+        }
+        Ok(found)
+    }
+
     /// Search from indexes, never the caller's whole inbox: the caller's groups (`groups`:
     /// titles, and groups with a matched user) and, per matched user, the direct
     /// conversations of that pair (`directs`, one prefix per pair). The cost grows with the

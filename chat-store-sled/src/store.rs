@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_core::store::{
-    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery,
+    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReactionChange, Reacted, ReadUpTo,
+    SearchQuery,
 };
 use chat_core::{
-    ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId, Stats, Store, Tag, UserId,
+    ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId, Stats, Store, Tag, TenantId, UserId,
 };
 
 use crate::keys;
@@ -417,6 +418,34 @@ impl Store for SledStore {
     async fn append_message(&self, caller: &Identity, new: NewMessage) -> ChatResult<Appended> {
         let caller = caller.clone();
         self.write(move |trees| trees.append_message(&caller, &new)).await
+    }
+
+    async fn append_system_message(&self, tenant: &TenantId, new: NewMessage) -> ChatResult<Appended> {
+        let tenant = tenant.clone();
+        self.write(move |trees| trees.append_system_message(&tenant, &new))
+            .await
+    }
+
+    async fn mark_delivered(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        up_to: ReadUpTo,
+    ) -> ChatResult<(ConversationRecord, bool)> {
+        let caller = caller.clone();
+        self.write(move |trees| trees.mark_delivered(&caller, id, up_to)).await
+    }
+
+    async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted> {
+        let caller = caller.clone();
+        self.write(move |trees| trees.set_reaction(&caller, &change)).await
+    }
+
+    async fn messages_by_seq(&self, caller: &Identity, id: ConversationId, seqs: &[u64]) -> ChatResult<Vec<Message>> {
+        let caller = caller.clone();
+        let seqs = seqs.to_vec();
+        self.blocking(move |trees| trees.messages_by_seq(&caller, id, &seqs))
+            .await
     }
 
     async fn mark_read(

@@ -9,7 +9,7 @@ use sled::transaction::TransactionError;
 
 use crate::error::SledStoreError;
 use crate::keys;
-use crate::tx::{Tx, TxResult, decode};
+use crate::tx::{Tx, TxResult, decode, decode_record};
 
 /// Names of the data trees, after the configurable prefix (`chat/conversations`, …).
 pub(crate) const DATA_TREES: [&str; 8] = [
@@ -124,7 +124,7 @@ impl Trees {
     pub(crate) fn record(&self, id: ConversationId) -> Result<Option<ConversationRecord>, SledStoreError> {
         self.conversations
             .get(keys::conversation(id))?
-            .map(|bytes| decode("conversation", &bytes))
+            .map(|bytes| decode_record(&bytes))
             .transpose()
     }
 

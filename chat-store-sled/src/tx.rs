@@ -31,6 +31,12 @@ pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> R
     serde_json::from_slice(bytes).map_err(|error| SledStoreError::corrupt(what, error))
 }
 
+/// A stored conversation record, with rows written before the delivery watermark existed
+/// brought up to it ([`ConversationRecord::with_delivery_at_least_read`]).
+pub(crate) fn decode_record(bytes: &[u8]) -> Result<ConversationRecord, SledStoreError> {
+    decode::<ConversationRecord>("conversation", bytes).map(ConversationRecord::with_delivery_at_least_read)
+}
+
 fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, SledStoreError> {
     serde_json::to_vec(value).map_err(|source| SledStoreError::Encode { what, source })
 }
@@ -75,7 +81,7 @@ pub(crate) struct Tx<'a> {
 impl Tx<'_> {
     pub(crate) fn record(&self, id: ConversationId) -> TxResult<Option<ConversationRecord>> {
         match self.conversations.get(keys::conversation(id))? {
-            Some(bytes) => match decode("conversation", &bytes) {
+            Some(bytes) => match decode_record(&bytes) {
                 Ok(record) => Ok(Some(record)),
                 Err(error) => abort(error),
             },

@@ -3,8 +3,8 @@
 
 use chat_core::model::now;
 use chat_core::rules::{self, Deletion};
-use chat_core::store::{Appended, Deleted, NewDirect, NewGroup, NewMessage, ReadUpTo};
-use chat_core::{ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId, UserId};
+use chat_core::store::{Appended, Deleted, NewDirect, NewGroup, NewMessage, ReactionChange, Reacted, ReadUpTo};
+use chat_core::{ChatError, ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId, TenantId, UserId};
 
 use crate::error::SledStoreError;
 use crate::keys;
@@ -62,21 +62,54 @@ impl Trees {
                     });
                 }
             }
-            let mut record = before.clone();
-            let message = rules::append(&mut record, &caller.user, new, now());
-            let seq = message.seq.to_be_bytes();
-            tx.save_message(&message)?;
-            tx.message_ids
-                .insert(&keys::message_id(message.conversation_id, message.id), &seq)?;
+            let message = append(tx, &before, Some(&caller.user), new)?;
             if let Some(client_key) = &client_key {
-                tx.client_ids.insert(client_key.as_slice(), &seq)?;
+                tx.client_ids.insert(client_key.as_slice(), &message.message.seq.to_be_bytes())?;
             }
-            tx.save_changes(Some(&before), &record)?;
-            Ok(Appended {
-                message,
-                created: true,
-                record,
-            })
+            Ok(message)
+        })
+    }
+
+    pub(crate) fn append_system_message(&self, tenant: &TenantId, new: &NewMessage) -> ChatResult<Appended> {
+        self.transaction(|tx| {
+            let before = match tx.record(new.conversation_id)? {
+                Some(record) if &record.conversation.tenant == tenant => record,
+                _ => return abort(ChatError::conversation_not_found()),
+            };
+            append(tx, &before, None, new)
+        })
+    }
+
+    pub(crate) fn mark_delivered(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        up_to: ReadUpTo,
+    ) -> ChatResult<(ConversationRecord, bool)> {
+        self.update(caller, id, |_, record| {
+            check(rules::mark_delivered(record, &caller.user, up_to, now()))
+        })
+    }
+
+    pub(crate) fn set_reaction(&self, caller: &Identity, change: &ReactionChange) -> ChatResult<Reacted> {
+        let (record, (message, changed)) = self.update(caller, change.conversation, |tx, _| {
+            let mut stored = tx.message_by_id(change.conversation, change.message)?;
+            let changed = check(rules::set_reaction(
+                &mut stored,
+                &caller.user,
+                &change.emoji,
+                change.present,
+                change.max_distinct,
+            ))?;
+            if changed {
+                tx.save_message(&stored)?;
+            }
+            Ok((stored, changed))
+        })?;
+        Ok(Reacted {
+            message,
+            record,
+            changed,
         })
     }
 
@@ -178,6 +211,31 @@ impl Trees {
         })?;
         Ok(record)
     }
+}
+
+/// Appends `new` from `author` (`None`: a system message) to `before` by [`rules::append`],
+/// with the message it quotes read in the same transaction, and saves the message, its id
+/// index and the record.
+fn append(tx: &Tx<'_>, before: &ConversationRecord, author: Option<&UserId>, new: &NewMessage) -> TxResult<Appended> {
+    let id = before.conversation.id;
+    let replied = match new.reply_to {
+        Some(quoted) => match tx.message_ids.get(keys::message_id(id, quoted))? {
+            Some(seq) => Some(tx.message(id, Tx::seq_value("message id", &seq)?)?),
+            None => None,
+        },
+        None => None,
+    };
+    let mut record = before.clone();
+    let message = check(rules::append(&mut record, author, new, replied.as_ref(), now()))?;
+    tx.save_message(&message)?;
+    tx.message_ids
+        .insert(&keys::message_id(message.conversation_id, message.id), &message.seq.to_be_bytes())?;
+    tx.save_changes(Some(before), &record)?;
+    Ok(Appended {
+        message,
+        created: true,
+        record,
+    })
 }
 
 /// How many messages in `seqs` are deleted, for [`rules::mark_read`]: one read per message

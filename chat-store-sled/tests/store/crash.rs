@@ -1,9 +1,11 @@
 //! Crash test: a child process (this test binary, re-run in child mode) sends messages to
 //! several conversations from several senders, marks some read, deletes a few, and prints
+//! reacts and marks delivered, and prints
 //! every acknowledged operation; the parent kills it with SIGKILL at random moments,
 //! reopens the database and checks that nothing acknowledged was lost and that every
 //! invariant holds: seq dense, unread counts and previews consistent with the messages,
-//! counters consistent with the inbox, no direct conversation duplicated.
+//! counters consistent with the inbox, no direct conversation duplicated, acknowledged
+//! reactions and delivery watermarks kept, delivered never below read.
 //!
 //! `CHAT_CRASH_CYCLES` sets the number of kill/reopen cycles (default 20) and
 //! `CHAT_CRASH_SEED` the random seed (printed, so a failure can be replayed).
@@ -17,9 +19,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chat_core::model::LastMessage;
-use chat_core::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo};
+use chat_core::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReactionChange, ReadUpTo};
 use chat_core::{
-    ArchiveFilter, ConversationId, ConversationKind, ConversationRecord, Identity, InboxCursor, Message, MessageId,
+    ArchiveFilter, ChatError, ConversationId, ConversationKind, ConversationRecord, Identity, InboxCursor, Message, MessageId,
     Store, Tag, TenantId, UserId,
 };
 use chat_store_sled::SledStore;
@@ -29,6 +31,8 @@ const CHILD_DIR: &str = "CHAT_CRASH_CHILD_DIR";
 const CHILD_RUN: &str = "CHAT_CRASH_CHILD_RUN";
 const CHILD_GROUP: &str = "CHAT_CRASH_CHILD_GROUP";
 const SENDER_TASKS: u64 = 6;
+/// Each sender task reacts with its own emoji, so that no two tasks race on one reaction.
+const TASK_EMOJI: [&str; SENDER_TASKS as usize] = ["👍", "❤️", "🎉", "😂", "😮", "🙏"];
 
 fn user(n: usize) -> UserId {
     UserId::new(format!("u{n}")).expect("user id")
@@ -154,6 +158,7 @@ fn crash_child_writer() {
                                     conversation_id: conversation,
                                     body: "a repeat".to_owned(),
                                     client_message_id: Some(cmid),
+                                    reply_to: None,
                                     metadata: Default::default(),
                                 },
                             )
@@ -170,7 +175,32 @@ fn crash_child_writer() {
                             .await
                             .expect("delete");
                         report(format!("DEL {conversation} {id}"));
-                    } else if roll < 5 {
+                    } else if roll == 2 && !mine.is_empty() {
+                        let (conversation, _, id, _) = mine[rng.below(mine.len() as u64) as usize].clone();
+                        let members = &conversations.iter().find(|(c, _)| *c == conversation).expect("known").1;
+                        let reactor = members[rng.below(members.len() as u64) as usize];
+                        let emoji = TASK_EMOJI[task as usize];
+                        let change = ReactionChange {
+                            conversation,
+                            message: id,
+                            emoji: emoji.to_owned(),
+                            present: true,
+                            max_distinct: 20,
+                        };
+                        match store.set_reaction(&caller(reactor), change).await {
+                            Ok(_) => report(format!("REACT {conversation} {id} {reactor} {emoji}")),
+                            Err(ChatError::Conflict { .. }) => {} // deleted meanwhile
+                            Err(error) => panic!("react: {error}"),
+                        }
+                    } else if roll == 3 {
+                        let recipient = members[rng.below(members.len() as u64) as usize];
+                        let (record, _) = store
+                            .mark_delivered(&caller(recipient), *conversation, ReadUpTo::Newest)
+                            .await
+                            .expect("mark delivered");
+                        let seq = record.participant(&user(recipient)).map_or(0, |p| p.last_delivered_seq);
+                        report(format!("DELIV {conversation} {recipient} {seq}"));
+                    } else if roll < 6 {
                         let reader = members[rng.below(members.len() as u64) as usize];
                         let (record, _) = store
                             .mark_read(&caller(reader), *conversation, ReadUpTo::Newest)
@@ -188,6 +218,7 @@ fn crash_child_writer() {
                                     conversation_id: *conversation,
                                     body: format!("body {cmid}"),
                                     client_message_id: Some(cmid.clone()),
+                                    reply_to: None,
                                     metadata: Default::default(),
                                 },
                             )
@@ -220,6 +251,10 @@ struct Acknowledged {
     read_calls: usize,
     /// Acknowledged deletions.
     deleted: HashSet<MessageId>,
+    /// Acknowledged reactions: (message, user, emoji).
+    reactions: HashSet<(MessageId, usize, String)>,
+    /// Highest acknowledged delivery watermark per (conversation, user).
+    deliveries: HashMap<(ConversationId, usize), u64>,
     /// Direct key -> the conversation id every child was given.
     directs: BTreeMap<String, ConversationId>,
 }
@@ -257,6 +292,18 @@ impl Acknowledged {
             }
             ["DEL", _conversation, id] => {
                 self.deleted.insert(id.parse().expect("message id"));
+            }
+            ["REACT", _conversation, id, reactor, emoji] => {
+                let key = (id.parse().expect("message id"), reactor.parse().expect("reactor"), (*emoji).to_owned());
+                self.reactions.insert(key);
+            }
+            ["DELIV", conversation, recipient, seq] => {
+                let key = (
+                    conversation.parse().expect("conversation"),
+                    recipient.parse().expect("recipient"),
+                );
+                let entry = self.deliveries.entry(key).or_default();
+                *entry = (*entry).max(seq.parse().expect("seq"));
             }
             ["CONV", key, id, _created] => {
                 let id: ConversationId = id.parse().expect("conversation id");
@@ -370,7 +417,11 @@ async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) 
         for participant in &record.participants {
             let unread = messages
                 .iter()
-                .filter(|m| m.seq > participant.last_read_seq && m.sender != participant.user && m.deleted_at.is_none())
+                .filter(|m| {
+                    m.seq > participant.last_read_seq
+                        && m.sender.as_ref() != Some(&participant.user)
+                        && m.deleted_at.is_none()
+                })
                 .count() as u64;
             assert_eq!(
                 participant.unread_count, unread,
@@ -398,7 +449,7 @@ async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) 
                 .get((*seq as usize).wrapping_sub(1))
                 .unwrap_or_else(|| panic!("acknowledged message {message_id} (seq {seq}) of {id} is lost"));
             assert_eq!(stored.id, *message_id, "acknowledged message at seq {seq} of {id}");
-            assert_eq!(stored.sender, user(*sender));
+            assert_eq!(stored.sender, Some(user(*sender)));
             assert_eq!(stored.client_message_id.as_deref(), Some(cmid.as_str()));
             if acked.deleted.contains(message_id) {
                 assert!(
@@ -413,6 +464,41 @@ async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) 
             if conversation == id {
                 let watermark = record.participant(&user(*reader)).map_or(0, |p| p.last_read_seq);
                 assert!(watermark >= *seq, "acknowledged read of u{reader} in {id} went back");
+            }
+        }
+        for ((conversation, recipient), seq) in &acked.deliveries {
+            if conversation == id {
+                let watermark = record.participant(&user(*recipient)).map_or(0, |p| p.last_delivered_seq);
+                assert!(watermark >= *seq, "acknowledged delivery to u{recipient} in {id} went back");
+            }
+        }
+        for participant in &record.participants {
+            assert!(
+                participant.last_delivered_seq >= participant.last_read_seq,
+                "delivered below read for {} in {id}",
+                participant.user
+            );
+        }
+        for message in &messages {
+            if message.deleted_at.is_some() {
+                assert!(message.reactions.is_empty(), "deleted message {} keeps reactions", message.id);
+            }
+            for reaction in &message.reactions {
+                assert!(
+                    !reaction.users.is_empty() && reaction.users.windows(2).all(|pair| pair[0] < pair[1]),
+                    "reaction {} of {} holds each user once",
+                    reaction.emoji,
+                    message.id
+                );
+            }
+            for (acked_message, reactor, emoji) in &acked.reactions {
+                if *acked_message == message.id && message.deleted_at.is_none() {
+                    let held = message
+                        .reactions
+                        .iter()
+                        .any(|r| &r.emoji == emoji && r.users.contains(&user(*reactor)));
+                    assert!(held, "acknowledged reaction {emoji} of u{reactor} on {acked_message} is lost");
+                }
             }
         }
         records.insert(*id, record);
@@ -628,10 +714,13 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
     let elapsed = started.elapsed();
     eprintln!(
         "crash test: {cycles} SIGKILLs ({early_kills} aimed at start-up, {killed_before_open} before the store \
-         was open), {} acknowledged sends, {} reads, {} deletes, all present; {} messages stored; {:.1}s",
+         was open), {} acknowledged sends, {} reads, {} deletes, {} reactions, {} delivery watermarks, all \
+         present; {} messages stored; {:.1}s",
         acked.messages.len(),
         acked.read_calls,
         acked.deleted.len(),
+        acked.reactions.len(),
+        acked.deliveries.len(),
         per_cycle.last().map_or(0, |c| c.1),
         elapsed.as_secs_f64()
     );

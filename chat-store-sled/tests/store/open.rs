@@ -176,6 +176,7 @@ async fn a_corrupt_record_is_a_backend_error_not_a_panic() {
                 conversation_id: id,
                 body: "x".into(),
                 client_message_id: None,
+                reply_to: None,
                 metadata: Default::default(),
             },
         )

@@ -59,6 +59,7 @@ async fn send(store: &SledStore, tenant: &TenantId, conversation: ConversationId
         conversation_id: conversation,
         body: "a message of ordinary length, about as long as people write".to_owned(),
         client_message_id: None,
+        reply_to: None,
         metadata: Default::default(),
     };
     store.append_message(&caller, new).await.expect("send");
