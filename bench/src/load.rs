@@ -90,6 +90,7 @@ async fn append(store: &SledStore, id: ConversationId, sender: &str, body: Strin
                 conversation_id: id,
                 body,
                 client_message_id: None,
+                reply_to: None,
                 metadata: Metadata::new(),
             },
         )

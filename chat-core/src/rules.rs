@@ -128,9 +128,13 @@ pub fn direct_pair<'a>(a: &'a UserId, b: &'a UserId) -> (&'a UserId, &'a UserId)
     if a <= b { (a, b) } else { (b, a) }
 }
 
-/// Why a `reply_to` is refused: the same answer for another conversation's message, an
-/// unknown one, a deleted one and one the sender cleared, so it leaks nothing.
-const NO_SUCH_REPLY: &str = "no such message in this conversation";
+/// The refusal of a `reply_to`: a validation error on `reply_to`, the same for another
+/// conversation's message, an unknown one, a deleted one and one the sender cleared, so it
+/// leaks nothing. Stores that check the reply in their own language (PgStore's SQL
+/// function) answer with this.
+pub fn reply_refused() -> ChatError {
+    ChatError::invalid("reply_to", "no such message in this conversation")
+}
 
 /// The message a new message quotes, checked (invariant 7 for replies): `replied` is what the
 /// store found for `new.reply_to` in `record`'s conversation (`None`: nothing there). It must
@@ -161,7 +165,7 @@ pub fn reply_target(
                 seq: message.seq,
             }))
         }
-        _ => Err(ChatError::invalid("reply_to", NO_SUCH_REPLY)),
+        _ => Err(reply_refused()),
     }
 }
 

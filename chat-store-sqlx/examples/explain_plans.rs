@@ -365,6 +365,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 conversation_id: big,
                 body: "explained".into(),
                 client_message_id: Some("explain-1".into()),
+                reply_to: None,
                 metadata: Default::default(),
             }
         )

@@ -54,6 +54,24 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
         .is_some_and(|database_error| database_error.is_unique_violation())
 }
 
+/// True when the `append_message` function refused the quoted message (SQLSTATE CH422, see
+/// the migration `message_features`): answered as [`chat_core::rules::reply_refused`].
+pub(crate) fn is_reply_refused(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|database_error| database_error.code())
+        .is_some_and(|code| code == "CH422")
+}
+
+/// The store's answer to a failed `append_message` call.
+pub(crate) fn append_error(error: sqlx::Error) -> chat_core::ChatError {
+    if is_reply_refused(&error) {
+        chat_core::rules::reply_refused()
+    } else {
+        db(error)
+    }
+}
+
 /// True when the database refused a statement with SQLSTATE 25000 (invalid_transaction_state),
 /// as the `append_message` function does outside READ COMMITTED.
 pub(crate) fn is_invalid_transaction_state(error: &sqlx::Error) -> bool {

@@ -7,15 +7,15 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use chat_core::model::now;
 use chat_core::rules::{self, Deletion};
-use chat_core::store::{Appended, Deleted, NewDirect, NewGroup, NewMessage};
+use chat_core::store::{Appended, Deleted, NewDirect, NewGroup, NewMessage, ReactionChange, Reacted};
 use chat_core::{
     ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, Identity, InboxQuery, Message, MessageId,
-    ReadUpTo, SearchQuery, Stats, Store, Tag, UserId,
+    ReadUpTo, SearchQuery, Stats, Store, Tag, TenantId, UserId,
 };
 use sqlx::Row;
 use sqlx::types::Json;
 
-use crate::error::{PgStoreError, db, is_invalid_transaction_state};
+use crate::error::{PgStoreError, append_error, db, is_invalid_transaction_state};
 use crate::rows::{message_from_row, record_from_row, role_text, tag_columns, to_i64, to_u64};
 use crate::sql::TagMode;
 use crate::store::{PgStore, commit};
@@ -127,45 +127,68 @@ impl Store for PgStore {
     }
 
     async fn append_message(&self, caller: &Identity, new: NewMessage) -> ChatResult<Appended> {
-        // One statement: the whole send runs in the migration's `append_message` function
-        // (lock, membership, retry key, and `rules::append` in SQL), one implicit
-        // transaction. Only where the connections' default isolation is stricter than READ
-        // COMMITTED does the function refuse; the call is then repeated, and every later
-        // one made, inside an explicit READ COMMITTED transaction.
-        let implicit = if self.strict_isolation.load(Ordering::Relaxed) {
-            None
-        } else {
-            match self.append_call(caller, &new).fetch_optional(&self.pool).await {
-                Err(error) if is_invalid_transaction_state(&error) => {
-                    self.strict_isolation.store(true, Ordering::Relaxed);
-                    None
-                }
-                other => Some(other.map_err(db)?),
-            }
-        };
-        let row = match implicit {
-            Some(row) => row,
-            None => {
-                let mut tx = self.begin().await?;
-                let row = self
-                    .append_call(caller, &new)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                commit(tx).await?;
-                row
-            }
-        };
-        let row = row.ok_or_else(ChatError::conversation_not_found)?;
-        let created: bool = row.try_get("created").map_err(db)?;
-        let record = record_from_row(&row)?;
-        let message = message_from_row(&row)?
-            .ok_or_else(|| PgStoreError::Corrupt("append_message returned no message".into()))?;
-        Ok(Appended {
-            message,
-            created,
-            record,
+        self.append(&caller.tenant, Some(&caller.user), &new).await
+    }
+
+    async fn append_system_message(&self, tenant: &TenantId, new: NewMessage) -> ChatResult<Appended> {
+        self.append(tenant, None, &new).await
+    }
+
+    async fn mark_delivered(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        up_to: ReadUpTo,
+    ) -> ChatResult<(ConversationRecord, bool)> {
+        self.update_own_row(caller, id, |record| {
+            rules::mark_delivered(record, &caller.user, up_to, now())
         })
+        .await
+    }
+
+    async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted> {
+        let mut tx = self.begin().await?;
+        let (record, mut stored) = self
+            .lock_member_message(&mut tx, caller, change.conversation, change.message)
+            .await?;
+        let changed = rules::set_reaction(
+            &mut stored,
+            &caller.user,
+            &change.emoji,
+            change.present,
+            change.max_distinct,
+        )?;
+        if changed {
+            self.save_reactions(&mut tx, &stored).await?;
+        }
+        commit(tx).await?;
+        Ok(Reacted {
+            message: stored,
+            record,
+            changed,
+        })
+    }
+
+    async fn messages_by_seq(&self, caller: &Identity, id: ConversationId, seqs: &[u64]) -> ChatResult<Vec<Message>> {
+        let seqs: Vec<i64> = seqs.iter().map(|&seq| to_i64(seq)).collect();
+        let rows = sqlx::query(&self.sql.messages_by_seq)
+            .bind(id.as_uuid())
+            .bind(caller.user.as_str())
+            .bind(caller.tenant.as_str())
+            .bind(&seqs)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        if rows.is_empty() {
+            return Err(ChatError::conversation_not_found());
+        }
+        let mut messages = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(message) = message_from_row(row)? {
+                messages.push(message);
+            }
+        }
+        Ok(messages)
     }
 
     async fn mark_read(
@@ -399,6 +422,51 @@ impl Store for PgStore {
             total_conversations: get("total")?,
             unread_conversations: get("unread_conversations")?,
             unread_messages: get("unread_messages")?,
+        })
+    }
+}
+
+impl PgStore {
+    /// A send in one statement: the whole append runs in the migration's `append_message`
+    /// function (lock, membership unless a system message, retry key, reply check, and
+    /// `rules::append` in SQL), one implicit transaction. Only where the connections'
+    /// default isolation is stricter than READ COMMITTED does the function refuse; the call
+    /// is then repeated, and every later one made, inside an explicit READ COMMITTED
+    /// transaction.
+    async fn append(&self, tenant: &TenantId, author: Option<&UserId>, new: &NewMessage) -> ChatResult<Appended> {
+        let implicit = if self.strict_isolation.load(Ordering::Relaxed) {
+            None
+        } else {
+            match self.append_call(tenant, author, new).fetch_optional(&self.pool).await {
+                Err(error) if is_invalid_transaction_state(&error) => {
+                    self.strict_isolation.store(true, Ordering::Relaxed);
+                    None
+                }
+                other => Some(other.map_err(append_error)?),
+            }
+        };
+        let row = match implicit {
+            Some(row) => row,
+            None => {
+                let mut tx = self.begin().await?;
+                let row = self
+                    .append_call(tenant, author, new)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(append_error)?;
+                commit(tx).await?;
+                row
+            }
+        };
+        let row = row.ok_or_else(ChatError::conversation_not_found)?;
+        let created: bool = row.try_get("created").map_err(db)?;
+        let record = record_from_row(&row)?;
+        let message = message_from_row(&row)?
+            .ok_or_else(|| PgStoreError::Corrupt("append_message returned no message".into()))?;
+        Ok(Appended {
+            message,
+            created,
+            record,
         })
     }
 }

@@ -1,6 +1,9 @@
 //! Column lists and the decoding of rows into chat-core records.
 
-use chat_core::model::{Conversation, ConversationKind, ConversationRecord, LastMessage, Message, Participant, Role};
+use chat_core::model::{
+    Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, MessageRef, Participant,
+    Reaction, Role,
+};
 use chat_core::{ConversationId, MessageId, Metadata, Tag, TaggableId, TenantId, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
@@ -17,7 +20,7 @@ pub(crate) const RECORD_COLUMNS: &str = "c.id, c.tenant, c.kind, c.title, c.tag_
      c.created_by, c.created_at, c.updated_at, c.last_seq, c.last_activity_at, c.last_message_id, \
      c.last_message_seq, c.last_message_sender, c.last_message_text, c.last_message_at, c.metadata, c.version, \
      pa.p_users, pa.p_roles, pa.p_joined_at, pa.p_last_read_seq, pa.p_last_read_at, pa.p_unread, \
-     pa.p_archived, pa.p_cleared";
+     pa.p_archived, pa.p_cleared, pa.p_delivered_seq, pa.p_delivered_at";
 
 /// The participants of conversation `c` as parallel arrays (one aggregation, so every array
 /// has the same order).
@@ -26,7 +29,8 @@ pub(crate) fn participants_lateral(schema: &str) -> String {
         "CROSS JOIN LATERAL (SELECT array_agg(p.user_id) AS p_users, array_agg(p.role) AS p_roles, \
          array_agg(p.joined_at) AS p_joined_at, array_agg(p.last_read_seq) AS p_last_read_seq, \
          array_agg(p.last_read_at) AS p_last_read_at, array_agg(p.unread_count) AS p_unread, \
-         array_agg(p.is_archived) AS p_archived, array_agg(p.cleared_through_seq) AS p_cleared \
+         array_agg(p.is_archived) AS p_archived, array_agg(p.cleared_through_seq) AS p_cleared, \
+         array_agg(p.last_delivered_seq) AS p_delivered_seq, array_agg(p.last_delivered_at) AS p_delivered_at \
          FROM {schema}.participants p WHERE p.conversation_id = c.id) pa"
     )
 }
@@ -35,7 +39,8 @@ pub(crate) fn participants_lateral(schema: &str) -> String {
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id AS m_id, m.conversation_id AS m_conversation_id, m.seq AS m_seq, \
      m.sender AS m_sender, m.body AS m_body, m.client_message_id AS m_client_message_id, \
      m.metadata AS m_metadata, m.created_at AS m_created_at, m.edited_at AS m_edited_at, \
-     m.deleted_at AS m_deleted_at";
+     m.deleted_at AS m_deleted_at, m.kind AS m_kind, m.reply_to_id AS m_reply_to_id, \
+     m.reply_to_seq AS m_reply_to_seq, m.reactions AS m_reactions";
 
 fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T, PgStoreError>
 where
@@ -130,7 +135,7 @@ pub(crate) fn record_from_row(row: &PgRow) -> Result<ConversationRecord, PgStore
         Some(id) => Some(LastMessage {
             id: MessageId::from_uuid(id),
             seq: to_u64(get(row, "last_message_seq")?, "preview seq")?,
-            sender: user(get(row, "last_message_sender")?)?,
+            sender: get::<Option<String>>(row, "last_message_sender")?.map(user).transpose()?,
             text: get(row, "last_message_text")?,
             at: get(row, "last_message_at")?,
         }),
@@ -160,6 +165,9 @@ pub(crate) fn record_from_row(row: &PgRow) -> Result<ConversationRecord, PgStore
     let unread: Vec<i64> = get::<Option<Vec<i64>>>(row, "p_unread")?.unwrap_or_default();
     let archived: Vec<bool> = get::<Option<Vec<bool>>>(row, "p_archived")?.unwrap_or_default();
     let cleared: Vec<i64> = get::<Option<Vec<i64>>>(row, "p_cleared")?.unwrap_or_default();
+    let delivered: Vec<i64> = get::<Option<Vec<i64>>>(row, "p_delivered_seq")?.unwrap_or_default();
+    let delivered_at: Vec<Option<DateTime<Utc>>> =
+        get::<Option<Vec<Option<DateTime<Utc>>>>>(row, "p_delivered_at")?.unwrap_or_default();
     let count = users.len();
     if [
         roles.len(),
@@ -169,6 +177,8 @@ pub(crate) fn record_from_row(row: &PgRow) -> Result<ConversationRecord, PgStore
         unread.len(),
         archived.len(),
         cleared.len(),
+        delivered.len(),
+        delivered_at.len(),
     ]
     .iter()
     .any(|&len| len != count)
@@ -186,6 +196,8 @@ pub(crate) fn record_from_row(row: &PgRow) -> Result<ConversationRecord, PgStore
             unread_count: to_u64(unread[index], "unread_count")?,
             is_archived: archived[index],
             cleared_through_seq: to_u64(cleared[index], "cleared_through_seq")?,
+            last_delivered_seq: to_u64(delivered[index], "last_delivered_seq")?,
+            last_delivered_at: delivered_at[index],
         });
     }
     let mut record = ConversationRecord {
@@ -202,13 +214,29 @@ pub(crate) fn message_from_row(row: &PgRow) -> Result<Option<Message>, PgStoreEr
     let Some(id) = get::<Option<Uuid>>(row, "m_id")? else {
         return Ok(None);
     };
+    let kind = match get::<String>(row, "m_kind")?.as_str() {
+        "user" => MessageKind::User,
+        "system" => MessageKind::System,
+        other => return Err(PgStoreError::Corrupt(format!("message kind {other:?}"))),
+    };
+    let reply_to = match (get::<Option<Uuid>>(row, "m_reply_to_id")?, get::<Option<i64>>(row, "m_reply_to_seq")?) {
+        (Some(id), Some(seq)) => Some(MessageRef {
+            id: MessageId::from_uuid(id),
+            seq: to_u64(seq, "reply_to_seq")?,
+        }),
+        _ => None,
+    };
+    let Json(reactions) = get::<Json<Vec<Reaction>>>(row, "m_reactions")?;
     Ok(Some(Message {
         id: MessageId::from_uuid(id),
         conversation_id: ConversationId::from_uuid(get(row, "m_conversation_id")?),
         seq: to_u64(get(row, "m_seq")?, "seq")?,
-        sender: user(get(row, "m_sender")?)?,
+        kind,
+        sender: get::<Option<String>>(row, "m_sender")?.map(user).transpose()?,
         body: get(row, "m_body")?,
         client_message_id: get(row, "m_client_message_id")?,
+        reply_to,
+        reactions,
         metadata: metadata(get(row, "m_metadata")?)?,
         created_at: get(row, "m_created_at")?,
         edited_at: get(row, "m_edited_at")?,

@@ -36,6 +36,8 @@ pub(crate) struct Sql {
     pub append: String,
     pub save_participant: String,
     pub save_message: String,
+    pub save_reactions: String,
+    pub messages_by_seq: String,
     pub newest_visible_before: String,
     pub count_deleted_above: String,
     pub save_unread_counts: String,
@@ -140,11 +142,11 @@ impl Sql {
             ),
             lock_plain: lock(""),
             lock_message_id: lock("m.id = $3"),
-            append: format!("SELECT * FROM {s}.append_message($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+            append: format!("SELECT * FROM {s}.append_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
             save_participant: format!(
                 "WITH c AS (UPDATE {s}.conversations SET updated_at = $3, version = version + 1 WHERE id = $1) \
                  UPDATE {s}.participants SET role = $4, last_read_seq = $5, last_read_at = $6, unread_count = $7, \
-                   is_archived = $8, cleared_through_seq = $9 \
+                   is_archived = $8, cleared_through_seq = $9, last_delivered_seq = $10, last_delivered_at = $11 \
                  WHERE conversation_id = $1 AND user_id = $2"
             ),
             save_message: format!(
@@ -153,8 +155,26 @@ impl Sql {
                      last_message_sender = $9, last_message_text = $10, last_message_at = $11, \
                      version = version + 1 \
                    WHERE id = $1 \
-                 ) UPDATE {s}.messages SET body = $3, edited_at = $4, deleted_at = $5 \
+                 ) UPDATE {s}.messages SET body = $3, edited_at = $4, deleted_at = $5, reactions = $12 \
                    WHERE conversation_id = $1 AND id = $2"
+            ),
+            // Reactions change the message alone, not the conversation's activity or anyone's
+            // counters; the version moves like after every write under the lock, so that a
+            // writer that waited for this one reads the message again (see `PgStore::lock`).
+            save_reactions: format!(
+                "WITH c AS (UPDATE {s}.conversations SET version = version + 1 WHERE id = $1) \
+                 UPDATE {s}.messages SET reactions = $3 WHERE conversation_id = $1 AND id = $2"
+            ),
+            // `$1` conversation, `$2` actor, `$3` tenant, `$4` seqs. One row with NULL message
+            // columns when the actor is a member and none is found; no row when not a member.
+            messages_by_seq: format!(
+                "SELECT {MESSAGE_COLUMNS} FROM \
+                   (SELECT 1 FROM {s}.participants p \
+                    WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.tenant = $3) me \
+                 LEFT JOIN LATERAL ( \
+                   SELECT * FROM {s}.messages q WHERE q.conversation_id = $1 AND q.seq = ANY($4) \
+                 ) m ON true \
+                 ORDER BY m.seq"
             ),
             newest_visible_before: format!(
                 "SELECT {MESSAGE_COLUMNS} FROM {s}.messages m \
@@ -175,9 +195,9 @@ impl Sql {
                    UPDATE {s}.conversations SET updated_at = $3, version = version + 1 WHERE id = $1 \
                    RETURNING id, tenant, tag_type, tag_id, last_activity_at, last_seq \
                  ) INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, \
-                     last_activity_at, title_lower, role, joined_at, last_read_seq) \
+                     last_activity_at, title_lower, role, joined_at, last_read_seq, last_delivered_seq) \
                    SELECT c.id, u.user_id, c.tenant, c.tag_type, c.tag_id, c.last_activity_at, $4, 'member', $3, \
-                     c.last_seq \
+                     c.last_seq, c.last_seq \
                    FROM c CROSS JOIN unnest($2::text[]) AS u(user_id)"
             ),
             remove_participant: format!(

@@ -246,6 +246,8 @@ impl PgStore {
             .bind(to_i64(participant.unread_count))
             .bind(participant.is_archived)
             .bind(to_i64(participant.cleared_through_seq))
+            .bind(to_i64(participant.last_delivered_seq))
+            .bind(participant.last_delivered_at)
             .execute(&mut *conn)
             .await
             .map_err(db)?;
@@ -271,32 +273,48 @@ impl PgStore {
             .bind(conversation.updated_at)
             .bind(preview.map(|last| *last.id.as_uuid()))
             .bind(preview.map(|last| to_i64(last.seq)))
-            .bind(preview.map(|last| last.sender.as_str()))
+            .bind(preview.and_then(|last| last.sender.as_ref().map(UserId::as_str)))
             .bind(preview.map(|last| last.text.as_str()))
             .bind(preview.map(|last| last.at))
+            .bind(Json(&message.reactions))
             .execute(&mut *conn)
             .await
             .map_err(db)?;
         Ok(())
     }
 
-    /// The call of the `append_message` function for `new` (see the migration), which
-    /// applies [`rules::append`] in the database.
+    /// Writes `message`'s reactions, and nothing else.
+    pub(crate) async fn save_reactions(&self, conn: &mut PgConnection, message: &Message) -> ChatResult<()> {
+        sqlx::query(&self.sql.save_reactions)
+            .bind(message.conversation_id.as_uuid())
+            .bind(message.id.as_uuid())
+            .bind(Json(&message.reactions))
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// The call of the `append_message` function for `new` from `author` (`None`: a system
+    /// message) in `tenant` (see the migration), which applies [`rules::append`] in the
+    /// database.
     pub(crate) fn append_call<'q>(
         &'q self,
-        caller: &'q Identity,
+        tenant: &'q TenantId,
+        author: Option<&'q UserId>,
         new: &'q NewMessage,
     ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
         sqlx::query(&self.sql.append)
             .bind(new.conversation_id.as_uuid())
-            .bind(caller.tenant.as_str())
-            .bind(caller.user.as_str())
+            .bind(tenant.as_str())
+            .bind(author.map(UserId::as_str))
             .bind(*MessageId::new_v7().as_uuid())
             .bind(&new.body)
             .bind(new.client_message_id.as_deref())
             .bind(Json(&new.metadata))
             .bind(now())
             .bind(LastMessage::preview_text(&new.body))
+            .bind(new.reply_to.map(|id| *id.as_uuid()))
     }
 
     pub(crate) async fn fetch_records(
