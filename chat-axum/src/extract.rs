@@ -326,6 +326,30 @@ impl<S: Send + Sync> FromRequestParts<S> for MessagePath {
     }
 }
 
+/// The `{uuid}`, `{message_uuid}` and `{emoji}` of
+/// `/conversations/{uuid}/messages/{message_uuid}/reactions/{emoji}` (percent-decoded; the
+/// services check the emoji).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReactionPath {
+    /// The conversation and the message.
+    pub message: MessagePath,
+    /// The emoji, as sent.
+    pub emoji: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ReactionPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let message = MessagePath::from_request_parts(parts, state).await?;
+        let params = path_params(parts).await?;
+        Ok(Self {
+            message,
+            emoji: param(&params, "emoji")?.to_owned(),
+        })
+    }
+}
+
 /// The `{uuid}` and `{user}` of `/conversations/{uuid}/participants/{user}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParticipantPath {

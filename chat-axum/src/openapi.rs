@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::ChatApi;
-use crate::routes::{conversations, messages, users};
+use crate::routes::{conversations, delivery, messages, reactions, users};
 use crate::ws;
 
 /// The document of every route [`crate::router`] serves; paths are relative to where the
@@ -35,7 +35,9 @@ pub(crate) fn documented_routes() -> OpenApiRouter<ChatApi> {
         .routes(routes!(conversations::show))
         .routes(routes!(messages::history, messages::send))
         .routes(routes!(messages::edit, messages::delete))
+        .routes(routes!(reactions::react, reactions::unreact))
         .routes(routes!(conversations::mark_read))
+        .routes(routes!(delivery::mark_delivered))
         .routes(routes!(conversations::archive, conversations::unarchive))
         .routes(routes!(conversations::clear))
         .routes(routes!(messages::typing))

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use chat_core::{ConversationKind, ConversationView, MessageView, Participant, Profile, Stats, TaggableId, UserId};
+use chat_core::{ConversationKind, ConversationView, Participant, Profile, Stats, TaggableId, UserId};
 use chrono::{DateTime, Utc};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+
+mod message;
+
+pub use message::{DeliveryStatus, MessageKindResource, MessageResource, ReactionResource, ReplyResource};
 
 /// Serializers for timestamps in the wire format `2025-10-15T10:30:00.000000Z`.
 pub mod timestamp {
@@ -353,61 +357,6 @@ impl ConversationResource {
                 user.uuid = other.participant.user.as_str().to_owned();
                 user
             }),
-        }
-    }
-}
-
-/// A message with its sender's public profile. A deleted message keeps its seq; its body is
-/// empty.
-#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
-pub struct MessageResource {
-    /// The message's id.
-    pub uuid: Uuid,
-    /// Its conversation.
-    pub conversation_uuid: Uuid,
-    /// 1, 2, 3… within the conversation; page history by it.
-    pub seq: u64,
-    /// Who sent it.
-    pub sender: UserResource,
-    /// The text, as sent (trimmed); empty once deleted. Render it as text, never as HTML.
-    pub body: String,
-    /// The sender's retry key.
-    #[schema(required = true)]
-    pub client_message_id: Option<String>,
-    /// Host-defined data.
-    #[schema(value_type = Object)]
-    pub metadata: serde_json::Map<String, serde_json::Value>,
-    /// Whether it was edited.
-    pub is_edited: bool,
-    /// When it was last edited.
-    #[serde(serialize_with = "timestamp::serialize_option")]
-    #[schema(value_type = Option<String>, format = DateTime, required = true, example = "2025-10-15T10:30:00.000000Z")]
-    pub edited_at: Option<DateTime<Utc>>,
-    /// Whether it was deleted.
-    pub is_deleted: bool,
-    /// When it was stored.
-    #[serde(serialize_with = "timestamp::serialize")]
-    #[schema(value_type = String, format = DateTime, example = "2025-10-15T10:30:00.000000Z")]
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<&MessageView> for MessageResource {
-    fn from(view: &MessageView) -> Self {
-        let message = &view.message;
-        let mut sender = UserResource::from(&view.sender);
-        sender.uuid = message.sender.as_str().to_owned();
-        Self {
-            uuid: *message.id.as_uuid(),
-            conversation_uuid: *message.conversation_id.as_uuid(),
-            seq: message.seq,
-            sender,
-            body: message.body.clone(),
-            client_message_id: message.client_message_id.clone(),
-            metadata: message.metadata.clone(),
-            is_edited: message.edited_at.is_some(),
-            edited_at: message.edited_at,
-            is_deleted: message.deleted_at.is_some(),
-            created_at: message.created_at,
         }
     }
 }

@@ -94,6 +94,9 @@ pub struct MessageView {
     /// How far it got among the other participants, from their watermarks when it was
     /// rendered. Clients show it on the sender's own messages only.
     pub receipts: Receipts,
+    /// Direct or group: a direct conversation shows receipts as one status, a group as
+    /// counts.
+    pub conversation_kind: ConversationKind,
 }
 
 impl MessageView {

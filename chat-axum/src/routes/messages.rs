@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chat_core::{Metadata, SendMessage};
+use chat_core::{MessageId, Metadata, SendMessage};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -19,6 +19,10 @@ use crate::routes::conversations::EmptyRequest;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"body": "Is it still available?", "client_message_id": "c-8f14e45f"}))]
 pub struct SendMessageRequest {
+    /// The message this one replies to: a message of the same conversation that is not
+    /// deleted and that the caller has not cleared (else a 422 on `reply_to`).
+    #[serde(default)]
+    pub reply_to: Option<uuid::Uuid>,
     /// The text, 1..=4000 characters after trimming. Also accepted as `content`.
     #[serde(alias = "content")]
     pub body: String,
@@ -99,7 +103,11 @@ pub(crate) async fn history(
     let limit = check.number::<usize>("limit", params.limit.as_deref());
     check.finish()?;
     let page = api.services.messages().history(&me, id, before, after, limit).await?;
-    let data = page.items.iter().map(MessageResource::from).collect();
+    let data = page
+        .items
+        .iter()
+        .map(|view| MessageResource::for_reader(view, &me.user))
+        .collect();
     Ok(Json(ListEnvelope::new("Messages retrieved.", data, page.next_cursor)))
 }
 
@@ -118,7 +126,7 @@ pub(crate) async fn history(
         (status = 404, description = "No such conversation, or the caller is not in it.", body = ErrorBody),
         (status = 413, description = "Body too large.", body = ErrorBody),
         (status = 415, description = "Body is not JSON.", body = ErrorBody),
-        (status = 422, description = "Empty or too long body, bad metadata.", body = ValidationErrorBody),
+        (status = 422, description = "Empty or too long body, bad metadata, a `reply_to` that names no visible message of this conversation.", body = ValidationErrorBody),
         (status = 429, description = "Sending too fast; see `Retry-After`.", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
@@ -137,6 +145,7 @@ pub(crate) async fn send(
     let input = SendMessage {
         body: request.body,
         client_message_id: request.client_message_id,
+        reply_to: request.reply_to.map(MessageId::from_uuid),
         metadata: request.metadata.unwrap_or_default(),
     };
     let sent = api.services.messages().send(&me, id, input).await?;
@@ -145,7 +154,10 @@ pub(crate) async fn send(
     } else {
         (StatusCode::OK, "Message already sent.")
     };
-    Ok((status, Json(Envelope::new(message, (&sent.message).into()))))
+    Ok((
+        status,
+        Json(Envelope::new(message, MessageResource::for_reader(&sent.message, &me.user))),
+    ))
 }
 
 /// Edit one of the caller's messages.
@@ -180,7 +192,10 @@ pub(crate) async fn edit(
         .messages()
         .edit(&me, path.conversation, path.message, &request.body)
         .await?;
-    Ok(Json(Envelope::new("Message updated.", (&view).into())))
+    Ok(Json(Envelope::new(
+        "Message updated.",
+        MessageResource::for_reader(&view, &me.user),
+    )))
 }
 
 /// Delete one of the caller's messages: it keeps its seq, its body goes.
@@ -210,7 +225,10 @@ pub(crate) async fn delete(
         .messages()
         .delete(&me, path.conversation, path.message)
         .await?;
-    Ok(Json(Envelope::new("Message deleted.", (&view).into())))
+    Ok(Json(Envelope::new(
+        "Message deleted.",
+        MessageResource::for_reader(&view, &me.user),
+    )))
 }
 
 /// Tell the other participants that the caller is typing (a `typing` event; nothing is

@@ -2,7 +2,9 @@
 //! ([`documented_routes`](crate::openapi::documented_routes)).
 
 pub(crate) mod conversations;
+pub(crate) mod delivery;
 pub(crate) mod messages;
+pub(crate) mod reactions;
 pub(crate) mod users;
 
 use axum::extract::DefaultBodyLimit;

@@ -1,4 +1,5 @@
-//! One client text frame (`typing`, `read`, `ping`): parsed and run for the caller.
+//! One client text frame (`typing`, `read`, `delivered`, `ping`): parsed and run for the
+//! caller.
 
 use chat_core::{ConversationId, Identity};
 
@@ -18,18 +19,27 @@ pub(super) async fn client_frame(api: &ChatApi, me: &Identity, text: &str) -> Re
     let Some(conversation) = frame.conversation_uuid.map(ConversationId::from_uuid) else {
         return Err(ApiError::invalid("conversation_uuid", "is required"));
     };
-    if frame.kind == ClientFrameKind::Typing {
-        if let Some(limiter) = &api.typing_limiter {
-            limiter
-                .check(me)
-                .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+    match frame.kind {
+        ClientFrameKind::Typing => {
+            if let Some(limiter) = &api.typing_limiter {
+                limiter
+                    .check(me)
+                    .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+            }
+            api.services.messages().typing(me, conversation).await?;
         }
-        api.services.messages().typing(me, conversation).await?;
-    } else {
-        api.services
-            .conversations()
-            .mark_read(me, conversation, frame.up_to_seq)
-            .await?;
+        ClientFrameKind::Delivered => {
+            api.services
+                .conversations()
+                .mark_delivered(me, conversation, frame.up_to_seq)
+                .await?;
+        }
+        ClientFrameKind::Read | ClientFrameKind::Ping => {
+            api.services
+                .conversations()
+                .mark_read(me, conversation, frame.up_to_seq)
+                .await?;
+        }
     }
     Ok(None)
 }
@@ -104,6 +114,7 @@ mod frames_property {
         let kind = prop_oneof![
             Just(serde_json::json!("typing")),
             Just(serde_json::json!("read")),
+            Just(serde_json::json!("delivered")),
             Just(serde_json::json!("ping")),
             json_value(),
         ];
@@ -179,6 +190,7 @@ mod frames_property {
             r#"{"type":"ping"}"#.to_owned(),
             format!(r#"{{"type":"typing","conversation_uuid":"{conversation}"}}"#),
             format!(r#"{{"type":"read","conversation_uuid":"{conversation}","up_to_seq":3.0}}"#),
+            format!(r#"{{"type":"delivered","conversation_uuid":"{conversation}","up_to_seq":2}}"#),
         ] {
             assert!(runtime.block_on(client_frame(&api, &me, &text)).is_ok(), "{text}");
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
-use chat_core::{Event, EventStream, Identity, StreamError};
+use chat_core::{Event, EventPayload, EventStream, Identity, StreamError};
 use futures_util::FutureExt as _;
 
 use crate::api::{ChatApi, WsConfig};
@@ -201,7 +201,21 @@ impl Connection {
                 frame_text::<()>("resync", None, None)
             }
         };
-        (!self.send_text(text).await).then_some(Exit::Drop)
+        if !self.send_text(text).await {
+            return Some(Exit::Drop);
+        }
+        // The message reached one of the recipient's devices: a receipt, batched by the
+        // services (one store write per conversation per batch, not one per frame).
+        if let EventPayload::MessageCreated(view) = &event.payload {
+            if !view.is_from(&self.me.user) {
+                self.api
+                    .services
+                    .conversations()
+                    .delivered_later(&self.me, event.conversation_id, view.message.seq)
+                    .await;
+            }
+        }
+        None
     }
 
     /// Handles one client frame. Every frame counts against the frame rate, pongs included

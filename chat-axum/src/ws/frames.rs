@@ -9,16 +9,16 @@ use uuid::Uuid;
 
 use crate::resources::timestamp;
 
-/// A frame the client sends: `{"type": "typing" | "read" | "ping", ...}`.
+/// A frame the client sends: `{"type": "typing" | "read" | "delivered" | "ping", ...}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ClientFrame {
     #[serde(rename = "type")]
     pub(super) kind: ClientFrameKind,
-    /// The conversation of `typing` and `read`.
+    /// The conversation of `typing`, `read` and `delivered`.
     #[serde(default)]
     pub(super) conversation_uuid: Option<Uuid>,
-    /// For `read`: up to this seq (default: the newest message).
+    /// For `read` and `delivered`: up to this seq (default: the newest message).
     #[serde(default, deserialize_with = "crate::resources::optional_seq")]
     pub(super) up_to_seq: Option<u64>,
 }
@@ -30,6 +30,8 @@ pub(super) enum ClientFrameKind {
     Typing,
     /// The client read a conversation up to a seq or the newest message.
     Read,
+    /// Messages of a conversation up to a seq (or the newest) reached the client.
+    Delivered,
     /// Keep-alive at the application level; answered with `pong`.
     Ping,
 }
@@ -52,6 +54,23 @@ pub(super) struct ReadReceipt<'a> {
     pub(super) seq: u64,
     #[serde(serialize_with = "timestamp::serialize")]
     pub(super) read_at: DateTime<Utc>,
+}
+
+/// `data` of `conversation.delivered`.
+#[derive(Debug, Serialize)]
+pub(super) struct DeliveryReceipt<'a> {
+    pub(super) user: &'a str,
+    pub(super) seq: u64,
+    #[serde(serialize_with = "timestamp::serialize")]
+    pub(super) delivered_at: DateTime<Utc>,
+}
+
+/// `data` of `message.reactions`: the message's whole summary, `me` for the recipient.
+#[derive(Debug, Serialize)]
+pub(super) struct ReactionSummary {
+    pub(super) message_uuid: Uuid,
+    pub(super) seq: u64,
+    pub(super) reactions: Vec<crate::resources::ReactionResource>,
 }
 
 /// `data` of `typing`.

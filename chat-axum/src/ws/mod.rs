@@ -12,7 +12,8 @@
 //!   limit, pings, the idle timeout and the closing handshake;
 //! - [`frames`]: the frame types both ways (client frames, server frames and their `data`);
 //! - [`render`]: an event as the JSON text frame its recipient receives;
-//! - [`client_frame`]: parsing and running one client text frame (`typing`, `read`, `ping`);
+//! - [`client_frame`]: parsing and running one client text frame (`typing`, `read`,
+//!   `delivered`, `ping`);
 //! - [`error_frame`]: a rejected client frame as an `error` frame.
 
 mod client_frame;
@@ -41,12 +42,16 @@ use crate::ws::connection::Connection;
 /// Server frames: `{"type", "conversation_uuid", "data"}` with type `conversation.created`,
 /// `conversation.updated` (data: the conversation resource as the recipient sees it),
 /// `message.created`, `message.updated`, `message.deleted` (data: the message resource),
-/// `conversation.read` (data: `{user, seq, read_at}`), `typing` (data: `{user,
-/// expires_at}`); also `pong`, `error` (`{message, errors?}`) and `resync` (the client fell
-/// behind: refetch, the socket closes with 1013).
+/// `conversation.read` (data: `{user, seq, read_at}`), `conversation.delivered` (data:
+/// `{user, seq, delivered_at}`), `message.reactions` (data: `{message_uuid, seq, reactions:
+/// [{emoji, count, me}]}`), `typing` (data: `{user, expires_at}`); also `pong`, `error`
+/// (`{message, errors?}`) and `resync` (the client fell behind: refetch, the socket closes
+/// with 1013). A `message.created` written to a socket delivers the message for its
+/// recipient (batched receipts, see `ConversationService::delivered_later`).
 ///
 /// Client frames: `{"type": "typing", "conversation_uuid"}`, `{"type": "read",
-/// "conversation_uuid", "up_to_seq"?}`, `{"type": "ping"}`. Oversized frames close the
+/// "conversation_uuid", "up_to_seq"?}`, `{"type": "delivered", "conversation_uuid",
+/// "up_to_seq"?}`, `{"type": "ping"}`. Oversized frames close the
 /// socket (1009), frames past the rate limit too (1008); silent clients are closed (1001).
 #[utoipa::path(
     get,

@@ -6,8 +6,8 @@ use chat_core::{ChatError, ChatResult, Event, EventPayload, Identity};
 
 use crate::event_frames::EventFrames;
 
-use crate::resources::{ConversationResource, MessageResource};
-use crate::ws::frames::{ReadReceipt, Typing, frame_text};
+use crate::resources::{ConversationResource, MessageResource, ReactionResource};
+use crate::ws::frames::{DeliveryReceipt, ReactionSummary, ReadReceipt, Typing, frame_text};
 
 /// The event as the JSON text frame `me` receives.
 ///
@@ -30,7 +30,44 @@ pub(super) fn render(me: &Identity, event: &Arc<Event>, frames: &EventFrames) ->
         ),
         EventPayload::MessageCreated(view)
         | EventPayload::MessageUpdated(view)
-        | EventPayload::MessageDeleted(view) => frame_text(kind, conversation, Some(MessageResource::from(view))),
+        | EventPayload::MessageDeleted(view) => frame_text(
+            kind,
+            conversation,
+            Some(MessageResource::for_reader(view, &me.user)),
+        ),
+        EventPayload::ConversationDelivered {
+            user,
+            seq,
+            delivered_at,
+        } => frame_text(
+            kind,
+            conversation,
+            Some(DeliveryReceipt {
+                user: user.as_str(),
+                seq: *seq,
+                delivered_at: *delivered_at,
+            }),
+        ),
+        EventPayload::MessageReactions {
+            message,
+            seq,
+            reactions,
+        } => frame_text(
+            kind,
+            conversation,
+            Some(ReactionSummary {
+                message_uuid: *message.as_uuid(),
+                seq: *seq,
+                reactions: reactions
+                    .iter()
+                    .map(|reaction| ReactionResource {
+                        emoji: reaction.emoji.clone(),
+                        count: reaction.users.len() as u64,
+                        me: reaction.users.contains(&me.user),
+                    })
+                    .collect(),
+            }),
+        ),
         EventPayload::ConversationRead { user, seq, read_at } => frame_text(
             kind,
             conversation,

@@ -312,6 +312,7 @@ impl Profiles {
             sender: message.sender.as_ref().map(|user| self.of(user)),
             reply_to,
             receipts: rules::receipts(record, &message),
+            conversation_kind: record.conversation.kind,
             message,
         }
     }
