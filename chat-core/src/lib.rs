@@ -63,10 +63,11 @@ pub use model::{
 };
 pub use service::{
     ChatServices, ContactService, ConversationService, InboxFilter, MessageService, NewGroupInput, SendMessage, Sent,
-    StartDirect,
+    StartDirect, SystemMessage,
 };
 pub use store::{
-    ArchiveFilter, Deleted, HistoryQuery, InboxCursor, InboxQuery, ReactionChange, Reacted, ReadUpTo, SearchQuery, Store,
+    ArchiveFilter, Deleted, HistoryQuery, InboxCursor, InboxQuery, Reacted, ReactionChange, ReadUpTo, SearchQuery,
+    Store,
 };
 pub use tag::{Tag, TagFilter, TaggableId};
 pub use validate::{CLIENT_MESSAGE_ID_PATTERN, TAGGABLE_ID_MAX_MAGNITUDE};

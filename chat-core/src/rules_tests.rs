@@ -428,7 +428,10 @@ fn a_system_message_is_unread_for_everyone_and_unarchives() {
     let message = append(&mut record, None, &text("Order #123 shipped"), None, at(5)).expect("system");
     assert_eq!(message.kind, MessageKind::System);
     assert_eq!(message.sender, None);
-    assert_eq!(record.conversation.last_message.as_ref().map(|m| m.sender.clone()), Some(None));
+    assert_eq!(
+        record.conversation.last_message.as_ref().map(|m| m.sender.clone()),
+        Some(None)
+    );
     for name in ["ana", "bruno", "carla"] {
         let row = row(&record, name);
         assert_eq!(row.unread_count, 1, "{name}");
@@ -444,12 +447,21 @@ fn a_reply_quotes_a_visible_message_of_the_same_conversation_only() {
     let mut reply = text("re");
     reply.reply_to = Some(original.id);
     let quoted = append(&mut record, Some(&user("bruno")), &reply, Some(&original), at(2)).expect("reply");
-    assert_eq!(quoted.reply_to, Some(MessageRef { id: original.id, seq: 1 }));
+    assert_eq!(
+        quoted.reply_to,
+        Some(MessageRef {
+            id: original.id,
+            seq: 1
+        })
+    );
 
     let before = record.clone();
     let refused = |record: &mut ConversationRecord, replied: Option<&Message>| {
         let error = append(record, Some(&user("bruno")), &reply, replied, at(3)).expect_err("refused");
-        assert!(matches!(&error, ChatError::Validation(errors) if errors.fields().contains_key("reply_to")), "{error:?}");
+        assert!(
+            matches!(&error, ChatError::Validation(errors) if errors.fields().contains_key("reply_to")),
+            "{error:?}"
+        );
     };
     // Unknown, another conversation's, deleted: one error, nothing changed.
     refused(&mut record, None);
@@ -480,7 +492,11 @@ fn delivery_never_moves_back_and_reading_delivers() {
     assert!(mark_delivered(&mut record, &bruno, ReadUpTo::Seq(99), at(8)).expect("clamped"));
     assert_eq!(row(&record, "bruno").last_delivered_seq, 4);
     let ana = row(&record, "ana");
-    assert_eq!((ana.last_read_seq, ana.last_delivered_seq), (4, 4), "the sender has its own messages");
+    assert_eq!(
+        (ana.last_read_seq, ana.last_delivered_seq),
+        (4, 4),
+        "the sender has its own messages"
+    );
 }
 
 #[test]
@@ -490,8 +506,22 @@ fn receipts_count_the_other_participants_watermarks() {
     let second = send(&mut record, &user("ana"), &text("two"), at(2));
     mark_delivered(&mut record, &user("bruno"), ReadUpTo::Seq(2), at(3)).expect("deliver");
     mark_read(&mut record, &user("carla"), ReadUpTo::Seq(1), 0, at(4)).expect("read");
-    assert_eq!(receipts(&record, &first), Receipts { delivered: 2, read: 1, of: 2 });
-    assert_eq!(receipts(&record, &second), Receipts { delivered: 1, read: 0, of: 2 });
+    assert_eq!(
+        receipts(&record, &first),
+        Receipts {
+            delivered: 2,
+            read: 1,
+            of: 2
+        }
+    );
+    assert_eq!(
+        receipts(&record, &second),
+        Receipts {
+            delivered: 1,
+            read: 0,
+            of: 2
+        }
+    );
 }
 
 #[test]
@@ -500,13 +530,20 @@ fn reactions_are_idempotent_bounded_and_dropped_with_the_message() {
     let mut message = send(&mut record, &user("ana"), &text("one"), at(1));
     let (ana, bruno) = (user("ana"), user("bruno"));
     assert!(set_reaction(&mut message, &bruno, "👍", true, 2).expect("react"));
-    assert!(!set_reaction(&mut message, &bruno, "👍", true, 2).expect("again"), "held once");
+    assert!(
+        !set_reaction(&mut message, &bruno, "👍", true, 2).expect("again"),
+        "held once"
+    );
     assert!(set_reaction(&mut message, &ana, "👍", true, 2).expect("ana too"));
     assert!(set_reaction(&mut message, &ana, "❤️", true, 2).expect("second emoji"));
     let limit = set_reaction(&mut message, &ana, "🎉", true, 2);
     assert!(matches!(limit, Err(ChatError::Validation(errors)) if errors.fields().contains_key("emoji")));
     assert!(set_reaction(&mut message, &bruno, "❤️", true, 2).expect("an emoji already there is no new one"));
-    let summary: Vec<(&str, usize)> = message.reactions.iter().map(|r| (r.emoji.as_str(), r.users.len())).collect();
+    let summary: Vec<(&str, usize)> = message
+        .reactions
+        .iter()
+        .map(|r| (r.emoji.as_str(), r.users.len()))
+        .collect();
     assert_eq!(summary, [("❤️", 2), ("👍", 2)], "by emoji, each user once");
     assert!(!set_reaction(&mut message, &bruno, "🎉", false, 2).expect("not held"));
     assert!(set_reaction(&mut message, &bruno, "👍", false, 2).expect("unreact"));
@@ -514,5 +551,8 @@ fn reactions_are_idempotent_bounded_and_dropped_with_the_message() {
     assert_eq!(message.reactions.len(), 1, "an emoji nobody holds is gone");
     delete(&mut record, &mut message, &ana, at(2)).expect("delete");
     assert!(message.reactions.is_empty());
-    assert!(matches!(set_reaction(&mut message, &bruno, "👍", true, 2), Err(ChatError::Conflict { .. })));
+    assert!(matches!(
+        set_reaction(&mut message, &bruno, "👍", true, 2),
+        Err(ChatError::Conflict { .. })
+    ));
 }

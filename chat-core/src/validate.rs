@@ -202,7 +202,8 @@ mod tests {
         for good in ["👍", "❤️", "👩🏽‍💻", "🇪🇸", "é"] {
             assert!(emoji(&limits, good).is_ok(), "{good:?} is one emoji");
         }
-        for bad in ["", "a", ":+1:", "👍👍", " 👍", "\u{7}", "👨‍👩‍👧‍👦👨‍👩‍👧‍👦"] {
+        for bad in ["", "a", ":+1:", "👍👍", " 👍", "\u{7}", "👨‍👩‍👧‍👦👨‍👩‍👧‍👦"]
+        {
             assert!(emoji(&limits, bad).is_err(), "{bad:?} is refused");
         }
         // A family emoji with skin tones is one grapheme of 41 bytes: over the limit.

@@ -99,7 +99,11 @@ impl Trees {
         seqs.dedup();
         let mut found = Vec::with_capacity(seqs.len());
         for seq in seqs {
-            if let Some(bytes) = self.messages.get(keys::message(id, seq)).map_err(SledStoreError::from)? {
+            if let Some(bytes) = self
+                .messages
+                .get(keys::message(id, seq))
+                .map_err(SledStoreError::from)?
+            {
                 found.push(decode::<Message>("message", &bytes)?);
             }
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_core::store::{
-    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReactionChange, Reacted, ReadUpTo,
+    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange, ReadUpTo,
     SearchQuery,
 };
 use chat_core::{

@@ -3,8 +3,10 @@
 
 use chat_core::model::now;
 use chat_core::rules::{self, Deletion};
-use chat_core::store::{Appended, Deleted, NewDirect, NewGroup, NewMessage, ReactionChange, Reacted, ReadUpTo};
-use chat_core::{ChatError, ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId, TenantId, UserId};
+use chat_core::store::{Appended, Deleted, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange, ReadUpTo};
+use chat_core::{
+    ChatError, ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId, TenantId, UserId,
+};
 
 use crate::error::SledStoreError;
 use crate::keys;
@@ -64,7 +66,8 @@ impl Trees {
             }
             let message = append(tx, &before, Some(&caller.user), new)?;
             if let Some(client_key) = &client_key {
-                tx.client_ids.insert(client_key.as_slice(), &message.message.seq.to_be_bytes())?;
+                tx.client_ids
+                    .insert(client_key.as_slice(), &message.message.seq.to_be_bytes())?;
             }
             Ok(message)
         })
@@ -228,8 +231,10 @@ fn append(tx: &Tx<'_>, before: &ConversationRecord, author: Option<&UserId>, new
     let mut record = before.clone();
     let message = check(rules::append(&mut record, author, new, replied.as_ref(), now()))?;
     tx.save_message(&message)?;
-    tx.message_ids
-        .insert(&keys::message_id(message.conversation_id, message.id), &message.seq.to_be_bytes())?;
+    tx.message_ids.insert(
+        &keys::message_id(message.conversation_id, message.id),
+        &message.seq.to_be_bytes(),
+    )?;
     tx.save_changes(Some(before), &record)?;
     Ok(Appended {
         message,

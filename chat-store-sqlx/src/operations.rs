@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use chat_core::model::now;
 use chat_core::rules::{self, Deletion};
-use chat_core::store::{Appended, Deleted, NewDirect, NewGroup, NewMessage, ReactionChange, Reacted};
+use chat_core::store::{Appended, Deleted, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange};
 use chat_core::{
     ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, Identity, InboxQuery, Message, MessageId,
     ReadUpTo, SearchQuery, Stats, Store, Tag, TenantId, UserId,

@@ -135,7 +135,9 @@ pub(crate) fn record_from_row(row: &PgRow) -> Result<ConversationRecord, PgStore
         Some(id) => Some(LastMessage {
             id: MessageId::from_uuid(id),
             seq: to_u64(get(row, "last_message_seq")?, "preview seq")?,
-            sender: get::<Option<String>>(row, "last_message_sender")?.map(user).transpose()?,
+            sender: get::<Option<String>>(row, "last_message_sender")?
+                .map(user)
+                .transpose()?,
             text: get(row, "last_message_text")?,
             at: get(row, "last_message_at")?,
         }),
@@ -219,7 +221,10 @@ pub(crate) fn message_from_row(row: &PgRow) -> Result<Option<Message>, PgStoreEr
         "system" => MessageKind::System,
         other => return Err(PgStoreError::Corrupt(format!("message kind {other:?}"))),
     };
-    let reply_to = match (get::<Option<Uuid>>(row, "m_reply_to_id")?, get::<Option<i64>>(row, "m_reply_to_seq")?) {
+    let reply_to = match (
+        get::<Option<Uuid>>(row, "m_reply_to_id")?,
+        get::<Option<i64>>(row, "m_reply_to_seq")?,
+    ) {
         (Some(id), Some(seq)) => Some(MessageRef {
             id: MessageId::from_uuid(id),
             seq: to_u64(seq, "reply_to_seq")?,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{UserResource, timestamp};
+use crate::resources::{UserResource, timestamp};
 
 /// A user's message or one the host posted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]

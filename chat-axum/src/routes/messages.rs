@@ -156,7 +156,10 @@ pub(crate) async fn send(
     };
     Ok((
         status,
-        Json(Envelope::new(message, MessageResource::for_reader(&sent.message, &me.user))),
+        Json(Envelope::new(
+            message,
+            MessageResource::for_reader(&sent.message, &me.user),
+        )),
     ))
 }
 

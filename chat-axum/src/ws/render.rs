@@ -30,11 +30,9 @@ pub(super) fn render(me: &Identity, event: &Arc<Event>, frames: &EventFrames) ->
         ),
         EventPayload::MessageCreated(view)
         | EventPayload::MessageUpdated(view)
-        | EventPayload::MessageDeleted(view) => frame_text(
-            kind,
-            conversation,
-            Some(MessageResource::for_reader(view, &me.user)),
-        ),
+        | EventPayload::MessageDeleted(view) => {
+            frame_text(kind, conversation, Some(MessageResource::for_reader(view, &me.user)))
+        }
         EventPayload::ConversationDelivered {
             user,
             seq,

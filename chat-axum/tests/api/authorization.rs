@@ -11,12 +11,13 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
     match (method, path) {
         ("post", "/conversations/{uuid}/messages") => Some(json!({"body": "let me in"})),
         ("patch", "/conversations/{uuid}/messages/{message_uuid}") => Some(json!({"body": "rewritten"})),
-        ("post", "/conversations/{uuid}/read") => Some(json!({"up_to_seq": 1})),
+        ("post", "/conversations/{uuid}/read" | "/conversations/{uuid}/delivered") => Some(json!({"up_to_seq": 1})),
         ("post", "/conversations/{uuid}/participants") => Some(json!({"participant_uuids": ["u4"]})),
         ("post", "/conversations/{uuid}/archive" | "/conversations/{uuid}/clear" | "/conversations/{uuid}/typing")
         | ("get", "/conversations/{uuid}" | "/conversations/{uuid}/messages")
         | ("delete", "/conversations/{uuid}/archive")
         | ("delete", "/conversations/{uuid}/messages/{message_uuid}")
+        | ("put" | "delete", "/conversations/{uuid}/messages/{message_uuid}/reactions/{emoji}")
         | ("delete", "/conversations/{uuid}/participants/{user}") => None,
         other => panic!("no body for {other:?}: add the route to the authorization walk"),
     }
@@ -30,6 +31,7 @@ fn fill(path: &str, conversation: &str, message: &str) -> String {
     path.replace("{uuid}", conversation)
         .replace("{message_uuid}", message)
         .replace("{user}", "u1")
+        .replace("{emoji}", "%F0%9F%91%8D")
 }
 
 fn documents(operation: &Value, status: StatusCode) -> bool {
@@ -95,7 +97,7 @@ async fn not_yours_answers_exactly_like_missing_on_every_route() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 12, "every operation on a conversation was walked");
+    assert_eq!(walked, 15, "every operation on a conversation was walked");
 
     // Nothing the stranger did changed anything.
     let after = app.get(&format!("/conversations/{group}"), 0).await.json;

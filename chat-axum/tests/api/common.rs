@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
@@ -34,6 +35,11 @@ pub const NAMES: [&str; 6] = [
     "Emeka Obi",
     "Fatima Zahra",
 ];
+
+/// The batch interval of socket delivery receipts in apps that do not ask for another: long
+/// enough that no `conversation.delivered` from a batch lands among the frames a test
+/// expects in order (the receipts have tests of their own: `message_features`).
+pub const HELD_RECEIPTS: Duration = Duration::from_secs(3600);
 
 /// How many users (`u0` … `u255`) the directory knows: a group of the default maximum size.
 pub const GROUP_USERS: usize = 256;
@@ -109,6 +115,21 @@ impl TestApp {
     }
 
     pub fn build(limits: Limits, bus_capacity: usize, configure: impl FnOnce(ChatApi) -> ChatApi) -> Self {
+        Self::build_with_receipts(limits, bus_capacity, HELD_RECEIPTS, configure)
+    }
+
+    /// A default app whose batched socket delivery receipts are written every `interval`.
+    pub fn with_receipts_every(interval: Duration) -> Self {
+        Self::build_with_receipts(Limits::default(), 256, interval, |api| api)
+    }
+
+    /// As [`TestApp::build`], writing batched socket receipts every `receipts`.
+    pub fn build_with_receipts(
+        limits: Limits,
+        bus_capacity: usize,
+        receipts: Duration,
+        configure: impl FnOnce(ChatApi) -> ChatApi,
+    ) -> Self {
         let tenant = TenantId::new(TENANT).expect("tenant");
         let mut directory = InMemoryDirectory::new();
         for (index, name) in NAMES.iter().enumerate() {
@@ -137,7 +158,8 @@ impl TestApp {
         });
         let services = ChatServices::new(Arc::new(MemoryStore::new()), directory.clone())
             .with_event_bus(Arc::new(InProcessEventBus::with_capacity(bus_capacity)))
-            .with_limits(limits);
+            .with_limits(limits)
+            .with_delivery_batch_interval(receipts);
         let api = configure(ChatApi::new(services, Arc::new(TokenAuth)));
         Self {
             router: chat_axum::router(api.clone()),

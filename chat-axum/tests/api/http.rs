@@ -24,7 +24,9 @@ const CONVERSATION_KEYS: [&str; 13] = [
     "uuid",
 ];
 
-const MESSAGE_KEYS: [&str; 11] = [
+/// The keys of a message resource as its sender sees it in a direct conversation (`status`
+/// is only on the reader's own messages).
+const MESSAGE_KEYS: [&str; 15] = [
     "body",
     "client_message_id",
     "conversation_uuid",
@@ -32,9 +34,13 @@ const MESSAGE_KEYS: [&str; 11] = [
     "edited_at",
     "is_deleted",
     "is_edited",
+    "kind",
     "metadata",
+    "reactions",
+    "reply_to",
     "sender",
     "seq",
+    "status",
     "uuid",
 ];
 

@@ -10,6 +10,7 @@ mod hostile;
 mod http;
 mod logs;
 mod mass_assignment;
+mod message_features;
 mod module_graph;
 mod openapi;
 mod platforms;

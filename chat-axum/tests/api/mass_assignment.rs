@@ -28,6 +28,10 @@ fn owned() -> Vec<(&'static str, Value)> {
         ("role", json!("owner")),
         ("created_by", json!("u2")),
         ("last_read_seq", json!(99)),
+        ("kind", json!("system")),
+        ("reactions", json!([{"emoji": "👍", "count": 99, "me": true}])),
+        ("status", json!("read")),
+        ("last_delivered_seq", json!(99)),
     ]
 }
 
@@ -63,6 +67,12 @@ async fn server_owned_fields_are_refused_everywhere() {
             json!({"body": "y"}),
         ),
         (Method::POST, format!("/conversations/{direct}/read"), json!({})),
+        (Method::POST, format!("/conversations/{direct}/delivered"), json!({})),
+        (
+            Method::POST,
+            format!("/conversations/{direct}/messages"),
+            json!({"body": "re", "reply_to": message}),
+        ),
         (Method::POST, format!("/conversations/{direct}/archive"), json!({})),
         (Method::POST, format!("/conversations/{direct}/clear"), json!({})),
         (Method::POST, format!("/conversations/{direct}/typing"), json!({})),

@@ -207,7 +207,10 @@ impl MessageService {
         // when the watermark moves).
         let delivered = record.participant(&actor.user).map_or(0, |me| me.last_delivered_seq);
         if let Some(&newest) = seqs.last().filter(|&&newest| newest > delivered) {
-            record = ctx.conversations().deliver(actor, conversation, ReadUpTo::Seq(newest)).await?;
+            record = ctx
+                .conversations()
+                .deliver(actor, conversation, ReadUpTo::Seq(newest))
+                .await?;
         }
         Ok(Page {
             items: ctx.message_views(actor, &record, messages).await?,

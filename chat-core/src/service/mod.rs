@@ -179,7 +179,9 @@ impl ChatServices {
         seqs.sort_unstable();
         seqs.dedup();
         let found = self.store.messages_by_seq(actor, conversation, &seqs).await?;
-        Ok(Originals(found.into_iter().map(|message| (message.seq, message)).collect()))
+        Ok(Originals(
+            found.into_iter().map(|message| (message.seq, message)).collect(),
+        ))
     }
 
     /// What rendering `messages` of `record` needs: the originals they quote (one store
@@ -303,7 +305,9 @@ impl Profiles {
             ReplyPreview {
                 id: quoted.id,
                 seq: quoted.seq,
-                sender: original.and_then(|original| original.sender.as_ref()).map(|user| self.of(user)),
+                sender: original
+                    .and_then(|original| original.sender.as_ref())
+                    .map(|user| self.of(user)),
                 body: original.map(|original| LastMessage::preview_text(&original.body)),
                 is_deleted: original.is_none(),
             }

@@ -3,7 +3,7 @@
 use crate::error::ChatResult;
 use crate::events::EventPayload;
 use crate::ids::{ConversationId, Identity, MessageId};
-use crate::store::{ReactionChange, Reacted};
+use crate::store::{Reacted, ReactionChange};
 use crate::validate;
 use crate::view::MessageView;
 

@@ -25,8 +25,9 @@ use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, Stats};
 use crate::service::{ChatServices, SendMessage, StartDirect};
 use crate::store::{
-    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery, Store,
-ReactionChange, Reacted, };
+    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange, ReadUpTo,
+    SearchQuery, Store,
+};
 use crate::tag::Tag;
 
 use super::fixtures::{fresh_tenant, user_id};

@@ -8,7 +8,7 @@ use crate::error::ChatResult;
 use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, Stats};
 use crate::store::{
-    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReactionChange, Reacted, ReadUpTo,
+    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange, ReadUpTo,
     SearchQuery, Store,
 };
 use crate::tag::Tag;

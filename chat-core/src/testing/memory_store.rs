@@ -12,7 +12,7 @@ use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, Stats, now};
 use crate::rules::{self, Deletion};
 use crate::store::{
-    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReactionChange, Reacted, ReadUpTo,
+    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange, ReadUpTo,
     SearchQuery, Store,
 };
 use crate::tag::Tag;
@@ -217,7 +217,9 @@ impl Store for MemoryStore {
         id: ConversationId,
         up_to: ReadUpTo,
     ) -> ChatResult<(ConversationRecord, bool)> {
-        self.update(caller, id, |record| rules::mark_delivered(record, &caller.user, up_to, now()))
+        self.update(caller, id, |record| {
+            rules::mark_delivered(record, &caller.user, up_to, now())
+        })
     }
 
     async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted> {

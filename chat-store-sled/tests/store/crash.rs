@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use chat_core::model::LastMessage;
 use chat_core::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReactionChange, ReadUpTo};
 use chat_core::{
-    ArchiveFilter, ChatError, ConversationId, ConversationKind, ConversationRecord, Identity, InboxCursor, Message, MessageId,
-    Store, Tag, TenantId, UserId,
+    ArchiveFilter, ChatError, ConversationId, ConversationKind, ConversationRecord, Identity, InboxCursor, Message,
+    MessageId, Store, Tag, TenantId, UserId,
 };
 use chat_store_sled::SledStore;
 
@@ -294,7 +294,11 @@ impl Acknowledged {
                 self.deleted.insert(id.parse().expect("message id"));
             }
             ["REACT", _conversation, id, reactor, emoji] => {
-                let key = (id.parse().expect("message id"), reactor.parse().expect("reactor"), (*emoji).to_owned());
+                let key = (
+                    id.parse().expect("message id"),
+                    reactor.parse().expect("reactor"),
+                    (*emoji).to_owned(),
+                );
                 self.reactions.insert(key);
             }
             ["DELIV", conversation, recipient, seq] => {
@@ -468,8 +472,13 @@ async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) 
         }
         for ((conversation, recipient), seq) in &acked.deliveries {
             if conversation == id {
-                let watermark = record.participant(&user(*recipient)).map_or(0, |p| p.last_delivered_seq);
-                assert!(watermark >= *seq, "acknowledged delivery to u{recipient} in {id} went back");
+                let watermark = record
+                    .participant(&user(*recipient))
+                    .map_or(0, |p| p.last_delivered_seq);
+                assert!(
+                    watermark >= *seq,
+                    "acknowledged delivery to u{recipient} in {id} went back"
+                );
             }
         }
         for participant in &record.participants {
@@ -481,7 +490,11 @@ async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) 
         }
         for message in &messages {
             if message.deleted_at.is_some() {
-                assert!(message.reactions.is_empty(), "deleted message {} keeps reactions", message.id);
+                assert!(
+                    message.reactions.is_empty(),
+                    "deleted message {} keeps reactions",
+                    message.id
+                );
             }
             for reaction in &message.reactions {
                 assert!(
@@ -497,7 +510,10 @@ async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) 
                         .reactions
                         .iter()
                         .any(|r| &r.emoji == emoji && r.users.contains(&user(*reactor)));
-                    assert!(held, "acknowledged reaction {emoji} of u{reactor} on {acked_message} is lost");
+                    assert!(
+                        held,
+                        "acknowledged reaction {emoji} of u{reactor} on {acked_message} is lost"
+                    );
                 }
             }
         }

@@ -56,9 +56,12 @@ pub use participant_state::{
     new_message_unarchives_for_recipients, unread_counts_follow_sends_and_reads,
 };
 pub use reactions::{
-    reactions_are_per_user_idempotent_and_leave_inbox_and_badges_alone, sixteen_tasks_toggling_one_reaction_end_consistent,
+    reactions_are_per_user_idempotent_and_leave_inbox_and_badges_alone,
+    sixteen_tasks_toggling_one_reaction_end_consistent,
 };
-pub use receipts::{delivered_never_below_read_under_concurrent_reads_and_deliveries, delivery_receipts_follow_the_watermarks};
+pub use receipts::{
+    delivered_never_below_read_under_concurrent_reads_and_deliveries, delivery_receipts_follow_the_watermarks,
+};
 pub use replies::replies_quote_a_visible_message_of_the_same_conversation;
 pub use system_messages::system_messages_are_unread_for_everyone_and_unarchive;
 pub use validation::invalid_input_is_a_validation_error_that_changes_nothing;

@@ -39,40 +39,70 @@ pub async fn reactions_are_per_user_idempotent_and_leave_inbox_and_badges_alone(
     let record_before = conversations.get(fx.user(1), conversation).await.expect("get");
     fx.bus.take();
 
-    let view = messages.react(fx.user(1), conversation, message.id, "👍").await.expect("react");
+    let view = messages
+        .react(fx.user(1), conversation, message.id, "👍")
+        .await
+        .expect("react");
     assert_eq!(view.message.reactions.len(), 1);
     assert_eq!(view.message.reactions[0].users, [fx.user(1).user.clone()]);
     let events = fx.bus.take();
     assert_eq!(events.len(), 1, "one event per change");
-    assert!(matches!(&events[0].payload, EventPayload::MessageReactions { message: id, reactions, .. }
-        if *id == message.id && reactions.len() == 1));
+    assert!(
+        matches!(&events[0].payload, EventPayload::MessageReactions { message: id, reactions, .. }
+        if *id == message.id && reactions.len() == 1)
+    );
     assert_eq!(events[0].recipients.len(), 2, "every member hears of it");
 
-    let again = messages.react(fx.user(1), conversation, message.id, "👍").await.expect("again");
+    let again = messages
+        .react(fx.user(1), conversation, message.id, "👍")
+        .await
+        .expect("again");
     assert_eq!(again.message.reactions, view.message.reactions, "held once");
     assert!(fx.bus.take().is_empty(), "no change, no event");
-    messages.react(fx.user(0), conversation, message.id, "👍").await.expect("u0");
-    let both = messages.react(fx.user(0), conversation, message.id, "❤️").await.expect("u0 heart");
-    let counts: Vec<(&str, usize)> = both.message.reactions.iter().map(|r| (r.emoji.as_str(), r.users.len())).collect();
+    messages
+        .react(fx.user(0), conversation, message.id, "👍")
+        .await
+        .expect("u0");
+    let both = messages
+        .react(fx.user(0), conversation, message.id, "❤️")
+        .await
+        .expect("u0 heart");
+    let counts: Vec<(&str, usize)> = both
+        .message
+        .reactions
+        .iter()
+        .map(|r| (r.emoji.as_str(), r.users.len()))
+        .collect();
     assert_eq!(counts, [("❤️", 1), ("👍", 2)]);
 
+    assert!(
+        matches!(
+            messages.react(fx.user(2), conversation, message.id, "👍").await,
+            Err(ChatError::NotFound { what: "conversation" })
+        ),
+        "a non-member gets the answer of a missing conversation"
+    );
     assert!(matches!(
-        messages.react(fx.user(2), conversation, message.id, "👍").await,
-        Err(ChatError::NotFound { what: "conversation" })
-    ), "a non-member gets the answer of a missing conversation");
-    assert!(matches!(
-        messages.react(fx.user(1), conversation, MessageId::new_v7(), "👍").await,
+        messages
+            .react(fx.user(1), conversation, MessageId::new_v7(), "👍")
+            .await,
         Err(ChatError::NotFound { what: "message" })
     ));
     assert!(matches!(
         messages.react(fx.user(1), conversation, message.id, "thumbs").await,
         Err(ChatError::Validation(errors)) if errors.fields().contains_key("emoji")
     ));
-    messages.react(fx.user(1), conversation, message.id, "🎉").await.expect("third emoji");
-    assert!(matches!(
-        messages.react(fx.user(1), conversation, message.id, "🚲").await,
-        Err(ChatError::Validation(errors)) if errors.fields().contains_key("emoji")
-    ), "a fourth distinct emoji is past the limit");
+    messages
+        .react(fx.user(1), conversation, message.id, "🎉")
+        .await
+        .expect("third emoji");
+    assert!(
+        matches!(
+            messages.react(fx.user(1), conversation, message.id, "🚲").await,
+            Err(ChatError::Validation(errors)) if errors.fields().contains_key("emoji")
+        ),
+        "a fourth distinct emoji is past the limit"
+    );
     let last = messages
         .react(fx.user(1), conversation, message.id, "❤️")
         .await
@@ -86,7 +116,10 @@ pub async fn reactions_are_per_user_idempotent_and_leave_inbox_and_badges_alone(
         .history(fx.user(1), conversation, None, None, None)
         .await
         .expect("history");
-    assert_eq!(history[0].message.reactions, last.message.reactions, "history reads them back");
+    assert_eq!(
+        history[0].message.reactions, last.message.reactions,
+        "history reads them back"
+    );
     let inbox_after: Vec<_> = conversations
         .inbox(fx.user(0), Default::default())
         .await
@@ -96,22 +129,37 @@ pub async fn reactions_are_per_user_idempotent_and_leave_inbox_and_badges_alone(
         .collect();
     assert_eq!(inbox_after, inbox_before, "reactions do not move the inbox");
     let record_after = conversations.get(fx.user(1), conversation).await.expect("get");
-    assert_eq!(record_after.conversation.last_activity_at, record_before.conversation.last_activity_at);
-    assert_eq!(record_after.conversation.updated_at, record_before.conversation.updated_at);
+    assert_eq!(
+        record_after.conversation.last_activity_at,
+        record_before.conversation.last_activity_at
+    );
+    assert_eq!(
+        record_after.conversation.updated_at,
+        record_before.conversation.updated_at
+    );
     let stats_after = (
         conversations.stats(fx.user(0)).await.expect("stats"),
         conversations.stats(fx.user(1)).await.expect("stats"),
     );
     assert_eq!(stats_after, stats_before, "reactions leave every badge alone");
 
-    messages.unreact(fx.user(0), conversation, message.id, "❤️").await.expect("unreact");
-    let deleted = messages.delete(fx.user(0), conversation, message.id).await.expect("delete");
+    messages
+        .unreact(fx.user(0), conversation, message.id, "❤️")
+        .await
+        .expect("unreact");
+    let deleted = messages
+        .delete(fx.user(0), conversation, message.id)
+        .await
+        .expect("delete");
     assert!(deleted.message.reactions.is_empty(), "deleting drops the reactions");
     assert!(matches!(
         messages.react(fx.user(1), conversation, message.id, "👍").await,
         Err(ChatError::Conflict { .. })
     ));
-    let history = messages.history(fx.user(1), conversation, None, None, None).await.expect("history");
+    let history = messages
+        .history(fx.user(1), conversation, None, None, None)
+        .await
+        .expect("history");
     assert!(history[0].message.reactions.is_empty());
 }
 
@@ -147,10 +195,20 @@ pub async fn sixteen_tasks_toggling_one_reaction_end_consistent(store: Arc<dyn S
     for task in tasks {
         task.await.expect("task");
     }
-    let history = fx.messages().history(fx.user(3), conversation, None, None, None).await.expect("history");
+    let history = fx
+        .messages()
+        .history(fx.user(3), conversation, None, None, None)
+        .await
+        .expect("history");
     let reactions = &history[0].message.reactions;
     assert_eq!(reactions.len(), 1);
-    let mut expected: Vec<_> = (0..16).filter(|user| user % 2 == 0).map(|user| fx.user(user).user.clone()).collect();
+    let mut expected: Vec<_> = (0..16)
+        .filter(|user| user % 2 == 0)
+        .map(|user| fx.user(user).user.clone())
+        .collect();
     expected.sort();
-    assert_eq!(reactions[0].users, expected, "exactly the users whose last toggle held it");
+    assert_eq!(
+        reactions[0].users, expected,
+        "exactly the users whose last toggle held it"
+    );
 }

@@ -45,7 +45,11 @@ pub async fn delivery_receipts_follow_the_watermarks(store: Arc<dyn Store>) {
             .map(|view| view.receipts)
             .collect::<Vec<Receipts>>()
     };
-    let sent = Receipts { delivered: 0, read: 0, of: 1 };
+    let sent = Receipts {
+        delivered: 0,
+        read: 0,
+        of: 1,
+    };
     assert_eq!(receipts(fx.clone()).await, [sent; 4], "sent, not yet delivered");
 
     let view = conversations
@@ -53,20 +57,41 @@ pub async fn delivery_receipts_follow_the_watermarks(store: Arc<dyn Store>) {
         .await
         .expect("delivered");
     assert_eq!(view.me().map(|me| me.last_delivered_seq), Some(2));
-    assert_eq!(delivered_events(&fx), [("u1".to_owned(), 2, vec!["u0".to_owned()])], "the other member hears");
-    let delivered = Receipts { delivered: 1, read: 0, of: 1 };
+    assert_eq!(
+        delivered_events(&fx),
+        [("u1".to_owned(), 2, vec!["u0".to_owned()])],
+        "the other member hears"
+    );
+    let delivered = Receipts {
+        delivered: 1,
+        read: 0,
+        of: 1,
+    };
     assert_eq!(receipts(fx.clone()).await, [delivered, delivered, sent, sent]);
 
     conversations
         .mark_delivered(fx.user(1), conversation, Some(1))
         .await
         .expect("not back");
-    assert!(delivered_events(&fx).is_empty(), "a watermark that does not move tells nobody");
-    let read = conversations.mark_read(fx.user(1), conversation, Some(3)).await.expect("read");
+    assert!(
+        delivered_events(&fx).is_empty(),
+        "a watermark that does not move tells nobody"
+    );
+    let read = conversations
+        .mark_read(fx.user(1), conversation, Some(3))
+        .await
+        .expect("read");
     let me = read.me().expect("member");
     assert_eq!((me.last_read_seq, me.last_delivered_seq), (3, 3), "reading delivers");
-    let read_receipt = Receipts { delivered: 1, read: 1, of: 1 };
-    assert_eq!(receipts(fx.clone()).await, [read_receipt, read_receipt, read_receipt, sent]);
+    let read_receipt = Receipts {
+        delivered: 1,
+        read: 1,
+        of: 1,
+    };
+    assert_eq!(
+        receipts(fx.clone()).await,
+        [read_receipt, read_receipt, read_receipt, sent]
+    );
     fx.bus.take();
 
     // History delivers what it returned.
@@ -95,7 +120,11 @@ pub async fn delivery_receipts_follow_the_watermarks(store: Arc<dyn Store>) {
         waited += Duration::from_millis(20);
         events = delivered_events(&fx);
     }
-    assert_eq!(events, [("u1".to_owned(), 6, vec!["u0".to_owned()])], "one batch, the highest seq");
+    assert_eq!(
+        events,
+        [("u1".to_owned(), 6, vec!["u0".to_owned()])],
+        "one batch, the highest seq"
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(delivered_events(&fx).is_empty(), "nothing more");
     let view = conversations.get(fx.user(1), conversation).await.expect("get");
@@ -128,7 +157,12 @@ pub async fn delivered_never_below_read_under_concurrent_reads_and_deliveries(st
                     }
                     .expect("mark");
                     let me = view.me().expect("member");
-                    assert!(me.last_delivered_seq >= me.last_read_seq, "delivered {} < read {}", me.last_delivered_seq, me.last_read_seq);
+                    assert!(
+                        me.last_delivered_seq >= me.last_read_seq,
+                        "delivered {} < read {}",
+                        me.last_delivered_seq,
+                        me.last_read_seq
+                    );
                 }
                 highest
             })

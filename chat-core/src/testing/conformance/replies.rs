@@ -57,7 +57,11 @@ pub async fn replies_quote_a_visible_message_of_the_same_conversation(store: Arc
         crate::events::EventPayload::MessageCreated(view) => Some(view),
         _ => None,
     });
-    assert_eq!(created.and_then(|view| view.reply_to), Some(quoted.clone()), "the event carries it too");
+    assert_eq!(
+        created.and_then(|view| view.reply_to),
+        Some(quoted.clone()),
+        "the event carries it too"
+    );
 
     // The resend keeps the first quote, whatever it names now.
     let again = messages
@@ -78,15 +82,24 @@ pub async fn replies_quote_a_visible_message_of_the_same_conversation(store: Arc
         let refused = messages
             .send(fx.user(1), conversation, SendMessage::text("x").replying_to(wanted))
             .await;
-        assert!(is_reply_to_error(refused), "{wanted} is not a message of this conversation");
+        assert!(
+            is_reply_to_error(refused),
+            "{wanted} is not a message of this conversation"
+        );
     }
-    messages.delete(fx.user(2), conversation, second.id).await.expect("delete");
+    messages
+        .delete(fx.user(2), conversation, second.id)
+        .await
+        .expect("delete");
     let deleted = messages
         .send(fx.user(1), conversation, SendMessage::text("x").replying_to(second.id))
         .await;
     assert!(is_reply_to_error(deleted), "a deleted message takes no replies");
     let after = fx.conversations().get(fx.user(1), conversation).await.expect("get");
-    assert_eq!(after.conversation.last_seq, before.conversation.last_seq, "nothing stored");
+    assert_eq!(
+        after.conversation.last_seq, before.conversation.last_seq,
+        "nothing stored"
+    );
 
     // The original is read as it is now.
     messages
@@ -94,14 +107,28 @@ pub async fn replies_quote_a_visible_message_of_the_same_conversation(store: Arc
         .await
         .expect("edit");
     let page = history_of(&fx, 2, conversation).await;
-    let shown = page.iter().find(|view| view.message.id == reply.message.message.id).expect("reply listed");
+    let shown = page
+        .iter()
+        .find(|view| view.message.id == reply.message.message.id)
+        .expect("reply listed");
     let preview = shown.reply_to.as_ref().expect("quote");
-    assert_eq!(preview.body.as_deref(), Some("Is the red bike still for sale?"), "the edit shows");
+    assert_eq!(
+        preview.body.as_deref(),
+        Some("Is the red bike still for sale?"),
+        "the edit shows"
+    );
 
     // Cleared by a reader: gone for that reader only; a quote of it is refused to them.
-    fx.conversations().clear_history(fx.user(2), conversation).await.expect("clear");
+    fx.conversations()
+        .clear_history(fx.user(2), conversation)
+        .await
+        .expect("clear");
     let reply_after_clear = messages
-        .send(fx.user(0), conversation, SendMessage::text("still here?").replying_to(original.id))
+        .send(
+            fx.user(0),
+            conversation,
+            SendMessage::text("still here?").replying_to(original.id),
+        )
         .await
         .expect("u0 has not cleared it");
     let page = history_of(&fx, 2, conversation).await;
@@ -110,16 +137,35 @@ pub async fn replies_quote_a_visible_message_of_the_same_conversation(store: Arc
         .find(|view| view.message.id == reply_after_clear.message.message.id)
         .expect("new reply listed");
     let preview = shown.reply_to.as_ref().expect("quote");
-    assert!(preview.is_deleted && preview.body.is_none() && preview.sender.is_none(), "{preview:?}");
+    assert!(
+        preview.is_deleted && preview.body.is_none() && preview.sender.is_none(),
+        "{preview:?}"
+    );
     let refused = messages
-        .send(fx.user(2), conversation, SendMessage::text("x").replying_to(original.id))
+        .send(
+            fx.user(2),
+            conversation,
+            SendMessage::text("x").replying_to(original.id),
+        )
         .await;
-    assert!(is_reply_to_error(refused), "a message the sender cleared takes no replies from them");
+    assert!(
+        is_reply_to_error(refused),
+        "a message the sender cleared takes no replies from them"
+    );
 
-    messages.delete(fx.user(0), conversation, original.id).await.expect("delete original");
+    messages
+        .delete(fx.user(0), conversation, original.id)
+        .await
+        .expect("delete original");
     let page = history_of(&fx, 1, conversation).await;
-    let shown = page.iter().find(|view| view.message.id == reply.message.message.id).expect("reply listed");
+    let shown = page
+        .iter()
+        .find(|view| view.message.id == reply.message.message.id)
+        .expect("reply listed");
     let preview = shown.reply_to.as_ref().expect("quote");
-    assert!(preview.is_deleted && preview.body.is_none(), "a deleted original shows as deleted");
+    assert!(
+        preview.is_deleted && preview.body.is_none(),
+        "a deleted original shows as deleted"
+    );
     assert_eq!(preview.id, original.id);
 }

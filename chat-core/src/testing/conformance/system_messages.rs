@@ -46,8 +46,15 @@ pub async fn system_messages_are_unread_for_everyone_and_unarchive(store: Arc<dy
         let view = conversations.get(fx.user(user), order).await.expect("get");
         assert_eq!(view.unread_count(), unread, "u{user}");
         assert!(!view.is_archived(), "u{user}: un-archived");
-        let inbox = conversations.inbox(fx.user(user), Default::default()).await.expect("inbox");
-        assert_eq!(inbox.first().map(|row| row.conversation.id), Some(order), "u{user}: on top");
+        let inbox = conversations
+            .inbox(fx.user(user), Default::default())
+            .await
+            .expect("inbox");
+        assert_eq!(
+            inbox.first().map(|row| row.conversation.id),
+            Some(order),
+            "u{user}: on top"
+        );
     }
     let preview = conversations
         .get(fx.user(1), order)
@@ -68,12 +75,19 @@ pub async fn system_messages_are_unread_for_everyone_and_unarchive(store: Arc<dy
         messages.delete(fx.user(0), order, view.message.id).await,
         Err(ChatError::PermissionDenied { .. })
     ));
+    assert!(
+        matches!(
+            messages
+                .send_system(&fresh_tenant(), order, SystemMessage::text("x"))
+                .await,
+            Err(ChatError::NotFound { what: "conversation" })
+        ),
+        "another tenant's host cannot post into it"
+    );
     assert!(matches!(
-        messages.send_system(&fresh_tenant(), order, SystemMessage::text("x")).await,
-        Err(ChatError::NotFound { what: "conversation" })
-    ), "another tenant's host cannot post into it");
-    assert!(matches!(
-        messages.send_system(&fx.tenant, ConversationId::new_v7(), SystemMessage::text("x")).await,
+        messages
+            .send_system(&fx.tenant, ConversationId::new_v7(), SystemMessage::text("x"))
+            .await,
         Err(ChatError::NotFound { what: "conversation" })
     ));
     assert!(matches!(
