@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 pub use contacts::ContactService;
 pub use conversations::{ConversationService, InboxFilter, NewGroupInput, StartDirect};
+pub use delivery::DELIVERY_BATCH_INTERVAL;
 pub use messages::{MessageService, SendMessage, Sent, SystemMessage};
 
 use crate::directory::{Profile, UserDirectory};
@@ -75,7 +76,7 @@ impl ChatServices {
 
     /// With another interval for batching the delivery receipts of live events
     /// ([`ConversationService::delivered_later`]; default
-    /// [`DELIVERY_BATCH_INTERVAL`](delivery::DELIVERY_BATCH_INTERVAL), 250 ms): the longest a
+    /// [`DELIVERY_BATCH_INTERVAL`], 250 ms): the longest a
     /// receipt waits, and each (user, conversation) is written at most once per interval.
     pub fn with_delivery_batch_interval(mut self, interval: std::time::Duration) -> Self {
         self.deliveries = Arc::new(delivery::DeliveryBatch::with_interval(interval));

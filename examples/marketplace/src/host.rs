@@ -1,4 +1,5 @@
-//! The demo host's routes around the chat router: the page, demo login, orders, avatars.
+//! The demo host's routes around the chat router: the page, demo login, orders (and their
+//! updates, posted into the chat as system messages), avatars.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::demo::{self, DemoTokens};
+use crate::orders::{AdvanceError, OrderStates};
 
 /// The Content-Security-Policy of every response: scripts, styles and images only from
 /// this origin, WebSockets to it; message text can never run as code.
@@ -40,6 +42,19 @@ impl Authenticator for DemoAuthenticator {
 #[derive(Clone)]
 struct HostState {
     tokens: DemoTokens,
+    services: ChatServices,
+    orders: OrderStates,
+}
+
+impl HostState {
+    /// The demo user of the request's bearer token.
+    fn caller(&self, headers: &axum::http::HeaderMap) -> Option<Identity> {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(|token| self.tokens.user_of(token))
+    }
 }
 
 /// Messages a user may send per second by default (bursts of three times as many).
@@ -89,6 +104,11 @@ pub struct Host {
 /// (the default).
 pub fn app(services: ChatServices, config: &HostConfig) -> Host {
     let tokens = DemoTokens::default();
+    let state = HostState {
+        tokens: tokens.clone(),
+        services: services.clone(),
+        orders: OrderStates::default(),
+    };
     let send_rate = config.send_rate;
     let mut api = ChatApi::new(services, Arc::new(DemoAuthenticator { tokens: tokens.clone() }))
         .with_platform_keys(demo::platform_keys())
@@ -104,10 +124,11 @@ pub fn app(services: ChatServices, config: &HostConfig) -> Host {
         .route("/demo/users", get(users))
         .route("/demo/login", post(login))
         .route("/demo/orders", get(orders))
+        .route("/demo/orders/{id}/advance", post(advance_order))
         .route("/demo/avatars/{file}", get(avatar))
         .nest("/api/v1/chat", chat_axum::router(api.clone()))
         .fallback(not_found)
-        .with_state(HostState { tokens })
+        .with_state(state)
         .layer(axum::middleware::map_response(with_security_headers));
     Host { router, api }
 }
@@ -191,15 +212,61 @@ async fn login(
     }
 }
 
+fn unauthenticated() -> Response {
+    (StatusCode::UNAUTHORIZED, Json(json!({"message": "Unauthenticated."}))).into_response()
+}
+
 async fn orders(State(state): State<HostState>, headers: axum::http::HeaderMap) -> Response {
-    let user = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .and_then(|token| state.tokens.user_of(token));
-    match user {
-        Some(me) => Json(json!({"message": "Your orders.", "data": demo::orders_of(me.user.as_str())})).into_response(),
-        None => (StatusCode::UNAUTHORIZED, Json(json!({"message": "Unauthenticated."}))).into_response(),
+    let Some(me) = state.caller(&headers) else {
+        return unauthenticated();
+    };
+    let orders: Vec<_> = demo::orders_of(me.user.as_str())
+        .into_iter()
+        .map(|order| {
+            let status = state.orders.status(order.id);
+            let mut value = json!(order);
+            value["status"] = json!(status);
+            value
+        })
+        .collect();
+    Json(json!({"message": "Your orders.", "data": orders})).into_response()
+}
+
+/// `POST /demo/orders/{id}/advance`: the seller moves the order on; the buyer and seller's
+/// conversation about it gets a system message ("Order #1001 … was shipped.").
+async fn advance_order(
+    State(state): State<HostState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let Some(me) = state.caller(&headers) else {
+        return unauthenticated();
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return (StatusCode::NOT_FOUND, Json(json!({"message": "No such order of yours."}))).into_response();
+    };
+    match state.orders.advance(&state.services, &me, id).await {
+        Ok((status, conversation)) => Json(json!({
+            "message": "Order updated.",
+            "data": {"id": id, "status": status, "conversation_uuid": conversation.as_uuid()},
+        }))
+        .into_response(),
+        Err(AdvanceError::NotYours) => {
+            (StatusCode::NOT_FOUND, Json(json!({"message": "No such order of yours."}))).into_response()
+        }
+        Err(AdvanceError::Finished) => (
+            StatusCode::CONFLICT,
+            Json(json!({"message": "The order is delivered already."})),
+        )
+            .into_response(),
+        Err(AdvanceError::Chat(error)) => {
+            tracing::warn!(order = id, %error, "posting an order update failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"message": "The order update could not be posted."})),
+            )
+                .into_response()
+        }
     }
 }
 

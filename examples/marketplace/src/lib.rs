@@ -6,6 +6,7 @@
 
 pub mod demo;
 pub mod host;
+pub mod orders;
 pub mod serve;
 
 /// The root README's Rust examples, compiled and run as doctests here, where every crate

@@ -262,3 +262,49 @@ async fn websockets_only_from_the_servers_own_origin() {
     assert_eq!(response.status(), 101);
     let _ = socket.close(None).await;
 }
+
+/// A seller moving a demo order on posts a system message into the buyer's conversation
+/// about it: no sender, unread for the buyer, the order's state in `/demo/orders`; the
+/// buyer cannot move the seller's order, and a delivered order moves no further.
+#[tokio::test]
+async fn an_order_update_lands_as_a_system_message_in_the_conversation_about_it() {
+    let server = Running::start().await;
+    let (ines, market) = server.login("seller-ines").await;
+    let (ana, _) = server.login("buyer-ana").await;
+    let seller = Some((ines.as_str(), market.as_str()));
+    let buyer = Some((ana.as_str(), market.as_str()));
+
+    let (status, refused) = server.http("POST", "/demo/orders/1001/advance", buyer, None).await;
+    assert_eq!(status, 404, "only the seller moves an order: {refused}");
+    let (status, shipped) = server.http("POST", "/demo/orders/1001/advance", seller, None).await;
+    assert_eq!(status, 200, "{shipped}");
+    assert_eq!(shipped["data"]["status"], "shipped");
+    let conversation = shipped["data"]["conversation_uuid"].as_str().expect("uuid").to_owned();
+
+    let (status, history) = server
+        .http("GET", &format!("/api/v1/chat/conversations/{conversation}/messages"), buyer, None)
+        .await;
+    assert_eq!(status, 200, "{history}");
+    let message = &history["data"][0];
+    assert_eq!(message["kind"], "system");
+    assert_eq!(message["sender"], Value::Null);
+    assert_eq!(message["body"], "Order #1001 (Handmade ceramic mug) was shipped.");
+    let (_, view) = server
+        .http("GET", &format!("/api/v1/chat/conversations/{conversation}"), buyer, None)
+        .await;
+    assert_eq!(view["data"]["taggable_id"], 1001);
+    assert_eq!(view["data"]["unread_count"], 1);
+    let (_, orders) = server.http("GET", "/demo/orders", buyer, None).await;
+    let order = orders["data"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .find(|order| order["id"] == 1001)
+        .expect("order 1001");
+    assert_eq!(order["status"], "shipped");
+
+    let (status, _) = server.http("POST", "/demo/orders/1001/advance", seller, None).await;
+    assert_eq!(status, 200);
+    let (status, done) = server.http("POST", "/demo/orders/1001/advance", seller, None).await;
+    assert_eq!(status, 409, "{done}");
+}

@@ -16,8 +16,10 @@ use super::super::fixtures::Fixture;
 /// membership, stops at deleted messages and at the distinct-emoji limit, and leaves the
 /// inbox and badges alone; deleting a message drops its reactions.
 pub async fn reactions_are_per_user_idempotent_and_leave_inbox_and_badges_alone(store: Arc<dyn Store>) {
-    let mut limits = Limits::default();
-    limits.reactions_per_message = 3;
+    let limits = Limits {
+        reactions_per_message: 3,
+        ..Limits::default()
+    };
     let fx = Fixture::with_limits(store, 3, limits);
     let messages = fx.messages();
     let conversations = fx.conversations();
