@@ -128,6 +128,29 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
   assert.equal(await buyer.page.evaluate(() => window.__pwned), undefined);
   await seller.page.screenshot({ path: join(SHOTS, "3-seller-hostile-text.png") });
 
+  // The buyer's first message shows it was read (two ticks).
+  await buyer.page.locator('#messages li[data-seq="1"] .time').filter({ hasText: "✓✓ read" }).waitFor();
+
+  // The buyer reacts to the seller's answer; the seller sees the count live.
+  const answer = buyer.page.locator("#messages li").filter({ hasText: "Envío mañana" });
+  await answer.locator('button[data-emoji="👍"]').click();
+  await answer.locator("button.reaction.me").filter({ hasText: "👍 1" }).waitFor();
+  const reacted = seller.page.locator("#messages li").filter({ hasText: "Envío mañana" });
+  await reacted.locator("button.reaction").filter({ hasText: "👍 1" }).waitFor();
+
+  // The seller replies to the buyer's question; the buyer sees the quote live.
+  const question = seller.page.locator('#messages li[data-seq="1"]');
+  await question.locator('[data-testid="reply"]').click();
+  await seller.page.fill("#body", "It ships tomorrow morning.");
+  await seller.page.click("#composer button[type=submit]");
+  const quoted = buyer.page.locator("#messages li").filter({ hasText: "It ships tomorrow morning." });
+  await quoted.locator('[data-testid="quote"]').filter({ hasText: "Ana Souza: Olá! Is the mug still available?" }).waitFor();
+
+  // The seller marks the order shipped: the host posts a system message into the chat.
+  await seller.page.click('button[data-advance="1001"]');
+  await buyer.page.locator('#messages [data-testid="system"]').filter({ hasText: "Order #1001 (Handmade ceramic mug) was shipped." }).waitFor();
+  await buyer.page.screenshot({ path: join(SHOTS, "3b-buyer-reply-reaction-system.png") });
+
   assert.deepEqual(buyer.errors, []);
   assert.deepEqual(seller.errors, []);
   await buyerContext.close();

@@ -15,7 +15,10 @@ const state = {
   messages: [], // ascending by seq
   typingTimer: null,
   lastTypingSent: 0,
+  replyTo: null, // the message the composer replies to
 };
+
+const QUICK_REACTIONS = ["👍", "❤️", "😂"];
 
 const $ = (id) => document.getElementById(id);
 
@@ -121,15 +124,29 @@ async function loadOrders() {
   const list = $("orders");
   list.replaceChildren();
   for (const order of data) {
-    const info = el("div", {}, [el("span", { text: order.title }), el("small", { text: `Seller: ${order.seller_name}` })]);
+    const info = el("div", {}, [
+      el("span", { text: order.title }),
+      el("small", { text: `Seller: ${order.seller_name} · ${order.status}` }),
+    ]);
     const children = [info];
     if (order.seller_id !== state.me) {
       const button = el("button", { type: "button", text: "Contact the seller", dataset: { order: String(order.id) } });
       button.addEventListener("click", () => contactSeller(order));
       children.push(button);
+    } else if (order.status !== "delivered") {
+      // The host posts the update into the chat as a system message.
+      const next = order.status === "placed" ? "Mark shipped" : "Mark delivered";
+      const button = el("button", { type: "button", text: next, dataset: { advance: String(order.id) } });
+      button.addEventListener("click", () => advanceOrder(order).catch((e) => setStatus(e.message)));
+      children.push(button);
     }
     list.append(el("li", {}, children));
   }
+}
+
+async function advanceOrder(order) {
+  await api("POST", `/demo/orders/${order.id}/advance`);
+  await loadOrders();
 }
 
 async function contactSeller(order) {
@@ -177,6 +194,7 @@ function renderInbox() {
 // ---- chat window ----
 
 async function openConversation(uuid) {
+  cancelReply();
   const { data } = await api("GET", `/conversations/${uuid}`);
   state.open = data;
   const { name, avatar } = displayOf(data);
@@ -210,14 +228,57 @@ function counterpartReadSeq() {
   return others.length ? Math.min(...others.map((p) => p.pivot.last_read_seq)) : 0;
 }
 
+function isMine(message) {
+  return Boolean(message.sender) && message.sender.uuid === state.me;
+}
+
+function tickOf(message) {
+  if (message.status === "read") return "✓✓ read";
+  if (message.status === "delivered") return "✓✓";
+  if (message.status === "sent") return "✓";
+  if (message.delivered_count !== undefined) return `✓ ${message.delivered_count} · read ${message.read_count}`;
+  return "";
+}
+
+function quoteOf(reply) {
+  const text = reply.is_deleted ? "Deleted message" : `${reply.sender ? reply.sender.name : "Update"}: ${reply.body}`;
+  return el("blockquote", { class: "quote", text, "data-testid": "quote" });
+}
+
+function reactionsOf(message) {
+  const row = el("div", { class: "reactions" });
+  const shown = new Map(message.reactions.map((r) => [r.emoji, r]));
+  for (const emoji of new Set([...message.reactions.map((r) => r.emoji), ...QUICK_REACTIONS])) {
+    const reaction = shown.get(emoji);
+    const label = reaction ? `${emoji} ${reaction.count}` : emoji;
+    const button = el("button", {
+      type: "button",
+      class: reaction ? (reaction.me ? "reaction me" : "reaction") : "reaction add",
+      text: label,
+      "aria-pressed": String(Boolean(reaction && reaction.me)),
+      dataset: { emoji },
+    });
+    button.addEventListener("click", () => toggleReaction(message, emoji, Boolean(reaction && reaction.me)).catch((e) => setStatus(e.message)));
+    row.append(button);
+  }
+  return row;
+}
+
 function renderMessages(scrollToEnd) {
   const list = $("messages");
   list.replaceChildren();
   const readSeq = counterpartReadSeq();
-  const lastMine = [...state.messages].reverse().find((m) => m.sender.uuid === state.me);
+  const lastMine = [...state.messages].reverse().find(isMine);
   for (const message of state.messages) {
-    const mine = message.sender.uuid === state.me;
+    const mine = isMine(message);
     const item = el("li", { class: mine ? "mine" : "", dataset: { seq: String(message.seq) } });
+    if (message.kind === "system") {
+      item.className = "system";
+      item.append(el("span", { class: "body", text: message.body, "data-testid": "system" }));
+      list.append(item);
+      continue;
+    }
+    if (message.reply_to) item.append(quoteOf(message.reply_to));
     if (message.is_deleted) {
       item.classList.add("deleted");
       item.append(el("span", { text: "This message was deleted." }));
@@ -225,13 +286,51 @@ function renderMessages(scrollToEnd) {
       item.append(el("span", { class: "body", text: message.body }));
     }
     const when = formatTime(message.created_at) + (message.is_edited ? " · edited" : "");
-    item.append(el("span", { class: "time", text: mine ? when : `${message.sender.name} · ${when}` }));
+    const tick = mine ? tickOf(message) : "";
+    item.append(el("span", { class: "time", text: mine ? `${when} ${tick}`.trim() : `${message.sender.name} · ${when}` }));
     if (mine && lastMine && message.seq === lastMine.seq && readSeq >= message.seq) {
       item.append(el("span", { class: "receipt", text: "Seen", "data-testid": "seen" }));
+    }
+    if (!message.is_deleted) {
+      item.append(reactionsOf(message));
+      const reply = el("button", { type: "button", class: "reply", text: "Reply", "data-testid": "reply" });
+      reply.addEventListener("click", () => startReply(message));
+      item.append(reply);
     }
     list.append(item);
   }
   if (scrollToEnd) list.scrollTop = list.scrollHeight;
+}
+
+function startReply(message) {
+  state.replyTo = message;
+  $("replying").hidden = false;
+  $("replying-text").textContent = `Replying to ${message.sender ? message.sender.name : "update"}: ${message.body}`;
+  $("body").focus();
+}
+
+function cancelReply() {
+  state.replyTo = null;
+  $("replying").hidden = true;
+}
+
+async function toggleReaction(message, emoji, held) {
+  const path = `/conversations/${state.open.uuid}/messages/${message.uuid}/reactions/${encodeURIComponent(emoji)}`;
+  const { data } = await api(held ? "DELETE" : "PUT", path);
+  replaceMessage(data);
+}
+
+/// Own messages up to `seq` moved on: delivered or read by the other side.
+function advanceTicks(seq, status) {
+  const rank = { sent: 0, delivered: 1, read: 2 };
+  let changed = false;
+  for (const message of state.messages) {
+    if (isMine(message) && message.status && message.seq <= seq && rank[message.status] < rank[status]) {
+      message.status = status;
+      changed = true;
+    }
+  }
+  if (changed) renderMessages(false);
 }
 
 async function markRead() {
@@ -254,7 +353,9 @@ async function send(event) {
     const { data } = await api("POST", `/conversations/${state.open.uuid}/messages`, {
       body,
       client_message_id: clientMessageId,
+      ...(state.replyTo ? { reply_to: state.replyTo.uuid } : {}),
     });
+    cancelReply();
     addMessage(data);
   } catch (error) {
     input.value = body;
@@ -347,7 +448,8 @@ async function handleEvent(event) {
   switch (event.type) {
     case "message.created":
       addMessage(event.data);
-      if (state.open && event.conversation_uuid === state.open.uuid && event.data.sender.uuid !== state.me) {
+      if (event.data.kind === "system") loadOrders().catch(() => {}); // an order update
+      if (state.open && event.conversation_uuid === state.open.uuid && !isMine(event.data)) {
         $("typing").textContent = "";
         await markRead();
       }
@@ -368,7 +470,22 @@ async function handleEvent(event) {
       if (state.open && event.conversation_uuid === state.open.uuid) {
         const reader = state.open.participants.find((p) => p.uuid === event.data.user);
         if (reader) reader.pivot.last_read_seq = Math.max(reader.pivot.last_read_seq, event.data.seq);
+        if (event.data.user !== state.me && state.open.kind === "direct") advanceTicks(event.data.seq, "read");
         renderMessages(false);
+      }
+      break;
+    case "conversation.delivered":
+      if (state.open && event.conversation_uuid === state.open.uuid && state.open.kind === "direct") {
+        advanceTicks(event.data.seq, "delivered");
+      }
+      break;
+    case "message.reactions":
+      if (state.open && event.conversation_uuid === state.open.uuid) {
+        const message = state.messages.find((m) => m.uuid === event.data.message_uuid);
+        if (message) {
+          message.reactions = event.data.reactions;
+          renderMessages(false);
+        }
       }
       break;
     case "typing":
@@ -387,6 +504,7 @@ async function handleEvent(event) {
 document.addEventListener("DOMContentLoaded", () => {
   $("who").addEventListener("change", (event) => login(event.target.value).catch((e) => setStatus(e.message)));
   $("composer").addEventListener("submit", send);
+  $("cancel-reply").addEventListener("click", cancelReply);
   $("body").addEventListener("input", sendTyping);
   $("load-earlier").addEventListener("click", () => loadEarlier().catch((e) => setStatus(e.message)));
   $("archive").addEventListener("click", () => toggleArchive().catch((e) => setStatus(e.message)));
