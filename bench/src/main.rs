@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Scenarios: `send`, `inbox`, `history`, `stats`, `find-or-create`, `websocket`, `search`,
-//! `group-fanout`, `cross-node` (live events from node A to node B: `PgEventBus` against
+//! `group-fanout`, `replies` (replies and reactions against plain messages), `cross-node` (live events from node A to node B: `PgEventBus` against
 //! `RedisEventBus`, once per run whatever `--store` says; Redis from `REDIS_URL`).
 //! Postgres comes from `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
 //! every scenario runs in its own schema `bench_<uuid>`, dropped at the end. sled data goes
@@ -25,6 +25,7 @@ mod env;
 mod group_fanout;
 mod load;
 mod measure;
+mod replies;
 mod report;
 mod scenarios;
 mod search;
@@ -41,7 +42,7 @@ use scenarios::Plan;
 /// The hidden flag of the child that runs the websocket scenario in a fresh process.
 const WEBSOCKET_HERE: &str = "--websocket-in-this-process";
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "send",
     "inbox",
     "history",
@@ -51,6 +52,7 @@ const SCENARIOS: [&str; 9] = [
     "group-fanout",
     "cross-node",
     "search",
+    "replies",
 ];
 
 struct Args {
@@ -63,7 +65,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: chat-bench --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]\n\
-    scenarios: send, inbox, history, stats, find-or-create, websocket, group-fanout, cross-node, search";
+    scenarios: send, inbox, history, stats, find-or-create, websocket, group-fanout, cross-node, search, replies";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -224,6 +226,7 @@ async fn run(args: Args) {
                 "find-or-create" => scenarios::find_or_create(backend, &plan, &mut report).await,
                 "group-fanout" => group_fanout::group_fanout(backend, &plan, args.quick, &mut report).await,
                 "search" => search::search(backend, &plan, &mut report).await,
+                "replies" => replies::replies(backend, &plan, &mut report).await,
                 _ if args.websocket_here => scenarios::websocket(backend, &plan, &mut report).await,
                 _ => websocket_in_fresh_process(backend, &args, &plan, &mut report).await,
             }

@@ -166,6 +166,7 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) -> Result<(), Ve
         ("CreateGroupRequest", "taggable_type", &taggable_type),
         ("StartConversationRequest", "taggable_type", &taggable_type),
         ("MarkReadRequest", "up_to_seq", &seq),
+        ("MarkDeliveredRequest", "up_to_seq", &seq),
         ("SendMessageRequest", "metadata", &metadata),
         ("StartConversationRequest", "metadata", &metadata),
         ("CreateGroupRequest", "metadata", &metadata),
@@ -258,6 +259,21 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) -> Result<(), Ve
             "path",
             "user",
             json!({"minLength": 1, "maxLength": id_chars, "pattern": no_control()}),
+        ),
+        // One grapheme of at most this many bytes (no JSON Schema regex describes a
+        // grapheme): a longer text in characters is surely longer in bytes.
+        (
+            None,
+            "path",
+            "emoji",
+            json!({
+                "minLength": 1,
+                "maxLength": limits.emoji_max_bytes,
+                "description": format!(
+                    "One emoji: a single grapheme (modifiers, joiners and variation selectors included) of at most {} bytes as UTF-8, not plain ASCII; anything else is a 422 on `emoji`.",
+                    limits.emoji_max_bytes
+                ),
+            }),
         ),
     ];
     let mut applied = vec![false; parameter_rules.len()];

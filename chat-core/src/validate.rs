@@ -40,8 +40,8 @@ pub(crate) fn is_invisible(c: char) -> bool {
 
 /// A reaction's emoji, or a validation error on `emoji`: one grapheme (an emoji with its
 /// modifiers, joiners and variation selectors is one) of at most
-/// [`Limits::emoji_max_bytes`] bytes, not plain ASCII, with no whitespace or control
-/// character.
+/// [`Limits::emoji_max_bytes`] bytes, not plain ASCII, not only invisible characters (a
+/// lone zero-width joiner or variation selector), with no whitespace or control character.
 pub(crate) fn emoji(limits: &Limits, emoji: &str) -> Result<(), ChatError> {
     use unicode_segmentation::UnicodeSegmentation;
     let invalid = |message: String| Err(ChatError::invalid("emoji", message));
@@ -50,6 +50,7 @@ pub(crate) fn emoji(limits: &Limits, emoji: &str) -> Result<(), ChatError> {
     }
     if emoji.graphemes(true).count() != 1
         || emoji.is_ascii()
+        || emoji.chars().all(is_invisible)
         || emoji.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return invalid("must be one emoji".into());
@@ -202,7 +203,7 @@ mod tests {
         for good in ["👍", "❤️", "👩🏽‍💻", "🇪🇸", "é"] {
             assert!(emoji(&limits, good).is_ok(), "{good:?} is one emoji");
         }
-        for bad in ["", "a", ":+1:", "👍👍", " 👍", "\u{7}", "👨‍👩‍👧‍👦👨‍👩‍👧‍👦"]
+        for bad in ["", "a", ":+1:", "👍👍", " 👍", "\u{7}", "\u{200B}", "\u{FE0F}", "👨‍👩‍👧‍👦👨‍👩‍👧‍👦"]
         {
             assert!(emoji(&limits, bad).is_err(), "{bad:?} is refused");
         }

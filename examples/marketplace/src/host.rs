@@ -243,7 +243,11 @@ async fn advance_order(
         return unauthenticated();
     };
     let Ok(id) = id.parse::<i64>() else {
-        return (StatusCode::NOT_FOUND, Json(json!({"message": "No such order of yours."}))).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "No such order of yours."})),
+        )
+            .into_response();
     };
     match state.orders.advance(&state.services, &me, id).await {
         Ok((status, conversation)) => Json(json!({
@@ -251,9 +255,11 @@ async fn advance_order(
             "data": {"id": id, "status": status, "conversation_uuid": conversation.as_uuid()},
         }))
         .into_response(),
-        Err(AdvanceError::NotYours) => {
-            (StatusCode::NOT_FOUND, Json(json!({"message": "No such order of yours."}))).into_response()
-        }
+        Err(AdvanceError::NotYours) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "No such order of yours."})),
+        )
+            .into_response(),
         Err(AdvanceError::Finished) => (
             StatusCode::CONFLICT,
             Json(json!({"message": "The order is delivered already."})),

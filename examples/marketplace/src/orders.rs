@@ -104,7 +104,10 @@ impl OrderStates {
                 Ok((next, conversation))
             }
             Err(error) => {
-                self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(id, previous);
+                self.0
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(id, previous);
                 Err(error.into())
             }
         }

@@ -282,7 +282,12 @@ async fn an_order_update_lands_as_a_system_message_in_the_conversation_about_it(
     let conversation = shipped["data"]["conversation_uuid"].as_str().expect("uuid").to_owned();
 
     let (status, history) = server
-        .http("GET", &format!("/api/v1/chat/conversations/{conversation}/messages"), buyer, None)
+        .http(
+            "GET",
+            &format!("/api/v1/chat/conversations/{conversation}/messages"),
+            buyer,
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{history}");
     let message = &history["data"][0];
@@ -290,7 +295,12 @@ async fn an_order_update_lands_as_a_system_message_in_the_conversation_about_it(
     assert_eq!(message["sender"], Value::Null);
     assert_eq!(message["body"], "Order #1001 (Handmade ceramic mug) was shipped.");
     let (_, view) = server
-        .http("GET", &format!("/api/v1/chat/conversations/{conversation}"), buyer, None)
+        .http(
+            "GET",
+            &format!("/api/v1/chat/conversations/{conversation}"),
+            buyer,
+            None,
+        )
         .await;
     assert_eq!(view["data"]["taggable_id"], 1001);
     assert_eq!(view["data"]["unread_count"], 1);
