@@ -49,15 +49,14 @@ pub enum EventPayload {
         /// When.
         read_at: DateTime<Utc>,
     },
-    /// A delivery receipt: messages up to `seq` reached one of `user`'s devices.
+    /// Delivery receipts: for each user listed, messages up to `seq` reached one of their
+    /// devices. One event carries the receipts of one conversation written together (a
+    /// batch of socket deliveries), so a busy group costs one event per batch, not one per
+    /// member.
     #[serde(rename = "conversation.delivered")]
     ConversationDelivered {
-        /// The recipient whose watermark moved.
-        user: UserId,
-        /// The new delivery watermark.
-        seq: u64,
-        /// When.
-        delivered_at: DateTime<Utc>,
+        /// The watermarks that moved.
+        receipts: Vec<DeliveryReceipt>,
     },
     /// The reactions of a message changed; `reactions` is its whole summary now (each
     /// recipient's own `me` comes from the users listed).
@@ -95,6 +94,17 @@ impl EventPayload {
             Self::Typing { .. } => "typing",
         }
     }
+}
+
+/// One delivery watermark that moved (in [`EventPayload::ConversationDelivered`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryReceipt {
+    /// The recipient whose watermark moved.
+    pub user: UserId,
+    /// The new delivery watermark.
+    pub seq: u64,
+    /// When.
+    pub delivered_at: DateTime<Utc>,
 }
 
 /// An event addressed to some users of one tenant.

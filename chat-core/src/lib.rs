@@ -54,7 +54,7 @@ pub mod testing;
 
 pub use directory::{InMemoryDirectory, Profile, UserDirectory};
 pub use error::{ChatError, ChatResult, FieldErrors};
-pub use events::{Event, EventBus, EventPayload, EventStream, InProcessEventBus, StreamError};
+pub use events::{DeliveryReceipt, Event, EventBus, EventPayload, EventStream, InProcessEventBus, StreamError};
 pub use ids::{ConversationId, Identity, MessageId, TenantId, UserId};
 pub use limits::Limits;
 pub use model::{

@@ -312,6 +312,26 @@ pub fn mark_delivered(
     Ok(deliver_up_to(participant, target, now))
 }
 
+/// [`mark_delivered`] for each `(user, seq)` of `up_to` that is a participant (a user who
+/// left meanwhile is skipped), at `now`; the users whose watermark moved, in the order
+/// given. One batch of receipts is one write of the record.
+pub fn mark_delivered_many(
+    record: &mut ConversationRecord,
+    up_to: &[(UserId, u64)],
+    now: DateTime<Utc>,
+) -> Vec<UserId> {
+    let mut moved: Vec<UserId> = Vec::new();
+    for (user, seq) in up_to {
+        if record.participant(user).is_some()
+            && mark_delivered(record, user, ReadUpTo::Seq(*seq), now).unwrap_or(false)
+            && !moved.contains(user)
+        {
+            moved.push(user.clone());
+        }
+    }
+    moved
+}
+
 /// How far a message of `record` got among the participants other than its sender, from
 /// their watermarks (no per-message rows): how many have received it and how many have
 /// read it, of how many.

@@ -239,6 +239,18 @@ pub trait Store: Send + Sync + 'static {
         up_to: ReadUpTo,
     ) -> ChatResult<(ConversationRecord, bool)>;
 
+    /// Moves the delivery watermarks of several participants of a conversation of `tenant`
+    /// in one transaction ([`crate::rules::mark_delivered_many`]): a batch of socket
+    /// receipts. Users who are not participants (any more) are skipped; returns the
+    /// conversation and the users whose watermark moved. `NotFound` (conversation) when the
+    /// tenant has no such conversation.
+    async fn mark_delivered_many(
+        &self,
+        tenant: &TenantId,
+        id: ConversationId,
+        up_to: &[(UserId, u64)],
+    ) -> ChatResult<(ConversationRecord, Vec<UserId>)>;
+
     /// Adds or drops the caller's reaction on a message of a conversation the caller is in
     /// ([`crate::rules::set_reaction`]); saves only the message. Concurrent changes of one
     /// message are serialized: none is lost.

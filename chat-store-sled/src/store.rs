@@ -436,6 +436,17 @@ impl Store for SledStore {
         self.write(move |trees| trees.mark_delivered(&caller, id, up_to)).await
     }
 
+    async fn mark_delivered_many(
+        &self,
+        tenant: &TenantId,
+        id: ConversationId,
+        up_to: &[(UserId, u64)],
+    ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
+        let (tenant, up_to) = (tenant.clone(), up_to.to_vec());
+        self.write(move |trees| trees.mark_delivered_many(&tenant, id, &up_to))
+            .await
+    }
+
     async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted> {
         let caller = caller.clone();
         self.write(move |trees| trees.set_reaction(&caller, &change)).await

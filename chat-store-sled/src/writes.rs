@@ -94,6 +94,24 @@ impl Trees {
         })
     }
 
+    pub(crate) fn mark_delivered_many(
+        &self,
+        tenant: &TenantId,
+        id: ConversationId,
+        up_to: &[(UserId, u64)],
+    ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
+        self.transaction(|tx| {
+            let before = match tx.record(id)? {
+                Some(record) if &record.conversation.tenant == tenant => record,
+                _ => return abort(ChatError::conversation_not_found()),
+            };
+            let mut record = before.clone();
+            let moved = rules::mark_delivered_many(&mut record, up_to, now());
+            tx.save_changes(Some(&before), &record)?;
+            Ok((record, moved))
+        })
+    }
+
     pub(crate) fn set_reaction(&self, caller: &Identity, change: &ReactionChange) -> ChatResult<Reacted> {
         let (record, (message, changed)) = self.update(caller, change.conversation, |tx, _| {
             let mut stored = tx.message_by_id(change.conversation, change.message)?;

@@ -146,6 +146,20 @@ impl Store for PgStore {
         .await
     }
 
+    async fn mark_delivered_many(
+        &self,
+        tenant: &TenantId,
+        id: ConversationId,
+        up_to: &[(UserId, u64)],
+    ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
+        let mut tx = self.begin().await?;
+        let mut record = self.lock_in_tenant(&mut tx, tenant, id).await?;
+        let moved = rules::mark_delivered_many(&mut record, up_to, now());
+        self.save_deliveries(&mut tx, &record, &moved).await?;
+        commit(tx).await?;
+        Ok((record, moved))
+    }
+
     async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted> {
         let mut tx = self.begin().await?;
         let (record, mut stored) = self

@@ -41,6 +41,7 @@ pub(crate) struct Sql {
     pub newest_visible_before: String,
     pub count_deleted_above: String,
     pub save_unread_counts: String,
+    pub save_deliveries: String,
     pub add_participants: String,
     pub remove_participant: String,
     pub history_oldest_first: String,
@@ -188,6 +189,12 @@ impl Sql {
             save_unread_counts: format!(
                 "UPDATE {s}.participants p SET unread_count = v.unread_count \
                  FROM unnest($2::text[], $3::bigint[]) AS v(user_id, unread_count) \
+                 WHERE p.conversation_id = $1 AND p.user_id = v.user_id"
+            ),
+            save_deliveries: format!(
+                "WITH c AS (UPDATE {s}.conversations SET version = version + 1 WHERE id = $1) \
+                 UPDATE {s}.participants p SET last_delivered_seq = v.seq, last_delivered_at = v.at \
+                 FROM unnest($2::text[], $3::bigint[], $4::timestamptz[]) AS v(user_id, seq, at) \
                  WHERE p.conversation_id = $1 AND p.user_id = v.user_id"
             ),
             add_participants: format!(

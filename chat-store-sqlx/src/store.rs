@@ -150,6 +150,45 @@ impl PgStore {
         Err(PgStoreError::Corrupt("conversation version moved while its row was locked".into()).into())
     }
 
+    /// [`PgStore::lock`] of a conversation of `tenant`, whoever asks (the host's batches):
+    /// `NotFound` when the tenant has no such conversation.
+    pub(crate) async fn lock_in_tenant(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &TenantId,
+        id: ConversationId,
+    ) -> ChatResult<ConversationRecord> {
+        self.lock(conn, tenant, id, Lookup::None)
+            .await?
+            .map(|locked| locked.record)
+            .ok_or_else(ChatError::conversation_not_found)
+    }
+
+    /// Writes the delivery watermarks of `users` as they are in `record`, in one statement.
+    pub(crate) async fn save_deliveries(
+        &self,
+        conn: &mut PgConnection,
+        record: &ConversationRecord,
+        users: &[UserId],
+    ) -> ChatResult<()> {
+        let rows: Vec<&chat_core::Participant> = users.iter().filter_map(|user| record.participant(user)).collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = rows.iter().map(|p| p.user.as_str()).collect();
+        let seqs: Vec<i64> = rows.iter().map(|p| to_i64(p.last_delivered_seq)).collect();
+        let ats: Vec<Option<chrono::DateTime<chrono::Utc>>> = rows.iter().map(|p| p.last_delivered_at).collect();
+        sqlx::query(&self.sql.save_deliveries)
+            .bind(record.conversation.id.as_uuid())
+            .bind(&names)
+            .bind(&seqs)
+            .bind(&ats)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     /// [`PgStore::lock`] plus the membership check: `NotFound` unless the caller participates.
     pub(crate) async fn lock_member(
         &self,

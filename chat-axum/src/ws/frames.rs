@@ -56,7 +56,13 @@ pub(super) struct ReadReceipt<'a> {
     pub(super) read_at: DateTime<Utc>,
 }
 
-/// `data` of `conversation.delivered`.
+/// `data` of `conversation.delivered`: the receipts written together.
+#[derive(Debug, Serialize)]
+pub(super) struct DeliveryReceipts<'a> {
+    pub(super) receipts: Vec<DeliveryReceipt<'a>>,
+}
+
+/// One receipt of `conversation.delivered`.
 #[derive(Debug, Serialize)]
 pub(super) struct DeliveryReceipt<'a> {
     pub(super) user: &'a str,

@@ -43,7 +43,7 @@ use crate::ws::connection::Connection;
 /// `conversation.updated` (data: the conversation resource as the recipient sees it),
 /// `message.created`, `message.updated`, `message.deleted` (data: the message resource),
 /// `conversation.read` (data: `{user, seq, read_at}`), `conversation.delivered` (data:
-/// `{user, seq, delivered_at}`), `message.reactions` (data: `{message_uuid, seq, reactions:
+/// `{receipts: [{user, seq, delivered_at}]}`, the receipts of one batch), `message.reactions` (data: `{message_uuid, seq, reactions:
 /// [{emoji, count, me}]}`), `typing` (data: `{user, expires_at}`); also `pong`, `error`
 /// (`{message, errors?}`) and `resync` (the client fell behind: refetch, the socket closes
 /// with 1013). A `message.created` written to a socket delivers the message for its

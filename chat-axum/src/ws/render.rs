@@ -7,7 +7,7 @@ use chat_core::{ChatError, ChatResult, Event, EventPayload, Identity};
 use crate::event_frames::EventFrames;
 
 use crate::resources::{ConversationResource, MessageResource, ReactionResource};
-use crate::ws::frames::{DeliveryReceipt, ReactionSummary, ReadReceipt, Typing, frame_text};
+use crate::ws::frames::{DeliveryReceipt, DeliveryReceipts, ReactionSummary, ReadReceipt, Typing, frame_text};
 
 /// The event as the JSON text frame `me` receives.
 ///
@@ -33,17 +33,18 @@ pub(super) fn render(me: &Identity, event: &Arc<Event>, frames: &EventFrames) ->
         | EventPayload::MessageDeleted(view) => {
             frame_text(kind, conversation, Some(MessageResource::for_reader(view, &me.user)))
         }
-        EventPayload::ConversationDelivered {
-            user,
-            seq,
-            delivered_at,
-        } => frame_text(
+        EventPayload::ConversationDelivered { receipts } => frame_text(
             kind,
             conversation,
-            Some(DeliveryReceipt {
-                user: user.as_str(),
-                seq: *seq,
-                delivered_at: *delivered_at,
+            Some(DeliveryReceipts {
+                receipts: receipts
+                    .iter()
+                    .map(|receipt| DeliveryReceipt {
+                        user: receipt.user.as_str(),
+                        seq: receipt.seq,
+                        delivered_at: receipt.delivered_at,
+                    })
+                    .collect(),
             }),
         ),
         EventPayload::MessageReactions {

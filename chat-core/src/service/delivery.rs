@@ -8,8 +8,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::error::ChatResult;
-use crate::events::EventPayload;
-use crate::ids::{ConversationId, Identity};
+use crate::events::{DeliveryReceipt, EventPayload};
+use crate::ids::{ConversationId, Identity, TenantId, UserId};
 use crate::model::ConversationRecord;
 use crate::store::ReadUpTo;
 use crate::view::ConversationView;
@@ -20,7 +20,10 @@ use super::ConversationService;
 /// ([`crate::ChatServices::with_delivery_batch_interval`]).
 pub const DELIVERY_BATCH_INTERVAL: Duration = Duration::from_millis(250);
 
-/// The receipts waiting for the next flush: the highest seq per (user, conversation).
+/// The receipts waiting for the next flush: per conversation, the highest seq per user.
+type Batch = HashMap<(TenantId, ConversationId), HashMap<UserId, u64>>;
+
+/// The receipts waiting for the next flush.
 #[derive(Debug)]
 pub(super) struct DeliveryBatch {
     interval: Duration,
@@ -29,7 +32,7 @@ pub(super) struct DeliveryBatch {
 
 #[derive(Debug, Default)]
 struct Pending {
-    seqs: HashMap<(Identity, ConversationId), u64>,
+    seqs: Batch,
     /// A flushing task runs (it ends when it finds nothing to write).
     flushing: bool,
 }
@@ -52,14 +55,19 @@ impl DeliveryBatch {
     /// runs and the caller must start one.
     fn note(&self, actor: &Identity, conversation: ConversationId, seq: u64) -> bool {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let highest = state.seqs.entry((actor.clone(), conversation)).or_insert(0);
+        let highest = state
+            .seqs
+            .entry((actor.tenant.clone(), conversation))
+            .or_default()
+            .entry(actor.user.clone())
+            .or_insert(0);
         *highest = (*highest).max(seq);
         !std::mem::replace(&mut state.flushing, true)
     }
 
     /// Everything noted since the last call; `None` (and the flushing task ends) when
     /// nothing was.
-    fn take(&self) -> Option<HashMap<(Identity, ConversationId), u64>> {
+    fn take(&self) -> Option<Batch> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.seqs.is_empty() {
             state.flushing = false;
@@ -91,8 +99,9 @@ impl ConversationService {
 
     /// Notes that message `seq` reached one of the actor's devices (a live event written to
     /// its socket): the watermark moves with the next batch, within the batch interval
-    /// ([`crate::ChatServices::with_delivery_batch_interval`]), one store write per
-    /// (user, conversation) per batch however many frames went out. Receipts still waiting
+    /// ([`crate::ChatServices::with_delivery_batch_interval`]): one store write and one
+    /// `conversation.delivered` per conversation per batch, with every member's receipt in
+    /// it, however many frames went out to however many members. Receipts still waiting
     /// when the process stops are lost; the next history read delivers them again.
     pub async fn delivered_later(&self, actor: &Identity, id: ConversationId, seq: u64) {
         if self.ctx.deliveries.note(actor, id, seq) {
@@ -109,10 +118,13 @@ impl ConversationService {
             let Some(batch) = self.ctx.deliveries.take() else {
                 return;
             };
-            for ((actor, conversation), seq) in batch {
-                if let Err(error) = self.deliver(&actor, conversation, ReadUpTo::Seq(seq)).await {
-                    // E.g. the user left the conversation meanwhile.
-                    tracing::debug!(conversation_id = %conversation, user = %actor.user, %error, "a batched delivery receipt was not written");
+            for ((tenant, conversation), seqs) in batch {
+                let up_to: Vec<(UserId, u64)> = seqs.into_iter().collect();
+                match self.ctx.store.mark_delivered_many(&tenant, conversation, &up_to).await {
+                    Ok((record, moved)) => self.publish_receipts(&tenant, &record, &moved).await,
+                    Err(error) => {
+                        tracing::debug!(conversation_id = %conversation, %error, "batched delivery receipts were not written");
+                    }
                 }
             }
         }
@@ -125,23 +137,44 @@ impl ConversationService {
         id: ConversationId,
         up_to: ReadUpTo,
     ) -> ChatResult<ConversationRecord> {
-        let ctx = &self.ctx;
-        let (record, moved) = ctx.store.mark_delivered(actor, id, up_to).await?;
+        let (record, moved) = self.ctx.store.mark_delivered(actor, id, up_to).await?;
         if moved {
-            if let Some(me) = record.participant(&actor.user) {
-                let others = record
-                    .member_ids()
-                    .into_iter()
-                    .filter(|user| user != &actor.user)
-                    .collect();
-                let receipt = EventPayload::ConversationDelivered {
-                    user: actor.user.clone(),
-                    seq: me.last_delivered_seq,
-                    delivered_at: me.last_delivered_at.unwrap_or_else(crate::model::now),
-                };
-                ctx.publish(actor, id, others, receipt).await;
-            }
+            self.publish_receipts(&actor.tenant, &record, std::slice::from_ref(&actor.user))
+                .await;
         }
         Ok(record)
+    }
+
+    /// Publishes one `conversation.delivered` with the receipts of `moved` (their
+    /// watermarks in `record`): to the other members for one receipt, to every member for
+    /// several (each hears of the others').
+    async fn publish_receipts(&self, tenant: &TenantId, record: &ConversationRecord, moved: &[UserId]) {
+        let receipts: Vec<DeliveryReceipt> = moved
+            .iter()
+            .filter_map(|user| record.participant(user))
+            .map(|participant| DeliveryReceipt {
+                user: participant.user.clone(),
+                seq: participant.last_delivered_seq,
+                delivered_at: participant.last_delivered_at.unwrap_or_else(crate::model::now),
+            })
+            .collect();
+        let Some(first) = receipts.first() else {
+            return;
+        };
+        let recipients: Vec<UserId> = if receipts.len() == 1 {
+            let only = first.user.clone();
+            record.member_ids().into_iter().filter(|user| user != &only).collect()
+        } else {
+            record.member_ids()
+        };
+        let host = Identity::new(tenant.clone(), first.user.clone());
+        self.ctx
+            .publish(
+                &host,
+                record.conversation.id,
+                recipients,
+                EventPayload::ConversationDelivered { receipts },
+            )
+            .await;
     }
 }

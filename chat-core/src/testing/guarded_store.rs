@@ -69,6 +69,15 @@ impl<S: Store, G: Send + Sync + 'static> Store for GuardedStore<S, G> {
         self.store.mark_delivered(caller, id, up_to).await
     }
 
+    async fn mark_delivered_many(
+        &self,
+        tenant: &TenantId,
+        id: ConversationId,
+        up_to: &[(UserId, u64)],
+    ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
+        self.store.mark_delivered_many(tenant, id, up_to).await
+    }
+
     async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted> {
         self.store.set_reaction(caller, change).await
     }

@@ -222,6 +222,22 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn mark_delivered_many(
+        &self,
+        tenant: &TenantId,
+        id: ConversationId,
+        up_to: &[(UserId, u64)],
+    ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
+        let mut state = self.lock();
+        match state.entries.get_mut(&id) {
+            Some(entry) if &entry.record.conversation.tenant == tenant => {
+                let moved = rules::mark_delivered_many(&mut entry.record, up_to, now());
+                Ok((entry.record.clone(), moved))
+            }
+            _ => Err(ChatError::conversation_not_found()),
+        }
+    }
+
     async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted> {
         let mut state = self.lock();
         let entry = state.member_entry(caller, change.conversation)?;

@@ -78,6 +78,7 @@ macro_rules! conformance_tests {
             sixteen_tasks_toggling_one_reaction_end_consistent,
             delivery_receipts_follow_the_watermarks,
             delivered_never_below_read_under_concurrent_reads_and_deliveries,
+            batched_receipts_of_a_group_are_one_event_for_every_member,
             system_messages_are_unread_for_everyone_and_unarchive,
         );
 

@@ -476,7 +476,9 @@ async function handleEvent(event) {
       break;
     case "conversation.delivered":
       if (state.open && event.conversation_uuid === state.open.uuid && state.open.kind === "direct") {
-        advanceTicks(event.data.seq, "delivered");
+        for (const receipt of event.data.receipts) {
+          if (receipt.user !== state.me) advanceTicks(receipt.seq, "delivered");
+        }
       }
       break;
     case "message.reactions":

@@ -60,6 +60,7 @@ pub use reactions::{
     sixteen_tasks_toggling_one_reaction_end_consistent,
 };
 pub use receipts::{
+    batched_receipts_of_a_group_are_one_event_for_every_member,
     delivered_never_below_read_under_concurrent_reads_and_deliveries, delivery_receipts_follow_the_watermarks,
 };
 pub use replies::replies_quote_a_visible_message_of_the_same_conversation;

@@ -10,18 +10,24 @@ use crate::store::Store;
 
 use super::super::fixtures::Fixture;
 
+/// The receipts published since the last call, one `(user, seq, recipients)` each.
 fn delivered_events(fx: &Fixture) -> Vec<(String, u64, Vec<String>)> {
     fx.bus
         .take()
         .into_iter()
         .filter_map(|event| match event.payload {
-            EventPayload::ConversationDelivered { user, seq, .. } => Some((
-                user.as_str().to_owned(),
-                seq,
-                event.recipients.iter().map(|r| r.as_str().to_owned()).collect(),
-            )),
+            EventPayload::ConversationDelivered { receipts } => Some(
+                receipts
+                    .into_iter()
+                    .map(|receipt| {
+                        let recipients = event.recipients.iter().map(|r| r.as_str().to_owned()).collect();
+                        (receipt.user.as_str().to_owned(), receipt.seq, recipients)
+                    })
+                    .collect::<Vec<_>>(),
+            ),
             _ => None,
         })
+        .flatten()
         .collect()
 }
 
@@ -179,4 +185,95 @@ pub async fn delivered_never_below_read_under_concurrent_reads_and_deliveries(st
     assert_eq!(me.last_read_seq, read);
     assert_eq!(me.last_delivered_seq, read.max(delivered));
     assert_eq!(me.unread_count, 30 - read);
+}
+
+/// Socket receipts of a group, noted for several members, are written in one batch and
+/// told in one `conversation.delivered` to every member; a member who left before the batch
+/// is skipped, and a batch for another tenant's conversation writes nothing.
+pub async fn batched_receipts_of_a_group_are_one_event_for_every_member(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store, 4);
+    let group = fx.group(0, &[1, 2, 3]).await;
+    fx.send(0, group, "one").await;
+    fx.send(0, group, "two").await;
+    fx.conversations()
+        .remove_participant(fx.user(3), group, &fx.user(3).user)
+        .await
+        .expect("u3 leaves");
+    let batched = fx
+        .services
+        .clone()
+        .with_delivery_batch_interval(Duration::from_millis(20))
+        .conversations();
+    fx.bus.take();
+    for (user, seq) in [(1, 2), (2, 1), (3, 2), (1, 1)] {
+        batched.delivered_later(fx.user(user), group, seq).await;
+    }
+    let mut events = Vec::new();
+    for _ in 0..250 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        events = fx
+            .bus
+            .take()
+            .into_iter()
+            .filter(|event| matches!(event.payload, EventPayload::ConversationDelivered { .. }))
+            .collect::<Vec<_>>();
+        if !events.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(events.len(), 1, "one event for the batch");
+    let EventPayload::ConversationDelivered { receipts } = &events[0].payload else {
+        unreachable!("filtered above");
+    };
+    let mut got: Vec<(&str, u64)> = receipts.iter().map(|r| (r.user.as_str(), r.seq)).collect();
+    got.sort_unstable();
+    assert_eq!(got, [("u1", 2), ("u2", 1)], "the highest seq per member; u3 left");
+    let mut recipients: Vec<&str> = events[0].recipients.iter().map(|r| r.as_str()).collect();
+    recipients.sort_unstable();
+    assert_eq!(
+        recipients,
+        ["u0", "u1", "u2"],
+        "every member hears of the others' receipts"
+    );
+    let view = fx.conversations().get(fx.user(0), group).await.expect("get");
+    let delivered: Vec<u64> = view
+        .participants
+        .iter()
+        .map(|p| p.participant.last_delivered_seq)
+        .collect();
+    assert_eq!(delivered, [2, 2, 1], "u0 sent both; u1 and u2 as batched");
+    let receipts = &fx
+        .messages()
+        .history(fx.user(0), group, None, None, None)
+        .await
+        .expect("history");
+    assert_eq!(
+        receipts.iter().map(|view| view.receipts).collect::<Vec<_>>(),
+        [
+            Receipts {
+                delivered: 2,
+                read: 0,
+                of: 2
+            },
+            Receipts {
+                delivered: 1,
+                read: 0,
+                of: 2
+            }
+        ]
+    );
+    assert!(
+        matches!(
+            fx.services
+                .store()
+                .mark_delivered_many(
+                    &super::super::fixtures::fresh_tenant(),
+                    group,
+                    &[(fx.user(1).user.clone(), 2)]
+                )
+                .await,
+            Err(crate::ChatError::NotFound { what: "conversation" })
+        ),
+        "another tenant's batch writes nothing"
+    );
 }
