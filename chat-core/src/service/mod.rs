@@ -162,27 +162,35 @@ impl ChatServices {
             .collect())
     }
 
-    /// The originals that `messages` quote, by seq: one store read for all of them, none
-    /// when no message is a reply.
+    /// The originals that `messages` quote, by seq: those on the page itself (replies
+    /// mostly quote recent messages) taken from it, the others in one store read for all
+    /// of them; none when no message is a reply.
     async fn originals(
         &self,
         actor: &Identity,
         conversation: ConversationId,
         messages: &[Message],
     ) -> ChatResult<Originals> {
-        let mut seqs: Vec<u64> = messages
-            .iter()
-            .filter_map(|message| message.reply_to.map(|quoted| quoted.seq))
-            .collect();
-        if seqs.is_empty() {
-            return Ok(Originals::default());
+        let on_page: HashMap<u64, &Message> = messages.iter().map(|message| (message.seq, message)).collect();
+        let mut originals = Originals::default();
+        let mut missing: Vec<u64> = Vec::new();
+        for quoted in messages.iter().filter_map(|message| message.reply_to) {
+            match on_page.get(&quoted.seq) {
+                Some(original) => {
+                    originals.0.insert(quoted.seq, (*original).clone());
+                }
+                None => missing.push(quoted.seq),
+            }
         }
-        seqs.sort_unstable();
-        seqs.dedup();
-        let found = self.store.messages_by_seq(actor, conversation, &seqs).await?;
-        Ok(Originals(
-            found.into_iter().map(|message| (message.seq, message)).collect(),
-        ))
+        if !missing.is_empty() {
+            missing.sort_unstable();
+            missing.dedup();
+            let found = self.store.messages_by_seq(actor, conversation, &missing).await?;
+            originals
+                .0
+                .extend(found.into_iter().map(|message| (message.seq, message)));
+        }
+        Ok(originals)
     }
 
     /// What rendering `messages` of `record` needs: the originals they quote (one store
