@@ -66,8 +66,8 @@ pub use service::{
     StartDirect, SystemMessage,
 };
 pub use store::{
-    ArchiveFilter, Deleted, HistoryQuery, InboxCursor, InboxQuery, Reacted, ReactionChange, ReadUpTo, SearchQuery,
-    Store,
+    ArchiveFilter, Deleted, HistoryPage, HistoryQuery, InboxCursor, InboxQuery, Reacted, ReactionChange, ReadUpTo,
+    SearchQuery, Store,
 };
 pub use tag::{Tag, TagFilter, TaggableId};
 pub use validate::{CLIENT_MESSAGE_ID_PATTERN, TAGGABLE_ID_MAX_MAGNITUDE};

@@ -686,6 +686,19 @@ pub fn search_matches(record: &ConversationRecord, user: &UserId, query: &Search
             .any(|p| &p.user != user && query.participants.contains(&p.user))
 }
 
+/// The seqs the replies among `page` quote that are not on the page itself, ascending and
+/// once each: what a store reads with the page so that quotes cost no further call.
+pub fn quoted_seqs(page: &[Message]) -> Vec<u64> {
+    let mut seqs: Vec<u64> = page
+        .iter()
+        .filter_map(|message| message.reply_to.map(|quoted| quoted.seq))
+        .filter(|seq| page.binary_search_by_key(seq, |message| message.seq).is_err())
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    seqs
+}
+
 /// The seqs of a history page (dense, so a page is an exact range), or `None` for an empty
 /// page: above what the reader cleared and `after`, below `before`, at most `limit`; the
 /// oldest ones when following forward (`after` given), else the newest.

@@ -94,6 +94,39 @@ pub struct Deleted {
     pub changed: bool,
 }
 
+/// Output of [`Store::history_page`]: the page, what its replies quote, and the
+/// conversation as it was read (the reader's own row and the others' watermarks, for
+/// receipts), all from one call. Reads like the slice of its messages.
+#[derive(Clone, Debug)]
+pub struct HistoryPage {
+    /// The page, ascending by seq.
+    pub messages: Vec<Message>,
+    /// The messages the page's replies quote, read in the same call; may include messages
+    /// of the page itself, and what the reader cleared (the services hide that).
+    pub quoted: Vec<Message>,
+    /// The conversation.
+    pub record: ConversationRecord,
+}
+
+impl std::ops::Deref for HistoryPage {
+    type Target = [Message];
+
+    /// The page's messages.
+    fn deref(&self) -> &[Message] {
+        &self.messages
+    }
+}
+
+impl IntoIterator for HistoryPage {
+    type Item = Message;
+    type IntoIter = std::vec::IntoIter<Message>;
+
+    /// The page's messages, by value.
+    fn into_iter(self) -> Self::IntoIter {
+        self.messages.into_iter()
+    }
+}
+
 /// Output of [`Store::append_message`].
 #[derive(Clone, Debug)]
 pub struct Appended {
@@ -323,13 +356,11 @@ pub trait Store: Send + Sync + 'static {
     /// [`crate::rules::inbox_order`]).
     async fn inbox_page(&self, caller: &Identity, query: InboxQuery) -> ChatResult<Vec<ConversationRecord>>;
 
-    /// One page of messages by seq, ascending ([`crate::rules::history_range`]).
-    async fn history_page(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        query: HistoryQuery,
-    ) -> ChatResult<Vec<Message>>;
+    /// One page of messages by seq, ascending ([`crate::rules::history_range`]), with the
+    /// messages its replies quote and the conversation, in one call (one store call per
+    /// page, however many replies it holds).
+    async fn history_page(&self, caller: &Identity, id: ConversationId, query: HistoryQuery)
+    -> ChatResult<HistoryPage>;
 
     /// The caller's conversations matching by title or other participant
     /// ([`crate::rules::search_matches`]), in inbox order.

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use chat_core::rules;
-use chat_core::store::{HistoryQuery, InboxQuery, SearchQuery};
+use chat_core::store::{HistoryPage, HistoryQuery, InboxQuery, SearchQuery};
 use chat_core::{ChatResult, ConversationId, ConversationRecord, Identity, Message, Stats};
 
 use crate::counters::Counters;
@@ -62,12 +62,16 @@ impl Trees {
         caller: &Identity,
         id: ConversationId,
         query: HistoryQuery,
-    ) -> ChatResult<Vec<Message>> {
+    ) -> ChatResult<HistoryPage> {
         let record = self.member_record(caller, id)?;
         let cleared = record.participant(&caller.user).map_or(0, |p| p.cleared_through_seq);
         // Seqs are dense, so the page is an exact key range: no scan beyond the page.
         let Some(seqs) = rules::history_range(&query, cleared, record.conversation.last_seq) else {
-            return Ok(Vec::new());
+            return Ok(HistoryPage {
+                messages: Vec::new(),
+                quoted: Vec::new(),
+                record,
+            });
         };
         let (first, last) = (*seqs.start(), *seqs.end());
         let mut page = Vec::new();
@@ -80,16 +84,18 @@ impl Trees {
                 SledStoreError::corrupt("messages", format!("seqs {first}..={last} of {id} are not dense")).into(),
             );
         }
-        Ok(page)
+        let quoted = self.messages_at(&record, &rules::quoted_seqs(&page))?;
+        Ok(HistoryPage {
+            messages: page,
+            quoted,
+            record,
+        })
     }
 
-    pub(crate) fn messages_by_seq(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        seqs: &[u64],
-    ) -> ChatResult<Vec<Message>> {
-        let record = self.member_record(caller, id)?;
+    /// The messages of `record`'s conversation with these seqs (ascending, once each),
+    /// skipping seqs it does not have.
+    fn messages_at(&self, record: &ConversationRecord, seqs: &[u64]) -> ChatResult<Vec<Message>> {
+        let id = record.conversation.id;
         let mut seqs: Vec<u64> = seqs
             .iter()
             .copied()
@@ -108,6 +114,16 @@ impl Trees {
             }
         }
         Ok(found)
+    }
+
+    pub(crate) fn messages_by_seq(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        seqs: &[u64],
+    ) -> ChatResult<Vec<Message>> {
+        let record = self.member_record(caller, id)?;
+        self.messages_at(&record, seqs)
     }
 
     /// Search from indexes, never the caller's whole inbox: the caller's groups (`groups`:

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_core::store::{
-    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange, ReadUpTo,
-    SearchQuery,
+    Appended, Deleted, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange,
+    ReadUpTo, SearchQuery,
 };
 use chat_core::{
     ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId, Stats, Store, Tag, TenantId, UserId,
@@ -540,7 +540,7 @@ impl Store for SledStore {
         caller: &Identity,
         id: ConversationId,
         query: HistoryQuery,
-    ) -> ChatResult<Vec<Message>> {
+    ) -> ChatResult<HistoryPage> {
         let caller = caller.clone();
         self.blocking(move |trees| trees.history_page(&caller, id, query)).await
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use chat_core::model::now;
 use chat_core::rules::{self, Deletion};
-use chat_core::store::{Appended, Deleted, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange};
+use chat_core::store::{Appended, Deleted, HistoryPage, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange};
 use chat_core::{
     ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, Identity, InboxQuery, Message, MessageId,
     ReadUpTo, SearchQuery, Stats, Store, Tag, TenantId, UserId,
@@ -16,7 +16,7 @@ use sqlx::Row;
 use sqlx::types::Json;
 
 use crate::error::{PgStoreError, append_error, db, is_invalid_transaction_state};
-use crate::rows::{message_from_row, record_from_row, role_text, tag_columns, to_i64, to_u64};
+use crate::rows::{message_from_row, quoted_from_row, record_from_row, role_text, tag_columns, to_i64, to_u64};
 use crate::sql::TagMode;
 use crate::store::{PgStore, commit};
 
@@ -378,7 +378,8 @@ impl Store for PgStore {
         caller: &Identity,
         id: ConversationId,
         query: HistoryQuery,
-    ) -> ChatResult<Vec<Message>> {
+    ) -> ChatResult<HistoryPage> {
+        let record = self.get_conversation(caller, id).await?;
         let oldest_first = query.after.is_some();
         let sql = if oldest_first {
             &self.sql.history_oldest_first
@@ -399,15 +400,25 @@ impl Store for PgStore {
             return Err(ChatError::conversation_not_found());
         }
         let mut messages = Vec::with_capacity(rows.len());
+        let mut quoted: Vec<Message> = Vec::new();
         for row in &rows {
             if let Some(message) = message_from_row(row)? {
                 messages.push(message);
+            }
+            if let Some(original) = quoted_from_row(row)? {
+                quoted.push(original);
             }
         }
         if !oldest_first {
             messages.reverse();
         }
-        Ok(messages)
+        quoted.sort_unstable_by_key(|message| message.seq);
+        quoted.dedup_by_key(|message| message.seq);
+        Ok(HistoryPage {
+            messages,
+            quoted,
+            record,
+        })
     }
 
     async fn search(&self, caller: &Identity, query: SearchQuery) -> ChatResult<Vec<ConversationRecord>> {

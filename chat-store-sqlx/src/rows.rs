@@ -210,20 +210,36 @@ pub(crate) fn record_from_row(row: &PgRow) -> Result<ConversationRecord, PgStore
     Ok(record)
 }
 
+/// The columns of a quoted message `q`, prefixed `q_` (as [`MESSAGE_COLUMNS`] are `m_`).
+pub(crate) fn quoted_columns() -> String {
+    MESSAGE_COLUMNS.replace("m.", "q.").replace(" AS m_", " AS q_")
+}
+
 /// Decodes the `m_`-prefixed [`MESSAGE_COLUMNS`]; `None` when the row has no message (an
 /// outer join that found none).
 pub(crate) fn message_from_row(row: &PgRow) -> Result<Option<Message>, PgStoreError> {
-    let Some(id) = get::<Option<Uuid>>(row, "m_id")? else {
+    message_with_prefix(row, "m_")
+}
+
+/// The quoted message of a history row ([`QUOTED_COLUMNS`]), if the row's message is a
+/// reply whose original was found.
+pub(crate) fn quoted_from_row(row: &PgRow) -> Result<Option<Message>, PgStoreError> {
+    message_with_prefix(row, "q_")
+}
+
+fn message_with_prefix(row: &PgRow, prefix: &str) -> Result<Option<Message>, PgStoreError> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let Some(id) = get::<Option<Uuid>>(row, &column("id"))? else {
         return Ok(None);
     };
-    let kind = match get::<String>(row, "m_kind")?.as_str() {
+    let kind = match get::<String>(row, &column("kind"))?.as_str() {
         "user" => MessageKind::User,
         "system" => MessageKind::System,
         other => return Err(PgStoreError::Corrupt(format!("message kind {other:?}"))),
     };
     let reply_to = match (
-        get::<Option<Uuid>>(row, "m_reply_to_id")?,
-        get::<Option<i64>>(row, "m_reply_to_seq")?,
+        get::<Option<Uuid>>(row, &column("reply_to_id"))?,
+        get::<Option<i64>>(row, &column("reply_to_seq"))?,
     ) {
         (Some(id), Some(seq)) => Some(MessageRef {
             id: MessageId::from_uuid(id),
@@ -231,20 +247,20 @@ pub(crate) fn message_from_row(row: &PgRow) -> Result<Option<Message>, PgStoreEr
         }),
         _ => None,
     };
-    let Json(reactions) = get::<Json<Vec<Reaction>>>(row, "m_reactions")?;
+    let Json(reactions) = get::<Json<Vec<Reaction>>>(row, &column("reactions"))?;
     Ok(Some(Message {
         id: MessageId::from_uuid(id),
-        conversation_id: ConversationId::from_uuid(get(row, "m_conversation_id")?),
-        seq: to_u64(get(row, "m_seq")?, "seq")?,
+        conversation_id: ConversationId::from_uuid(get(row, &column("conversation_id"))?),
+        seq: to_u64(get(row, &column("seq"))?, "seq")?,
         kind,
-        sender: get::<Option<String>>(row, "m_sender")?.map(user).transpose()?,
-        body: get(row, "m_body")?,
-        client_message_id: get(row, "m_client_message_id")?,
+        sender: get::<Option<String>>(row, &column("sender"))?.map(user).transpose()?,
+        body: get(row, &column("body"))?,
+        client_message_id: get(row, &column("client_message_id"))?,
         reply_to,
         reactions,
-        metadata: metadata(get(row, "m_metadata")?)?,
-        created_at: get(row, "m_created_at")?,
-        edited_at: get(row, "m_edited_at")?,
-        deleted_at: get(row, "m_deleted_at")?,
+        metadata: metadata(get(row, &column("metadata"))?)?,
+        created_at: get(row, &column("created_at"))?,
+        edited_at: get(row, &column("edited_at"))?,
+        deleted_at: get(row, &column("deleted_at"))?,
     }))
 }

@@ -6,7 +6,7 @@ use crate::error::ChatResult;
 use crate::events::EventPayload;
 use crate::ids::{ConversationId, Identity, MessageId, TenantId};
 use crate::model::{ConversationRecord, Message, Metadata, now};
-use crate::store::{Appended, HistoryQuery, NewMessage, ReadUpTo};
+use crate::store::{Appended, HistoryPage, HistoryQuery, NewMessage, ReadUpTo};
 use crate::view::{MessageView, Page};
 use crate::{rules, validate};
 
@@ -199,10 +199,13 @@ impl MessageService {
         let ctx = &self.ctx;
         let limit = validate::page_limit(&ctx.limits, limit)?;
         let query = HistoryQuery { before, after, limit };
-        let messages = ctx.store.history_page(actor, conversation, query).await?;
+        let HistoryPage {
+            messages,
+            quoted,
+            mut record,
+        } = ctx.store.history_page(actor, conversation, query).await?;
         let seqs: Vec<u64> = messages.iter().map(|message| message.seq).collect();
         let next_cursor = rules::history_next_cursor(&query, &seqs).map(|seq| seq.to_string());
-        let mut record = ctx.store.get_conversation(actor, conversation).await?;
         // The page reached one of the reader's devices: it is delivered (one write, only
         // when the watermark moves).
         let delivered = record.participant(&actor.user).map_or(0, |me| me.last_delivered_seq);
@@ -212,8 +215,16 @@ impl MessageService {
                 .deliver(actor, conversation, ReadUpTo::Seq(newest))
                 .await?;
         }
+        let mut originals = Originals::of(quoted);
+        originals.add_page(&messages);
+        let profiles = ctx
+            .profiles(actor, ChatServices::involved(&record, &messages, &originals))
+            .await?;
         Ok(Page {
-            items: ctx.message_views(actor, &record, messages).await?,
+            items: messages
+                .into_iter()
+                .map(|message| profiles.message(message, &record, &originals, &actor.user))
+                .collect(),
             next_cursor,
         })
     }

@@ -162,47 +162,28 @@ impl ChatServices {
             .collect())
     }
 
-    /// The originals that `messages` quote, by seq: those on the page itself (replies
-    /// mostly quote recent messages) taken from it, the others in one store read for all
-    /// of them; none when no message is a reply.
+    /// The originals that `messages` quote, by seq: those among `messages` taken from
+    /// them, the others in one store read; none when no message is a reply.
     async fn originals(
         &self,
         actor: &Identity,
         conversation: ConversationId,
         messages: &[Message],
     ) -> ChatResult<Originals> {
-        let on_page: HashMap<u64, &Message> = messages.iter().map(|message| (message.seq, message)).collect();
-        let mut originals = Originals::default();
-        let mut missing: Vec<u64> = Vec::new();
-        for quoted in messages.iter().filter_map(|message| message.reply_to) {
-            match on_page.get(&quoted.seq) {
-                Some(original) => {
-                    originals.0.insert(quoted.seq, (*original).clone());
-                }
-                None => missing.push(quoted.seq),
-            }
-        }
-        if !missing.is_empty() {
-            missing.sort_unstable();
-            missing.dedup();
-            let found = self.store.messages_by_seq(actor, conversation, &missing).await?;
-            originals
-                .0
-                .extend(found.into_iter().map(|message| (message.seq, message)));
-        }
+        let missing = rules::quoted_seqs(messages);
+        let found = if missing.is_empty() {
+            Vec::new()
+        } else {
+            self.store.messages_by_seq(actor, conversation, &missing).await?
+        };
+        let mut originals = Originals::of(found);
+        originals.add_page(messages);
         Ok(originals)
     }
 
-    /// What rendering `messages` of `record` needs: the originals they quote (one store
-    /// read) and the profiles of the members and of every sender involved (one directory
-    /// batch), for the actor's answer and for every event recipient alike.
-    async fn rendering(
-        &self,
-        actor: &Identity,
-        record: &ConversationRecord,
-        messages: &[Message],
-    ) -> ChatResult<(Profiles, Originals)> {
-        let originals = self.originals(actor, record.conversation.id, messages).await?;
+    /// Everyone whose profile rendering `messages` of `record` needs: the members, the
+    /// senders and the senders of the quoted originals.
+    fn involved(record: &ConversationRecord, messages: &[Message], originals: &Originals) -> Vec<UserId> {
         let mut users = record.member_ids();
         users.extend(
             messages
@@ -210,6 +191,20 @@ impl ChatServices {
                 .chain(originals.0.values())
                 .filter_map(|message| message.sender.clone()),
         );
+        users
+    }
+
+    /// What rendering `messages` of `record` needs: the originals they quote (one store
+    /// read at most) and the profiles of the members and of every sender involved (one
+    /// directory batch), for the actor's answer and for every event recipient alike.
+    async fn rendering(
+        &self,
+        actor: &Identity,
+        record: &ConversationRecord,
+        messages: &[Message],
+    ) -> ChatResult<(Profiles, Originals)> {
+        let originals = self.originals(actor, record.conversation.id, messages).await?;
+        let users = Self::involved(record, messages, &originals);
         Ok((self.profiles(actor, users).await?, originals))
     }
 
@@ -334,3 +329,18 @@ impl Profiles {
 /// The originals quoted by a set of replies, by seq.
 #[derive(Default)]
 struct Originals(HashMap<u64, Message>);
+
+impl Originals {
+    fn of(messages: Vec<Message>) -> Self {
+        Self(messages.into_iter().map(|message| (message.seq, message)).collect())
+    }
+
+    /// Adds the messages of `page` that replies on it quote.
+    fn add_page(&mut self, page: &[Message]) {
+        for quoted in page.iter().filter_map(|message| message.reply_to) {
+            if let Ok(index) = page.binary_search_by_key(&quoted.seq, |message| message.seq) {
+                self.0.entry(quoted.seq).or_insert_with(|| page[index].clone());
+            }
+        }
+    }
+}

@@ -25,8 +25,8 @@ use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, Stats};
 use crate::service::{ChatServices, SendMessage, StartDirect};
 use crate::store::{
-    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange, ReadUpTo,
-    SearchQuery, Store,
+    Appended, Deleted, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange,
+    ReadUpTo, SearchQuery, Store,
 };
 use crate::tag::Tag;
 
@@ -473,7 +473,7 @@ impl Store for RefusingStore {
         caller: &Identity,
         id: ConversationId,
         query: HistoryQuery,
-    ) -> ChatResult<Vec<Message>> {
+    ) -> ChatResult<HistoryPage> {
         self.store.history_page(caller, id, query).await
     }
 

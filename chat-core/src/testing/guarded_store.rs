@@ -8,8 +8,8 @@ use crate::error::ChatResult;
 use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, Stats};
 use crate::store::{
-    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange, ReadUpTo,
-    SearchQuery, Store,
+    Appended, Deleted, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange,
+    ReadUpTo, SearchQuery, Store,
 };
 use crate::tag::Tag;
 
@@ -155,7 +155,7 @@ impl<S: Store, G: Send + Sync + 'static> Store for GuardedStore<S, G> {
         caller: &Identity,
         id: ConversationId,
         query: HistoryQuery,
-    ) -> ChatResult<Vec<Message>> {
+    ) -> ChatResult<HistoryPage> {
         self.store.history_page(caller, id, query).await
     }
 

@@ -12,8 +12,8 @@ use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, Stats, now};
 use crate::rules::{self, Deletion};
 use crate::store::{
-    Appended, Deleted, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange, ReadUpTo,
-    SearchQuery, Store,
+    Appended, Deleted, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange,
+    ReadUpTo, SearchQuery, Store,
 };
 use crate::tag::Tag;
 
@@ -383,19 +383,30 @@ impl Store for MemoryStore {
         caller: &Identity,
         id: ConversationId,
         query: HistoryQuery,
-    ) -> ChatResult<Vec<Message>> {
+    ) -> ChatResult<HistoryPage> {
         let mut state = self.lock();
         let entry = state.member_entry(caller, id)?;
-        let cleared = entry
-            .record
-            .participant(&caller.user)
-            .map_or(0, |p| p.cleared_through_seq);
-        let Some(seqs) = rules::history_range(&query, cleared, entry.record.conversation.last_seq) else {
-            return Ok(Vec::new());
+        let record = entry.record.clone();
+        let cleared = record.participant(&caller.user).map_or(0, |p| p.cleared_through_seq);
+        let Some(seqs) = rules::history_range(&query, cleared, record.conversation.last_seq) else {
+            return Ok(HistoryPage {
+                messages: Vec::new(),
+                quoted: Vec::new(),
+                record,
+            });
         };
         let range = usize::try_from(*seqs.start() - 1).unwrap_or(usize::MAX)
             ..usize::try_from(*seqs.end()).unwrap_or(usize::MAX);
-        Ok(entry.messages.get(range).map(<[Message]>::to_vec).unwrap_or_default())
+        let messages = entry.messages.get(range).map(<[Message]>::to_vec).unwrap_or_default();
+        let quoted = rules::quoted_seqs(&messages)
+            .into_iter()
+            .filter_map(|seq| entry.messages.get(usize::try_from(seq.checked_sub(1)?).ok()?).cloned())
+            .collect();
+        Ok(HistoryPage {
+            messages,
+            quoted,
+            record,
+        })
     }
 
     async fn search(&self, caller: &Identity, query: SearchQuery) -> ChatResult<Vec<ConversationRecord>> {

@@ -50,7 +50,7 @@ async fn snapshot(store: &SledStore, users: &[Identity]) -> Vec<Snapshot> {
                 limit: 10_000,
             };
             let history = store.history_page(identity, id, query).await.expect("history");
-            histories.insert(id, history);
+            histories.insert(id, history.messages);
         }
         let stats = store.stats(identity).await.expect("stats");
         snapshots.push(Snapshot {
