@@ -59,7 +59,7 @@ pub use ids::{ConversationId, Identity, MessageId, TenantId, UserId};
 pub use limits::Limits;
 pub use model::{
     Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, MessageRef, Metadata,
-    Participant, Reaction, Role, Stats,
+    Participant, Quote, Reaction, Role, Stats,
 };
 pub use service::{
     ChatServices, ContactService, ConversationService, InboxFilter, MessageService, NewGroupInput, SendMessage, Sent,

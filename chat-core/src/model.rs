@@ -59,6 +59,36 @@ pub struct MessageRef {
     pub seq: u64,
 }
 
+/// What a reply shows of the message it quotes, read with a page of history instead of the
+/// whole original: who sent it, its text cut to [`PREVIEW_MAX_CHARS`] characters, and
+/// whether it is deleted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    /// The original's id.
+    pub id: MessageId,
+    /// Its seq.
+    pub seq: u64,
+    /// Its sender; `None` for a system message.
+    pub sender: Option<UserId>,
+    /// Its text, cut to [`PREVIEW_MAX_CHARS`] characters; empty once deleted.
+    pub text: String,
+    /// True once it is deleted.
+    pub deleted: bool,
+}
+
+impl Quote {
+    /// The quote of `message`.
+    pub fn of(message: &Message) -> Self {
+        Self {
+            id: message.id,
+            seq: message.seq,
+            sender: message.sender.clone(),
+            text: LastMessage::preview_text(&message.body),
+            deleted: message.deleted_at.is_some(),
+        }
+    }
+}
+
 /// The users holding one emoji on a message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reaction {

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::ChatResult;
 use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
-use crate::model::{ConversationRecord, Message, Metadata, Stats};
+use crate::model::{ConversationRecord, Message, Metadata, Quote, Stats};
 use crate::tag::{Tag, TagFilter};
 
 /// Input of [`Store::find_or_create_direct`]; the caller is the creator.
@@ -101,9 +101,10 @@ pub struct Deleted {
 pub struct HistoryPage {
     /// The page, ascending by seq.
     pub messages: Vec<Message>,
-    /// The messages the page's replies quote, read in the same call; may include messages
-    /// of the page itself, and what the reader cleared (the services hide that).
-    pub quoted: Vec<Message>,
+    /// What the page's replies quote of the messages that are not on the page
+    /// ([`crate::rules::quoted_seqs`]), read in the same call; what the reader cleared is
+    /// included (the services hide it).
+    pub quoted: Vec<Quote>,
     /// The conversation.
     pub record: ConversationRecord,
 }

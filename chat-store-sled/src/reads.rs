@@ -6,7 +6,9 @@ use std::collections::HashSet;
 
 use chat_core::rules;
 use chat_core::store::{HistoryPage, HistoryQuery, InboxQuery, SearchQuery};
-use chat_core::{ChatResult, ConversationId, ConversationRecord, Identity, Message, Stats};
+use chat_core::{
+    ChatResult, ConversationId, ConversationRecord, Identity, LastMessage, Message, MessageId, Quote, Stats, UserId,
+};
 
 use crate::counters::Counters;
 use crate::error::SledStoreError;
@@ -84,12 +86,32 @@ impl Trees {
                 SledStoreError::corrupt("messages", format!("seqs {first}..={last} of {id} are not dense")).into(),
             );
         }
-        let quoted = self.messages_at(&record, &rules::quoted_seqs(&page))?;
+        let quoted = self.quotes_at(&record, &rules::quoted_seqs(&page))?;
         Ok(HistoryPage {
             messages: page,
             quoted,
             record,
         })
+    }
+
+    /// The quotes of the messages of `record`'s conversation with these seqs (ascending),
+    /// decoding only what a quote shows of each stored message.
+    fn quotes_at(&self, record: &ConversationRecord, seqs: &[u64]) -> ChatResult<Vec<Quote>> {
+        let id = record.conversation.id;
+        let mut quotes = Vec::with_capacity(seqs.len());
+        for &seq in seqs
+            .iter()
+            .filter(|seq| (1..=record.conversation.last_seq).contains(*seq))
+        {
+            if let Some(bytes) = self
+                .messages
+                .get(keys::message(id, seq))
+                .map_err(SledStoreError::from)?
+            {
+                quotes.push(decode::<QuotedFields>("message", &bytes)?.into_quote());
+            }
+        }
+        Ok(quotes)
     }
 
     /// The messages of `record`'s conversation with these seqs (ascending, once each),
@@ -178,6 +200,29 @@ impl Trees {
         {
             Some(bytes) => Ok(Counters::decode(&bytes)?.stats()),
             None => Ok(Stats::default()),
+        }
+    }
+}
+
+/// The fields of a stored message that a quote shows (the rest of the JSON is skipped, not
+/// built).
+#[derive(serde::Deserialize)]
+struct QuotedFields {
+    id: MessageId,
+    seq: u64,
+    sender: Option<UserId>,
+    body: String,
+    deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl QuotedFields {
+    fn into_quote(self) -> Quote {
+        Quote {
+            id: self.id,
+            seq: self.seq,
+            sender: self.sender,
+            text: LastMessage::preview_text(&self.body),
+            deleted: self.deleted_at.is_some(),
         }
     }
 }

@@ -10,13 +10,13 @@ use chat_core::rules::{self, Deletion};
 use chat_core::store::{Appended, Deleted, HistoryPage, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange};
 use chat_core::{
     ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, Identity, InboxQuery, Message, MessageId,
-    ReadUpTo, SearchQuery, Stats, Store, Tag, TenantId, UserId,
+    Quote, ReadUpTo, SearchQuery, Stats, Store, Tag, TenantId, UserId,
 };
 use sqlx::Row;
 use sqlx::types::Json;
 
 use crate::error::{PgStoreError, append_error, db, is_invalid_transaction_state};
-use crate::rows::{message_from_row, quoted_from_row, record_from_row, role_text, tag_columns, to_i64, to_u64};
+use crate::rows::{message_from_row, quote_from_row, record_from_row, role_text, tag_columns, to_i64, to_u64};
 use crate::sql::TagMode;
 use crate::store::{PgStore, commit};
 
@@ -400,20 +400,26 @@ impl Store for PgStore {
             return Err(ChatError::conversation_not_found());
         }
         let mut messages = Vec::with_capacity(rows.len());
-        let mut quoted: Vec<Message> = Vec::new();
+        let mut quoted: Vec<Quote> = Vec::new();
         for row in &rows {
             if let Some(message) = message_from_row(row)? {
                 messages.push(message);
             }
-            if let Some(original) = quoted_from_row(row)? {
-                quoted.push(original);
+            if let Some(quote) = quote_from_row(row)? {
+                quoted.push(quote);
             }
         }
         if !oldest_first {
             messages.reverse();
         }
-        quoted.sort_unstable_by_key(|message| message.seq);
-        quoted.dedup_by_key(|message| message.seq);
+        // Only the quotes of messages off the page, as the other stores give them.
+        quoted.retain(|quote| {
+            messages
+                .binary_search_by_key(&quote.seq, |message| message.seq)
+                .is_err()
+        });
+        quoted.sort_unstable_by_key(|quote| quote.seq);
+        quoted.dedup_by_key(|quote| quote.seq);
         Ok(HistoryPage {
             messages,
             quoted,

@@ -2,7 +2,7 @@
 
 use chat_core::model::{
     Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, MessageRef, Participant,
-    Reaction, Role,
+    Quote, Reaction, Role,
 };
 use chat_core::{ConversationId, MessageId, Metadata, Tag, TaggableId, TenantId, UserId};
 use chrono::{DateTime, Utc};
@@ -210,10 +210,9 @@ pub(crate) fn record_from_row(row: &PgRow) -> Result<ConversationRecord, PgStore
     Ok(record)
 }
 
-/// The columns of a quoted message `q`, prefixed `q_` (as [`MESSAGE_COLUMNS`] are `m_`).
-pub(crate) fn quoted_columns() -> String {
-    MESSAGE_COLUMNS.replace("m.", "q.").replace(" AS m_", " AS q_")
-}
+/// The columns of a quoted message `q` that a quote shows, prefixed `q_`.
+pub(crate) const QUOTED_COLUMNS: &str =
+    "q.id AS q_id, q.seq AS q_seq, q.sender AS q_sender, left(q.body, 280) AS q_text, q.deleted_at AS q_deleted_at";
 
 /// Decodes the `m_`-prefixed [`MESSAGE_COLUMNS`]; `None` when the row has no message (an
 /// outer join that found none).
@@ -221,10 +220,20 @@ pub(crate) fn message_from_row(row: &PgRow) -> Result<Option<Message>, PgStoreEr
     message_with_prefix(row, "m_")
 }
 
-/// The quoted message of a history row ([`QUOTED_COLUMNS`]), if the row's message is a
-/// reply whose original was found.
-pub(crate) fn quoted_from_row(row: &PgRow) -> Result<Option<Message>, PgStoreError> {
-    message_with_prefix(row, "q_")
+/// The quote of a history row ([`QUOTED_COLUMNS`]), if the row's message is a reply whose
+/// original was found.
+pub(crate) fn quote_from_row(row: &PgRow) -> Result<Option<Quote>, PgStoreError> {
+    let Some(id) = get::<Option<Uuid>>(row, "q_id")? else {
+        return Ok(None);
+    };
+    let text: String = get(row, "q_text")?;
+    Ok(Some(Quote {
+        id: MessageId::from_uuid(id),
+        seq: to_u64(get(row, "q_seq")?, "seq")?,
+        sender: get::<Option<String>>(row, "q_sender")?.map(user).transpose()?,
+        text: LastMessage::preview_text(&text),
+        deleted: get::<Option<DateTime<Utc>>>(row, "q_deleted_at")?.is_some(),
+    }))
 }
 
 fn message_with_prefix(row: &PgRow, prefix: &str) -> Result<Option<Message>, PgStoreError> {

@@ -4,7 +4,7 @@
 
 use chat_core::ArchiveFilter;
 
-use crate::rows::{MESSAGE_COLUMNS, RECORD_COLUMNS, participants_lateral, quoted_columns};
+use crate::rows::{MESSAGE_COLUMNS, QUOTED_COLUMNS, RECORD_COLUMNS, participants_lateral};
 
 /// How the locking read also looks up one message of the conversation.
 #[derive(Clone, Copy, Debug)]
@@ -289,13 +289,12 @@ impl Sql {
 }
 
 /// A history page: `$1` conversation, `$2` actor, `$3` tenant, `$4` after, `$5` before,
-/// `$6` limit; each row also carries the message its message quotes (`q_` columns), so
-/// quotes cost no further query. One row with NULL message columns when the actor is a member and the page is
+/// `$6` limit; each row also carries what its message quotes (`q_` columns), so quotes
+/// cost no further query. One row with NULL message columns when the actor is a member and the page is
 /// empty; no row when the actor is not a member.
 fn history(s: &str, direction: &str) -> String {
-    let quoted = quoted_columns();
     format!(
-        "SELECT {MESSAGE_COLUMNS}, {quoted} FROM \
+        "SELECT {MESSAGE_COLUMNS}, {QUOTED_COLUMNS} FROM \
            (SELECT p.cleared_through_seq FROM {s}.participants p \
             WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.tenant = $3) me \
          LEFT JOIN LATERAL ( \

@@ -22,7 +22,7 @@ use crate::error::ChatResult;
 use crate::events::{Event, EventBus, EventPayload, InProcessEventBus};
 use crate::ids::{ConversationId, Identity, UserId};
 use crate::limits::Limits;
-use crate::model::{ConversationRecord, LastMessage, Message};
+use crate::model::{ConversationRecord, Message, Quote};
 use crate::rules;
 use crate::store::Store;
 use crate::view::{ConversationView, MessageView, ParticipantView, ReplyPreview};
@@ -176,7 +176,7 @@ impl ChatServices {
         } else {
             self.store.messages_by_seq(actor, conversation, &missing).await?
         };
-        let mut originals = Originals::of(found);
+        let mut originals = Originals::of(found.iter().map(Quote::of).collect());
         originals.add_page(messages);
         Ok(originals)
     }
@@ -185,12 +185,8 @@ impl ChatServices {
     /// senders and the senders of the quoted originals.
     fn involved(record: &ConversationRecord, messages: &[Message], originals: &Originals) -> Vec<UserId> {
         let mut users = record.member_ids();
-        users.extend(
-            messages
-                .iter()
-                .chain(originals.0.values())
-                .filter_map(|message| message.sender.clone()),
-        );
+        users.extend(messages.iter().filter_map(|message| message.sender.clone()));
+        users.extend(originals.0.values().filter_map(|quote| quote.sender.clone()));
         users
     }
 
@@ -305,14 +301,14 @@ impl Profiles {
             let original = originals
                 .0
                 .get(&quoted.seq)
-                .filter(|original| original.id == quoted.id && original.deleted_at.is_none() && original.seq > cleared);
+                .filter(|original| original.id == quoted.id && !original.deleted && original.seq > cleared);
             ReplyPreview {
                 id: quoted.id,
                 seq: quoted.seq,
                 sender: original
                     .and_then(|original| original.sender.as_ref())
                     .map(|user| self.of(user)),
-                body: original.map(|original| LastMessage::preview_text(&original.body)),
+                body: original.map(|original| original.text.clone()),
                 is_deleted: original.is_none(),
             }
         });
@@ -328,18 +324,18 @@ impl Profiles {
 
 /// The originals quoted by a set of replies, by seq.
 #[derive(Default)]
-struct Originals(HashMap<u64, Message>);
+struct Originals(HashMap<u64, Quote>);
 
 impl Originals {
-    fn of(messages: Vec<Message>) -> Self {
-        Self(messages.into_iter().map(|message| (message.seq, message)).collect())
+    fn of(quotes: Vec<Quote>) -> Self {
+        Self(quotes.into_iter().map(|quote| (quote.seq, quote)).collect())
     }
 
-    /// Adds the messages of `page` that replies on it quote.
+    /// Adds the quotes of the messages of `page` that replies on it quote.
     fn add_page(&mut self, page: &[Message]) {
         for quoted in page.iter().filter_map(|message| message.reply_to) {
             if let Ok(index) = page.binary_search_by_key(&quoted.seq, |message| message.seq) {
-                self.0.entry(quoted.seq).or_insert_with(|| page[index].clone());
+                self.0.entry(quoted.seq).or_insert_with(|| Quote::of(&page[index]));
             }
         }
     }

@@ -400,7 +400,8 @@ impl Store for MemoryStore {
         let messages = entry.messages.get(range).map(<[Message]>::to_vec).unwrap_or_default();
         let quoted = rules::quoted_seqs(&messages)
             .into_iter()
-            .filter_map(|seq| entry.messages.get(usize::try_from(seq.checked_sub(1)?).ok()?).cloned())
+            .filter_map(|seq| entry.messages.get(usize::try_from(seq.checked_sub(1)?).ok()?))
+            .map(crate::model::Quote::of)
             .collect();
         Ok(HistoryPage {
             messages,
