@@ -94,20 +94,24 @@ impl Trees {
         })
     }
 
-    /// The quotes of the messages of `record`'s conversation with these seqs (ascending),
-    /// decoding only what a quote shows of each stored message.
+    /// The quotes of the messages of `record`'s conversation with these seqs (ascending,
+    /// once each), decoding only what a quote shows of each stored message. Consecutive
+    /// seqs (a thread quoting what came just before the page) are read as one key range.
     fn quotes_at(&self, record: &ConversationRecord, seqs: &[u64]) -> ChatResult<Vec<Quote>> {
         let id = record.conversation.id;
         let mut quotes = Vec::with_capacity(seqs.len());
-        for &seq in seqs
+        let mut wanted = seqs
             .iter()
-            .filter(|seq| (1..=record.conversation.last_seq).contains(*seq))
-        {
-            if let Some(bytes) = self
-                .messages
-                .get(keys::message(id, seq))
-                .map_err(SledStoreError::from)?
-            {
+            .copied()
+            .filter(|seq| (1..=record.conversation.last_seq).contains(seq))
+            .peekable();
+        while let Some(first) = wanted.next() {
+            let mut last = first;
+            while wanted.next_if(|&next| next == last + 1).is_some() {
+                last += 1;
+            }
+            for entry in self.messages.range(keys::message(id, first)..=keys::message(id, last)) {
+                let (_, bytes) = entry.map_err(SledStoreError::from)?;
                 quotes.push(decode::<QuotedFields>("message", &bytes)?.into_quote());
             }
         }
