@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use chat_core::Identity;
 
 use crate::api::ChatApi;
 use crate::auth::Caller;
@@ -33,15 +34,7 @@ pub(crate) async fn react(
     Caller(me): Caller,
     path: ReactionPath,
 ) -> Result<Json<Envelope<MessageResource>>, ApiError> {
-    let view = api
-        .services
-        .messages()
-        .react(&me, path.message.conversation, path.message.message, &path.emoji)
-        .await?;
-    Ok(Json(Envelope::new(
-        "Reaction added.",
-        MessageResource::for_reader(&view, &me.user),
-    )))
+    set_reaction(&api, &me, &path, true).await
 }
 
 /// Drop the caller's reaction. Idempotent: not holding it changes nothing.
@@ -67,13 +60,28 @@ pub(crate) async fn unreact(
     Caller(me): Caller,
     path: ReactionPath,
 ) -> Result<Json<Envelope<MessageResource>>, ApiError> {
-    let view = api
-        .services
-        .messages()
-        .unreact(&me, path.message.conversation, path.message.message, &path.emoji)
-        .await?;
-    Ok(Json(Envelope::new(
-        "Reaction removed.",
-        MessageResource::for_reader(&view, &me.user),
-    )))
+    set_reaction(&api, &me, &path, false).await
+}
+
+/// Adds (`present`) or drops the caller's reaction; the message as the caller sees it.
+async fn set_reaction(
+    api: &ChatApi,
+    me: &Identity,
+    path: &ReactionPath,
+    present: bool,
+) -> Result<Json<Envelope<MessageResource>>, ApiError> {
+    let messages = api.services.messages();
+    let (conversation, message) = (path.message.conversation, path.message.message);
+    let (view, done) = if present {
+        (
+            messages.react(me, conversation, message, &path.emoji).await?,
+            "Reaction added.",
+        )
+    } else {
+        (
+            messages.unreact(me, conversation, message, &path.emoji).await?,
+            "Reaction removed.",
+        )
+    };
+    Ok(Json(Envelope::new(done, MessageResource::for_reader(&view, &me.user))))
 }
