@@ -379,23 +379,24 @@ impl Store for PgStore {
         id: ConversationId,
         query: HistoryQuery,
     ) -> ChatResult<HistoryPage> {
-        let record = self.get_conversation(caller, id).await?;
         let oldest_first = query.after.is_some();
         let sql = if oldest_first {
             &self.sql.history_oldest_first
         } else {
             &self.sql.history_newest_first
         };
-        let rows = sqlx::query(sql)
+        let page = sqlx::query(sql)
             .bind(id.as_uuid())
             .bind(caller.user.as_str())
             .bind(caller.tenant.as_str())
             .bind(to_i64(query.after.unwrap_or(0)))
             .bind(query.before.map_or(i64::MAX, to_i64))
             .bind(to_i64(query.limit as u64))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+            .fetch_all(&self.pool);
+        // The record and the page on two pooled connections at once: one round trip of
+        // latency. Each statement checks membership; the record may be a moment newer than
+        // the page (never older than what the page shows of the reader).
+        let (record, rows) = tokio::try_join!(self.get_conversation(caller, id), async { page.await.map_err(db) })?;
         if rows.is_empty() {
             return Err(ChatError::conversation_not_found());
         }
