@@ -131,9 +131,10 @@ pub async fn pg_inbox(store: &PgStore, size: usize) {
     exec(store, &conversations, &[&prefix, &owner], size as i32).await;
     let participants = format!(
         "INSERT INTO {s}.participants (conversation_id, user_id, tenant, last_activity_at, role, joined_at, \
-         last_read_seq, last_read_at, unread_count) \
+         last_read_seq, last_read_at, unread_count, last_delivered_seq, last_delivered_at) \
          SELECT cid, u.user_id, 'default', t, u.role, t, CASE WHEN u.unread THEN 0 ELSE 1 END, \
-         CASE WHEN u.unread THEN NULL ELSE t END, CASE WHEN u.unread THEN 1 ELSE 0 END {series}, \
+         CASE WHEN u.unread THEN NULL ELSE t END, CASE WHEN u.unread THEN 1 ELSE 0 END, \
+         CASE WHEN u.unread THEN 0 ELSE 1 END, CASE WHEN u.unread THEN NULL ELSE t END {series}, \
          LATERAL (VALUES ($2::text, 'owner', from_other), (other, 'member', NOT from_other)) u(user_id, role, unread)"
     );
     exec(store, &participants, &[&prefix, &owner], size as i32).await;
@@ -162,8 +163,8 @@ pub async fn pg_history(store: &PgStore, size: usize) -> ConversationId {
     );
     let participants = format!(
         "INSERT INTO {s}.participants (conversation_id, user_id, tenant, last_activity_at, role, joined_at, \
-         last_read_seq, last_read_at, unread_count) \
-         SELECT $1::uuid, u.user_id, 'default', t, u.role, t0, $4::int, t, 0 \
+         last_read_seq, last_read_at, unread_count, last_delivered_seq, last_delivered_at) \
+         SELECT $1::uuid, u.user_id, 'default', t, u.role, t0, $4::int, t, 0, $4::int, t \
          FROM (SELECT timestamptz '2025-01-01 00:00:00+00' AS t0, \
          timestamptz '2025-01-01 00:00:00+00' + $4::int * interval '1 millisecond' AS t) x, \
          (VALUES ($2::text, 'owner'), ($3::text, 'member')) u(user_id, role)"

@@ -100,9 +100,11 @@ INSERT INTO {s}.conversations (id, tenant, kind, title, tag_type, tag_id, tag_id
          md5('m' || i)::uuid, CASE WHEN i = {big} THEN 1000000 ELSE 3 END, 'peer' || i, 'hello', at
   FROM seed;
 INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, last_activity_at, title_lower,
-    role, joined_at, last_read_seq, unread_count, is_archived)
+    role, joined_at, last_read_seq, last_delivered_seq, unread_count, is_archived)
   SELECT c.id, u.user_id, 'bench', c.tag_type, c.tag_id, c.last_activity_at, lower(c.title),
          CASE WHEN s.is_group AND u.user_id = 'heavy' THEN 'owner' ELSE 'member' END, c.created_at,
+         CASE WHEN u.user_id = 'heavy' AND s.i % 20 = 2 THEN c.last_seq - 2
+              WHEN s.i = {big} AND u.user_id <> 'heavy' THEN 500000 ELSE c.last_seq END,
          CASE WHEN u.user_id = 'heavy' AND s.i % 20 = 2 THEN c.last_seq - 2
               WHEN s.i = {big} AND u.user_id <> 'heavy' THEN 500000 ELSE c.last_seq END,
          CASE WHEN u.user_id = 'heavy' AND s.i % 20 = 2 THEN 2
