@@ -92,13 +92,18 @@
 //! | `conversation.created`, `conversation.updated` | the conversation resource, as the recipient sees it |
 //! | `message.created`, `message.updated`, `message.deleted` | the message resource |
 //! | `conversation.read` | `{"user", "seq", "read_at"}`: a read receipt |
+//! | `conversation.delivered` | `{"receipts": [{"user", "seq", "delivered_at"}]}`: delivery receipts written together |
+//! | `message.reactions` | `{"message_uuid", "seq", "reactions": [{"emoji", "count", "me"}]}`: the message's whole summary |
 //! | `typing` | `{"user", "expires_at"}` |
 //! | `pong` | answer to a client `ping` (no `conversation_uuid`, no `data`) |
 //! | `error` | `{"message", "errors"?}`: a client frame was refused |
 //! | `resync` | the client fell behind: fetch the inbox and `messages?after=seq`; the socket closes (1013) |
 //!
 //! Client frames: `{"type": "typing", "conversation_uuid": ...}`,
-//! `{"type": "read", "conversation_uuid": ..., "up_to_seq"?: n}` and `{"type": "ping"}`.
+//! `{"type": "read", "conversation_uuid": ..., "up_to_seq"?: n}`,
+//! `{"type": "delivered", "conversation_uuid": ..., "up_to_seq"?: n}` and `{"type": "ping"}`.
+//! A `message.created` written to a recipient's socket delivers the message for them
+//! (receipts batched by the services: one store write per conversation per interval).
 //! A frame larger than [`Limits::ws_frame_max_bytes`](chat_core::Limits) closes the socket
 //! (1009), binary frames close it (1003), frames past the rate of [`WsConfig`] close it
 //! (1008); every client frame counts against that rate, pongs included. The server pings
