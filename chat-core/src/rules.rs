@@ -16,10 +16,18 @@ use chrono::{DateTime, Utc};
 use crate::error::{ChatError, ChatResult};
 use crate::ids::{ConversationId, Identity, MessageId, UserId};
 use crate::model::{
-    Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, MessageRef, Participant,
-    Reaction, Role,
+    Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, Participant, Role,
 };
 use crate::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery};
+
+mod delivery;
+mod reactions;
+mod replies;
+
+use delivery::deliver_up_to;
+pub use delivery::{Receipts, mark_delivered, mark_delivered_many, receipts};
+pub use reactions::set_reaction;
+pub use replies::{quoted_seqs, reply_refused, reply_target};
 
 const DIRECT_KEEPS_ITS_PAIR: ChatError = ChatError::Conflict {
     reason: "a direct conversation keeps its two participants",
@@ -128,47 +136,6 @@ pub fn direct_pair<'a>(a: &'a UserId, b: &'a UserId) -> (&'a UserId, &'a UserId)
     if a <= b { (a, b) } else { (b, a) }
 }
 
-/// The refusal of a `reply_to`: a validation error on `reply_to`, the same for another
-/// conversation's message, an unknown one, a deleted one and one the sender cleared, so it
-/// leaks nothing. Stores that check the reply in their own language (PgStore's SQL
-/// function) answer with this.
-pub fn reply_refused() -> ChatError {
-    ChatError::invalid("reply_to", "no such message in this conversation")
-}
-
-/// The message a new message quotes, checked (invariant 7 for replies): `replied` is what the
-/// store found for `new.reply_to` in `record`'s conversation (`None`: nothing there). It must
-/// be a message of this conversation that is not deleted and that `author` has not cleared.
-///
-/// Errors: `Validation` on `reply_to`, with one message for every refusal.
-pub fn reply_target(
-    record: &ConversationRecord,
-    author: Option<&UserId>,
-    new: &NewMessage,
-    replied: Option<&Message>,
-) -> ChatResult<Option<MessageRef>> {
-    let Some(wanted) = new.reply_to else {
-        return Ok(None);
-    };
-    let cleared = author
-        .and_then(|user| record.participant(user))
-        .map_or(0, |participant| participant.cleared_through_seq);
-    match replied {
-        Some(message)
-            if message.id == wanted
-                && message.conversation_id == record.conversation.id
-                && message.deleted_at.is_none()
-                && message.seq > cleared =>
-        {
-            Ok(Some(MessageRef {
-                id: message.id,
-                seq: message.seq,
-            }))
-        }
-        _ => Err(reply_refused()),
-    }
-}
-
 /// Appends a message to `record` at `now` and returns it (invariants 2, 4, 5, 8, 11): from
 /// `author`, or a system message when `author` is `None`.
 ///
@@ -230,6 +197,7 @@ pub fn append(
     Ok(message)
 }
 
+/// `user`'s own row in `record`, or `NotFound` (conversation).
 fn own_row<'a>(record: &'a mut ConversationRecord, user: &UserId) -> ChatResult<&'a mut Participant> {
     record
         .participants
@@ -280,84 +248,6 @@ pub fn mark_read(
     participant.unread_count = (last_seq - target).saturating_sub(deleted_above);
     deliver_up_to(participant, target, now);
     Ok(true)
-}
-
-/// Raises a delivery watermark to `target` unless it is there already (never back).
-fn deliver_up_to(participant: &mut Participant, target: u64, now: DateTime<Utc>) -> bool {
-    if target <= participant.last_delivered_seq {
-        return false;
-    }
-    participant.last_delivered_seq = target;
-    participant.last_delivered_at = Some(now);
-    true
-}
-
-/// Moves `user`'s delivery watermark up to `up_to` (clamped to the newest message) at `now`;
-/// `true` when it moved. It never moves back, and it is never below the read watermark,
-/// which [`mark_read`] raises it to (invariant 11).
-///
-/// Errors: `NotFound` (conversation) when `user` is not a participant.
-pub fn mark_delivered(
-    record: &mut ConversationRecord,
-    user: &UserId,
-    up_to: ReadUpTo,
-    now: DateTime<Utc>,
-) -> ChatResult<bool> {
-    let last_seq = record.conversation.last_seq;
-    let target = match up_to {
-        ReadUpTo::Newest => last_seq,
-        ReadUpTo::Seq(seq) => seq.min(last_seq),
-    };
-    let participant = own_row(record, user)?;
-    Ok(deliver_up_to(participant, target, now))
-}
-
-/// [`mark_delivered`] for each `(user, seq)` of `up_to` that is a participant (a user who
-/// left meanwhile is skipped), at `now`; the users whose watermark moved, in the order
-/// given. One batch of receipts is one write of the record.
-pub fn mark_delivered_many(
-    record: &mut ConversationRecord,
-    up_to: &[(UserId, u64)],
-    now: DateTime<Utc>,
-) -> Vec<UserId> {
-    let mut moved: Vec<UserId> = Vec::new();
-    for (user, seq) in up_to {
-        if record.participant(user).is_some()
-            && mark_delivered(record, user, ReadUpTo::Seq(*seq), now).unwrap_or(false)
-            && !moved.contains(user)
-        {
-            moved.push(user.clone());
-        }
-    }
-    moved
-}
-
-/// How far a message of `record` got among the participants other than its sender, from
-/// their watermarks (no per-message rows): how many have received it and how many have
-/// read it, of how many.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Receipts {
-    /// Other participants whose delivery watermark reached the message.
-    pub delivered: u64,
-    /// Other participants whose read watermark reached it.
-    pub read: u64,
-    /// Other participants.
-    pub of: u64,
-}
-
-/// The [`Receipts`] of `message` in `record`: counted over every participant but its
-/// sender (everyone for a system message).
-pub fn receipts(record: &ConversationRecord, message: &Message) -> Receipts {
-    let mut receipts = Receipts::default();
-    for participant in &record.participants {
-        if message.sender.as_ref() == Some(&participant.user) {
-            continue;
-        }
-        receipts.of += 1;
-        receipts.delivered += u64::from(participant.last_delivered_seq >= message.seq);
-        receipts.read += u64::from(participant.last_read_seq >= message.seq);
-    }
-    receipts
 }
 
 /// Sets `user`'s archive flag; `true` when it changed.
@@ -476,68 +366,6 @@ pub fn delete(
 /// it that is not deleted (invariant 5).
 pub fn set_preview(record: &mut ConversationRecord, newest_visible: Option<&Message>) {
     record.conversation.last_message = newest_visible.map(LastMessage::of);
-}
-
-/// Adds (`present`) or removes `user`'s `emoji` on `message`; `true` when it changed
-/// (invariant 10). Idempotent: holding an emoji twice, or dropping one not held, changes
-/// nothing. Reactions touch neither the conversation's activity nor anyone's unread count,
-/// so stores save only the message.
-///
-/// Errors: `Conflict` on a deleted message; `Validation` on `emoji` when a new emoji would
-/// make more than `max_distinct` on the message.
-pub fn set_reaction(
-    message: &mut Message,
-    user: &UserId,
-    emoji: &str,
-    present: bool,
-    max_distinct: usize,
-) -> ChatResult<bool> {
-    if message.deleted_at.is_some() {
-        return Err(ChatError::Conflict {
-            reason: "a deleted message takes no reactions",
-        });
-    }
-    let position = message.reactions.binary_search_by(|r| r.emoji.as_str().cmp(emoji));
-    match (present, position) {
-        (true, Ok(index)) => {
-            let users = &mut message.reactions[index].users;
-            match users.binary_search(user) {
-                Ok(_) => Ok(false),
-                Err(at) => {
-                    users.insert(at, user.clone());
-                    Ok(true)
-                }
-            }
-        }
-        (true, Err(at)) => {
-            if message.reactions.len() >= max_distinct {
-                return Err(ChatError::invalid(
-                    "emoji",
-                    format!("a message has at most {max_distinct} different reactions"),
-                ));
-            }
-            message.reactions.insert(
-                at,
-                Reaction {
-                    emoji: emoji.to_owned(),
-                    users: vec![user.clone()],
-                },
-            );
-            Ok(true)
-        }
-        (false, Ok(index)) => {
-            let users = &mut message.reactions[index].users;
-            let Ok(at) = users.binary_search(user) else {
-                return Ok(false);
-            };
-            users.remove(at);
-            if users.is_empty() {
-                message.reactions.remove(index);
-            }
-            Ok(true)
-        }
-        (false, Err(_)) => Ok(false),
-    }
 }
 
 /// Adds `users` to a group at `now` (members already present are skipped); returns the users
@@ -684,19 +512,6 @@ pub fn search_matches(record: &ConversationRecord, user: &UserId, query: &Search
             .participants
             .iter()
             .any(|p| &p.user != user && query.participants.contains(&p.user))
-}
-
-/// The seqs the replies among `page` quote that are not on the page itself, ascending and
-/// once each: what a store reads with the page so that quotes cost no further call.
-pub fn quoted_seqs(page: &[Message]) -> Vec<u64> {
-    let mut seqs: Vec<u64> = page
-        .iter()
-        .filter_map(|message| message.reply_to.map(|quoted| quoted.seq))
-        .filter(|seq| page.binary_search_by_key(seq, |message| message.seq).is_err())
-        .collect();
-    seqs.sort_unstable();
-    seqs.dedup();
-    seqs
 }
 
 /// The seqs of a history page (dense, so a page is an exact range), or `None` for an empty

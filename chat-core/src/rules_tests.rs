@@ -6,6 +6,7 @@ use chrono::TimeZone;
 use super::*;
 use crate::store::{ArchiveFilter, InboxCursor};
 use crate::tag::{Tag, TagFilter};
+use crate::model::MessageRef;
 use crate::{Metadata, TenantId};
 
 fn user(name: &str) -> UserId {

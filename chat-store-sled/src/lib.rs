@@ -115,7 +115,8 @@
 //!   power-loss-protected cache) and the file system keeps its `fdatasync` promise (ext4 and
 //!   XFS do; a host with `nobarrier`, or a virtual disk that ignores flushes, does not).
 //!   Not covered: sled's snapshot files (sled syncs them itself and rebuilds them from the
-//!   log if one is torn); a database opened with [`SledStoreBuilder::db`] (sled does not
+//!   log; a snapshot sled was still writing when killed, `snap.<lsn>.generating`, which
+//!   sled 0.34 would read and refuse as corrupt, is removed when the store opens); a database opened with [`SledStoreBuilder::db`] (sled does not
 //!   say where it lives, so a durable store refuses it: use [`SledStoreBuilder::db_at`]);
 //!   temporary databases (in memory, nothing to sync); and [`Durability::Relaxed`].
 //!   `tests/store/crash.rs` (SIGKILL) proves recovery of what reached the kernel; that the

@@ -202,7 +202,10 @@ impl SledStoreBuilder {
                 return Err(SledStoreError::UnknownDirectory);
             }
             Location::Db(db, dir) => (db, dir),
-            Location::Path(path) => (open_caught(config.path(&path))?, Some(path)),
+            Location::Path(path) => {
+                remove_unfinished_snapshots(&path)?;
+                (open_caught(config.path(&path))?, Some(path))
+            }
             Location::Temporary => (open_caught(config.temporary(true))?, None),
         };
         check_format(&db, &self.tree_prefix)?;
@@ -216,6 +219,31 @@ impl SledStoreBuilder {
             }),
         })
     }
+}
+
+/// Removes the snapshot files sled was still writing when its process died
+/// (`snap.<lsn>.generating`). sled 0.34 writes a snapshot to such a file, syncs it and
+/// renames it to `snap.<lsn>`, but when opening it reads the newest file starting with
+/// `snap.`, unfinished ones included, and refuses a torn one as `Corruption` (sled issues
+/// #1527, #1533): a kill while a snapshot is written (sled writes one while it opens) made
+/// the database unopenable. An unfinished snapshot is never needed: the previous one and the
+/// log still hold everything, and sled rebuilds the snapshot from them.
+fn remove_unfinished_snapshots(dir: &std::path::Path) -> Result<(), SledStoreError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(sled::Error::from(error).into()),
+    };
+    for entry in entries {
+        let entry = entry.map_err(sled::Error::from)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            tracing::warn!(file = %name, "removing a snapshot file sled did not finish writing");
+            std::fs::remove_file(entry.path()).map_err(sled::Error::from)?;
+        }
+    }
+    Ok(())
 }
 
 /// Opens a sled database, turning a panic inside sled (some corrupt files cause one) into

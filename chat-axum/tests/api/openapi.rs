@@ -145,8 +145,55 @@ async fn the_document_describes_the_resources_of_the_contract() {
         "edited_at",
         "is_deleted",
         "created_at",
+        "kind",
+        "reply_to",
+        "reactions",
+        "status",
+        "delivered_count",
+        "read_count",
     ] {
         assert!(message.contains(field), "{field}");
+    }
+    // Always present (null when empty) but for the receipts, which only the sender's own
+    // messages carry.
+    let required: BTreeSet<String> = schemas["MessageResource"]["required"]
+        .as_array()
+        .expect("required")
+        .iter()
+        .filter_map(|name| name.as_str().map(str::to_owned))
+        .collect();
+    for field in ["kind", "sender", "reply_to", "reactions"] {
+        assert!(required.contains(field), "{field} is required");
+    }
+    for field in ["status", "delivered_count", "read_count"] {
+        assert!(!required.contains(field), "{field} is optional");
+    }
+    assert_eq!(
+        properties("ReplyResource"),
+        ["body", "is_deleted", "sender", "seq", "uuid"]
+            .map(str::to_owned)
+            .into()
+    );
+    assert_eq!(
+        properties("ReactionResource"),
+        ["count", "emoji", "me"].map(str::to_owned).into()
+    );
+    assert_eq!(
+        schemas["DeliveryStatus"]["enum"],
+        serde_json::json!(["sent", "delivered", "read"])
+    );
+    let reactions = &document["paths"]["/conversations/{uuid}/messages/{message_uuid}/reactions/{emoji}"];
+    for method in ["put", "delete"] {
+        for status in ["200", "401", "404", "409", "422"] {
+            assert!(
+                reactions[method]["responses"].get(status).is_some(),
+                "{method} reactions documents {status}"
+            );
+        }
+    }
+    let delivered = &document["paths"]["/conversations/{uuid}/delivered"]["post"]["responses"];
+    for status in ["200", "401", "404", "422"] {
+        assert!(delivered.get(status).is_some(), "delivered documents {status}");
     }
     assert!(properties("PivotResource").contains("last_read_seq"));
     assert_eq!(
