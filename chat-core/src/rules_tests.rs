@@ -4,9 +4,9 @@
 use chrono::TimeZone;
 
 use super::*;
+use crate::model::MessageRef;
 use crate::store::{ArchiveFilter, InboxCursor};
 use crate::tag::{Tag, TagFilter};
-use crate::model::MessageRef;
 use crate::{Metadata, TenantId};
 
 fn user(name: &str) -> UserId {
