@@ -57,7 +57,7 @@ impl fmt::Display for FieldErrors {
 
 /// What went wrong, typed so a web layer maps it to a status without reading text:
 /// `NotFound` -> 404, `Validation` -> 422, `PermissionDenied` -> 403, `Conflict` -> 409,
-/// `RateLimited` -> 429, `Backend` -> 500.
+/// `RateLimited` -> 429, `TooLarge` -> 413, `NotEnabled` -> 501, `Backend` -> 500.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChatError {
@@ -65,7 +65,7 @@ pub enum ChatError {
     /// actor is not in gives exactly this error, so ids leak nothing.
     #[error("{what} not found")]
     NotFound {
-        /// `"conversation"` or `"message"`.
+        /// `"conversation"`, `"message"` or `"attachment"`.
         what: &'static str,
     },
     /// Input broke a rule; the fields say which.
@@ -93,6 +93,22 @@ pub enum ChatError {
         /// How long until the next attempt can succeed.
         retry_after: std::time::Duration,
     },
+    /// An upload passed its size limit ([`crate::Limits::attachment_max_bytes`]). A web
+    /// layer answers 413.
+    #[error("{what} is larger than {limit} bytes")]
+    TooLarge {
+        /// What was too large (`"attachment"`).
+        what: &'static str,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The host did not enable this feature (attachments without an object store). A web
+    /// layer answers 501.
+    #[error("{feature} are not enabled on this server")]
+    NotEnabled {
+        /// The feature (`"attachments"`).
+        feature: &'static str,
+    },
     /// The store, directory or bus failed. The source is for logs, never for clients.
     #[error("backend failure: {source}")]
     Backend {
@@ -118,6 +134,11 @@ impl ChatError {
     /// The message is unknown to the actor.
     pub const fn message_not_found() -> Self {
         Self::NotFound { what: "message" }
+    }
+
+    /// The attachment is unknown to the actor.
+    pub const fn attachment_not_found() -> Self {
+        Self::NotFound { what: "attachment" }
     }
 
     /// Wraps a backend failure.

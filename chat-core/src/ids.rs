@@ -161,6 +161,10 @@ uuid_id!(
     /// A message, UUID v7. History is ordered by `seq`, never by this id.
     MessageId
 );
+uuid_id!(
+    /// An uploaded attachment, UUID v7.
+    AttachmentId
+);
 
 /// Who is acting: the authenticated tenant and user, as the host's authentication says.
 ///

@@ -35,6 +35,7 @@
 //!   missed some catches up with `history(after = seq)`.
 #![forbid(unsafe_code)]
 
+pub mod attachment;
 pub mod cursor;
 pub mod directory;
 pub mod error;
@@ -52,18 +53,20 @@ pub mod view;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use attachment::{AllowedTypes, AttachedFile, Attachment, AttachmentState, UploadedFile};
 pub use directory::{InMemoryDirectory, Profile, UserDirectory};
 pub use error::{ChatError, ChatResult, FieldErrors};
 pub use events::{DeliveryReceipt, Event, EventBus, EventPayload, EventStream, InProcessEventBus, StreamError};
-pub use ids::{ConversationId, Identity, MessageId, TenantId, UserId};
+pub use ids::{AttachmentId, ConversationId, Identity, MessageId, TenantId, UserId};
 pub use limits::Limits;
 pub use model::{
     Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, MessageRef, Metadata,
     Participant, Quote, Reaction, Role, Stats,
 };
 pub use service::{
-    ChatServices, ContactService, ConversationService, InboxFilter, MessageService, NewGroupInput, SendMessage, Sent,
-    StartDirect, SystemMessage,
+    AttachmentService, ByteRange, ChatServices, ContactService, ConversationService, Download, DownloadContent,
+    DownloadRequest, DownloadSigner, InboxFilter, MessageService, NewGroupInput, SendMessage, Sent, StartDirect,
+    SweepReport, SystemMessage,
 };
 pub use store::{
     ArchiveFilter, Deleted, HistoryPage, HistoryQuery, InboxCursor, InboxQuery, Reacted, ReactionChange, ReadUpTo,

@@ -41,6 +41,16 @@ pub struct Limits {
     /// Distinct emoji on one message (default 20). Past it, a new emoji is a validation
     /// error on `emoji`; adding oneself to an emoji already there always works.
     pub reactions_per_message: usize,
+    /// Size of one attachment in bytes (default 10 MiB); past it the upload stops with
+    /// [`crate::ChatError::TooLarge`] (HTTP 413) and nothing of it stays behind.
+    pub attachment_max_bytes: u64,
+    /// Attachments on one message (default 10).
+    pub attachments_per_message: usize,
+    /// An attachment's file name, in characters (default 255).
+    pub attachment_name_max_chars: usize,
+    /// How long an upload may wait to be sent (default one day); the sweep
+    /// ([`crate::AttachmentService::sweep`]) removes older unsent uploads.
+    pub unsent_upload_ttl: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -61,6 +71,10 @@ impl Default for Limits {
             conversations_started_per_hour: 100,
             emoji_max_bytes: 32,
             reactions_per_message: 20,
+            attachment_max_bytes: 10 * 1024 * 1024,
+            attachments_per_message: 10,
+            attachment_name_max_chars: 255,
+            unsent_upload_ttl: std::time::Duration::from_secs(24 * 60 * 60),
         }
     }
 }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::attachment::AttachedFile;
 use crate::ids::{ConversationId, MessageId, TenantId, UserId};
 use crate::tag::Tag;
 
@@ -255,6 +256,9 @@ pub struct Message {
     /// Reactions by emoji, in byte order of the emoji; empty once deleted.
     #[serde(default)]
     pub reactions: Vec<Reaction>,
+    /// Its attachments, in the order the sender gave them; empty once deleted.
+    #[serde(default)]
+    pub attachments: Vec<AttachedFile>,
     /// Host-defined data.
     pub metadata: Metadata,
     /// When it was stored.

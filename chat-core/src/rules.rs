@@ -20,10 +20,14 @@ use crate::model::{
 };
 use crate::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery};
 
+mod attachments;
 mod delivery;
 mod reactions;
 mod replies;
 
+pub use attachments::{
+    attach, attachments_refused, begin_upload, discard_attachment, finish_upload, is_readable, is_swept, may_abandon,
+};
 use delivery::deliver_up_to;
 pub use delivery::{Receipts, mark_delivered, mark_delivered_many, receipts};
 pub use reactions::set_reaction;
@@ -173,6 +177,7 @@ pub fn append(
         client_message_id: new.client_message_id.clone(),
         reply_to,
         reactions: Vec::new(),
+        attachments: Vec::new(),
         metadata: new.metadata.clone(),
         created_at: now.max(conversation.last_activity_at),
         edited_at: None,
@@ -324,8 +329,10 @@ impl Deletion {
     }
 }
 
-/// Soft-deletes `actor`'s own message at `now`: the row and seq stay, the body and the
-/// reactions go, and it
+/// Soft-deletes `actor`'s own message at `now`: the row and seq stay, the body, the
+/// reactions and the attachments go (the store discards the attachments' records, whose ids
+/// it read from the message before the call, by [`discard_attachment`] in the same
+/// transaction: unreadable at once, their bytes removed by the sweep), and it
 /// no longer counts as unread for any participant who had not read it (invariant 12): their
 /// `unread_count` drops by one, so stores save every participant row that changed.
 /// Deleting twice changes nothing.
@@ -347,6 +354,7 @@ pub fn delete(
     }
     message.body.clear();
     message.reactions.clear();
+    message.attachments.clear();
     message.deleted_at = Some(now);
     record.conversation.updated_at = now;
     // Invariant 12: it leaves the badge of everyone who had not read it.

@@ -11,8 +11,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::attachment::{Attachment, UploadedFile};
 use crate::error::ChatResult;
-use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
+use crate::ids::{AttachmentId, ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, Metadata, Quote, Stats};
 use crate::tag::{Tag, TagFilter};
 
@@ -53,6 +54,10 @@ pub struct NewMessage {
     /// The message this one quotes: the store looks it up in the same transaction and
     /// checks it with [`crate::rules::reply_target`].
     pub reply_to: Option<MessageId>,
+    /// The sender's own unsent uploads to this conversation that the message carries
+    /// (distinct, at most [`crate::Limits::attachments_per_message`]): the store binds them
+    /// to the message in the same transaction by [`crate::rules::attach`].
+    pub attachments: Vec<AttachmentId>,
     /// Host-defined data.
     pub metadata: Metadata,
 }
@@ -369,4 +374,50 @@ pub trait Store: Send + Sync + 'static {
 
     /// The caller's totals.
     async fn stats(&self, caller: &Identity) -> ChatResult<Stats>;
+
+    /// Writes the record of an upload the caller begins into conversation `id`, before any
+    /// byte is stored ([`crate::rules::begin_upload`]): a process that dies mid-upload
+    /// leaves a record the sweep finds. `name` is validated.
+    async fn begin_upload(&self, caller: &Identity, id: ConversationId, name: &str) -> ChatResult<Attachment>;
+
+    /// Records what the caller's upload turned out to be once its bytes are stored
+    /// ([`crate::rules::finish_upload`]); `NotFound` (attachment) unless it is the caller's
+    /// and still uploading.
+    async fn finish_upload(
+        &self,
+        caller: &Identity,
+        attachment: AttachmentId,
+        uploaded: UploadedFile,
+    ) -> ChatResult<Attachment>;
+
+    /// Removes the record of the caller's own upload that is still uploading
+    /// ([`crate::rules::may_abandon`]; anything else is left alone): a refused upload
+    /// leaves nothing behind.
+    async fn abandon_upload(&self, caller: &Identity, attachment: AttachmentId) -> ChatResult<()>;
+
+    /// An attachment of conversation `id` the caller participates in and may read
+    /// ([`crate::rules::is_readable`]); `NotFound` (conversation) for a conversation the
+    /// caller is not in, `NotFound` (attachment) for anything else.
+    async fn attachment(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        attachment: AttachmentId,
+    ) -> ChatResult<Attachment>;
+
+    /// For the sweep, in `tenant` (or every tenant with `None`): discards the uploads not
+    /// sent and begun before
+    /// `unsent_before`, in the transaction that reads them (a send racing it either bound
+    /// the upload first or is refused), and returns up to `limit` discarded records
+    /// ([`crate::rules::is_swept`]), oldest first, whose bytes the sweep then removes.
+    async fn discard_stale_attachments(
+        &self,
+        tenant: Option<&TenantId>,
+        unsent_before: DateTime<Utc>,
+        limit: usize,
+    ) -> ChatResult<Vec<Attachment>>;
+
+    /// Removes the records of these attachments that are discarded (any other is left
+    /// alone): the sweep's last step, once their bytes are gone.
+    async fn forget_attachments(&self, attachments: &[AttachmentId]) -> ChatResult<()>;
 }

@@ -84,6 +84,54 @@ pub(crate) fn body(limits: &Limits, body: &str) -> Result<String, ChatError> {
     Ok(trimmed.to_owned())
 }
 
+/// The body of a message that carries `attachments`: with none, as [`body`]; with some,
+/// the body may also be empty (or only invisible characters, stored as empty). The ids
+/// must be distinct and at most [`Limits::attachments_per_message`], else a validation
+/// error on `attachment_ids`.
+pub(crate) fn body_with_attachments(
+    limits: &Limits,
+    text: &str,
+    attachments: &[crate::ids::AttachmentId],
+) -> Result<String, ChatError> {
+    if attachments.len() > limits.attachments_per_message {
+        return Err(ChatError::invalid(
+            "attachment_ids",
+            format!("must be at most {}", limits.attachments_per_message),
+        ));
+    }
+    let mut distinct = attachments.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() != attachments.len() {
+        return Err(ChatError::invalid("attachment_ids", "must not repeat an id"));
+    }
+    if !attachments.is_empty() && text.trim().chars().all(is_invisible) {
+        return Ok(String::new());
+    }
+    body(limits, text)
+}
+
+/// An attachment's file name, trimmed, or a validation error on `name`: 1..=
+/// [`Limits::attachment_name_max_chars`] characters, no control character, no path
+/// separator (`/`, `\`) and not `.` or `..`.
+pub(crate) fn attachment_name(limits: &Limits, name: &str) -> Result<String, ChatError> {
+    let trimmed = name.trim();
+    let invalid = |message: String| Err(ChatError::invalid("name", message));
+    if trimmed.chars().all(is_invisible) {
+        return invalid("must not be empty".into());
+    }
+    if trimmed.chars().count() > limits.attachment_name_max_chars {
+        return invalid(format!(
+            "must be at most {} characters",
+            limits.attachment_name_max_chars
+        ));
+    }
+    if trimmed.chars().any(|c| c.is_control() || c == '/' || c == '\\') || trimmed == "." || trimmed == ".." {
+        return invalid("must be a file name, without control characters or path separators".into());
+    }
+    Ok(trimmed.to_owned())
+}
+
 /// The group title, trimmed.
 pub(crate) fn title(limits: &Limits, title: &str) -> Result<String, ChatError> {
     let trimmed = title.trim();

@@ -18,8 +18,15 @@ pub const TYPING_TTL_SECONDS: i64 = 5;
 /// Input of [`MessageService::send`].
 #[derive(Clone, Debug, Default)]
 pub struct SendMessage {
-    /// The text (trimmed; 1..=[`crate::Limits::body_max_chars`] characters).
+    /// The text (trimmed; 1..=[`crate::Limits::body_max_chars`] characters; may be empty
+    /// when the message carries attachments).
     pub body: String,
+    /// The sender's own unsent uploads to this conversation
+    /// ([`crate::AttachmentService::upload`]), distinct, at most
+    /// [`crate::Limits::attachments_per_message`]; anything else is a validation error on
+    /// `attachment_ids`. A repeat of a stored `client_message_id` keeps the first message's
+    /// attachments.
+    pub attachments: Vec<crate::ids::AttachmentId>,
     /// A retry key: sending again with the same key returns the stored message.
     pub client_message_id: Option<String>,
     /// The message this one replies to: a message of the same conversation that is not
@@ -63,6 +70,12 @@ impl SendMessage {
         self
     }
 
+    /// With these attachments (the sender's unsent uploads to the conversation).
+    pub fn with_attachments(mut self, attachments: impl IntoIterator<Item = crate::ids::AttachmentId>) -> Self {
+        self.attachments = attachments.into_iter().collect();
+        self
+    }
+
     /// As a reply to `message`.
     pub fn replying_to(mut self, message: MessageId) -> Self {
         self.reply_to = Some(message);
@@ -92,7 +105,7 @@ impl MessageService {
     /// stored `client_message_id` publishes nothing and returns the stored message.
     pub async fn send(&self, actor: &Identity, conversation: ConversationId, input: SendMessage) -> ChatResult<Sent> {
         let ctx = &self.ctx;
-        let body = validate::body(&ctx.limits, &input.body)?;
+        let body = validate::body_with_attachments(&ctx.limits, &input.body, &input.attachments)?;
         validate::client_message_id(&ctx.limits, input.client_message_id.as_deref())?;
         validate::metadata(&ctx.limits, &input.metadata)?;
         let new = NewMessage {
@@ -100,6 +113,7 @@ impl MessageService {
             body,
             client_message_id: input.client_message_id,
             reply_to: input.reply_to,
+            attachments: input.attachments,
             metadata: input.metadata,
         };
         // Registered with the conversation's in-flight sends before the append, so that
@@ -158,6 +172,7 @@ impl MessageService {
             body,
             client_message_id: None,
             reply_to: None,
+            attachments: Vec::new(),
             metadata: input.metadata,
         };
         let mut pending = ctx.send_order.register(conversation);

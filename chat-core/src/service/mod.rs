@@ -1,6 +1,7 @@
 //! The services a web layer calls: they validate input, authorize the actor (through the
 //! store's membership check), call the store, enrich with profiles and publish events.
 
+mod attachments;
 mod contacts;
 mod conversations;
 mod delivery;
@@ -12,11 +13,15 @@ mod start_limit;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use attachments::{
+    AttachmentService, ByteRange, Download, DownloadContent, DownloadRequest, DownloadSigner, SweepReport,
+};
 pub use contacts::ContactService;
 pub use conversations::{ConversationService, InboxFilter, NewGroupInput, StartDirect};
 pub use delivery::DELIVERY_BATCH_INTERVAL;
 pub use messages::{MessageService, SendMessage, Sent, SystemMessage};
 
+use crate::attachment::AllowedTypes;
 use crate::directory::{Profile, UserDirectory};
 use crate::error::ChatResult;
 use crate::events::{Event, EventBus, EventPayload, InProcessEventBus};
@@ -49,6 +54,7 @@ pub struct ChatServices {
     send_order: Arc<send_order::SendOrder>,
     start_limiter: Arc<start_limit::StartLimiter>,
     deliveries: Arc<delivery::DeliveryBatch>,
+    attachments: Option<Arc<attachments::AttachmentConfig>>,
 }
 
 impl std::fmt::Debug for ChatServices {
@@ -71,6 +77,7 @@ impl ChatServices {
             send_order: Arc::default(),
             start_limiter: Arc::default(),
             deliveries: Arc::default(),
+            attachments: None,
         }
     }
 
@@ -80,6 +87,40 @@ impl ChatServices {
     /// receipt waits, and each (user, conversation) is written at most once per interval.
     pub fn with_delivery_batch_interval(mut self, interval: std::time::Duration) -> Self {
         self.deliveries = Arc::new(delivery::DeliveryBatch::with_interval(interval));
+        self
+    }
+
+    /// With attachments: their bytes go to `objects` (S3, GCS, Azure, local files: any
+    /// `object_store::ObjectStore`) under `attachments/<uuid>`, with the default
+    /// [`AllowedTypes`]. Without it, attachment operations answer
+    /// [`crate::ChatError::NotEnabled`].
+    pub fn with_attachments(mut self, objects: Arc<dyn object_store::ObjectStore>) -> Self {
+        self.attachments = Some(Arc::new(attachments::AttachmentConfig {
+            objects,
+            allowed: AllowedTypes::default(),
+            signer: None,
+        }));
+        self
+    }
+
+    /// With these content types accepted for attachments (sniffed from the bytes) instead
+    /// of the default [`AllowedTypes`]. Call it after [`Self::with_attachments`]; without
+    /// attachments it changes nothing.
+    pub fn with_allowed_types(mut self, allowed: AllowedTypes) -> Self {
+        if let Some(config) = &mut self.attachments {
+            Arc::make_mut(config).allowed = allowed;
+        }
+        self
+    }
+
+    /// Downloads answer with a URL signed by `signer` (e.g. around `object_store::aws::AmazonS3`),
+    /// valid for `ttl`, instead of streaming the bytes through this server: the membership
+    /// check stays here, the bytes come from the bucket. Call it after
+    /// [`Self::with_attachments`]; without attachments it changes nothing.
+    pub fn with_attachment_signer(mut self, signer: Arc<dyn DownloadSigner>, ttl: std::time::Duration) -> Self {
+        if let Some(config) = &mut self.attachments {
+            Arc::make_mut(config).signer = Some((signer, ttl));
+        }
         self
     }
 
@@ -103,6 +144,16 @@ impl ChatServices {
     /// Message operations.
     pub fn messages(&self) -> MessageService {
         MessageService { ctx: self.clone() }
+    }
+
+    /// Attachments: uploads, downloads and the sweep.
+    pub fn attachments(&self) -> AttachmentService {
+        AttachmentService { ctx: self.clone() }
+    }
+
+    /// The content types accepted for attachments, when attachments are enabled.
+    pub fn allowed_types(&self) -> Option<&AllowedTypes> {
+        self.attachments.as_deref().map(|config| &config.allowed)
     }
 
     /// Contacts: the host's users the caller may start a conversation with.

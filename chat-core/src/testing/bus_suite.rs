@@ -484,4 +484,48 @@ impl Store for RefusingStore {
     async fn stats(&self, caller: &Identity) -> ChatResult<Stats> {
         self.store.stats(caller).await
     }
+
+    async fn begin_upload(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        name: &str,
+    ) -> ChatResult<crate::attachment::Attachment> {
+        self.store.begin_upload(caller, id, name).await
+    }
+
+    async fn finish_upload(
+        &self,
+        caller: &Identity,
+        attachment: crate::ids::AttachmentId,
+        uploaded: crate::attachment::UploadedFile,
+    ) -> ChatResult<crate::attachment::Attachment> {
+        self.store.finish_upload(caller, attachment, uploaded).await
+    }
+
+    async fn abandon_upload(&self, caller: &Identity, attachment: crate::ids::AttachmentId) -> ChatResult<()> {
+        self.store.abandon_upload(caller, attachment).await
+    }
+
+    async fn attachment(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        attachment: crate::ids::AttachmentId,
+    ) -> ChatResult<crate::attachment::Attachment> {
+        self.store.attachment(caller, id, attachment).await
+    }
+
+    async fn discard_stale_attachments(
+        &self,
+        tenant: Option<&TenantId>,
+        unsent_before: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> ChatResult<Vec<crate::attachment::Attachment>> {
+        self.store.discard_stale_attachments(tenant, unsent_before, limit).await
+    }
+
+    async fn forget_attachments(&self, attachments: &[crate::ids::AttachmentId]) -> ChatResult<()> {
+        self.store.forget_attachments(attachments).await
+    }
 }

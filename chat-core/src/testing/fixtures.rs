@@ -71,6 +71,8 @@ pub struct Fixture {
     pub services: ChatServices,
     /// Every event the services published.
     pub bus: RecordingEventBus,
+    /// The object store attachments go to (in memory, the fixture's own).
+    pub objects: Arc<object_store::memory::InMemory>,
 }
 
 impl Fixture {
@@ -94,14 +96,17 @@ impl Fixture {
             identities.push(Identity::new(tenant.clone(), user));
         }
         let bus = RecordingEventBus::default();
+        let objects = Arc::new(object_store::memory::InMemory::new());
         let services = ChatServices::new(store, Arc::new(directory))
             .with_event_bus(Arc::new(bus.clone()))
-            .with_limits(limits);
+            .with_limits(limits)
+            .with_attachments(objects.clone());
         Self {
             tenant,
             users: identities,
             services,
             bus,
+            objects,
         }
     }
 
@@ -146,6 +151,44 @@ impl Fixture {
             .id
     }
 
+    /// Uploads `bytes` named `name` as user `uploader` into `conversation`.
+    pub async fn upload(
+        &self,
+        uploader: usize,
+        conversation: ConversationId,
+        name: &str,
+        bytes: &[u8],
+    ) -> ChatResult<crate::attachment::Attachment> {
+        let chunks: Vec<Result<bytes::Bytes, std::convert::Infallible>> = bytes
+            .chunks(3000)
+            .map(|chunk| Ok(bytes::Bytes::copy_from_slice(chunk)))
+            .collect();
+        self.services
+            .attachments()
+            .upload(
+                self.user(uploader),
+                conversation,
+                name,
+                futures_util::stream::iter(chunks),
+            )
+            .await
+    }
+
+    /// The attachments the fixture's object store holds bytes of.
+    pub async fn stored_objects(&self) -> Vec<String> {
+        use futures_util::TryStreamExt;
+        use object_store::ObjectStore;
+        let mut names: Vec<String> = self
+            .objects
+            .list(None)
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .expect("list the object store");
+        names.sort();
+        names
+    }
+
     /// Sends `text` as user `sender`.
     pub async fn send(&self, sender: usize, conversation: ConversationId, text: &str) -> Message {
         self.messages()
@@ -155,6 +198,17 @@ impl Fixture {
             .message
             .message
     }
+}
+
+/// The head of a PNG image of `width` × `height` pixels (the signature and the IHDR chunk,
+/// which is all a sniffer and a dimension probe read): what tests upload as a photo.
+pub fn sample_png(width: u32, height: u32) -> Vec<u8> {
+    let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
+    png.extend_from_slice(b"IHDR");
+    png.extend_from_slice(&width.to_be_bytes());
+    png.extend_from_slice(&height.to_be_bytes());
+    png.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    png
 }
 
 /// A tenant id no other test uses.

@@ -7,8 +7,11 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+
+use crate::attachment::{Attachment, UploadedFile};
 use crate::error::{ChatError, ChatResult};
-use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
+use crate::ids::{AttachmentId, ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, Stats, now};
 use crate::rules::{self, Deletion};
 use crate::store::{
@@ -26,13 +29,17 @@ struct Entry {
 }
 
 impl Entry {
-    /// Appends `new` from `author` (`None`: a system message) by [`rules::append`].
-    fn append(&mut self, author: Option<&UserId>, new: &NewMessage) -> ChatResult<Appended> {
+    /// Appends `new` from `author` (`None`: a system message) by [`rules::append`], with
+    /// the attachments `found` for `new.attachments` bound to it by [`rules::attach`].
+    fn append(&mut self, author: Option<&UserId>, new: &NewMessage, found: &mut [Attachment]) -> ChatResult<Appended> {
         let replied = new
             .reply_to
             .and_then(|id| self.messages.iter().find(|message| message.id == id));
         let mut record = self.record.clone();
-        let message = rules::append(&mut record, author, new, replied, now())?;
+        let mut message = rules::append(&mut record, author, new, replied, now())?;
+        if let Some(author) = author {
+            rules::attach(&record, author, &mut message, &new.attachments, found)?;
+        }
         self.record = record.clone();
         self.messages.push(message.clone());
         Ok(Appended {
@@ -54,6 +61,7 @@ impl Entry {
 struct State {
     entries: HashMap<ConversationId, Entry>,
     directs: HashMap<DirectKey, ConversationId>,
+    attachments: std::collections::BTreeMap<AttachmentId, Attachment>,
 }
 
 impl State {
@@ -200,13 +208,24 @@ impl Store for MemoryStore {
                 record: entry.record.clone(),
             });
         }
-        entry.append(Some(&caller.user), &new)
+        let mut found: Vec<Attachment> = new
+            .attachments
+            .iter()
+            .filter_map(|id| state.attachments.get(id).cloned())
+            .collect();
+        let appended = state
+            .member_entry(caller, new.conversation_id)?
+            .append(Some(&caller.user), &new, &mut found)?;
+        for attachment in found {
+            state.attachments.insert(attachment.id, attachment);
+        }
+        Ok(appended)
     }
 
     async fn append_system_message(&self, tenant: &TenantId, new: NewMessage) -> ChatResult<Appended> {
         let mut state = self.lock();
         match state.entries.get_mut(&new.conversation_id) {
-            Some(entry) if &entry.record.conversation.tenant == tenant => entry.append(None, &new),
+            Some(entry) if &entry.record.conversation.tenant == tenant => entry.append(None, &new, &mut []),
             _ => Err(ChatError::conversation_not_found()),
         }
     }
@@ -330,6 +349,7 @@ impl Store for MemoryStore {
         let entry = state.member_entry(caller, conversation)?;
         let mut record = entry.record.clone();
         let stored = entry.message_mut(message)?;
+        let files = stored.attachments.clone();
         let deletion = rules::delete(&mut record, stored, &caller.user, now())?;
         let deleted = stored.clone();
         if let Deletion::DeletedPreview { seq } = deletion {
@@ -341,6 +361,11 @@ impl Store for MemoryStore {
             rules::set_preview(&mut record, newest_visible);
         }
         entry.record = record.clone();
+        for file in files {
+            if let Some(attachment) = state.attachments.get_mut(&file.id) {
+                rules::discard_attachment(attachment);
+            }
+        }
         Ok(Deleted {
             message: deleted,
             record,
@@ -426,5 +451,91 @@ impl Store for MemoryStore {
             stats.unread_conversations += u64::from(unread > 0);
         }
         Ok(stats)
+    }
+
+    async fn begin_upload(&self, caller: &Identity, id: ConversationId, name: &str) -> ChatResult<Attachment> {
+        let mut state = self.lock();
+        let record = &state.member_entry(caller, id)?.record;
+        let attachment = rules::begin_upload(record, caller, name, now())?;
+        state.attachments.insert(attachment.id, attachment.clone());
+        Ok(attachment)
+    }
+
+    async fn finish_upload(
+        &self,
+        caller: &Identity,
+        attachment: AttachmentId,
+        uploaded: UploadedFile,
+    ) -> ChatResult<Attachment> {
+        let mut state = self.lock();
+        let stored = state
+            .attachments
+            .get_mut(&attachment)
+            .ok_or_else(ChatError::attachment_not_found)?;
+        let mut finished = stored.clone();
+        rules::finish_upload(&mut finished, caller, uploaded)?;
+        *stored = finished.clone();
+        Ok(finished)
+    }
+
+    async fn abandon_upload(&self, caller: &Identity, attachment: AttachmentId) -> ChatResult<()> {
+        let mut state = self.lock();
+        if state
+            .attachments
+            .get(&attachment)
+            .is_some_and(|stored| rules::may_abandon(stored, caller))
+        {
+            state.attachments.remove(&attachment);
+        }
+        Ok(())
+    }
+
+    async fn attachment(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        attachment: AttachmentId,
+    ) -> ChatResult<Attachment> {
+        let mut state = self.lock();
+        state.member_entry(caller, id)?;
+        state
+            .attachments
+            .get(&attachment)
+            .filter(|stored| stored.conversation_id == id && rules::is_readable(stored, caller))
+            .cloned()
+            .ok_or_else(ChatError::attachment_not_found)
+    }
+
+    async fn discard_stale_attachments(
+        &self,
+        tenant: Option<&TenantId>,
+        unsent_before: DateTime<Utc>,
+        limit: usize,
+    ) -> ChatResult<Vec<Attachment>> {
+        let mut state = self.lock();
+        let mut swept = Vec::new();
+        for attachment in state.attachments.values_mut() {
+            if tenant.is_none_or(|tenant| &attachment.tenant == tenant) && rules::is_swept(attachment, unsent_before) {
+                rules::discard_attachment(attachment);
+                if swept.len() < limit {
+                    swept.push(attachment.clone());
+                }
+            }
+        }
+        Ok(swept)
+    }
+
+    async fn forget_attachments(&self, attachments: &[AttachmentId]) -> ChatResult<()> {
+        let mut state = self.lock();
+        for id in attachments {
+            if state
+                .attachments
+                .get(id)
+                .is_some_and(|stored| stored.state == crate::attachment::AttachmentState::Discarded)
+            {
+                state.attachments.remove(id);
+            }
+        }
+        Ok(())
     }
 }

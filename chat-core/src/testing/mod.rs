@@ -80,6 +80,9 @@ macro_rules! conformance_tests {
             delivered_never_below_read_under_concurrent_reads_and_deliveries,
             batched_receipts_of_a_group_are_one_event_for_every_member,
             system_messages_are_unread_for_everyone_and_unarchive,
+            attachments_bind_only_the_senders_own_unsent_uploads,
+            deleted_and_never_sent_attachments_are_swept,
+            refused_uploads_leave_nothing_behind,
         );
 
         #[test]

@@ -155,6 +155,7 @@ fn crash_child_writer() {
                             .append_message(
                                 &caller(sender),
                                 NewMessage {
+                                    attachments: Vec::new(),
                                     conversation_id: conversation,
                                     body: "a repeat".to_owned(),
                                     client_message_id: Some(cmid),
@@ -215,6 +216,7 @@ fn crash_child_writer() {
                             .append_message(
                                 &caller(sender),
                                 NewMessage {
+                                    attachments: Vec::new(),
                                     conversation_id: *conversation,
                                     body: format!("body {cmid}"),
                                     client_message_id: Some(cmid.clone()),

@@ -206,6 +206,7 @@ async fn a_corrupt_record_is_a_backend_error_not_a_panic() {
         .append_message(
             &caller,
             chat_core::store::NewMessage {
+                attachments: Vec::new(),
                 conversation_id: id,
                 body: "x".into(),
                 client_message_id: None,

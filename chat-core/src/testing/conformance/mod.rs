@@ -16,10 +16,12 @@
 //! - [`replies`]: quoted replies;
 //! - [`reactions`]: reactions (invariant 10);
 //! - [`receipts`]: delivery watermarks and receipts (invariant 11);
-//! - [`system_messages`]: messages the host posts.
+//! - [`system_messages`]: messages the host posts;
+//! - [`attachments`]: uploads, binding them to messages, and the sweep.
 //!
 //! The helpers below check what several cases share.
 
+pub mod attachments;
 pub mod authorization;
 pub mod direct;
 pub mod groups;
@@ -33,6 +35,10 @@ pub mod replies;
 pub mod system_messages;
 pub mod validation;
 
+pub use attachments::{
+    attachments_bind_only_the_senders_own_unsent_uploads, deleted_and_never_sent_attachments_are_swept,
+    refused_uploads_leave_nothing_behind,
+};
 pub use authorization::{non_participants_get_not_found_and_no_events, tenants_never_see_each_other};
 pub use direct::{
     direct_find_or_create_gives_one_conversation_under_64_racing_tasks,
