@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::ids::{ConversationId, MessageId};
+use crate::ids::{AttachmentId, ConversationId, MessageId};
 use crate::service::{InboxFilter, NewGroupInput, SendMessage, StartDirect, SystemMessage};
 use crate::store::{ArchiveFilter, Store};
 use crate::tag::{Tag, TagFilter, TaggableId};
@@ -37,7 +37,9 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
             | Op::Add { conv, .. }
             | Op::Remove { conv, .. }
             | Op::History { conv, .. }
-            | Op::Get { conv, .. } => conversation_id(&model, conv),
+            | Op::Get { conv, .. }
+            | Op::Upload { conv, .. }
+            | Op::Download { conv, .. } => conversation_id(&model, conv),
             _ => ConversationId::new_v7(),
         };
         let message_target = match *op {
@@ -48,6 +50,13 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
                 conv, reply: Some(msg), ..
             } => message_id(&model, conv, msg),
             _ => MessageId::new_v7(),
+        };
+        let upload_target = match *op {
+            Op::Send {
+                attach: Some(upload), ..
+            }
+            | Op::Download { upload, .. } => upload_id(&model, upload),
+            _ => AttachmentId::new_v7(),
         };
         let previous_activity = model.pick(match *op {
             Op::Send { conv, .. } | Op::SendSystem { conv } => conv,
@@ -91,9 +100,13 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
                 actor,
                 retry_key,
                 reply,
+                attach,
                 ..
             } => {
                 let mut input = SendMessage::text(format!("m{step}"));
+                if attach.is_some() {
+                    input = input.with_attachments([upload_target]);
+                }
                 if let Some(key) = retry_key {
                     input = input.with_client_message_id(format!("key-{key}"));
                 }
@@ -110,6 +123,29 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
                             created: sent.created,
                         }
                     }
+                    Err(error) => error_outcome(error),
+                }
+            }
+            Op::Upload { actor, .. } => {
+                match fx.upload(actor, target, &format!("f{step}.txt"), b"a small file").await {
+                    Ok(attachment) => {
+                        if let Some(pending) = model.uploads.iter_mut().rev().find(|upload| upload.id.is_none()) {
+                            pending.id = Some(attachment.id);
+                        }
+                        Outcome::Uploaded(model.upload_index(attachment.id).unwrap_or(usize::MAX))
+                    }
+                    Err(error) => error_outcome(error),
+                }
+            }
+            Op::Download { actor, .. } => {
+                match fx
+                    .services
+                    .attachments()
+                    .download(fx.user(actor), target, upload_target, Default::default())
+                    .await
+                {
+                    Ok(_) => Outcome::Readable(true),
+                    Err(crate::ChatError::NotFound { what: "attachment" }) => Outcome::Readable(false),
                     Err(error) => error_outcome(error),
                 }
             }
@@ -234,7 +270,7 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
                     )
                     .await;
                 match result {
-                    Ok(page) => Outcome::History(history_rows(&page)),
+                    Ok(page) => Outcome::History(history_rows(&model, &page)),
                     Err(error) => error_outcome(error),
                 }
             }
@@ -303,6 +339,14 @@ fn adopt_new(model: &mut Model, view: &ConversationView, created: bool) {
         pending.id = Some(view.conversation.id);
         pending.activity = Some(view.conversation.last_activity_at);
     }
+}
+
+/// The id of upload number `upload` (modulo their count), or an id nobody has.
+fn upload_id(model: &Model, upload: usize) -> AttachmentId {
+    model
+        .pick_upload(upload)
+        .and_then(|index| model.uploads[index].id)
+        .unwrap_or_else(AttachmentId::new_v7)
 }
 
 /// A conversation id for `conv`: the model's pick, or an id nobody has.

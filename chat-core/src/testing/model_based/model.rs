@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::{ConversationId, MessageId};
+use crate::ids::{AttachmentId, ConversationId, MessageId};
 use crate::model::{ConversationKind, Stats};
 use crate::testing::fixtures::user_name;
 
@@ -23,6 +23,25 @@ pub(super) struct ModelMessage {
     /// The index of the message it quotes.
     pub(super) reply_to: Option<usize>,
     pub(super) reactions: BTreeMap<String, BTreeSet<usize>>,
+    /// The upload numbers it carries.
+    pub(super) attachments: Vec<usize>,
+}
+
+/// Where an upload is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum UploadState {
+    Unsent,
+    Sent,
+    Discarded,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct ModelUpload {
+    pub(super) id: Option<AttachmentId>,
+    pub(super) uploader: usize,
+    /// The conversation's index.
+    pub(super) conv: usize,
+    pub(super) state: UploadState,
 }
 
 impl ModelMessage {
@@ -35,6 +54,7 @@ impl ModelMessage {
             deleted: false,
             reply_to,
             reactions: BTreeMap::new(),
+            attachments: Vec::new(),
         }
     }
 
@@ -161,12 +181,23 @@ impl ModelConversation {
 #[derive(Default)]
 pub(super) struct Model {
     pub(super) conversations: Vec<ModelConversation>,
+    pub(super) uploads: Vec<ModelUpload>,
     pub(super) clock: u64,
 }
 
 impl Model {
     pub(super) fn pick(&self, conv: usize) -> Option<usize> {
         (!self.conversations.is_empty()).then(|| conv % self.conversations.len())
+    }
+
+    /// The upload number of `id`.
+    pub(super) fn upload_index(&self, id: AttachmentId) -> Option<usize> {
+        self.uploads.iter().position(|upload| upload.id == Some(id))
+    }
+
+    /// Upload number `upload`, modulo their count.
+    pub(super) fn pick_upload(&self, upload: usize) -> Option<usize> {
+        (!self.uploads.is_empty()).then(|| upload % self.uploads.len())
     }
 
     pub(super) fn index_of(&self, id: ConversationId) -> Option<usize> {
@@ -238,8 +269,11 @@ impl Model {
                 conv,
                 retry_key,
                 reply,
+                attach,
             } => {
-                let Some((_, c)) = self.member_conversation(conv, actor) else {
+                let attached = attach.map(|upload| self.pick_upload(upload));
+                let uploads = self.uploads.clone();
+                let Some((conv, c)) = self.member_conversation(conv, actor) else {
                     return Outcome::NotFound("conversation");
                 };
                 if let Some(key) = retry_key {
@@ -267,8 +301,44 @@ impl Model {
                         Some(index)
                     }
                 };
-                let seq = c.push(ModelMessage::new(Some(actor), format!("m{step}"), retry_key, reply_to));
+                let mut message = ModelMessage::new(Some(actor), format!("m{step}"), retry_key, reply_to);
+                if let Some(upload) = attached {
+                    let usable = upload
+                        .map(|index| &uploads[index])
+                        .is_some_and(|u| u.uploader == actor && u.conv == conv && u.state == UploadState::Unsent);
+                    let Some(index) = upload.filter(|_| usable) else {
+                        return Outcome::Invalid(vec!["attachment_ids".into()]);
+                    };
+                    message.attachments.push(index);
+                }
+                let bound = message.attachments.clone();
+                let seq = c.push(message);
+                for index in bound {
+                    self.uploads[index].state = UploadState::Sent;
+                }
                 Outcome::Sent { seq, created: true }
+            }
+            Op::Upload { actor, conv } => {
+                let Some((conv, _)) = self.member_conversation(conv, actor) else {
+                    return Outcome::NotFound("conversation");
+                };
+                self.uploads.push(ModelUpload {
+                    id: None,
+                    uploader: actor,
+                    conv,
+                    state: UploadState::Unsent,
+                });
+                Outcome::Uploaded(self.uploads.len() - 1)
+            }
+            Op::Download { actor, conv, upload } => {
+                let picked = self.pick_upload(upload).map(|index| self.uploads[index].clone());
+                let Some((conv, _)) = self.member_conversation(conv, actor) else {
+                    return Outcome::NotFound("conversation");
+                };
+                Outcome::Readable(picked.is_some_and(|u| {
+                    u.conv == conv
+                        && (u.state == UploadState::Sent || (u.state == UploadState::Unsent && u.uploader == actor))
+                }))
             }
             Op::SendSystem { conv } => {
                 let Some(index) = self.pick(conv) else {
@@ -350,6 +420,7 @@ impl Model {
             }
             Op::Edit { actor, conv, msg } | Op::Delete { actor, conv, msg } => {
                 let deleting = matches!(op, Op::Delete { .. });
+                let mut discarded = Vec::new();
                 let Some((_, c)) = self.member_conversation(conv, actor) else {
                     return Outcome::NotFound("conversation");
                 };
@@ -365,17 +436,22 @@ impl Model {
                     message.deleted = true;
                     message.body.clear();
                     message.reactions.clear();
+                    discarded = std::mem::take(&mut message.attachments);
                 } else {
                     if message.deleted {
                         return Outcome::Conflict;
                     }
                     message.body = format!("e{step}");
                 }
-                Outcome::Message {
+                let outcome = Outcome::Message {
                     seq: index as u64 + 1,
                     deleted: message.deleted,
                     body: message.body.clone(),
+                };
+                for upload in discarded {
+                    self.uploads[upload].state = UploadState::Discarded;
                 }
+                outcome
             }
             Op::Add { actor, conv, user } => {
                 if user == actor {
@@ -480,6 +556,7 @@ impl Model {
                             (quoted as u64 + 1, shown.then(|| original.body.clone()))
                         }),
                         reactions: m.reaction_summary(),
+                        attachments: m.attachments.clone(),
                     })
                     .filter(|row| row.seq > lower && before.is_none_or(|before| row.seq < u64::from(before)))
                     .collect();

@@ -26,13 +26,19 @@ pub(super) enum Op {
     },
     /// Create a group.
     CreateGroup { actor: usize, members: Vec<usize> },
-    /// Send, maybe with a retry key, maybe as a reply to message number `reply`.
+    /// Send, maybe with a retry key, maybe as a reply to message number `reply`, maybe
+    /// carrying upload number `attach`.
     Send {
         actor: usize,
         conv: usize,
         retry_key: Option<u8>,
         reply: Option<usize>,
+        attach: Option<usize>,
     },
+    /// Upload a small file into a conversation.
+    Upload { actor: usize, conv: usize },
+    /// Download upload number `upload` from a conversation.
+    Download { actor: usize, conv: usize, upload: usize },
     /// The host posts a system message.
     SendSystem { conv: usize },
     /// React (`present`) or unreact with emoji number `emoji` on message number `msg`.
@@ -99,8 +105,17 @@ pub(super) fn op_strategy() -> impl Strategy<Value = Op> {
             .prop_map(|(actor, other, tag)| Op::StartDirect { actor, other, tag }),
         1 => (user.clone(), proptest::collection::vec(0..USERS, 0..4))
             .prop_map(|(actor, members)| Op::CreateGroup { actor, members }),
-        8 => (user.clone(), conv.clone(), proptest::option::of(0..4u8), proptest::option::weighted(0.25, 0..16usize))
-            .prop_map(|(actor, conv, retry_key, reply)| Op::Send { actor, conv, retry_key, reply }),
+        8 => (
+            user.clone(),
+            conv.clone(),
+            proptest::option::of(0..4u8),
+            proptest::option::weighted(0.25, 0..16usize),
+            proptest::option::weighted(0.2, 0..8usize)
+        )
+            .prop_map(|(actor, conv, retry_key, reply, attach)| Op::Send { actor, conv, retry_key, reply, attach }),
+        2 => (user.clone(), conv.clone()).prop_map(|(actor, conv)| Op::Upload { actor, conv }),
+        1 => (user.clone(), conv.clone(), 0..8usize)
+            .prop_map(|(actor, conv, upload)| Op::Download { actor, conv, upload }),
         1 => conv.clone().prop_map(|conv| Op::SendSystem { conv }),
         2 => (user.clone(), conv.clone(), 0..16usize, 0..EMOJI.len() as u8, any::<bool>())
             .prop_map(|(actor, conv, msg, emoji, present)| Op::React { actor, conv, msg, emoji, present }),

@@ -24,6 +24,8 @@ pub(super) enum Outcome {
     History(Vec<HistoryRow>),
     Reactions(Vec<(String, Vec<usize>)>),
     Stats(Stats),
+    Uploaded(usize),
+    Readable(bool),
 }
 
 /// One message of a history page, as the reader sees it.
@@ -36,6 +38,8 @@ pub(super) struct HistoryRow {
     /// The quoted seq and its text (`None`: shown as deleted).
     pub(super) reply: Option<(u64, Option<String>)>,
     pub(super) reactions: Vec<(String, Vec<usize>)>,
+    /// The upload numbers it carries.
+    pub(super) attachments: Vec<usize>,
 }
 
 /// A conversation as one user sees it.
@@ -85,7 +89,7 @@ pub(super) fn reactions_of(reactions: &[crate::model::Reaction]) -> Vec<(String,
 }
 
 /// A history page's rows.
-pub(super) fn history_rows(page: &[MessageView]) -> Vec<HistoryRow> {
+pub(super) fn history_rows(model: &Model, page: &[MessageView]) -> Vec<HistoryRow> {
     page.iter()
         .map(|view| HistoryRow {
             seq: view.message.seq,
@@ -94,6 +98,12 @@ pub(super) fn history_rows(page: &[MessageView]) -> Vec<HistoryRow> {
             system: view.message.kind == crate::model::MessageKind::System,
             reply: view.reply_to.as_ref().map(|quoted| (quoted.seq, quoted.body.clone())),
             reactions: reactions_of(&view.message.reactions),
+            attachments: view
+                .message
+                .attachments
+                .iter()
+                .map(|file| model.upload_index(file.id).unwrap_or(usize::MAX))
+                .collect(),
         })
         .collect()
 }
