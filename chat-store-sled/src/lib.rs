@@ -152,6 +152,7 @@
 //! transaction: each read of a conversation is one key.
 #![forbid(unsafe_code)]
 
+mod attachments;
 mod commit;
 mod counters;
 mod error;

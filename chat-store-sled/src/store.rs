@@ -11,8 +11,10 @@ use chat_core::store::{
     ReadUpTo, SearchQuery,
 };
 use chat_core::{
-    ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId, Stats, Store, Tag, TenantId, UserId,
+    Attachment, AttachmentId, ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId, Stats,
+    Store, Tag, TenantId, UploadedFile, UserId,
 };
+use chrono::{DateTime, Utc};
 
 use crate::keys;
 
@@ -581,5 +583,54 @@ impl Store for SledStore {
     async fn stats(&self, caller: &Identity) -> ChatResult<Stats> {
         let caller = caller.clone();
         self.blocking(move |trees| trees.stats(&caller)).await
+    }
+
+    async fn begin_upload(&self, caller: &Identity, id: ConversationId, name: &str) -> ChatResult<Attachment> {
+        let caller = caller.clone();
+        let name = name.to_owned();
+        self.write(move |trees| trees.begin_upload(&caller, id, &name)).await
+    }
+
+    async fn finish_upload(
+        &self,
+        caller: &Identity,
+        attachment: AttachmentId,
+        uploaded: UploadedFile,
+    ) -> ChatResult<Attachment> {
+        let caller = caller.clone();
+        self.write(move |trees| trees.finish_upload(&caller, attachment, &uploaded))
+            .await
+    }
+
+    async fn abandon_upload(&self, caller: &Identity, attachment: AttachmentId) -> ChatResult<()> {
+        let caller = caller.clone();
+        self.write(move |trees| trees.abandon_upload(&caller, attachment)).await
+    }
+
+    async fn attachment(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        attachment: AttachmentId,
+    ) -> ChatResult<Attachment> {
+        let caller = caller.clone();
+        self.blocking(move |trees| trees.attachment(&caller, id, attachment))
+            .await
+    }
+
+    async fn discard_stale_attachments(
+        &self,
+        tenant: Option<&TenantId>,
+        unsent_before: DateTime<Utc>,
+        limit: usize,
+    ) -> ChatResult<Vec<Attachment>> {
+        let tenant = tenant.cloned();
+        self.write(move |trees| trees.discard_stale_attachments(tenant.as_ref(), unsent_before, limit))
+            .await
+    }
+
+    async fn forget_attachments(&self, attachments: &[AttachmentId]) -> ChatResult<()> {
+        let attachments = attachments.to_vec();
+        self.write(move |trees| trees.forget_attachments(&attachments)).await
     }
 }

@@ -12,7 +12,9 @@ use crate::keys;
 use crate::tx::{Tx, TxResult, decode, decode_record};
 
 /// Names of the data trees, after the configurable prefix (`chat/conversations`, …).
-pub(crate) const DATA_TREES: [&str; 8] = [
+pub(crate) const DATA_TREES: [&str; 10] = [
+    "attachments",
+    "attachment_sweep",
     "conversations",
     "inbox",
     "messages",
@@ -46,6 +48,11 @@ pub(crate) struct Trees {
     pub(crate) user_stats: sled::Tree,
     /// `tenant \0 user \0 id(16)` -> nothing: the groups each user is in, for search.
     pub(crate) groups: sled::Tree,
+    /// `attachment id(16)` -> the JSON [`chat_core::Attachment`].
+    pub(crate) attachments: sled::Tree,
+    /// `attachment id(16)` -> nothing: every attachment not sent (uploading, unsent,
+    /// discarded), which the sweep walks; ids are UUID v7, so oldest first.
+    pub(crate) attachment_sweep: sled::Tree,
 }
 
 impl Trees {
@@ -61,6 +68,8 @@ impl Trees {
             directs: open("directs")?,
             user_stats: open("user_stats")?,
             groups: open("groups")?,
+            attachments: open("attachments")?,
+            attachment_sweep: open("attachment_sweep")?,
             db: db.clone(),
         }
         .with_groups_index(&db.open_tree(format!("{prefix}/meta"))?)
@@ -98,9 +107,22 @@ impl Trees {
             &self.directs,
             &self.user_stats,
             &self.groups,
+            &self.attachments,
+            &self.attachment_sweep,
         );
         let result = trees.transaction(
-            |(conversations, inbox, messages, message_ids, client_ids, directs, user_stats, groups)| {
+            |(
+                conversations,
+                inbox,
+                messages,
+                message_ids,
+                client_ids,
+                directs,
+                user_stats,
+                groups,
+                attachments,
+                attachment_sweep,
+            )| {
                 body(&Tx {
                     conversations,
                     inbox,
@@ -110,6 +132,8 @@ impl Trees {
                     directs,
                     user_stats,
                     groups,
+                    attachments,
+                    attachment_sweep,
                 })
             },
         );

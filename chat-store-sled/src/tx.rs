@@ -2,8 +2,8 @@
 //! the upkeep of each participant's inbox entry and counters.
 
 use chat_core::{
-    ChatError, Conversation, ConversationId, ConversationKind, ConversationRecord, Identity, Message, MessageId,
-    Participant, TenantId, UserId,
+    Attachment, AttachmentId, AttachmentState, ChatError, Conversation, ConversationId, ConversationKind,
+    ConversationRecord, Identity, Message, MessageId, Participant, TenantId, UserId,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -76,6 +76,8 @@ pub(crate) struct Tx<'a> {
     pub(crate) directs: &'a TransactionalTree,
     pub(crate) user_stats: &'a TransactionalTree,
     pub(crate) groups: &'a TransactionalTree,
+    pub(crate) attachments: &'a TransactionalTree,
+    pub(crate) attachment_sweep: &'a TransactionalTree,
 }
 
 impl Tx<'_> {
@@ -124,6 +126,41 @@ impl Tx<'_> {
         };
         self.messages
             .insert(&keys::message(message.conversation_id, message.seq), bytes)?;
+        Ok(())
+    }
+
+    /// The attachment record `id`, if any.
+    pub(crate) fn attachment(&self, id: AttachmentId) -> TxResult<Option<Attachment>> {
+        match self.attachments.get(id.as_uuid().as_bytes())? {
+            Some(bytes) => match decode("attachment", &bytes) {
+                Ok(attachment) => Ok(Some(attachment)),
+                Err(error) => abort(error),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// Saves an attachment record and keeps the sweep's index: every record not sent is in it.
+    pub(crate) fn save_attachment(&self, attachment: &Attachment) -> TxResult<()> {
+        let bytes = match encode("attachment", attachment) {
+            Ok(bytes) => bytes,
+            Err(error) => return abort(error),
+        };
+        let key = attachment.id.as_uuid().as_bytes();
+        self.attachments.insert(key, bytes)?;
+        if matches!(attachment.state, AttachmentState::Sent(_)) {
+            self.attachment_sweep.remove(key)?;
+        } else {
+            self.attachment_sweep.insert(key, &[])?;
+        }
+        Ok(())
+    }
+
+    /// Removes an attachment record and its sweep entry.
+    pub(crate) fn remove_attachment(&self, id: AttachmentId) -> TxResult<()> {
+        let key = id.as_uuid().as_bytes();
+        self.attachments.remove(key)?;
+        self.attachment_sweep.remove(key)?;
         Ok(())
     }
 

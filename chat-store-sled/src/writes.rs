@@ -192,9 +192,16 @@ impl Trees {
     ) -> ChatResult<Deleted> {
         let (record, (message, deletion)) = self.update(caller, conversation, |tx, record| {
             let mut stored = tx.message_by_id(conversation, message)?;
+            let files = stored.attachments.clone();
             let deletion = check(rules::delete(record, &mut stored, &caller.user, now()))?;
             if deletion.changed() {
                 tx.save_message(&stored)?;
+                for file in &files {
+                    if let Some(mut attachment) = tx.attachment(file.id)? {
+                        rules::discard_attachment(&mut attachment);
+                        tx.save_attachment(&attachment)?;
+                    }
+                }
             }
             if let Deletion::DeletedPreview { seq } = deletion {
                 let newest_visible = newest_visible_below(tx, conversation, seq)?;
@@ -235,8 +242,9 @@ impl Trees {
 }
 
 /// Appends `new` from `author` (`None`: a system message) to `before` by [`rules::append`],
-/// with the message it quotes read in the same transaction, and saves the message, its id
-/// index and the record.
+/// with the message it quotes and the attachments it carries ([`rules::attach`]) read in
+/// the same transaction, and saves the message, its id index, the attachments and the
+/// record.
 fn append(tx: &Tx<'_>, before: &ConversationRecord, author: Option<&UserId>, new: &NewMessage) -> TxResult<Appended> {
     let id = before.conversation.id;
     let replied = match new.reply_to {
@@ -247,7 +255,23 @@ fn append(tx: &Tx<'_>, before: &ConversationRecord, author: Option<&UserId>, new
         None => None,
     };
     let mut record = before.clone();
-    let message = check(rules::append(&mut record, author, new, replied.as_ref(), now()))?;
+    let mut message = check(rules::append(&mut record, author, new, replied.as_ref(), now()))?;
+    if let Some(author) = author.filter(|_| !new.attachments.is_empty()) {
+        let mut found = Vec::with_capacity(new.attachments.len());
+        for id in &new.attachments {
+            found.extend(tx.attachment(*id)?);
+        }
+        check(rules::attach(
+            &record,
+            author,
+            &mut message,
+            &new.attachments,
+            &mut found,
+        ))?;
+        for attachment in &found {
+            tx.save_attachment(attachment)?;
+        }
+    }
     tx.save_message(&message)?;
     tx.message_ids.insert(
         &keys::message_id(message.conversation_id, message.id),

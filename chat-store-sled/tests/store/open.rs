@@ -7,8 +7,23 @@ use chat_core::testing::Fixture;
 use chat_core::{ChatError, InboxFilter, Store};
 use chat_store_sled::{FORMAT_VERSION, SledStore, SledStoreError};
 
+/// Opens the directory with sled itself. A store dropped just before may still be
+/// releasing sled's file lock on a blocking-pool thread of the test runtime for a moment;
+/// sled reports that as an `Other` I/O error (its lock error has no kind of its own), which
+/// is retried for at most five seconds.
 fn open_db(path: &std::path::Path) -> sled::Db {
-    sled::open(path).expect("open sled directly")
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(sled::Error::Io(error))
+                if error.kind() == std::io::ErrorKind::Other && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(error) => panic!("open sled directly: {error:?}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
