@@ -79,6 +79,7 @@
 //! [`PgEventBus`].
 #![forbid(unsafe_code)]
 
+mod attachments;
 mod builder;
 mod bus;
 mod error;

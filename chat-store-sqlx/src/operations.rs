@@ -9,9 +9,10 @@ use chat_core::model::now;
 use chat_core::rules::{self, Deletion};
 use chat_core::store::{Appended, Deleted, HistoryPage, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange};
 use chat_core::{
-    ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, Identity, InboxQuery, Message, MessageId,
-    Quote, ReadUpTo, SearchQuery, Stats, Store, Tag, TenantId, UserId,
+    Attachment, AttachmentId, ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, Identity,
+    InboxQuery, Message, MessageId, Quote, ReadUpTo, SearchQuery, Stats, Store, Tag, TenantId, UploadedFile, UserId,
 };
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::types::Json;
 
@@ -276,6 +277,7 @@ impl Store for PgStore {
         let mut tx = self.begin().await?;
         let (before, mut stored) = self.lock_member_message(&mut tx, caller, conversation, message).await?;
         let mut record = before.clone();
+        let files = stored.attachments.clone();
         let deletion = rules::delete(&mut record, &mut stored, &caller.user, now())?;
         if let Deletion::DeletedPreview { seq } = deletion {
             // Every message newer than the preview is deleted already.
@@ -291,6 +293,7 @@ impl Store for PgStore {
         if deletion.changed() {
             self.save_message(&mut tx, &record, &stored).await?;
             self.save_unread_counts(&mut tx, &before, &record).await?;
+            self.discard_attachments_of(&mut tx, &files).await?;
         }
         commit(tx).await?;
         Ok(Deleted {
@@ -456,16 +459,59 @@ impl Store for PgStore {
             unread_messages: get("unread_messages")?,
         })
     }
+
+    async fn begin_upload(&self, caller: &Identity, id: ConversationId, name: &str) -> ChatResult<Attachment> {
+        self.begin_upload_record(caller, id, name).await
+    }
+
+    async fn finish_upload(
+        &self,
+        caller: &Identity,
+        attachment: AttachmentId,
+        uploaded: UploadedFile,
+    ) -> ChatResult<Attachment> {
+        self.finish_upload_record(caller, attachment, uploaded).await
+    }
+
+    async fn abandon_upload(&self, caller: &Identity, attachment: AttachmentId) -> ChatResult<()> {
+        self.abandon_upload_record(caller, attachment).await
+    }
+
+    async fn attachment(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        attachment: AttachmentId,
+    ) -> ChatResult<Attachment> {
+        self.readable_attachment(caller, id, attachment).await
+    }
+
+    async fn discard_stale_attachments(
+        &self,
+        tenant: Option<&TenantId>,
+        unsent_before: DateTime<Utc>,
+        limit: usize,
+    ) -> ChatResult<Vec<Attachment>> {
+        self.discard_stale(tenant, unsent_before, limit).await
+    }
+
+    async fn forget_attachments(&self, attachments: &[AttachmentId]) -> ChatResult<()> {
+        self.forget(attachments).await
+    }
 }
 
 impl PgStore {
     /// A send in one statement: the whole append runs in the migration's `append_message`
     /// function (lock, membership unless a system message, retry key, reply check, and
-    /// `rules::append` in SQL), one implicit transaction. Only where the connections'
+    /// `rules::append` in SQL), one implicit transaction. A send with attachments takes
+    /// [`PgStore::append_with_attachments`] instead. Only where the connections'
     /// default isolation is stricter than READ COMMITTED does the function refuse; the call
     /// is then repeated, and every later one made, inside an explicit READ COMMITTED
     /// transaction.
     async fn append(&self, tenant: &TenantId, author: Option<&UserId>, new: &NewMessage) -> ChatResult<Appended> {
+        if let Some(author) = author.filter(|_| !new.attachments.is_empty()) {
+            return self.append_with_attachments(tenant, author, new).await;
+        }
         let implicit = if self.strict_isolation.load(Ordering::Relaxed) {
             None
         } else {

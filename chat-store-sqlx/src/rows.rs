@@ -4,7 +4,10 @@ use chat_core::model::{
     Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, MessageRef, Participant,
     Quote, Reaction, Role,
 };
-use chat_core::{ConversationId, MessageId, Metadata, Tag, TaggableId, TenantId, UserId};
+use chat_core::{
+    AttachedFile, Attachment, AttachmentId, AttachmentState, ConversationId, MessageId, Metadata, Tag, TaggableId,
+    TenantId, UserId,
+};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -40,7 +43,60 @@ pub(crate) const MESSAGE_COLUMNS: &str = "m.id AS m_id, m.conversation_id AS m_c
      m.sender AS m_sender, m.body AS m_body, m.client_message_id AS m_client_message_id, \
      m.metadata AS m_metadata, m.created_at AS m_created_at, m.edited_at AS m_edited_at, \
      m.deleted_at AS m_deleted_at, m.kind AS m_kind, m.reply_to_id AS m_reply_to_id, \
-     m.reply_to_seq AS m_reply_to_seq, m.reactions AS m_reactions";
+     m.reply_to_seq AS m_reply_to_seq, m.reactions AS m_reactions, m.attachments AS m_attachments";
+
+/// The columns of an attachment `a` ([`attachment_from_row`]).
+pub(crate) const ATTACHMENT_COLUMNS: &str = "a.id AS a_id, a.tenant AS a_tenant, a.conversation_id AS a_conversation_id, \
+     a.uploader AS a_uploader, a.name AS a_name, a.content_type AS a_content_type, a.size AS a_size, \
+     a.width AS a_width, a.height AS a_height, a.created_at AS a_created_at, a.state AS a_state, \
+     a.message_id AS a_message_id";
+
+/// The text of an attachment state in the `state` column.
+pub(crate) fn attachment_state_text(state: AttachmentState) -> (&'static str, Option<Uuid>) {
+    match state {
+        AttachmentState::Uploading => ("uploading", None),
+        AttachmentState::Unsent => ("unsent", None),
+        AttachmentState::Sent(message) => ("sent", Some(*message.as_uuid())),
+        AttachmentState::Discarded => ("discarded", None),
+    }
+}
+
+/// Decodes the `a_`-prefixed [`ATTACHMENT_COLUMNS`]; `None` when the row has none (an outer
+/// join that found none).
+pub(crate) fn attachment_from_row(row: &PgRow) -> Result<Option<Attachment>, PgStoreError> {
+    let Some(id) = get::<Option<Uuid>>(row, "a_id")? else {
+        return Ok(None);
+    };
+    let state = match (
+        get::<String>(row, "a_state")?.as_str(),
+        get::<Option<Uuid>>(row, "a_message_id")?,
+    ) {
+        ("uploading", _) => AttachmentState::Uploading,
+        ("unsent", _) => AttachmentState::Unsent,
+        ("sent", Some(message)) => AttachmentState::Sent(MessageId::from_uuid(message)),
+        ("discarded", _) => AttachmentState::Discarded,
+        (other, _) => return Err(PgStoreError::Corrupt(format!("attachment state {other:?}"))),
+    };
+    let dimension = |column: &str| -> Result<Option<u32>, PgStoreError> {
+        get::<Option<i32>>(row, column)?
+            .map(|value| u32::try_from(value).map_err(|_| PgStoreError::Corrupt(format!("{column} {value}"))))
+            .transpose()
+    };
+    Ok(Some(Attachment {
+        id: AttachmentId::from_uuid(id),
+        tenant: TenantId::new(get::<String>(row, "a_tenant")?)
+            .map_err(|error| PgStoreError::Corrupt(error.to_string()))?,
+        conversation_id: ConversationId::from_uuid(get(row, "a_conversation_id")?),
+        uploader: user(get(row, "a_uploader")?)?,
+        name: get(row, "a_name")?,
+        content_type: get(row, "a_content_type")?,
+        size: to_u64(get(row, "a_size")?, "size")?,
+        width: dimension("a_width")?,
+        height: dimension("a_height")?,
+        created_at: get(row, "a_created_at")?,
+        state,
+    }))
+}
 
 fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T, PgStoreError>
 where
@@ -257,6 +313,7 @@ fn message_with_prefix(row: &PgRow, prefix: &str) -> Result<Option<Message>, PgS
         _ => None,
     };
     let Json(reactions) = get::<Json<Vec<Reaction>>>(row, &column("reactions"))?;
+    let Json(attachments) = get::<Json<Vec<AttachedFile>>>(row, &column("attachments"))?;
     Ok(Some(Message {
         id: MessageId::from_uuid(id),
         conversation_id: ConversationId::from_uuid(get(row, &column("conversation_id"))?),
@@ -267,6 +324,7 @@ fn message_with_prefix(row: &PgRow, prefix: &str) -> Result<Option<Message>, PgS
         client_message_id: get(row, &column("client_message_id"))?,
         reply_to,
         reactions,
+        attachments,
         metadata: metadata(get(row, &column("metadata"))?)?,
         created_at: get(row, &column("created_at"))?,
         edited_at: get(row, &column("edited_at"))?,

@@ -4,7 +4,7 @@
 
 use chat_core::ArchiveFilter;
 
-use crate::rows::{MESSAGE_COLUMNS, QUOTED_COLUMNS, RECORD_COLUMNS, participants_lateral};
+use crate::rows::{ATTACHMENT_COLUMNS, MESSAGE_COLUMNS, QUOTED_COLUMNS, RECORD_COLUMNS, participants_lateral};
 
 /// How the locking read also looks up one message of the conversation.
 #[derive(Clone, Copy, Debug)]
@@ -48,6 +48,70 @@ pub(crate) struct Sql {
     pub history_newest_first: String,
     pub search: String,
     pub stats: String,
+    pub attachments: AttachmentSql,
+}
+
+/// The statements of attachment records (see the `attachments` migration).
+#[derive(Debug)]
+pub(crate) struct AttachmentSql {
+    /// `$1` id .. `$12` message id: a new record.
+    pub insert: String,
+    /// `$1` id, then the mutable columns: what `finish_upload`, `attach` and discarding change.
+    pub save: String,
+    /// `$1` ids: the records, locked for the send or the sweep that changes them.
+    pub lock: String,
+    /// `$1` id: removes a record.
+    pub delete: String,
+    /// `$1` conversation, `$2` attachment, `$3` reader, `$4` tenant: one row when the reader
+    /// is a member (the attachment columns NULL when there is no such attachment there),
+    /// none otherwise.
+    pub member_read: String,
+    /// `$1` conversation, `$2` message, `$3` files: the attachments a send bound.
+    pub save_on_message: String,
+    /// `$1` unsent before, `$2` tenant or NULL, `$3` limit: discards stale uploads.
+    pub discard_stale: String,
+    /// `$1` tenant or NULL, `$2` limit: discarded records, oldest first.
+    pub discarded: String,
+    /// `$1` ids: removes those that are discarded.
+    pub forget: String,
+}
+
+impl AttachmentSql {
+    fn new(s: &str) -> Self {
+        Self {
+            insert: format!(
+                "INSERT INTO {s}.attachments (id, tenant, conversation_id, uploader, name, content_type, size, \
+                   width, height, created_at, state, message_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ),
+            save: format!(
+                "UPDATE {s}.attachments SET content_type = $2, size = $3, width = $4, height = $5, state = $6, \
+                   message_id = $7 WHERE id = $1"
+            ),
+            lock: format!("SELECT {ATTACHMENT_COLUMNS} FROM {s}.attachments a WHERE a.id = ANY($1) FOR UPDATE"),
+            delete: format!("DELETE FROM {s}.attachments WHERE id = $1"),
+            member_read: format!(
+                "SELECT {ATTACHMENT_COLUMNS} FROM {s}.participants p \
+                 LEFT JOIN {s}.attachments a ON a.id = $2 AND a.conversation_id = $1 \
+                 WHERE p.conversation_id = $1 AND p.user_id = $3 AND p.tenant = $4"
+            ),
+            save_on_message: format!("UPDATE {s}.messages SET attachments = $3 WHERE conversation_id = $1 AND id = $2"),
+            // A send that locked one of them first wins: the row is re-checked after the
+            // lock wait (READ COMMITTED), and a bound upload is no longer 'unsent'.
+            discard_stale: format!(
+                "UPDATE {s}.attachments SET state = 'discarded' WHERE id IN ( \
+                   SELECT id FROM {s}.attachments \
+                   WHERE state IN ('uploading', 'unsent') AND created_at < $1 AND ($2::text IS NULL OR tenant = $2) \
+                   ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED \
+                 ) AND state IN ('uploading', 'unsent')"
+            ),
+            discarded: format!(
+                "SELECT {ATTACHMENT_COLUMNS} FROM {s}.attachments a \
+                 WHERE a.state = 'discarded' AND ($1::text IS NULL OR a.tenant = $1) ORDER BY a.id LIMIT $2"
+            ),
+            forget: format!("DELETE FROM {s}.attachments WHERE id = ANY($1) AND state = 'discarded'"),
+        }
+    }
 }
 
 /// The ordered page of a user's participant rows, one `UNION ALL` branch per archive flag so
@@ -144,6 +208,7 @@ impl Sql {
             lock_plain: lock(""),
             lock_message_id: lock("m.id = $3"),
             append: format!("SELECT * FROM {s}.append_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+            attachments: AttachmentSql::new(&s),
             save_participant: format!(
                 "WITH c AS (UPDATE {s}.conversations SET updated_at = $3, version = version + 1 WHERE id = $1) \
                  UPDATE {s}.participants SET role = $4, last_read_seq = $5, last_read_at = $6, unread_count = $7, \
@@ -156,8 +221,8 @@ impl Sql {
                      last_message_sender = $9, last_message_text = $10, last_message_at = $11, \
                      version = version + 1 \
                    WHERE id = $1 \
-                 ) UPDATE {s}.messages SET body = $3, edited_at = $4, deleted_at = $5, reactions = $12 \
-                   WHERE conversation_id = $1 AND id = $2"
+                 ) UPDATE {s}.messages SET body = $3, edited_at = $4, deleted_at = $5, reactions = $12, \
+                   attachments = $13 WHERE conversation_id = $1 AND id = $2"
             ),
             // Reactions change the message alone, not the conversation's activity or anyone's
             // counters; the version moves like after every write under the lock, so that a

@@ -316,6 +316,7 @@ impl PgStore {
             .bind(preview.map(|last| last.text.as_str()))
             .bind(preview.map(|last| last.at))
             .bind(Json(&message.reactions))
+            .bind(Json(&message.attachments))
             .execute(&mut *conn)
             .await
             .map_err(db)?;

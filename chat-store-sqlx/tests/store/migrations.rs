@@ -56,6 +56,7 @@ async fn migrating_twice_is_a_no_op() {
         tables_in(pool, schema.name()).await,
         [
             "_sqlx_migrations",
+            "attachments",
             "conversations",
             "event_payloads",
             "messages",
@@ -125,6 +126,7 @@ async fn our_migrations_and_the_hosts_keep_to_their_own_tables() {
             tables_in(&pool, "chat").await,
             [
                 "_sqlx_migrations",
+                "attachments",
                 "conversations",
                 "event_payloads",
                 "messages",
