@@ -41,6 +41,8 @@ pub struct ChatApi {
     pub(crate) event_frames: Arc<EventFrames>,
     /// Shutting sockets down.
     pub(crate) lifecycle: Arc<Lifecycle>,
+    /// Where the host nests the router, for the URLs in resources.
+    pub(crate) mount_path: Arc<str>,
 }
 
 impl std::fmt::Debug for ChatApi {
@@ -71,7 +73,21 @@ impl ChatApi {
             ws_connections: Arc::default(),
             event_frames: Arc::default(),
             lifecycle: Arc::default(),
+            mount_path: Arc::from(""),
         }
+    }
+
+    /// Says where the host nests [`crate::router`] (e.g. `"/api/v1/chat"`), so that the
+    /// URLs in resources (an attachment's `url`) are paths clients can fetch. Default: none
+    /// (the router at the root). A trailing `/` is dropped.
+    pub fn with_mount_path(mut self, path: impl AsRef<str>) -> Self {
+        self.mount_path = Arc::from(path.as_ref().trim_end_matches('/'));
+        self
+    }
+
+    /// Where the router is mounted ([`Self::with_mount_path`]).
+    pub fn mount_path(&self) -> &str {
+        &self.mount_path
     }
 
     /// Closes every open WebSocket of this API (and any opened from now on) with 1001

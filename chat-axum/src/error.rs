@@ -69,6 +69,9 @@ pub enum ApiError {
         /// How long until the next attempt may succeed.
         retry_after: Duration,
     },
+    /// The server lacks what this needs (attachments without an object store): 501.
+    #[error("not implemented: {0}")]
+    NotImplemented(&'static str),
     /// Anything else: 500. The source is logged with the request id, never shown.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
@@ -100,6 +103,7 @@ impl ApiError {
             Self::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -121,6 +125,7 @@ impl ApiError {
             Self::UpgradeRequired => "Expected a WebSocket upgrade.".to_owned(),
             Self::Validation(_) => "The given data was invalid.".to_owned(),
             Self::TooManyRequests { .. } => "Too many requests.".to_owned(),
+            Self::NotImplemented(feature) => sentence(&format!("{feature} are not enabled on this server")),
             Self::Internal(_) => "Server error.".to_owned(),
         }
     }
@@ -148,6 +153,8 @@ impl From<ChatError> for ApiError {
             ChatError::PermissionDenied { reason } => Self::Forbidden(reason.to_owned()),
             ChatError::Conflict { reason } => Self::Conflict(reason.to_owned()),
             ChatError::RateLimited { retry_after } => Self::TooManyRequests { retry_after },
+            ChatError::TooLarge { .. } => Self::PayloadTooLarge,
+            ChatError::NotEnabled { feature } => Self::NotImplemented(feature),
             other => Self::Internal(Box::new(other)),
         }
     }

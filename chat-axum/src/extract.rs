@@ -326,6 +326,33 @@ impl<S: Send + Sync> FromRequestParts<S> for MessagePath {
     }
 }
 
+/// The `{uuid}` and `{attachment_uuid}` of `/conversations/{uuid}/attachments/{attachment_uuid}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttachmentPath {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The attachment.
+    pub attachment: chat_core::AttachmentId,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AttachmentPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let params = path_params(parts).await?;
+        let mut errors = FieldErrors::new();
+        let conversation = uuid_param(&mut errors, "uuid", param(&params, "uuid")?);
+        let attachment = uuid_param(&mut errors, "attachment_uuid", param(&params, "attachment_uuid")?);
+        match (conversation, attachment) {
+            (Some(conversation), Some(attachment)) => Ok(Self {
+                conversation: ConversationId::from_uuid(conversation),
+                attachment: chat_core::AttachmentId::from_uuid(attachment),
+            }),
+            _ => Err(ApiError::Validation(errors)),
+        }
+    }
+}
+
 /// The `{uuid}`, `{message_uuid}` and `{emoji}` of
 /// `/conversations/{uuid}/messages/{message_uuid}/reactions/{emoji}` (percent-decoded; the
 /// services check the emoji).

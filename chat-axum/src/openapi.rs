@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::ChatApi;
-use crate::routes::{conversations, delivery, messages, reactions, users};
+use crate::routes::{attachments, conversations, delivery, messages, reactions, users};
 use crate::ws;
 
 /// The document of every route [`crate::router`] serves; paths are relative to where the
@@ -36,6 +36,8 @@ pub(crate) fn documented_routes() -> OpenApiRouter<ChatApi> {
         .routes(routes!(messages::history, messages::send))
         .routes(routes!(messages::edit, messages::delete))
         .routes(routes!(reactions::react, reactions::unreact))
+        .routes(routes!(attachments::upload))
+        .routes(routes!(attachments::download))
         .routes(routes!(conversations::mark_read))
         .routes(routes!(delivery::mark_delivered))
         .routes(routes!(conversations::archive, conversations::unarchive))
@@ -339,6 +341,7 @@ fn merge(target: &mut serde_json::Value, constraints: &serde_json::Value) -> boo
     tags(
         (name = "conversations", description = "Starting, listing, reading and changing conversations."),
         (name = "messages", description = "History, sending, editing, deleting and typing."),
+        (name = "attachments", description = "Uploading files into conversations and downloading them."),
         (name = "users", description = "Contacts: the host's users the caller may talk to."),
         (name = "live", description = "Live events over WebSocket."),
         (name = "meta", description = "This document."),

@@ -17,7 +17,9 @@ use crate::error::ApiError;
 
 mod message;
 
-pub use message::{DeliveryStatus, MessageKindResource, MessageResource, ReactionResource, ReplyResource};
+pub use message::{
+    AttachmentResource, DeliveryStatus, MessageKindResource, MessageResource, ReactionResource, ReplyResource,
+};
 
 /// Serializers for timestamps in the wire format `2025-10-15T10:30:00.000000Z`.
 pub mod timestamp {

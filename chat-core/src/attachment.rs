@@ -188,10 +188,10 @@ pub fn sniff(head: &[u8], complete: bool) -> String {
                 .get(..64)
                 .unwrap_or(text.trim_start())
                 .to_ascii_lowercase();
-            if start.starts_with("<!doctype html") || start.starts_with("<html") || start.contains("<script") {
-                "text/html".to_owned()
-            } else if start.starts_with("<svg") || (start.starts_with("<?xml") && text.contains("<svg")) {
+            if start.starts_with("<svg") || (start.starts_with("<?xml") && text.contains("<svg")) {
                 "image/svg+xml".to_owned()
+            } else if start.starts_with("<!doctype html") || start.starts_with("<html") || start.contains("<script") {
+                "text/html".to_owned()
             } else {
                 PLAIN_TEXT.to_owned()
             }

@@ -2,7 +2,7 @@
 //! (`me` for that reader) and, on the reader's own messages, how far it got.
 
 use chat_core::rules::Receipts;
-use chat_core::{ConversationKind, MessageKind, MessageView, ReplyPreview, UserId};
+use chat_core::{AttachedFile, ConversationId, ConversationKind, MessageKind, MessageView, ReplyPreview, UserId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -86,6 +86,48 @@ pub struct ReactionResource {
     pub me: bool,
 }
 
+/// A file attached to a message (or an upload not yet sent).
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct AttachmentResource {
+    /// The attachment's id: pass it in `attachment_ids` to send it.
+    pub uuid: Uuid,
+    /// The file name the uploader gave.
+    #[schema(example = "bike.png")]
+    pub name: String,
+    /// The type sniffed from the bytes (never the uploader's claim).
+    #[schema(example = "image/png")]
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Width in pixels, for images.
+    #[schema(required = true)]
+    pub width: Option<u32>,
+    /// Height in pixels, for images.
+    #[schema(required = true)]
+    pub height: Option<u32>,
+    /// Where to download it (members only): the router's path, after the mount path the host
+    /// configured with `ChatApi::with_mount_path`.
+    #[schema(
+        example = "/api/v1/chat/conversations/0199a6f1-0000-7000-8000-000000000001/attachments/0199a6f1-0000-7000-8000-000000000002"
+    )]
+    pub url: String,
+}
+
+impl AttachmentResource {
+    /// The resource of `file` in `conversation`, with its download path under `mount_path`.
+    pub fn new(file: &AttachedFile, conversation: ConversationId, mount_path: &str) -> Self {
+        Self {
+            uuid: *file.id.as_uuid(),
+            name: file.name.clone(),
+            content_type: file.content_type.clone(),
+            size: file.size,
+            width: file.width,
+            height: file.height,
+            url: format!("{mount_path}/conversations/{conversation}/attachments/{}", file.id),
+        }
+    }
+}
+
 /// A message as the reader sees it. A deleted message keeps its seq; its body, attachments
 /// and reactions are gone.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
@@ -111,6 +153,8 @@ pub struct MessageResource {
     pub reply_to: Option<ReplyResource>,
     /// Emoji reactions, by emoji.
     pub reactions: Vec<ReactionResource>,
+    /// Its attachments, in the order sent; none once deleted.
+    pub attachments: Vec<AttachmentResource>,
     /// Host-defined data.
     #[schema(value_type = Object)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
@@ -139,9 +183,9 @@ pub struct MessageResource {
 }
 
 impl MessageResource {
-    /// `view` as `reader` sees it: `me` on each reaction, and the receipts only when the
-    /// reader sent it.
-    pub fn for_reader(view: &MessageView, reader: &UserId) -> Self {
+    /// `view` as `reader` sees it: `me` on each reaction, the receipts only when the reader
+    /// sent it, attachment URLs under `mount_path` (see `ChatApi::with_mount_path`).
+    pub fn for_reader(view: &MessageView, reader: &UserId, mount_path: &str) -> Self {
         let message = &view.message;
         let own = view.is_from(reader);
         let is_direct = view.conversation_kind == ConversationKind::Direct;
@@ -165,6 +209,11 @@ impl MessageResource {
                     count: reaction.users.len() as u64,
                     me: reaction.users.contains(reader),
                 })
+                .collect(),
+            attachments: message
+                .attachments
+                .iter()
+                .map(|file| AttachmentResource::new(file, message.conversation_id, mount_path))
                 .collect(),
             metadata: message.metadata.clone(),
             is_edited: message.edited_at.is_some(),

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chat_core::{MessageId, Metadata, SendMessage};
+use chat_core::{AttachmentId, MessageId, Metadata, SendMessage};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -23,9 +23,14 @@ pub struct SendMessageRequest {
     /// deleted and that the caller has not cleared (else a 422 on `reply_to`).
     #[serde(default)]
     pub reply_to: Option<uuid::Uuid>,
-    /// The text, 1..=4000 characters after trimming. Also accepted as `content`.
-    #[serde(alias = "content")]
+    /// The text, 1..=4000 characters after trimming; may be empty (or left out) when the
+    /// message carries attachments. Also accepted as `content`.
+    #[serde(alias = "content", default)]
     pub body: String,
+    /// The caller's own unsent uploads to this conversation (`POST .../attachments`),
+    /// distinct, at most 10; anything else is a 422 on `attachment_ids`.
+    #[serde(default)]
+    pub attachment_ids: Vec<uuid::Uuid>,
     /// A retry key: sending again with the same key returns the stored message. Printable
     /// ASCII, 1..=128 characters (a UUID, a counter, ...).
     #[serde(default)]
@@ -106,7 +111,7 @@ pub(crate) async fn history(
     let data = page
         .items
         .iter()
-        .map(|view| MessageResource::for_reader(view, &me.user))
+        .map(|view| MessageResource::for_reader(view, &me.user, api.mount_path()))
         .collect();
     Ok(Json(ListEnvelope::new("Messages retrieved.", data, page.next_cursor)))
 }
@@ -126,7 +131,7 @@ pub(crate) async fn history(
         (status = 404, description = "No such conversation, or the caller is not in it.", body = ErrorBody),
         (status = 413, description = "Body too large.", body = ErrorBody),
         (status = 415, description = "Body is not JSON.", body = ErrorBody),
-        (status = 422, description = "Empty or too long body, bad metadata, a `reply_to` that names no visible message of this conversation.", body = ValidationErrorBody),
+        (status = 422, description = "Empty or too long body, bad metadata, a `reply_to` that names no visible message of this conversation, `attachment_ids` that are not the caller's unsent uploads here.", body = ValidationErrorBody),
         (status = 429, description = "Sending too fast; see `Retry-After`.", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
     )
@@ -146,6 +151,11 @@ pub(crate) async fn send(
         body: request.body,
         client_message_id: request.client_message_id,
         reply_to: request.reply_to.map(MessageId::from_uuid),
+        attachments: request
+            .attachment_ids
+            .into_iter()
+            .map(AttachmentId::from_uuid)
+            .collect(),
         metadata: request.metadata.unwrap_or_default(),
     };
     let sent = api.services.messages().send(&me, id, input).await?;
@@ -158,7 +168,7 @@ pub(crate) async fn send(
         status,
         Json(Envelope::new(
             message,
-            MessageResource::for_reader(&sent.message, &me.user),
+            MessageResource::for_reader(&sent.message, &me.user, api.mount_path()),
         )),
     ))
 }
@@ -197,7 +207,7 @@ pub(crate) async fn edit(
         .await?;
     Ok(Json(Envelope::new(
         "Message updated.",
-        MessageResource::for_reader(&view, &me.user),
+        MessageResource::for_reader(&view, &me.user, api.mount_path()),
     )))
 }
 
@@ -230,7 +240,7 @@ pub(crate) async fn delete(
         .await?;
     Ok(Json(Envelope::new(
         "Message deleted.",
-        MessageResource::for_reader(&view, &me.user),
+        MessageResource::for_reader(&view, &me.user, api.mount_path()),
     )))
 }
 

@@ -1,6 +1,7 @@
 //! The route handlers, and the router assembled from their list
 //! ([`documented_routes`](crate::openapi::documented_routes)).
 
+pub(crate) mod attachments;
 pub(crate) mod conversations;
 pub(crate) mod delivery;
 pub(crate) mod messages;

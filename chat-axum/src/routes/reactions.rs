@@ -83,5 +83,8 @@ async fn set_reaction(
             "Reaction removed.",
         )
     };
-    Ok(Json(Envelope::new(done, MessageResource::for_reader(&view, &me.user))))
+    Ok(Json(Envelope::new(
+        done,
+        MessageResource::for_reader(&view, &me.user, api.mount_path()),
+    )))
 }

@@ -193,7 +193,7 @@ impl Connection {
         if event.tenant != self.me.tenant || !event.recipients.contains(&self.me.user) {
             return None;
         }
-        let text = match render(&self.me, event, &self.api.event_frames) {
+        let text = match render(&self.me, event, &self.api) {
             Ok(text) => text,
             Err(error) => {
                 // The client misses this event: tell it to catch up from the store.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chat_core::{ChatError, ChatResult, Event, EventPayload, Identity};
 
-use crate::event_frames::EventFrames;
+use crate::api::ChatApi;
 
 use crate::resources::{ConversationResource, MessageResource, ReactionResource};
 use crate::ws::frames::{DeliveryReceipt, DeliveryReceipts, ReactionSummary, ReadReceipt, Typing, frame_text};
@@ -15,7 +15,8 @@ use crate::ws::frames::{DeliveryReceipt, DeliveryReceipts, ReactionSummary, Read
 /// the recipient's own fields are picked here, from its row in the event.
 /// The participant list of a conversation event comes from `frames`, built once for all
 /// the event's local recipients.
-pub(super) fn render(me: &Identity, event: &Arc<Event>, frames: &EventFrames) -> ChatResult<String> {
+pub(super) fn render(me: &Identity, event: &Arc<Event>, api: &ChatApi) -> ChatResult<String> {
+    let frames = &api.event_frames;
     let conversation = Some(event.conversation_id);
     let kind = event.payload.type_name();
     let text = match &event.payload {
@@ -30,9 +31,11 @@ pub(super) fn render(me: &Identity, event: &Arc<Event>, frames: &EventFrames) ->
         ),
         EventPayload::MessageCreated(view)
         | EventPayload::MessageUpdated(view)
-        | EventPayload::MessageDeleted(view) => {
-            frame_text(kind, conversation, Some(MessageResource::for_reader(view, &me.user)))
-        }
+        | EventPayload::MessageDeleted(view) => frame_text(
+            kind,
+            conversation,
+            Some(MessageResource::for_reader(view, &me.user, api.mount_path())),
+        ),
         EventPayload::ConversationDelivered { receipts } => frame_text(
             kind,
             conversation,

@@ -13,6 +13,9 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("patch", "/conversations/{uuid}/messages/{message_uuid}") => Some(json!({"body": "rewritten"})),
         ("post", "/conversations/{uuid}/read" | "/conversations/{uuid}/delivered") => Some(json!({"up_to_seq": 1})),
         ("post", "/conversations/{uuid}/participants") => Some(json!({"participant_uuids": ["u4"]})),
+        // Any bytes: a plain text file.
+        ("post", "/conversations/{uuid}/attachments") => Some(json!({"note": "a text file"})),
+        ("get", "/conversations/{uuid}/attachments/{attachment_uuid}") => None,
         ("post", "/conversations/{uuid}/archive" | "/conversations/{uuid}/clear" | "/conversations/{uuid}/typing")
         | ("get", "/conversations/{uuid}" | "/conversations/{uuid}/messages")
         | ("delete", "/conversations/{uuid}/archive")
@@ -28,10 +31,28 @@ fn method_of(name: &str) -> Method {
 }
 
 fn fill(path: &str, conversation: &str, message: &str) -> String {
-    path.replace("{uuid}", conversation)
+    let filled = path
+        .replace("{uuid}", conversation)
         .replace("{message_uuid}", message)
+        .replace("{attachment_uuid}", message)
         .replace("{user}", "u1")
-        .replace("{emoji}", "%F0%9F%91%8D")
+        .replace("{emoji}", "%F0%9F%91%8D");
+    if path.ends_with("/attachments") {
+        // The upload's one required query parameter.
+        filled + "?name=walk.txt"
+    } else {
+        filled
+    }
+}
+
+/// What a stranger is told: the conversation is not found, except for a download, where
+/// a conversation the caller is not in answers like a missing attachment id.
+fn not_found_for(path: &str) -> Value {
+    if path.contains("{attachment_uuid}") {
+        json!({"message": "Attachment not found."})
+    } else {
+        json!({"message": "Conversation not found."})
+    }
 }
 
 fn documents(operation: &Value, status: StatusCode) -> bool {
@@ -73,18 +94,21 @@ async fn not_yours_answers_exactly_like_missing_on_every_route() {
             );
             assert_eq!(missing.status, StatusCode::NOT_FOUND, "{method} {path}: {missing:?}");
             assert_eq!(not_yours.text, missing.text, "{method} {path}: bodies differ");
-            assert_eq!(not_yours.json, json!({"message": "Conversation not found."}));
+            assert_eq!(not_yours.json, not_found_for(path), "{method} {path}");
             assert_eq!(malformed.status, StatusCode::UNPROCESSABLE_ENTITY, "{method} {path}");
             assert_eq!(
                 malformed.json["errors"]["uuid"],
                 json!(["must be a valid UUID"]),
                 "{method} {path}"
             );
-            if path.contains("{message_uuid}") {
-                assert_eq!(
-                    malformed.json["errors"]["message_uuid"],
-                    json!(["must be a valid UUID"])
-                );
+            for id in ["message_uuid", "attachment_uuid"] {
+                if path.contains(&format!("{{{id}}}")) {
+                    assert_eq!(
+                        malformed.json["errors"][id],
+                        json!(["must be a valid UUID"]),
+                        "{method} {path}"
+                    );
+                }
             }
             assert!(
                 documents(operation, StatusCode::NOT_FOUND),
@@ -97,7 +121,7 @@ async fn not_yours_answers_exactly_like_missing_on_every_route() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 15, "every operation on a conversation was walked");
+    assert_eq!(walked, 17, "every operation on a conversation was walked");
 
     // Nothing the stranger did changed anything.
     let after = app.get(&format!("/conversations/{group}"), 0).await.json;

@@ -98,6 +98,8 @@ pub struct TestApp {
     pub router: Router,
     pub api: ChatApi,
     pub directory: Arc<CountingDirectory>,
+    /// Where attachments go.
+    pub objects: Arc<object_store::memory::InMemory>,
 }
 
 pub fn user(index: usize) -> UserId {
@@ -156,15 +158,18 @@ impl TestApp {
             inner: directory,
             profile_calls: AtomicUsize::new(0),
         });
+        let objects = Arc::new(object_store::memory::InMemory::new());
         let services = ChatServices::new(Arc::new(MemoryStore::new()), directory.clone())
             .with_event_bus(Arc::new(InProcessEventBus::with_capacity(bus_capacity)))
             .with_limits(limits)
-            .with_delivery_batch_interval(receipts);
+            .with_delivery_batch_interval(receipts)
+            .with_attachments(objects.clone());
         let api = configure(ChatApi::new(services, Arc::new(TokenAuth)));
         Self {
             router: chat_axum::router(api.clone()),
             api,
             directory,
+            objects,
         }
     }
 
@@ -183,7 +188,7 @@ impl TestApp {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        let text = String::from_utf8(bytes.to_vec()).expect("utf-8 body");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
         Answer {
             status,

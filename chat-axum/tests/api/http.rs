@@ -26,7 +26,8 @@ const CONVERSATION_KEYS: [&str; 13] = [
 
 /// The keys of a message resource as its sender sees it in a direct conversation (`status`
 /// is only on the reader's own messages).
-const MESSAGE_KEYS: [&str; 15] = [
+const MESSAGE_KEYS: [&str; 16] = [
+    "attachments",
     "body",
     "client_message_id",
     "conversation_uuid",

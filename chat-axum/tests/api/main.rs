@@ -2,6 +2,7 @@
 //! and live events over a real WebSocket.
 
 mod abuse;
+mod attachments;
 mod authorization;
 mod common;
 mod fan_out;
