@@ -7,6 +7,7 @@ import { mkdtempSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import net from "node:net";
+import { crc32, deflateSync } from "node:zlib";
 import { chromium } from "playwright-core";
 
 const BIN = resolve(process.env.MARKETPLACE_BIN || "target/debug/marketplace");
@@ -61,6 +62,31 @@ after(async () => {
   if (browser) await browser.close();
   if (server) server.kill("SIGINT");
 });
+
+/// A real PNG of `width` × `height` red pixels (signature, IHDR, IDAT, IEND).
+function redPng(width, height) {
+  const chunk = (type, data) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body) >>> 0);
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth
+  header[9] = 6; // RGBA
+  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array(width).fill([255, 0, 0, 255]).flat())]);
+  const pixels = Buffer.concat(Array(height).fill(row));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", deflateSync(pixels)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
 
 async function signIn(context, userId) {
   const page = await context.newPage();
@@ -150,6 +176,20 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
   await seller.page.click('button[data-advance="1001"]');
   await buyer.page.locator('#messages [data-testid="system"]').filter({ hasText: "Order #1001 (Handmade ceramic mug) was shipped." }).waitFor();
   await buyer.page.screenshot({ path: join(SHOTS, "3b-buyer-reply-reaction-system.png") });
+
+  // The buyer sends a photo of the damage; the seller sees the thumbnail appear live.
+  await buyer.page.setInputFiles("#file", { name: "mug-crack.png", mimeType: "image/png", buffer: redPng(40, 30) });
+  await buyer.page.locator("#pending .chip").filter({ hasText: "mug-crack.png" }).waitFor();
+  await buyer.page.fill("#body", "It arrived with a crack, see the photo.");
+  await buyer.page.click("#composer button[type=submit]");
+  const loaded = () => {
+    const image = document.querySelector('#messages [data-testid="thumbnail"]');
+    return Boolean(image && image.complete && image.naturalWidth === 40 && image.naturalHeight === 30);
+  };
+  await seller.page.waitForFunction(loaded);
+  await buyer.page.waitForFunction(loaded);
+  assert.equal(await seller.page.locator('#messages [data-testid="thumbnail"]').getAttribute("alt"), "mug-crack.png");
+  await seller.page.screenshot({ path: join(SHOTS, "3c-seller-photo-thumbnail.png") });
 
   assert.deepEqual(buyer.errors, []);
   assert.deepEqual(seller.errors, []);

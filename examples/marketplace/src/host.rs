@@ -18,7 +18,7 @@ use crate::orders::{AdvanceError, OrderStates};
 
 /// The Content-Security-Policy of every response: scripts, styles and images only from
 /// this origin, WebSockets to it; message text can never run as code.
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
                    connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The demo's authenticator: `Authorization: Bearer <token>`, or `?token=` for the
@@ -111,6 +111,7 @@ pub fn app(services: ChatServices, config: &HostConfig) -> Host {
     };
     let send_rate = config.send_rate;
     let mut api = ChatApi::new(services, Arc::new(DemoAuthenticator { tokens: tokens.clone() }))
+        .with_mount_path("/api/v1/chat")
         .with_platform_keys(demo::platform_keys())
         .with_allowed_origins(config.allowed_origins.iter().cloned())
         .with_typing_rate_limit(RateLimit::per_second(2).with_burst(10));
@@ -133,13 +134,31 @@ pub fn app(services: ChatServices, config: &HostConfig) -> Host {
     Host { router, api }
 }
 
+/// Runs [`chat_core::AttachmentService::sweep`] every `every` (the first time after one
+/// interval): bytes of deleted messages' attachments and of uploads never sent go.
+pub fn spawn_attachment_sweep(services: ChatServices, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            timer.tick().await;
+            match services.attachments().sweep().await {
+                Ok(report) => tracing::info!(removed = report.removed, "attachment sweep"),
+                Err(error) => tracing::warn!(%error, "attachment sweep failed; retried next time"),
+            }
+        }
+    })
+}
+
 async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({"message": "Not found."}))).into_response()
 }
 
 async fn with_security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    // A download keeps the chat's own, stricter policy (a sandbox for the file).
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CSP));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response

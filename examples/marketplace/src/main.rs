@@ -25,7 +25,8 @@ usage: marketplace [--addr HOST:PORT] [--data-dir DIR] [--help]
 
 settings (flag or environment variable, default in brackets):
   --addr HOST:PORT, MARKETPLACE_ADDR       where to listen [127.0.0.1:3000]
-  --data-dir DIR, MARKETPLACE_DATA_DIR     the sled store's directory [./data]
+  --data-dir DIR, MARKETPLACE_DATA_DIR     the sled store's directory, and attachments in
+                                           its attachments/ folder [./data]
   DATABASE_URL                             store in Postgres instead (with its event bus, so
                                            several instances share live events) [unset: sled]
   REDIS_URL                                with DATABASE_URL: carry live events over Redis
@@ -45,6 +46,9 @@ settings (flag or environment variable, default in brackets):
 
 Ctrl-C closes WebSockets with 1001 (going away) and lets requests in flight finish.
 ";
+
+/// How often the example sweeps attachments nobody can read any more.
+const ATTACHMENT_SWEEP_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Where to listen, what to store in and how to serve.
 #[derive(Debug)]
@@ -204,10 +208,17 @@ async fn main() {
 
 async fn run(config: Config) -> Result<(), String> {
     let (store, bus) = open_store(&config).await?;
-    let mut services = ChatServices::new(store, Arc::new(marketplace::demo::directory()));
+    let attachments = config.data_dir.join("attachments");
+    std::fs::create_dir_all(&attachments)
+        .map_err(|error| format!("cannot create {}: {error}", attachments.display()))?;
+    let objects = object_store::local::LocalFileSystem::new_with_prefix(&attachments)
+        .map_err(|error| format!("cannot store attachments in {}: {error}", attachments.display()))?;
+    let mut services =
+        ChatServices::new(store, Arc::new(marketplace::demo::directory())).with_attachments(Arc::new(objects));
     if let Some(bus) = bus {
         services = services.with_event_bus(bus);
     }
+    marketplace::host::spawn_attachment_sweep(services.clone(), ATTACHMENT_SWEEP_EVERY);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", config.addr))?;

@@ -16,6 +16,8 @@ const state = {
   typingTimer: null,
   lastTypingSent: 0,
   replyTo: null, // the message the composer replies to
+  pending: [], // uploads the next message carries (attachment resources)
+  files: new Map(), // attachment uuid -> object URL of its downloaded bytes
 };
 
 const QUICK_REACTIONS = ["👍", "❤️", "😂"];
@@ -194,6 +196,8 @@ function renderInbox() {
 // ---- chat window ----
 
 async function openConversation(uuid) {
+  state.pending = []; // uploads belong to the conversation they were made in
+  renderPending();
   cancelReply();
   const { data } = await api("GET", `/conversations/${uuid}`);
   state.open = data;
@@ -283,7 +287,8 @@ function renderMessages(scrollToEnd) {
       item.classList.add("deleted");
       item.append(el("span", { text: "This message was deleted." }));
     } else {
-      item.append(el("span", { class: "body", text: message.body }));
+      if (message.body) item.append(el("span", { class: "body", text: message.body }));
+      if (message.attachments && message.attachments.length) item.append(attachmentsOf(message));
     }
     const when = formatTime(message.created_at) + (message.is_edited ? " · edited" : "");
     const tick = mine ? tickOf(message) : "";
@@ -300,6 +305,89 @@ function renderMessages(scrollToEnd) {
     list.append(item);
   }
   if (scrollToEnd) list.scrollTop = list.scrollHeight;
+}
+
+/// The bytes of an attachment as an object URL: downloads need the Authorization header,
+/// which an <img src> cannot send, so the page fetches them once and keeps the blob.
+async function attachmentUrl(attachment) {
+  const known = state.files.get(attachment.uuid);
+  if (known) return known;
+  const response = await fetch(attachment.url, {
+    headers: { Authorization: `Bearer ${state.token}`, "X-PUBLIC-KEY": state.platformKey },
+  });
+  if (!response.ok) throw new Error(`${response.status}: download failed`);
+  const url = URL.createObjectURL(await response.blob());
+  state.files.set(attachment.uuid, url);
+  return url;
+}
+
+function attachmentsOf(message) {
+  const box = el("div", { class: "attachments" });
+  for (const attachment of message.attachments || []) {
+    if (attachment.content_type.startsWith("image/")) {
+      const image = el("img", { class: "thumb", alt: attachment.name, "data-testid": "thumbnail" });
+      if (attachment.width && attachment.height) {
+        image.width = Math.min(240, attachment.width);
+        image.height = Math.round(image.width * attachment.height / attachment.width);
+      }
+      attachmentUrl(attachment).then((url) => { image.src = url; }).catch((e) => setStatus(e.message));
+      box.append(image);
+    } else {
+      const link = el("a", { href: "#", class: "file", "data-testid": "file-link", text: `📄 ${attachment.name} (${Math.ceil(attachment.size / 1024)} KB)` });
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        attachmentUrl(attachment).then((url) => {
+          const save = el("a", { href: url, download: attachment.name });
+          save.click();
+        }).catch((e) => setStatus(e.message));
+      });
+      box.append(link);
+    }
+  }
+  return box;
+}
+
+/// Uploads the chosen file with a progress bar; it rides on the next message sent.
+function uploadFile(file) {
+  if (!state.open || !file) return;
+  const progress = $("upload-progress");
+  progress.hidden = false;
+  progress.value = 0;
+  const request = new XMLHttpRequest();
+  request.open("POST", `${API}/conversations/${state.open.uuid}/attachments?name=${encodeURIComponent(file.name)}`);
+  request.setRequestHeader("Authorization", `Bearer ${state.token}`);
+  request.setRequestHeader("X-PUBLIC-KEY", state.platformKey);
+  request.upload.addEventListener("progress", (event) => {
+    if (event.lengthComputable) progress.value = Math.round((100 * event.loaded) / event.total);
+  });
+  request.addEventListener("loadend", () => {
+    progress.hidden = true;
+    $("file").value = "";
+    let answer = {};
+    try { answer = JSON.parse(request.responseText || "{}"); } catch { answer = {}; }
+    if (request.status !== 201) {
+      setStatus(`upload failed: ${request.status} ${answer.message || ""}`.trim());
+      return;
+    }
+    state.pending.push(answer.data);
+    renderPending();
+  });
+  request.send(file);
+}
+
+function renderPending() {
+  const box = $("pending");
+  box.replaceChildren();
+  for (const attachment of state.pending) {
+    const chip = el("span", { class: "chip", text: attachment.name });
+    const remove = el("button", { type: "button", "aria-label": `Remove ${attachment.name}`, text: "×" });
+    remove.addEventListener("click", () => {
+      state.pending = state.pending.filter((a) => a.uuid !== attachment.uuid);
+      renderPending();
+    });
+    chip.append(remove);
+    box.append(chip);
+  }
 }
 
 function startReply(message) {
@@ -346,7 +434,8 @@ async function send(event) {
   event.preventDefault();
   const input = $("body");
   const body = input.value;
-  if (!state.open || !body.trim()) return;
+  const attachments = state.pending;
+  if (!state.open || (!body.trim() && !attachments.length)) return;
   input.value = "";
   const clientMessageId = crypto.randomUUID ? crypto.randomUUID() : String(Date.now() + Math.random());
   try {
@@ -354,8 +443,11 @@ async function send(event) {
       body,
       client_message_id: clientMessageId,
       ...(state.replyTo ? { reply_to: state.replyTo.uuid } : {}),
+      ...(attachments.length ? { attachment_ids: attachments.map((a) => a.uuid) } : {}),
     });
     cancelReply();
+    state.pending = [];
+    renderPending();
     addMessage(data);
   } catch (error) {
     input.value = body;
@@ -506,6 +598,7 @@ async function handleEvent(event) {
 document.addEventListener("DOMContentLoaded", () => {
   $("who").addEventListener("change", (event) => login(event.target.value).catch((e) => setStatus(e.message)));
   $("composer").addEventListener("submit", send);
+  $("file").addEventListener("change", (event) => uploadFile(event.target.files[0]));
   $("cancel-reply").addEventListener("click", cancelReply);
   $("body").addEventListener("input", sendTyping);
   $("load-earlier").addEventListener("click", () => loadEarlier().catch((e) => setStatus(e.message)));
