@@ -5,7 +5,10 @@
 //! reopens the database and checks that nothing acknowledged was lost and that every
 //! invariant holds: seq dense, unread counts and previews consistent with the messages,
 //! counters consistent with the inbox, no direct conversation duplicated, acknowledged
-//! reactions and delivery watermarks kept, delivered never below read.
+//! reactions and delivery watermarks kept, delivered never below read. The children also
+//! upload attachments (to a local object store beside the database) and send them: after
+//! each kill every attached file's bytes are there, and after a sweep the object store holds
+//! exactly the files of messages that are not deleted, with no record left half-way.
 //!
 //! `CHAT_CRASH_CYCLES` sets the number of kill/reopen cycles (default 20) and
 //! `CHAT_CRASH_SEED` the random seed (printed, so a failure can be replayed).
@@ -15,16 +18,20 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chat_core::model::LastMessage;
 use chat_core::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReactionChange, ReadUpTo};
+use chat_core::testing::fixtures::sample_png;
 use chat_core::{
     ArchiveFilter, ChatError, ConversationId, ConversationKind, ConversationRecord, Identity, InboxCursor, Message,
     MessageId, Store, Tag, TenantId, UserId,
 };
+use chat_core::{Attachment, AttachmentId, ChatServices, InMemoryDirectory, Limits};
 use chat_store_sled::SledStore;
+use object_store::ObjectStoreExt;
 
 const USERS: usize = 4;
 const CHILD_DIR: &str = "CHAT_CRASH_CHILD_DIR";
@@ -62,6 +69,20 @@ fn direct_keys() -> Vec<(usize, usize, Option<i64>)> {
 
 fn direct_key_name(key: &(usize, usize, Option<i64>)) -> String {
     format!("{}-{}-{:?}", key.0, key.1, key.2)
+}
+
+/// The object store of the attachments, beside the database (sled ignores other files).
+fn objects(dir: &std::path::Path) -> Arc<object_store::local::LocalFileSystem> {
+    let path = dir.join("objects");
+    std::fs::create_dir_all(&path).expect("objects directory");
+    Arc::new(object_store::local::LocalFileSystem::new_with_prefix(path).expect("local object store"))
+}
+
+/// Services over `store` with attachments in `dir`'s object store, and these limits.
+fn services(store: &SledStore, dir: &std::path::Path, limits: Limits) -> ChatServices {
+    ChatServices::new(Arc::new(store.clone()), Arc::new(InMemoryDirectory::new()))
+        .with_limits(limits)
+        .with_attachments(objects(dir))
 }
 
 /// xorshift64*: small, deterministic, good enough to pick moments and targets.
@@ -111,7 +132,9 @@ fn crash_child_writer() {
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let store = SledStore::open(dir).await.expect("open the store in the child");
+        let dir = std::path::PathBuf::from(dir);
+        let store = SledStore::open(&dir).await.expect("open the store in the child");
+        let services = services(&store, &dir, Limits::default());
         report("OPEN".to_owned());
         let mut conversations: Vec<(ConversationId, Vec<usize>)> = vec![(group, (0..USERS).collect())];
         for key in direct_keys() {
@@ -139,6 +162,7 @@ fn crash_child_writer() {
         let mut tasks = Vec::new();
         for task in 0..SENDER_TASKS {
             let store = store.clone();
+            let services = services.clone();
             let conversations = conversations.clone();
             tasks.push(tokio::spawn(async move {
                 let mut rng = Rng::new((run + 1) * 7919 + task * 104_729);
@@ -201,6 +225,46 @@ fn crash_child_writer() {
                             .expect("mark delivered");
                         let seq = record.participant(&user(recipient)).map_or(0, |p| p.last_delivered_seq);
                         report(format!("DELIV {conversation} {recipient} {seq}"));
+                    } else if roll == 4 {
+                        // Upload a photo (streamed in parts, a window for the kill) and send it.
+                        n += 1;
+                        let cmid = format!("r{run}-t{task}-{n}");
+                        let mut photo = sample_png(64, 48);
+                        photo.resize(96 * 1024, 7);
+                        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = photo
+                            .chunks(8 * 1024)
+                            .map(|chunk| Ok(bytes::Bytes::copy_from_slice(chunk)))
+                            .collect();
+                        let uploaded = services
+                            .attachments()
+                            .upload(
+                                &caller(sender),
+                                *conversation,
+                                "photo.png",
+                                futures_util::stream::iter(chunks),
+                            )
+                            .await
+                            .expect("upload");
+                        let appended = store
+                            .append_message(
+                                &caller(sender),
+                                NewMessage {
+                                    attachments: vec![uploaded.id],
+                                    conversation_id: *conversation,
+                                    body: format!("body {cmid}"),
+                                    client_message_id: Some(cmid.clone()),
+                                    reply_to: None,
+                                    metadata: Default::default(),
+                                },
+                            )
+                            .await
+                            .expect("send with an attachment");
+                        let message = appended.message;
+                        report(format!(
+                            "ATT {conversation} {} {} {sender} {cmid} {}",
+                            message.seq, message.id, uploaded.id
+                        ));
+                        mine.push((*conversation, sender, message.id, cmid));
                     } else if roll < 6 {
                         let reader = members[rng.below(members.len() as u64) as usize];
                         let (record, _) = store
@@ -261,6 +325,8 @@ struct Acknowledged {
     delivery_calls: usize,
     /// Direct key -> the conversation id every child was given.
     directs: BTreeMap<String, ConversationId>,
+    /// Acknowledged sends with an attachment: message -> attachment.
+    attached: HashMap<MessageId, AttachmentId>,
 }
 
 impl Acknowledged {
@@ -271,6 +337,12 @@ impl Acknowledged {
         };
         let parts: Vec<&str> = line.split(' ').collect();
         match parts.as_slice() {
+            ["ATT", conversation, seq, id, sender, cmid, attachment] => {
+                let message: MessageId = id.parse().expect("message id");
+                self.attached
+                    .insert(message, attachment.parse().expect("attachment id"));
+                return self.take(&format!("ACK {conversation} {seq} {id} {sender} {cmid} ."));
+            }
             ["ACK", conversation, seq, id, sender, cmid] => {
                 let entry = (
                     conversation.parse().expect("conversation id"),
@@ -376,7 +448,9 @@ async fn full_inbox(store: &SledStore, viewer: &Identity) -> Vec<ConversationRec
 }
 
 /// Checks every invariant on the reopened store; returns the number of messages stored.
-async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) -> usize {
+async fn verify(store: &SledStore, dir: &std::path::Path, group: ConversationId, acked: &Acknowledged) -> usize {
+    let objects = objects(dir);
+    let mut attached_files: HashSet<AttachmentId> = HashSet::new();
     let mut conversations: Vec<(ConversationId, Vec<usize>)> = vec![(group, (0..USERS).collect())];
     for key in direct_keys() {
         let id = match acked.directs.get(&direct_key_name(&key)) {
@@ -494,7 +568,32 @@ async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) 
             );
         }
         for message in &messages {
+            for file in &message.attachments {
+                let meta = objects
+                    .head(&Attachment::object_path(file.id))
+                    .await
+                    .unwrap_or_else(|error| {
+                        panic!("message {} points at missing bytes of {}: {error}", message.id, file.id)
+                    });
+                assert_eq!(meta.size, file.size, "bytes of {}", file.id);
+                attached_files.insert(file.id);
+            }
+            if let Some(attachment) = acked.attached.get(&message.id) {
+                if message.deleted_at.is_none() {
+                    assert_eq!(
+                        message.attachments.iter().map(|file| file.id).collect::<Vec<_>>(),
+                        [*attachment],
+                        "acknowledged attachment of {}",
+                        message.id
+                    );
+                }
+            }
             if message.deleted_at.is_some() {
+                assert!(
+                    message.attachments.is_empty(),
+                    "deleted message {} keeps attachments",
+                    message.id
+                );
                 assert!(
                     message.reactions.is_empty(),
                     "deleted message {} keeps reactions",
@@ -585,6 +684,27 @@ async fn verify(store: &SledStore, group: ConversationId, acked: &Acknowledged) 
         assert!(!created, "direct {key:?} was lost");
         assert_eq!(record.conversation.id, *known, "direct {key:?}");
     }
+    // Uploads cut short, never sent, or of deleted messages: a sweep that treats every
+    // unsent upload as stale leaves exactly the bytes of the messages that show them.
+    let mut limits = Limits::default();
+    limits.unsent_upload_ttl = Duration::ZERO;
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    services(store, dir, limits).attachments().sweep().await.expect("sweep");
+    let left = store
+        .discard_stale_attachments(None, chat_core::model::now(), 1000)
+        .await
+        .expect("records left");
+    assert!(left.is_empty(), "records left after the sweep: {left:?}");
+    let listed: Vec<object_store::ObjectMeta> =
+        futures_util::TryStreamExt::try_collect(object_store::ObjectStore::list(objects.as_ref(), None))
+            .await
+            .expect("list objects");
+    let on_disk: HashSet<String> = listed.iter().map(|meta| meta.location.to_string()).collect();
+    let expected: HashSet<String> = attached_files
+        .iter()
+        .map(|id| Attachment::object_path(*id).to_string())
+        .collect();
+    assert_eq!(on_disk, expected, "the object store holds exactly the attached files");
     stored
 }
 
@@ -728,7 +848,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
         );
         let stored = runtime.block_on(async {
             let store = SledStore::open(dir.path()).await.expect("reopen after the crash");
-            verify(&store, group, &acked).await
+            verify(&store, dir.path(), group, &acked).await
         });
         per_cycle.push((acked.messages.len() - before, stored));
     }
@@ -744,6 +864,10 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
         acked.delivery_calls,
         per_cycle.last().map_or(0, |c| c.1),
         elapsed.as_secs_f64()
+    );
+    eprintln!(
+        "crash test: {} acknowledged sends with an attachment, every file present",
+        acked.attached.len()
     );
     eprintln!("crash test: (acknowledged in cycle, stored after it): {per_cycle:?}");
     assert!(
