@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Scenarios: `send`, `inbox`, `history`, `stats`, `find-or-create`, `websocket`, `search`,
-//! `group-fanout`, `replies` (replies and reactions against plain messages), `cross-node` (live events from node A to node B: `PgEventBus` against
+//! `group-fanout`, `replies` (replies and reactions against plain messages), `attachments` (a 5 MiB upload
+//! against a plain copy into the same object store), `cross-node` (live events from node A to node B: `PgEventBus` against
 //! `RedisEventBus`, once per run whatever `--store` says; Redis from `REDIS_URL`).
 //! Postgres comes from `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
 //! every scenario runs in its own schema `bench_<uuid>`, dropped at the end. sled data goes
@@ -20,6 +21,7 @@
 //! `BENCH_WS_CLIENTS`.
 #![forbid(unsafe_code)]
 
+mod attachments;
 mod cross_node;
 mod env;
 mod group_fanout;
@@ -42,7 +44,7 @@ use scenarios::Plan;
 /// The hidden flag of the child that runs the websocket scenario in a fresh process.
 const WEBSOCKET_HERE: &str = "--websocket-in-this-process";
 
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 11] = [
     "send",
     "inbox",
     "history",
@@ -53,6 +55,7 @@ const SCENARIOS: [&str; 10] = [
     "cross-node",
     "search",
     "replies",
+    "attachments",
 ];
 
 struct Args {
@@ -65,7 +68,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: chat-bench --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]\n\
-    scenarios: send, inbox, history, stats, find-or-create, websocket, group-fanout, cross-node, search, replies";
+    scenarios: send, inbox, history, stats, find-or-create, websocket, group-fanout, cross-node, search, replies, attachments";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -227,6 +230,7 @@ async fn run(args: Args) {
                 "group-fanout" => group_fanout::group_fanout(backend, &plan, args.quick, &mut report).await,
                 "search" => search::search(backend, &plan, &mut report).await,
                 "replies" => replies::replies(backend, &plan, &mut report).await,
+                "attachments" => attachments::attachments(backend, &plan, &mut report).await,
                 _ if args.websocket_here => scenarios::websocket(backend, &plan, &mut report).await,
                 _ => websocket_in_fresh_process(backend, &args, &plan, &mut report).await,
             }

@@ -94,6 +94,12 @@ fn message_text() -> String {
     format!("^[^{CONTROL_BUT_NEWLINES}]*[^{CONTROL_BUT_NEWLINES}{SPACE}][^{CONTROL_BUT_NEWLINES}]*$")
 }
 
+/// A file name: no control characters or path separators, and something besides dots and
+/// white space.
+fn file_name() -> String {
+    format!("^[^{CONTROL}/\\\\]*[^{CONTROL}/\\\\{SPACE}.][^{CONTROL}/\\\\]*$")
+}
+
 /// No control characters at all.
 fn no_control() -> String {
     format!("^[^{CONTROL}]*$")
@@ -126,6 +132,7 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) -> Result<(), Ve
         "pattern": chat_core::CLIENT_MESSAGE_ID_PATTERN,
     });
     let seq = json!({"format": "uint64", "minimum": 0, "maximum": u64::MAX});
+    let attachment_ids = json!({"maxItems": limits.attachments_per_message, "uniqueItems": true});
     let mut missing = Vec::new();
     let Some(schemas) = document
         .pointer_mut("/components/schemas")
@@ -163,6 +170,7 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) -> Result<(), Ve
     for (schema, property, constraints) in [
         ("SendMessageRequest", "body", &body),
         ("SendMessageRequest", "client_message_id", &client_message_id),
+        ("SendMessageRequest", "attachment_ids", &attachment_ids),
         ("EditMessageRequest", "body", &body),
         ("CreateGroupRequest", "title", &title),
         ("CreateGroupRequest", "taggable_type", &taggable_type),
@@ -214,6 +222,12 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) -> Result<(), Ve
     }
     // (only on this path, or on every path; where; name; constraints): the first that fits.
     let parameter_rules = [
+        (
+            Some("/conversations/{uuid}/attachments"),
+            "query",
+            "name",
+            json!({"minLength": 1, "maxLength": limits.attachment_name_max_chars, "pattern": file_name()}),
+        ),
         // Contacts: `q` may be empty (anyone).
         (
             Some("/users"),

@@ -113,7 +113,7 @@ pub(crate) fn body_with_attachments(
 
 /// An attachment's file name, trimmed, or a validation error on `name`: 1..=
 /// [`Limits::attachment_name_max_chars`] characters, no control character, no path
-/// separator (`/`, `\`) and not `.` or `..`.
+/// separator (`/`, `\`) and not only dots (`.`, `..`).
 pub(crate) fn attachment_name(limits: &Limits, name: &str) -> Result<String, ChatError> {
     let trimmed = name.trim();
     let invalid = |message: String| Err(ChatError::invalid("name", message));
@@ -126,7 +126,7 @@ pub(crate) fn attachment_name(limits: &Limits, name: &str) -> Result<String, Cha
             limits.attachment_name_max_chars
         ));
     }
-    if trimmed.chars().any(|c| c.is_control() || c == '/' || c == '\\') || trimmed == "." || trimmed == ".." {
+    if trimmed.chars().any(|c| c.is_control() || c == '/' || c == '\\') || trimmed.chars().all(|c| c == '.') {
         return invalid("must be a file name, without control characters or path separators".into());
     }
     Ok(trimmed.to_owned())

@@ -24,7 +24,9 @@ pub const DOWNLOAD_CSP: &str = "default-src 'none'; img-src 'self'; style-src 'u
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UploadParams {
-    /// The file name to show (1..=255 characters, no path separators or control characters).
+    /// The file name to show (1..=255 characters, no path separators or control characters,
+    /// not only dots).
+    #[param(required = true)]
     pub name: Option<String>,
 }
 
@@ -93,8 +95,8 @@ pub(crate) async fn upload(
         ("If-None-Match" = Option<String>, Header, description = "The ETag the client holds."),
     ),
     responses(
-        (status = 200, description = "The file.", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 206, description = "The range asked for.", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The file, as its sniffed type.", content_type = "*/*", body = Vec<u8>),
+        (status = 206, description = "The range asked for.", content_type = "*/*", body = Vec<u8>),
         (status = 304, description = "The client's copy is current."),
         (status = 307, description = "Download from this signed URL (`Location`)."),
         (status = 401, description = "Unauthenticated.", body = ErrorBody),

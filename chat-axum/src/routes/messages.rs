@@ -23,9 +23,9 @@ pub struct SendMessageRequest {
     /// deleted and that the caller has not cleared (else a 422 on `reply_to`).
     #[serde(default)]
     pub reply_to: Option<uuid::Uuid>,
-    /// The text, 1..=4000 characters after trimming; may be empty (or left out) when the
-    /// message carries attachments. Also accepted as `content`.
-    #[serde(alias = "content", default)]
+    /// The text, 1..=4000 characters after trimming; may be `""` when the message carries
+    /// attachments. Also accepted as `content`.
+    #[serde(alias = "content")]
     pub body: String,
     /// The caller's own unsent uploads to this conversation (`POST .../attachments`),
     /// distinct, at most 10; anything else is a 422 on `attachment_ids`.
