@@ -208,7 +208,7 @@ impl Sql {
             lock_plain: lock(""),
             lock_message_id: lock("m.id = $3"),
             append: format!("SELECT * FROM {s}.append_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
-            attachments: AttachmentSql::new(&s),
+            attachments: AttachmentSql::new(s),
             save_participant: format!(
                 "WITH c AS (UPDATE {s}.conversations SET updated_at = $3, version = version + 1 WHERE id = $1) \
                  UPDATE {s}.participants SET role = $4, last_read_seq = $5, last_read_at = $6, unread_count = $7, \
