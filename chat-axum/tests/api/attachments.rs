@@ -214,7 +214,7 @@ async fn only_members_upload_and_download_and_strangers_get_the_same_404() {
         .post(
             &format!("/conversations/{conversation}/messages"),
             0,
-            json!({"attachment_ids": [photo.json["data"]["uuid"]]}),
+            json!({"body": "", "attachment_ids": [photo.json["data"]["uuid"]]}),
         )
         .await;
     assert_eq!(sent.status, StatusCode::CREATED, "{sent:?}");
