@@ -396,3 +396,55 @@ async fn without_an_object_store_attachments_answer_501() {
         "{answer:?}"
     );
 }
+
+/// A signer as a host on S3 would write one around `object_store`'s `Signer`.
+#[derive(Debug)]
+struct FakeS3;
+
+#[async_trait::async_trait]
+impl chat_core::DownloadSigner for FakeS3 {
+    async fn signed_url(
+        &self,
+        path: &object_store::path::Path,
+        ttl: std::time::Duration,
+    ) -> chat_core::ChatResult<String> {
+        Ok(format!("https://bucket.test/{path}?expires={}", ttl.as_secs()))
+    }
+}
+
+#[tokio::test]
+async fn with_a_signer_members_are_redirected_to_a_signed_url_and_strangers_are_not() {
+    let base = TestApp::new();
+    let services = base
+        .api
+        .services()
+        .clone()
+        .with_attachment_signer(Arc::new(FakeS3), std::time::Duration::from_secs(300));
+    let api = ChatApi::new(services, Arc::new(TokenAuth));
+    let app = TestApp {
+        router: chat_axum::router(api.clone()),
+        api,
+        directory: base.directory,
+        objects: base.objects,
+    };
+    let conversation = app.direct(0, 1).await;
+    let photo = upload(&app, &conversation, 0, "bike.png", "image/png", sample_png(2, 2)).await;
+    let id = photo.json["data"]["uuid"].as_str().expect("uuid").to_owned();
+    let url = photo.json["data"]["url"].as_str().expect("url").to_owned();
+    let redirected = download(&app, &url, 0, &[]).await;
+    assert_eq!(redirected.status, StatusCode::TEMPORARY_REDIRECT, "{redirected:?}");
+    assert_eq!(
+        redirected.headers[header::LOCATION],
+        format!("https://bucket.test/attachments/{id}?expires=300").as_str()
+    );
+    assert_eq!(
+        download(&app, &url, 2, &[]).await.status,
+        StatusCode::NOT_FOUND,
+        "no URL for a stranger"
+    );
+    assert_eq!(
+        download(&app, &url, 1, &[]).await.status,
+        StatusCode::NOT_FOUND,
+        "nor before it is sent"
+    );
+}
