@@ -183,7 +183,7 @@ function renderInbox() {
       el("img", { class: "avatar", src: avatar || "/demo/avatars/unknown.svg", alt: name }),
       el("div", {}, [
         el("div", { class: "name", text: name }),
-        el("div", { class: "preview", text: conversation.last_message_text || tagLabel(conversation) }),
+        el("div", { class: "preview", text: conversation.last_message_text || (conversation.last_message_at ? "📎 Attachment" : tagLabel(conversation)) }),
       ]),
       meta,
     ]);
