@@ -99,7 +99,7 @@
 //!   recovery applies it whole or not at all: a crash at any moment never leaves half a
 //!   send (a message without its seq, a counter without its message).
 //! - **Process crashes** (panic, `kill -9`, the OOM killer) lose nothing acknowledged: the
-//!   flush has handed the log to the operating system. `tests/store/crash.rs` kills a writer
+//!   flush has handed the log to the operating system. `tests/store/crash/` kills a writer
 //!   process with SIGKILL at random moments (also while it opens and recovers the
 //!   database) and checks after every restart that every acknowledged message, read and
 //!   deletion is there, seqs are dense, unread counts, previews and counters agree with
@@ -119,7 +119,7 @@
 //!   sled 0.34 would read and refuse as corrupt, is removed when the store opens); a database opened with [`SledStoreBuilder::db`] (sled does not
 //!   say where it lives, so a durable store refuses it: use [`SledStoreBuilder::db_at`]);
 //!   temporary databases (in memory, nothing to sync); and [`Durability::Relaxed`].
-//!   `tests/store/crash.rs` (SIGKILL) proves recovery of what reached the kernel; that the
+//!   `tests/store/crash/` (SIGKILL) proves recovery of what reached the kernel; that the
 //!   sync happens for each group is what `tests/store/sync.rs` proves (no test here cuts
 //!   the power).
 //! - **Damaged files.** sled checksums its log; on recovery a damaged stretch is treated
