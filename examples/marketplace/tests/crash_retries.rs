@@ -2,6 +2,8 @@
 //! several clients send over HTTP, each retrying an unacknowledged send with the same
 //! `client_message_id` until it is acknowledged. After the restarts every message is present
 //! exactly once, seqs are dense, and unread counts and previews agree with the messages.
+//! Every tenth send carries a photo uploaded just before it (an upload cut short is simply
+//! made again): every acknowledged one keeps its attachment, whose bytes download whole.
 //!
 //! Runs on sled always and on Postgres when `DATABASE_URL` is set (required when `CI` is).
 //! `CHAT_CRASH_SENDS` (default 1000) and `CHAT_CRASH_CLIENTS` (default 4) scale it; the long
@@ -16,6 +18,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// What a client sent: (conversation index, message uuid, client_message_id, the attachment
+/// and the photo number it carries).
+type Sent = (usize, String, String, Option<(String, usize)>);
 
 const USERS: [&str; 4] = ["buyer-ana", "buyer-jose", "seller-ines", "seller-renee"];
 /// (buyer, seller, order): the conversations the clients write into.
@@ -33,11 +39,16 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 /// A tiny HTTP/1.1 client (one request per connection), enough for this test and free of
-/// the connection pooling that would hide a restart.
-async fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Option<(u16, Value)> {
+/// the connection pooling that would hide a restart: the status and the (de-chunked) body.
+async fn http_raw(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, &[u8])>,
+) -> Option<(u16, Vec<u8>)> {
     let request = async {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        let payload = body.map(Value::to_string).unwrap_or_default();
         // Every demo user of this test is on the marketplace platform.
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-PUBLIC-KEY: {}\r\n",
@@ -46,31 +57,29 @@ async fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Op
         if let Some(token) = token {
             head.push_str(&format!("Authorization: Bearer {token}\r\n"));
         }
-        if body.is_some() {
+        if let Some((content_type, payload)) = body {
             head.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
                 payload.len()
             ));
         }
         head.push_str("\r\n");
         stream.write_all(head.as_bytes()).await.ok()?;
-        stream.write_all(payload.as_bytes()).await.ok()?;
+        if let Some((_, payload)) = body {
+            stream.write_all(payload).await.ok()?;
+        }
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.ok()?;
-        let text = String::from_utf8(raw).ok()?;
-        let (head, body) = text.split_once("\r\n\r\n")?;
+        let split = raw.windows(4).position(|window| window == b"\r\n\r\n")?;
+        let head = String::from_utf8(raw[..split].to_vec()).ok()?;
+        let body = raw[split + 4..].to_vec();
         let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
         let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-            dechunk(body)?
+            dechunk(&body)?
         } else {
-            body.to_owned()
+            body
         };
-        let json = if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&body).ok()?
-        };
-        Some((status, json))
+        Some((status, body))
     };
     tokio::time::timeout(Duration::from_secs(10), request)
         .await
@@ -78,17 +87,70 @@ async fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Op
         .flatten()
 }
 
-fn dechunk(body: &str) -> Option<String> {
-    let mut out = String::new();
+/// [`http_raw`] with a JSON body and answer.
+async fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Option<(u16, Value)> {
+    let payload = body.map(Value::to_string);
+    let (status, answer) = http_raw(
+        port,
+        method,
+        path,
+        token,
+        payload.as_deref().map(|text| ("application/json", text.as_bytes())),
+    )
+    .await?;
+    let json = if answer.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&answer).ok()?
+    };
+    Some((status, json))
+}
+
+fn dechunk(body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
     let mut rest = body;
     loop {
-        let (size, after) = rest.split_once("\r\n")?;
-        let size = usize::from_str_radix(size.trim(), 16).ok()?;
+        let line = rest.windows(2).position(|window| window == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line]).ok()?.trim(), 16).ok()?;
+        let after = &rest[line + 2..];
         if size == 0 {
             return Some(out);
         }
-        out.push_str(after.get(..size)?);
+        out.extend_from_slice(after.get(..size)?);
         rest = after.get(size + 2..)?;
+    }
+}
+
+/// The photo every tenth send carries: a PNG head made unique by `n`.
+fn photo(n: usize) -> Vec<u8> {
+    let mut bytes = chat_core::testing::fixtures::sample_png(32, 24);
+    bytes.extend_from_slice(format!("photo {n}").as_bytes());
+    bytes.resize(20 * 1024, (n % 251) as u8);
+    bytes
+}
+
+/// Uploads `bytes` until acknowledged (a new upload after a restart; one cut short is swept
+/// later); the attachment's uuid.
+async fn upload_until_acknowledged(
+    port: u16,
+    user: &str,
+    token: &mut String,
+    conversation: &str,
+    bytes: &[u8],
+) -> String {
+    let path = format!("/api/v1/chat/conversations/{conversation}/attachments?name=photo.png");
+    loop {
+        match http_raw(port, "POST", &path, Some(token), Some(("image/png", bytes))).await {
+            Some((201, answer)) => {
+                let answer: Value = serde_json::from_slice(&answer).expect("upload answer");
+                return answer["data"]["uuid"].as_str().expect("attachment uuid").to_owned();
+            }
+            Some((401, _)) => *token = login(port, user).await,
+            Some((status, answer)) if status < 500 => {
+                panic!("upload refused with {status}: {}", String::from_utf8_lossy(&answer))
+            }
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
     }
 }
 
@@ -158,8 +220,12 @@ async fn send_until_acknowledged(
     token: &mut String,
     conversation: &str,
     client_id: &str,
+    attachment: Option<&str>,
 ) -> String {
-    let body = json!({"body": format!("{client_id} from {user}"), "client_message_id": client_id});
+    let mut body = json!({"body": format!("{client_id} from {user}"), "client_message_id": client_id});
+    if let Some(attachment) = attachment {
+        body["attachment_ids"] = json!([attachment]);
+    }
     loop {
         match http(
             port,
@@ -227,9 +293,16 @@ async fn crash_while_sending(database: Option<(String, String)>) {
             for n in 0..count {
                 let (index, conversation) = &mine[n % mine.len()];
                 let client_id = format!("{user}-{n}");
-                let uuid = send_until_acknowledged(port, user, &mut token, conversation, &client_id).await;
+                let attachment = if n % 10 == 9 {
+                    Some(upload_until_acknowledged(port, user, &mut token, conversation, &photo(n)).await)
+                } else {
+                    None
+                };
+                let uuid =
+                    send_until_acknowledged(port, user, &mut token, conversation, &client_id, attachment.as_deref())
+                        .await;
                 acknowledged.fetch_add(1, Ordering::Relaxed);
-                sent.push((*index, uuid, client_id));
+                sent.push((*index, uuid, client_id, attachment.map(|id| (id, n))));
             }
             sent
         }));
@@ -264,6 +337,7 @@ async fn crash_while_sending(database: Option<(String, String)>) {
 
     // Check every conversation as each of its participants sees it.
     let mut checked = 0;
+    let mut attachments_checked = 0;
     for (index, conversation) in conversation_ids.iter().enumerate() {
         let (buyer, seller, _) = CONVERSATIONS[index];
         let token = login(port, buyer).await;
@@ -286,18 +360,31 @@ async fn crash_while_sending(database: Option<(String, String)>) {
             "seq dense in conversation {index}"
         );
         let stored: HashMap<&str, &Value> = messages.iter().filter_map(|m| Some((m["uuid"].as_str()?, m))).collect();
-        let mine: Vec<&(usize, String, String)> = results.iter().filter(|(i, _, _)| *i == index).collect();
+        let mine: Vec<&Sent> = results.iter().filter(|(i, _, _, _)| *i == index).collect();
         assert_eq!(
             messages.len(),
             mine.len(),
             "conversation {index}: every acknowledged send stored exactly once"
         );
         let mut client_ids = HashSet::new();
-        for (_, uuid, client_id) in &mine {
+        for (_, uuid, client_id, attachment) in &mine {
             let message = stored
                 .get(uuid.as_str())
                 .unwrap_or_else(|| panic!("acknowledged message {uuid} lost"));
             assert_eq!(message["client_message_id"].as_str(), Some(client_id.as_str()));
+            let files = message["attachments"].as_array().cloned().unwrap_or_default();
+            match attachment {
+                Some((id, n)) => {
+                    assert_eq!(files.len(), 1, "message {uuid} keeps its attachment");
+                    assert_eq!(files[0]["uuid"].as_str(), Some(id.as_str()));
+                    let url = files[0]["url"].as_str().expect("url");
+                    let (status, bytes) = http_raw(port, "GET", url, Some(&token), None).await.expect("download");
+                    assert_eq!(status, 200, "attachment {id} downloads");
+                    assert!(bytes == photo(*n), "attachment {id} is whole");
+                    attachments_checked += 1;
+                }
+                None => assert!(files.is_empty(), "message {uuid} has no attachment"),
+            }
             assert!(
                 client_ids.insert(client_id.clone()),
                 "client id {client_id} stored twice"
@@ -350,7 +437,8 @@ async fn crash_while_sending(database: Option<(String, String)>) {
         "no conversation duplicated"
     );
     eprintln!(
-        "crash with retries: {} sends acknowledged, {checked} messages checked, {kills} SIGKILLs, 0 lost",
+        "crash with retries: {} sends acknowledged, {checked} messages checked ({attachments_checked} with a \
+         photo, each downloaded whole), {kills} SIGKILLs, 0 lost",
         acknowledged.load(Ordering::Relaxed)
     );
     assert!(
