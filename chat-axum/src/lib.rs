@@ -70,6 +70,13 @@
 //!   `X-PUBLIC-KEY` (401 naming the header) and the authenticator's tenant must be the key's.
 //! - **Contacts**: `GET /users?q=&limit=` lists public profiles from the host's
 //!   [`UserDirectory::search`](chat_core::UserDirectory::search), never the caller.
+//! - **Attachments**: `POST /conversations/{uuid}/attachments?name=` takes the raw file as
+//!   a streamed body (not bound by the JSON body limit: the services stop it at
+//!   [`Limits::attachment_max_bytes`](chat_core::Limits::attachment_max_bytes), 413, and a
+//!   declared `Content-Length` past it is refused before a byte is read); downloads are
+//!   members only, with `nosniff`, a sandboxing CSP ([`DOWNLOAD_CSP`]) and `inline` only for
+//!   allowed raster images. Set [`ChatApi::with_mount_path`] so that attachment `url`s are
+//!   paths clients can fetch.
 //! - **Repeated sends**: a repeated `client_message_id` answers 200 with the stored message
 //!   (201 only when a message was created), like find-or-create of direct conversations.
 //! - **User ids** are the host's strings; `participant_uuid(s)` also accept JSON integers
@@ -134,6 +141,7 @@ pub use error::ApiError;
 pub use openapi::{openapi, openapi_value};
 pub use platform::PlatformKeys;
 pub use rate_limit::RateLimit;
+pub use routes::attachments::DOWNLOAD_CSP;
 
 use axum::Router;
 
