@@ -200,12 +200,49 @@ pub fn sniff(head: &[u8], complete: bool) -> String {
     }
 }
 
-/// Width and height of an image from its first bytes, when its header says them.
+/// Width and height of an image from its first bytes, when its header says them (each
+/// 1..=`i32::MAX`, what every store keeps; a header claiming more is ignored).
 pub fn image_dimensions(head: &[u8]) -> Option<(u32, u32)> {
     let size = imagesize::blob_size(head).ok()?;
-    let width = u32::try_from(size.width).ok()?;
-    let height = u32::try_from(size.height).ok()?;
-    (width > 0 && height > 0).then_some((width, height))
+    let fits = |value: usize| {
+        u32::try_from(value)
+            .ok()
+            .filter(|&value| value > 0 && i32::try_from(value).is_ok())
+    };
+    Some((fits(size.width)?, fits(size.height)?))
+}
+
+/// The file name extensions that fit a sniffed content type; the first is the one
+/// [`name_for_type`] adds.
+fn extensions_of(content_type: &str) -> &'static [&'static str] {
+    match content_type {
+        "image/png" => &["png"],
+        "image/jpeg" => &["jpg", "jpeg"],
+        "image/gif" => &["gif"],
+        "image/webp" => &["webp"],
+        "image/svg+xml" => &["svg"],
+        "application/pdf" => &["pdf"],
+        PLAIN_TEXT => &["txt", "text", "log", "csv", "md"],
+        "text/html" => &["html", "htm"],
+        "text/xml" => &["xml"],
+        "application/zip" => &["zip"],
+        _ => &["bin"],
+    }
+}
+
+/// `name` with an extension that fits `content_type`: kept when its extension is one of the
+/// type's, else the type's extension is added (`invoice.html` sniffed as plain text becomes
+/// `invoice.html.txt`), so a downloaded file never opens as something its bytes are not.
+pub fn name_for_type(name: &str, content_type: &str) -> String {
+    let extensions = extensions_of(content_type);
+    let fits = name
+        .rsplit_once('.')
+        .is_some_and(|(_, extension)| extensions.iter().any(|known| extension.eq_ignore_ascii_case(known)));
+    if fits {
+        name.to_owned()
+    } else {
+        format!("{name}.{}", extensions[0])
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +285,23 @@ mod tests {
         let cut = &"añ".as_bytes()[..2];
         assert_eq!(sniff(cut, false), PLAIN_TEXT);
         assert_eq!(sniff(cut, true), "application/octet-stream");
+    }
+
+    #[test]
+    fn names_get_the_extension_of_what_the_bytes_are() {
+        assert_eq!(name_for_type("bike.PNG", "image/png"), "bike.PNG");
+        assert_eq!(name_for_type("invoice.html", PLAIN_TEXT), "invoice.html.txt");
+        assert_eq!(name_for_type("setup.bat", PLAIN_TEXT), "setup.bat.txt");
+        assert_eq!(name_for_type("photo", "image/jpeg"), "photo.jpg");
+        assert_eq!(name_for_type("scan.jpeg", "image/jpeg"), "scan.jpeg");
+        assert_eq!(name_for_type("a.pdf", "application/x-unknown"), "a.pdf.bin");
+    }
+
+    #[test]
+    fn dimensions_past_what_stores_keep_are_ignored() {
+        let mut huge = PNG_1X1.to_vec();
+        huge[16..20].copy_from_slice(&0x8000_0000u32.to_be_bytes());
+        assert_eq!(image_dimensions(&huge), None);
     }
 
     #[test]

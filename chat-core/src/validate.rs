@@ -112,7 +112,8 @@ pub(crate) fn body_with_attachments(
 }
 
 /// An attachment's file name, trimmed, or a validation error on `name`: 1..=
-/// [`Limits::attachment_name_max_chars`] characters, no control character, no path
+/// [`Limits::attachment_name_max_chars`] characters, no control, zero-width, format or bidi
+/// character, no path
 /// separator (`/`, `\`) and not only dots (`.`, `..`).
 pub(crate) fn attachment_name(limits: &Limits, name: &str) -> Result<String, ChatError> {
     let trimmed = name.trim();
@@ -126,8 +127,11 @@ pub(crate) fn attachment_name(limits: &Limits, name: &str) -> Result<String, Cha
             limits.attachment_name_max_chars
         ));
     }
-    if trimmed.chars().any(|c| c.is_control() || c == '/' || c == '\\') || trimmed.chars().all(|c| c == '.') {
-        return invalid("must be a file name, without control characters or path separators".into());
+    // Zero-width, format and bidi characters too (`photo\u{202E}gnp.bat` shows as
+    // `phototab.png`): a file name shows what it is.
+    let hidden = |c: char| c != ' ' && is_invisible(c);
+    if trimmed.chars().any(|c| hidden(c) || c == '/' || c == '\\') || trimmed.chars().all(|c| c == '.') {
+        return invalid("must be a file name, without control or invisible characters or path separators".into());
     }
     Ok(trimmed.to_owned())
 }

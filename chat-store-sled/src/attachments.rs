@@ -76,8 +76,9 @@ impl Trees {
     }
 
     /// Walks the sweep index (every record not sent, oldest id first); each record that
-    /// [`rules::is_swept`] names is discarded in its own transaction, which reads it again,
-    /// so a send that bound it meanwhile keeps it.
+    /// [`rules::is_swept`] names (by a plain read) is discarded in its own transaction,
+    /// which reads it again, so a send that bound it meanwhile keeps it. Fresh uploads cost
+    /// a read each, no write.
     pub(crate) fn discard_stale_attachments(
         &self,
         tenant: Option<&TenantId>,
@@ -93,6 +94,15 @@ impl Trees {
             let id =
                 uuid::Uuid::from_slice(&key).map_err(|error| SledStoreError::corrupt("attachment sweep", error))?;
             let id = AttachmentId::from_uuid(id);
+            // A plain read first: only a record that looks stale costs a write transaction
+            // (which takes sled's write lock), and the transaction reads it again.
+            if let Some(bytes) = self.attachments.get(&key).map_err(SledStoreError::from)? {
+                let attachment: Attachment = decode("attachment", &bytes)?;
+                let in_scope = tenant.is_none_or(|tenant| &attachment.tenant == tenant);
+                if !in_scope || !rules::is_swept(&attachment, unsent_before) {
+                    continue;
+                }
+            }
             let discarded = self.transaction(|tx| {
                 let Some(mut attachment) = tx.attachment(id)? else {
                     tx.remove_attachment(id)?;

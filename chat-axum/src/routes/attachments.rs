@@ -120,7 +120,7 @@ pub(crate) async fn download(
         if_none_match: headers
             .get(header::IF_NONE_MATCH)
             .and_then(|value| value.to_str().ok())
-            .map(str::to_owned),
+            .map(etag_candidates),
     };
     let download = api
         .services
@@ -154,16 +154,26 @@ pub(crate) async fn download(
                     response.headers_mut().insert(header::CONTENT_RANGE, value);
                 }
             }
-            if let Some(value) = etag.and_then(|etag| HeaderValue::from_str(&etag).ok()) {
+            if let Some(value) = etag.and_then(|etag| HeaderValue::from_str(&quoted_etag(&etag)).ok()) {
                 response.headers_mut().insert(header::ETAG, value);
             }
+            // Revalidated every time (cheap with the ETag), so that a deleted message's file
+            // stops showing at once.
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
             response
         }
         DownloadContent::NotModified { etag } => {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
-            if let Ok(value) = HeaderValue::from_str(&etag) {
+            // The candidates' first tag, bare: the one the client sent.
+            let sent = etag.split(',').next().unwrap_or_default().trim();
+            if let Ok(value) = HeaderValue::from_str(&quoted_etag(sent)) {
                 response.headers_mut().insert(header::ETAG, value);
             }
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
             response
         }
         DownloadContent::RangeNotSatisfiable => {
@@ -177,6 +187,10 @@ pub(crate) async fn download(
             let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
             let location = HeaderValue::from_str(&url).map_err(ApiError::internal)?;
             response.headers_mut().insert(header::LOCATION, location);
+            // A signed URL expires: the redirect must not outlive it in a cache.
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         _ => return Err(ApiError::internal("unknown download content")),
@@ -188,11 +202,37 @@ pub(crate) async fn download(
     response_headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response_headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOWNLOAD_CSP));
     response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
     if let Ok(value) = HeaderValue::from_str(&content_disposition(inline, &attachment.name)) {
         response_headers.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
+}
+
+/// An entity tag as HTTP writes it: quoted (object stores such as `LocalFileSystem` give
+/// them bare).
+fn quoted_etag(etag: &str) -> String {
+    if etag.starts_with('"') || etag.starts_with("W/\"") {
+        etag.to_owned()
+    } else {
+        format!("\"{etag}\"")
+    }
+}
+
+/// The tags of an `If-None-Match` in both forms, bare and quoted, without `W/`: object
+/// stores compare the header with their own form, which is quoted for some
+/// (`InMemory`, S3) and bare for others (`LocalFileSystem`).
+fn etag_candidates(value: &str) -> String {
+    let mut candidates = Vec::new();
+    for tag in value.split(',').map(str::trim).filter(|tag| !tag.is_empty()) {
+        if tag == "*" {
+            candidates.push("*".to_owned());
+            continue;
+        }
+        let bare = tag.strip_prefix("W/").unwrap_or(tag).trim_matches('"');
+        candidates.push(bare.to_owned());
+        candidates.push(format!("\"{bare}\""));
+    }
+    candidates.join(", ")
 }
 
 /// One range of a `Range: bytes=…` header; anything else (several ranges, other units,
@@ -253,6 +293,15 @@ mod tests {
         assert_eq!(parse_range("bytes=0-1,5-6"), None);
         assert_eq!(parse_range("items=0-1"), None);
         assert_eq!(parse_range("bytes=x-1"), None);
+    }
+
+    #[test]
+    fn etags_are_quoted_out_and_unquoted_in() {
+        assert_eq!(quoted_etag("1a-2b"), "\"1a-2b\"");
+        assert_eq!(quoted_etag("\"1a\""), "\"1a\"");
+        assert_eq!(etag_candidates("W/\"1a-2b\""), "1a-2b, \"1a-2b\"");
+        assert_eq!(etag_candidates("1a, \"2b\""), "1a, \"1a\", 2b, \"2b\"");
+        assert_eq!(etag_candidates("*"), "*");
     }
 
     #[test]

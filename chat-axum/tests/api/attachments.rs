@@ -121,6 +121,31 @@ async fn the_type_is_sniffed_from_the_bytes_whatever_the_client_claims() {
         assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {answer:?}");
         assert!(answer.json["errors"]["file"].is_array(), "{name}: {answer:?}");
     }
+    // A name never says more than the bytes: text named `.html` downloads as `.html.txt`;
+    // a name hiding its extension behind a bidi override is refused.
+    let page = upload(
+        &app,
+        &conversation,
+        0,
+        "invoice.html",
+        "text/html",
+        b"Total: 40 EUR".to_vec(),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::CREATED, "{page:?}");
+    assert_eq!(page.json["data"]["content_type"], "text/plain");
+    assert_eq!(page.json["data"]["name"], "invoice.html.txt");
+    let hidden = upload(
+        &app,
+        &conversation,
+        0,
+        "photo%E2%80%AEgnp.bat",
+        "image/png",
+        sample_png(1, 1),
+    )
+    .await;
+    assert_eq!(hidden.status, StatusCode::UNPROCESSABLE_ENTITY, "{hidden:?}");
+    assert!(hidden.json["errors"]["name"].is_array(), "{hidden:?}");
     let missing_name = Request::builder()
         .method(Method::POST)
         .uri(format!("/conversations/{conversation}/attachments"))
@@ -134,7 +159,7 @@ async fn the_type_is_sniffed_from_the_bytes_whatever_the_client_claims() {
     let stored: Vec<_> = futures_util::TryStreamExt::try_collect::<Vec<_>>(objects)
         .await
         .expect("list");
-    assert_eq!(stored.len(), 1, "refused uploads leave no bytes: {stored:?}");
+    assert_eq!(stored.len(), 2, "refused uploads leave no bytes: {stored:?}");
 }
 
 #[tokio::test]
@@ -276,8 +301,20 @@ async fn downloads_answer_ranges_and_etags() {
     assert_eq!(past.status, StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(past.headers[header::CONTENT_RANGE], "bytes */1000");
     let etag = whole.headers[header::ETAG].to_str().expect("etag").to_owned();
+    assert!(etag.starts_with('"'), "{etag}");
+    assert_eq!(
+        whole.headers[header::CACHE_CONTROL],
+        "private, no-cache",
+        "revalidated, so a delete shows at once"
+    );
     let cached = download(&app, url, 0, &[(header::IF_NONE_MATCH, &etag)]).await;
     assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(cached.headers[header::ETAG].to_str().expect("etag"), etag);
+    let weak = format!("W/{etag}");
+    assert_eq!(
+        download(&app, url, 0, &[(header::IF_NONE_MATCH, &weak)]).await.status,
+        StatusCode::NOT_MODIFIED
+    );
     assert!(cached.text.is_empty());
 }
 
@@ -433,6 +470,11 @@ async fn with_a_signer_members_are_redirected_to_a_signed_url_and_strangers_are_
     let url = photo.json["data"]["url"].as_str().expect("url").to_owned();
     let redirected = download(&app, &url, 0, &[]).await;
     assert_eq!(redirected.status, StatusCode::TEMPORARY_REDIRECT, "{redirected:?}");
+    assert_eq!(
+        redirected.headers[header::CACHE_CONTROL],
+        "no-store",
+        "a redirect must not outlive its signature"
+    );
     assert_eq!(
         redirected.headers[header::LOCATION],
         format!("https://bucket.test/attachments/{id}?expires=300").as_str()

@@ -50,13 +50,15 @@ pub fn begin_upload(
     })
 }
 
-/// Records what the uploaded bytes are: the caller's own upload becomes `Unsent`.
+/// Records what the uploaded bytes are: the caller's own upload becomes `Unsent`, its name
+/// given the extension of its sniffed type ([`crate::attachment::name_for_type`]).
 ///
 /// Errors: `NotFound` (attachment) unless it is the caller's and still uploading.
 pub fn finish_upload(attachment: &mut Attachment, caller: &Identity, uploaded: UploadedFile) -> ChatResult<()> {
     if !may_abandon(attachment, caller) {
         return Err(ChatError::attachment_not_found());
     }
+    attachment.name = crate::attachment::name_for_type(&attachment.name, &uploaded.content_type);
     attachment.content_type = uploaded.content_type;
     attachment.size = uploaded.size;
     attachment.width = uploaded.dimensions.map(|(width, _)| width);

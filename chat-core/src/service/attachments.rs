@@ -201,7 +201,10 @@ impl AttachmentService {
                     Ok(finished)
                 }
                 Err(error) => {
-                    // The record is left for the sweep, which removes the bytes with it.
+                    if let Err(delete) = config.objects.delete(&path).await {
+                        tracing::warn!(attachment_id = %attachment.id, error = %delete, "removing a refused upload's bytes failed; the sweep will");
+                    }
+                    self.abandon(actor, attachment.id).await;
                     Err(error)
                 }
             },
@@ -233,7 +236,13 @@ impl AttachmentService {
             loop {
                 let chunk = match body.next().await {
                     Some(Ok(chunk)) => Some(chunk),
-                    Some(Err(error)) => return Err(ChatError::backend(error)),
+                    // The client's body broke off (a cancelled upload, a dropped connection):
+                    // the client's doing, not the server's.
+                    Some(Err(error)) => {
+                        let error: Box<dyn std::error::Error + Send + Sync> = error.into();
+                        tracing::debug!(%error, "an upload's body broke off");
+                        return Err(ChatError::invalid("file", "the upload was interrupted"));
+                    }
                     None => None,
                 };
                 let done = chunk.is_none();
