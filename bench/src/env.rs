@@ -117,6 +117,7 @@ impl AnyStore {
     pub fn services(&self) -> ChatServices {
         let mut limits = chat_core::Limits::default();
         limits.conversations_started_per_hour = 0;
+        limits.uploads_per_hour = 0;
         ChatServices::new(self.dyn_store(), Arc::new(EveryoneDirectory)).with_limits(limits)
     }
 }

@@ -48,6 +48,10 @@ pub struct Limits {
     pub attachments_per_message: usize,
     /// An attachment's file name, in characters (default 255).
     pub attachment_name_max_chars: usize,
+    /// Uploads one user may make per hour, per node of the services (default 200; 0: no
+    /// limit). Past it, [`crate::ChatError::RateLimited`] (HTTP 429 with `Retry-After`); a
+    /// refused upload does not count. Keeps one member from filling the object store.
+    pub uploads_per_hour: u32,
     /// How long an upload may wait to be sent (default one day); the sweep
     /// ([`crate::AttachmentService::sweep`]) removes older unsent uploads.
     pub unsent_upload_ttl: std::time::Duration,
@@ -73,6 +77,7 @@ impl Default for Limits {
             reactions_per_message: 20,
             attachment_max_bytes: 10 * 1024 * 1024,
             attachments_per_message: 10,
+            uploads_per_hour: 200,
             attachment_name_max_chars: 255,
             unsent_upload_ttl: std::time::Duration::from_secs(24 * 60 * 60),
         }

@@ -46,6 +46,8 @@ pub struct UploadParams {
         (status = 404, description = "No such conversation, or the caller is not in it.", body = ErrorBody),
         (status = 413, description = "Larger than the attachment limit (default 10 MiB).", body = ErrorBody),
         (status = 422, description = "No or a bad `name`, an empty file, a type the host does not allow.", body = ValidationErrorBody),
+        (status = 429, description = "Too many uploads this hour; see `Retry-After`.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
         (status = 501, description = "The server has no object store for attachments.", body = ErrorBody),
     )
 )]

@@ -490,3 +490,35 @@ async fn with_a_signer_members_are_redirected_to_a_signed_url_and_strangers_are_
         "nor before it is sent"
     );
 }
+
+#[tokio::test]
+async fn uploads_past_the_hourly_budget_are_429_and_refused_ones_do_not_count() {
+    let mut limits = Limits::default();
+    limits.uploads_per_hour = 2;
+    let app = TestApp::build(limits, 256, |api| api);
+    let conversation = app.direct(0, 1).await;
+    let refused = upload(&app, &conversation, 0, "x.exe", "image/png", executable()).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for n in 0..2 {
+        let accepted = upload(
+            &app,
+            &conversation,
+            0,
+            &format!("{n}.png"),
+            "image/png",
+            sample_png(1, 1),
+        )
+        .await;
+        assert_eq!(accepted.status, StatusCode::CREATED, "upload {n}: {accepted:?}");
+    }
+    let limited = upload(&app, &conversation, 0, "2.png", "image/png", sample_png(1, 1)).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{limited:?}");
+    let wait: u64 = limited.headers[header::RETRY_AFTER]
+        .to_str()
+        .expect("retry-after")
+        .parse()
+        .expect("seconds");
+    assert!((1..=1800).contains(&wait), "{wait}");
+    let other = upload(&app, &conversation, 1, "theirs.png", "image/png", sample_png(1, 1)).await;
+    assert_eq!(other.status, StatusCode::CREATED, "the budget is per user");
+}

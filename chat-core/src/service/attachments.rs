@@ -166,7 +166,8 @@ impl AttachmentService {
     /// claimed; images get their dimensions. The answer is the actor's unsent upload, to be
     /// sent with [`crate::SendMessage::attachments`].
     ///
-    /// Errors: `NotEnabled` without an object store; `Validation` on `name` or on `file`
+    /// Errors: `NotEnabled` without an object store; `RateLimited` past
+    /// [`crate::Limits::uploads_per_hour`]; `Validation` on `name` or on `file`
     /// (empty, or a type the host does not allow); `TooLarge` past
     /// [`crate::Limits::attachment_max_bytes`]; `NotFound` for a conversation the actor is
     /// not in. On every error nothing of the upload stays behind: the multipart upload is
@@ -184,8 +185,32 @@ impl AttachmentService {
     {
         let config = self.config()?;
         let name = validate::attachment_name(&self.ctx.limits, name)?;
+        let per_hour = self.ctx.limits.uploads_per_hour;
+        let reservation = self.ctx.upload_limiter.take(per_hour, actor)?;
+        let result = self
+            .upload_within_budget(actor, conversation, &name, body, config)
+            .await;
+        if result.is_err() {
+            self.ctx.upload_limiter.give_back(per_hour, actor, reservation);
+        }
+        result
+    }
+
+    /// [`Self::upload`] once the upload has its token.
+    async fn upload_within_budget<S, E>(
+        &self,
+        actor: &Identity,
+        conversation: ConversationId,
+        name: &str,
+        body: S,
+        config: &AttachmentConfig,
+    ) -> ChatResult<Attachment>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    {
         let store = &self.ctx.store;
-        let attachment = store.begin_upload(actor, conversation, &name).await?;
+        let attachment = store.begin_upload(actor, conversation, name).await?;
         let path = Attachment::object_path(attachment.id);
         let upload = match config.objects.put_multipart(&path).await {
             Ok(upload) => WriteMultipart::new(upload),

@@ -92,7 +92,7 @@ impl ConversationService {
         validate::metadata(&ctx.limits, &input.metadata)?;
         self.require_known_users("participant_uuid", actor, std::slice::from_ref(&input.counterpart))
             .await?;
-        let reservation = match ctx.start_limiter.take(&ctx.limits, actor) {
+        let reservation = match ctx.start_limiter.take(ctx.limits.conversations_started_per_hour, actor) {
             Ok(reservation) => reservation,
             // At the limit, an existing conversation still opens: only new ones count.
             Err(limited) => match ctx
@@ -117,7 +117,8 @@ impl ConversationService {
         };
         let found = ctx.store.find_or_create_direct(actor, new).await;
         if !matches!(found, Ok((_, true))) {
-            ctx.start_limiter.give_back(&ctx.limits, actor, reservation);
+            ctx.start_limiter
+                .give_back(ctx.limits.conversations_started_per_hour, actor, reservation);
         }
         let (record, created) = found?;
         let recipients = record.member_ids();
@@ -158,7 +159,9 @@ impl ConversationService {
             ));
         }
         self.require_known_users("participant_uuids", actor, &members).await?;
-        let reservation = ctx.start_limiter.take(&ctx.limits, actor)?;
+        let reservation = ctx
+            .start_limiter
+            .take(ctx.limits.conversations_started_per_hour, actor)?;
         let new = NewGroup {
             members,
             title,
@@ -167,7 +170,8 @@ impl ConversationService {
         };
         let created = ctx.store.create_group(actor, new).await;
         if created.is_err() {
-            ctx.start_limiter.give_back(&ctx.limits, actor, reservation);
+            ctx.start_limiter
+                .give_back(ctx.limits.conversations_started_per_hour, actor, reservation);
         }
         let record = created?;
         let recipients = record.member_ids();

@@ -5,10 +5,10 @@ mod attachments;
 mod contacts;
 mod conversations;
 mod delivery;
+mod hourly_limit;
 mod messages;
 mod reactions;
 mod send_order;
-mod start_limit;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,7 +52,8 @@ pub struct ChatServices {
     bus: Arc<dyn EventBus>,
     limits: Limits,
     send_order: Arc<send_order::SendOrder>,
-    start_limiter: Arc<start_limit::StartLimiter>,
+    start_limiter: Arc<hourly_limit::HourlyLimiter>,
+    upload_limiter: Arc<hourly_limit::HourlyLimiter>,
     deliveries: Arc<delivery::DeliveryBatch>,
     attachments: Option<Arc<attachments::AttachmentConfig>>,
 }
@@ -76,6 +77,7 @@ impl ChatServices {
             limits: Limits::default(),
             send_order: Arc::default(),
             start_limiter: Arc::default(),
+            upload_limiter: Arc::default(),
             deliveries: Arc::default(),
             attachments: None,
         }

@@ -1,9 +1,10 @@
-//! The per-user limit on conversations started ([`Limits::conversations_started_per_hour`]):
-//! a token bucket per user, in the services' memory (so per node).
+//! Per-user hourly limits: a token bucket per user, in the services' memory (so per node).
+//! One serves the conversations a user starts ([`Limits::conversations_started_per_hour`]),
+//! another their uploads ([`Limits::uploads_per_hour`]).
 //!
-//! A start takes a token before it reaches the store and gives it back when nothing was
-//! created (an existing direct conversation found, or a failure), so only conversations
-//! actually created count.
+//! An operation takes a token before it reaches the store and gives it back when nothing
+//! was created (an existing direct conversation found, a refused upload, a failure), so only
+//! what was actually created counts.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::ChatError;
 use crate::ids::Identity;
+#[cfg(doc)]
 use crate::limits::Limits;
 
 /// How many buckets may pile up before full ones are forgotten.
@@ -26,24 +28,24 @@ struct Bucket {
 
 /// Token buckets per user: `per_hour` at once, refilled at `per_hour` an hour.
 #[derive(Debug, Default)]
-pub(crate) struct StartLimiter {
+pub(crate) struct HourlyLimiter {
     buckets: Mutex<HashMap<Identity, Bucket>>,
 }
 
-/// A token taken for one start; [`StartLimiter::give_back`] returns it.
+/// A token taken for one operation; [`HourlyLimiter::give_back`] returns it.
 #[must_use]
 pub(crate) struct Reservation {
     taken: bool,
 }
 
-impl StartLimiter {
-    /// Takes a token for `who`, or `RateLimited` with the time until one is back.
-    pub(crate) fn take(&self, limits: &Limits, who: &Identity) -> Result<Reservation, ChatError> {
-        self.take_at(limits, who, Instant::now())
+impl HourlyLimiter {
+    /// Takes a token for `who` from a budget of `per_hour` (0: no limit), or `RateLimited`
+    /// with the time until one is back.
+    pub(crate) fn take(&self, per_hour: u32, who: &Identity) -> Result<Reservation, ChatError> {
+        self.take_at(per_hour, who, Instant::now())
     }
 
-    fn take_at(&self, limits: &Limits, who: &Identity, now: Instant) -> Result<Reservation, ChatError> {
-        let per_hour = limits.conversations_started_per_hour;
+    fn take_at(&self, per_hour: u32, who: &Identity, now: Instant) -> Result<Reservation, ChatError> {
         if per_hour == 0 {
             return Ok(Reservation { taken: false });
         }
@@ -70,12 +72,12 @@ impl StartLimiter {
         }
     }
 
-    /// Returns the token of a start that created nothing.
-    pub(crate) fn give_back(&self, limits: &Limits, who: &Identity, reservation: Reservation) {
+    /// Returns the token of an operation that created nothing (`per_hour` as taken).
+    pub(crate) fn give_back(&self, per_hour: u32, who: &Identity, reservation: Reservation) {
         if !reservation.taken {
             return;
         }
-        let capacity = f64::from(limits.conversations_started_per_hour);
+        let capacity = f64::from(per_hour);
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(bucket) = buckets.get_mut(who) {
             bucket.tokens = (bucket.tokens + 1.0).min(capacity);
@@ -99,35 +101,32 @@ mod tests {
 
     #[test]
     fn the_hourly_budget_refills_and_returned_tokens_count_again() {
-        let mut limits = Limits {
-            conversations_started_per_hour: 3,
-            ..Limits::default()
-        };
-        let limiter = StartLimiter::default();
+        let mut per_hour = 3;
+        let limiter = HourlyLimiter::default();
         let start = Instant::now();
         let mut kept = Vec::new();
         for _ in 0..3 {
-            kept.push(limiter.take_at(&limits, &who("a"), start).expect("within budget"));
+            kept.push(limiter.take_at(per_hour, &who("a"), start).expect("within budget"));
         }
-        let Err(ChatError::RateLimited { retry_after }) = limiter.take_at(&limits, &who("a"), start) else {
+        let Err(ChatError::RateLimited { retry_after }) = limiter.take_at(per_hour, &who("a"), start) else {
             panic!("the fourth start is limited");
         };
         assert!(retry_after > Duration::from_secs(1000) && retry_after <= Duration::from_secs(1200));
-        assert!(limiter.take_at(&limits, &who("b"), start).is_ok(), "per user");
-        limiter.give_back(&limits, &who("a"), kept.remove(0));
+        assert!(limiter.take_at(per_hour, &who("b"), start).is_ok(), "per user");
+        limiter.give_back(per_hour, &who("a"), kept.remove(0));
         assert!(
-            limiter.take_at(&limits, &who("a"), start).is_ok(),
+            limiter.take_at(per_hour, &who("a"), start).is_ok(),
             "a returned token counts again"
         );
         let later = start + Duration::from_secs(1200);
         assert!(
-            limiter.take_at(&limits, &who("a"), later).is_ok(),
+            limiter.take_at(per_hour, &who("a"), later).is_ok(),
             "a third of an hour refills one"
         );
-        limits.conversations_started_per_hour = 0;
+        per_hour = 0;
         for _ in 0..10 {
             assert!(
-                limiter.take_at(&limits, &who("a"), start).is_ok(),
+                limiter.take_at(per_hour, &who("a"), start).is_ok(),
                 "0 disables the limit"
             );
         }
