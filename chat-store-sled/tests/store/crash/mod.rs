@@ -134,7 +134,10 @@ fn crash_child_writer() {
     runtime.block_on(async move {
         let dir = std::path::PathBuf::from(dir);
         let store = SledStore::open(&dir).await.expect("open the store in the child");
-        let services = services(&store, &dir, Limits::default());
+        // No hourly upload budget: the children upload as fast as they can.
+        let mut limits = Limits::default();
+        limits.uploads_per_hour = 0;
+        let services = services(&store, &dir, limits);
         report("OPEN".to_owned());
         let mut conversations: Vec<(ConversationId, Vec<usize>)> = vec![(group, (0..USERS).collect())];
         for key in direct_keys() {
