@@ -27,6 +27,7 @@ mod replies;
 
 pub use attachments::{
     attach, attachments_refused, begin_upload, discard_attachment, finish_upload, is_readable, is_swept, may_abandon,
+    may_forget,
 };
 use delivery::deliver_up_to;
 pub use delivery::{Receipts, mark_delivered, mark_delivered_many, receipts};

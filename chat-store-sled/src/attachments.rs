@@ -128,7 +128,7 @@ impl Trees {
             for id in ids {
                 if tx
                     .attachment(*id)?
-                    .is_some_and(|attachment| attachment.state == AttachmentState::Discarded)
+                    .is_some_and(|attachment| rules::may_forget(&attachment))
                 {
                     tx.remove_attachment(*id)?;
                 }

@@ -72,7 +72,7 @@ pub(crate) struct AttachmentSql {
     pub discard_stale: String,
     /// `$1` tenant or NULL, `$2` limit: discarded records, oldest first.
     pub discarded: String,
-    /// `$1` ids: removes those that are discarded.
+    /// `$1` ids: removes those that are discarded (`chat_core::rules::may_forget`).
     pub forget: String,
 }
 

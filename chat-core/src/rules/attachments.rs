@@ -122,6 +122,13 @@ pub fn discard_attachment(attachment: &mut Attachment) {
     attachment.state = AttachmentState::Discarded;
 }
 
+/// True when the sweep may remove the record now that its bytes are gone: it is discarded.
+/// Anything else (an upload bound meanwhile, say) is left alone. PgStore's `forget`
+/// statement applies the same condition.
+pub fn may_forget(attachment: &Attachment) -> bool {
+    attachment.state == AttachmentState::Discarded
+}
+
 /// True when `caller`, a participant of the attachment's conversation, may download it:
 /// any participant once it is sent, only its uploader before.
 pub fn is_readable(attachment: &Attachment, caller: &Identity) -> bool {

@@ -528,11 +528,7 @@ impl Store for MemoryStore {
     async fn forget_attachments(&self, attachments: &[AttachmentId]) -> ChatResult<()> {
         let mut state = self.lock();
         for id in attachments {
-            if state
-                .attachments
-                .get(id)
-                .is_some_and(|stored| stored.state == crate::attachment::AttachmentState::Discarded)
-            {
+            if state.attachments.get(id).is_some_and(rules::may_forget) {
                 state.attachments.remove(id);
             }
         }
