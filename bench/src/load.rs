@@ -87,6 +87,7 @@ async fn append(store: &SledStore, id: ConversationId, sender: &str, body: Strin
         .append_message(
             &caller(sender),
             NewMessage {
+                notify_after: None,
                 attachments: Vec::new(),
                 conversation_id: id,
                 body,

@@ -165,6 +165,29 @@ uuid_id!(
     /// An uploaded attachment, UUID v7.
     AttachmentId
 );
+uuid_id!(
+    /// A pending notification: a UUID v5 of its conversation, recipient and first unread seq
+    /// ([`NotificationId::of`]), so every node, retry and restart names it alike and a
+    /// notifier can deduplicate on it.
+    NotificationId
+);
+
+impl NotificationId {
+    /// The id of the notification that tells `user` of `conversation` from
+    /// `first_unread_seq` on. The same inputs always give the same id; another burst (a new
+    /// first unread seq) gets another.
+    pub fn of(conversation: ConversationId, user: &UserId, first_unread_seq: u64) -> Self {
+        let mut name = Vec::with_capacity(16 + user.as_str().len() + 9);
+        name.extend_from_slice(conversation.as_uuid().as_bytes());
+        name.extend_from_slice(user.as_str().as_bytes());
+        name.push(0);
+        name.extend_from_slice(&first_unread_seq.to_be_bytes());
+        Self(Uuid::new_v5(&NOTIFICATION_NAMESPACE, &name))
+    }
+}
+
+/// The UUID v5 namespace of [`NotificationId`]s.
+const NOTIFICATION_NAMESPACE: Uuid = Uuid::from_u128(0x6b1f_3c2a_9d4e_4f8a_b7c1_2e5d_0a9f_4c31);
 
 /// Who is acting: the authenticated tenant and user, as the host's authentication says.
 ///

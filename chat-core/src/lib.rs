@@ -43,6 +43,7 @@ pub mod events;
 pub mod ids;
 pub mod limits;
 pub mod model;
+pub mod notification;
 pub mod rules;
 pub mod service;
 pub mod store;
@@ -57,16 +58,19 @@ pub use attachment::{AllowedTypes, AttachedFile, Attachment, AttachmentState, Up
 pub use directory::{InMemoryDirectory, Profile, UserDirectory};
 pub use error::{ChatError, ChatResult, FieldErrors};
 pub use events::{DeliveryReceipt, Event, EventBus, EventPayload, EventStream, InProcessEventBus, StreamError};
-pub use ids::{AttachmentId, ConversationId, Identity, MessageId, TenantId, UserId};
+pub use ids::{AttachmentId, ConversationId, Identity, MessageId, NotificationId, TenantId, UserId};
 pub use limits::Limits;
+pub use notification::{
+    DueNotification, Notification, NotificationOutcome, Notifier, NotifyError, PendingNotification, SettledNotification,
+};
 pub use model::{
     Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, MessageRef, Metadata,
     Participant, Quote, Reaction, Role, Stats,
 };
 pub use service::{
     AttachmentService, ByteRange, ChatServices, ContactService, ConversationService, Download, DownloadContent,
-    DownloadRequest, DownloadSigner, InboxFilter, MessageService, NewGroupInput, SendMessage, Sent, StartDirect,
-    SweepReport, SystemMessage,
+    DownloadRequest, DownloadSigner, DrainReport, InboxFilter, MessageService, NewGroupInput, NotificationWorker,
+    NotificationWorkerHandle, SendMessage, Sent, StartDirect, SweepReport, SystemMessage,
 };
 pub use store::{
     ArchiveFilter, Deleted, HistoryPage, HistoryQuery, InboxCursor, InboxQuery, Reacted, ReactionChange, ReadUpTo,

@@ -188,6 +188,10 @@ pub struct Participant {
     pub is_archived: bool,
     /// Messages up to this seq are hidden from this user's history.
     pub cleared_through_seq: u64,
+    /// The outbox row of this (user, conversation), invariant 14: set by a send the user
+    /// has not read, gone once nothing is unread or the notification was delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_notification: Option<crate::notification::PendingNotification>,
 }
 
 /// A conversation with its participants, ordered by `joined_at` then user id.

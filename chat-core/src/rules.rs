@@ -22,6 +22,7 @@ use crate::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Re
 
 mod attachments;
 mod delivery;
+mod notifications;
 mod reactions;
 mod replies;
 
@@ -31,6 +32,8 @@ pub use attachments::{
 };
 use delivery::deliver_up_to;
 pub use delivery::{Receipts, mark_delivered, mark_delivered_many, receipts};
+use notifications::{cancel_when_all_read, pend};
+pub use notifications::{claim_notification, settle_notification};
 pub use reactions::set_reaction;
 pub use replies::{quoted_seqs, reply_refused, reply_target};
 
@@ -66,6 +69,7 @@ pub fn new_participant(user: UserId, role: Role, at: DateTime<Utc>, last_read_se
         last_delivered_at: None,
         is_archived: false,
         cleared_through_seq: 0,
+        pending_notification: None,
     }
 }
 
@@ -149,7 +153,10 @@ pub fn direct_pair<'a>(a: &'a UserId, b: &'a UserId) -> (&'a UserId, &'a UserId)
 /// - the preview, `last_seq`, `last_activity_at` and `updated_at` describe it;
 /// - the author has read (and so received) up to it, every other participant has one more
 ///   unread; a system message is unread for everyone;
-/// - the conversation is un-archived for everyone.
+/// - the conversation is un-archived for everyone;
+/// - with `new.notify_after`, every participant but the author gets a pending notification
+///   from this message, due that long after it, unless one is pending already (invariant
+///   14); the author's own goes, since it has now read everything.
 ///
 /// PgStore's SQL function `append_message` (migration `message_features`) applies exactly
 /// this rule in the database.
@@ -195,8 +202,13 @@ pub fn append(
             participant.last_delivered_seq = message.seq;
             participant.last_delivered_at = Some(message.created_at);
             participant.unread_count = 0;
+            participant.pending_notification = None;
         } else {
             participant.unread_count += 1;
+            if let Some(delay) = new.notify_after {
+                let due_at = message.created_at.checked_add_signed(delay).unwrap_or(DateTime::<Utc>::MAX_UTC);
+                pend(participant, message.seq, due_at);
+            }
         }
         participant.is_archived = false;
     }
@@ -253,6 +265,7 @@ pub fn mark_read(
     participant.last_read_at = Some(now);
     participant.unread_count = (last_seq - target).saturating_sub(deleted_above);
     deliver_up_to(participant, target, now);
+    cancel_when_all_read(participant);
     Ok(true)
 }
 
@@ -275,6 +288,7 @@ pub fn clear_history(record: &mut ConversationRecord, user: &UserId, now: DateTi
     }
     deliver_up_to(participant, last_seq, now);
     participant.unread_count = 0;
+    cancel_when_all_read(participant);
     Ok(())
 }
 
@@ -362,6 +376,7 @@ pub fn delete(
     for participant in &mut record.participants {
         if &participant.user != actor && participant.last_read_seq < message.seq {
             participant.unread_count = participant.unread_count.saturating_sub(1);
+            cancel_when_all_read(participant);
         }
     }
     if record.conversation.last_message.as_ref().map(|last| last.id) == Some(message.id) {

@@ -23,6 +23,7 @@ fn at(second: i64) -> DateTime<Utc> {
 
 fn text(body: &str) -> NewMessage {
     NewMessage {
+        notify_after: None,
         attachments: Vec::new(),
         conversation_id: ConversationId::new_v7(),
         body: body.to_owned(),

@@ -15,6 +15,7 @@ use crate::attachment::{Attachment, UploadedFile};
 use crate::error::ChatResult;
 use crate::ids::{AttachmentId, ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, Metadata, Quote, Stats};
+use crate::notification::{DueNotification, SettledNotification};
 use crate::tag::{Tag, TagFilter};
 
 /// Input of [`Store::find_or_create_direct`]; the caller is the creator.
@@ -60,6 +61,9 @@ pub struct NewMessage {
     pub attachments: Vec<AttachmentId>,
     /// Host-defined data.
     pub metadata: Metadata,
+    /// With offline notifications on: how long after the message a recipient who has not
+    /// read it is notified (see [`crate::rules::append`]). `None`: no outbox rows.
+    pub notify_after: Option<chrono::TimeDelta>,
 }
 
 /// Input of [`Store::set_reaction`].
@@ -420,4 +424,20 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the records of these attachments that are discarded (any other is left
     /// alone): the sweep's last step, once their bytes are gone.
     async fn forget_attachments(&self, attachments: &[AttachmentId]) -> ChatResult<()>;
+
+    /// For the notification worker, across every tenant: claims up to `limit` pending
+    /// notifications due at `now`, earliest first, by [`crate::rules::claim_notification`]
+    /// (leased until `lease_until`), in the transaction that reads them. Concurrent claims,
+    /// from this process or another node, never return the same row before its lease ends.
+    async fn claim_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> ChatResult<Vec<DueNotification>>;
+
+    /// Settles claimed notifications by [`crate::rules::settle_notification`], each in the
+    /// same transaction as a read of its conversation. A claim whose row is gone or changed
+    /// meanwhile is left alone.
+    async fn settle_notifications(&self, settled: &[SettledNotification]) -> ChatResult<()>;
 }

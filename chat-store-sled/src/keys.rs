@@ -109,6 +109,27 @@ pub(crate) fn inbox_prefix(tenant: &TenantId, user: &UserId, archived: bool) -> 
     key
 }
 
+/// `due(8) | conversation(16) | user`: the key of `notifications_due`, ascending by due time.
+pub(crate) fn notification_due(due_at: DateTime<Utc>, conversation: ConversationId, user: &UserId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(24 + user.as_str().len());
+    key.extend_from_slice(&time_bits(due_at).to_be_bytes());
+    key.extend_from_slice(conversation.as_uuid().as_bytes());
+    key.extend_from_slice(user.as_str().as_bytes());
+    key
+}
+
+/// The keys of `notifications_due` up to `now`: every one due then sorts below this bound.
+pub(crate) fn notifications_due_before(now: DateTime<Utc>) -> [u8; 8] {
+    time_bits(now).saturating_add(1).to_be_bytes()
+}
+
+/// The conversation and user of a `notifications_due` key.
+pub(crate) fn split_notification_due(key: &[u8]) -> Option<(ConversationId, UserId)> {
+    let id = uuid::Uuid::from_slice(key.get(8..24)?).ok()?;
+    let user = std::str::from_utf8(key.get(24..)?).ok()?;
+    Some((ConversationId::from_uuid(id), UserId::new(user).ok()?))
+}
+
 /// The order-preserving encoding of a timestamp (microseconds, sign bit flipped).
 fn time_bits(at: DateTime<Utc>) -> u64 {
     (at.timestamp_micros() as u64) ^ (1 << 63)

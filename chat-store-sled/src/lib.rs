@@ -158,6 +158,7 @@ mod counters;
 mod error;
 mod inbox_scan;
 mod keys;
+mod notifications;
 mod reads;
 mod store;
 mod trees;

@@ -633,4 +633,19 @@ impl Store for SledStore {
         let attachments = attachments.to_vec();
         self.write(move |trees| trees.forget_attachments(&attachments)).await
     }
+
+    async fn claim_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> ChatResult<Vec<chat_core::DueNotification>> {
+        self.write(move |trees| trees.claim_notifications(now, lease_until, limit))
+            .await
+    }
+
+    async fn settle_notifications(&self, settled: &[chat_core::SettledNotification]) -> ChatResult<()> {
+        let settled = settled.to_vec();
+        self.write(move |trees| trees.settle_notifications(&settled)).await
+    }
 }

@@ -12,7 +12,7 @@ use crate::keys;
 use crate::tx::{Tx, TxResult, decode, decode_record};
 
 /// Names of the data trees, after the configurable prefix (`chat/conversations`, …).
-pub(crate) const DATA_TREES: [&str; 10] = [
+pub(crate) const DATA_TREES: [&str; 11] = [
     "attachments",
     "attachment_sweep",
     "conversations",
@@ -23,6 +23,7 @@ pub(crate) const DATA_TREES: [&str; 10] = [
     "directs",
     "user_stats",
     "groups",
+    "notifications_due",
 ];
 
 /// The key, in the `meta` tree, saying that `groups` holds every group membership (stores
@@ -53,6 +54,9 @@ pub(crate) struct Trees {
     /// `attachment id(16)` -> nothing: every attachment not sent (uploading, unsent,
     /// discarded), which the sweep walks; ids are UUID v7, so oldest first.
     pub(crate) attachment_sweep: sled::Tree,
+    /// `due(8) | conversation(16) | user` -> nothing: every pending notification, by the
+    /// time it falls due, which the notification worker's claims walk.
+    pub(crate) notifications_due: sled::Tree,
 }
 
 impl Trees {
@@ -70,6 +74,7 @@ impl Trees {
             groups: open("groups")?,
             attachments: open("attachments")?,
             attachment_sweep: open("attachment_sweep")?,
+            notifications_due: open("notifications_due")?,
             db: db.clone(),
         }
         .with_groups_index(&db.open_tree(format!("{prefix}/meta"))?)
@@ -109,6 +114,7 @@ impl Trees {
             &self.groups,
             &self.attachments,
             &self.attachment_sweep,
+            &self.notifications_due,
         );
         let result = trees.transaction(
             |(
@@ -122,6 +128,7 @@ impl Trees {
                 groups,
                 attachments,
                 attachment_sweep,
+                notifications_due,
             )| {
                 body(&Tx {
                     conversations,
@@ -134,6 +141,7 @@ impl Trees {
                     groups,
                     attachments,
                     attachment_sweep,
+                    notifications_due,
                 })
             },
         );

@@ -78,6 +78,7 @@ pub(crate) struct Tx<'a> {
     pub(crate) groups: &'a TransactionalTree,
     pub(crate) attachments: &'a TransactionalTree,
     pub(crate) attachment_sweep: &'a TransactionalTree,
+    pub(crate) notifications_due: &'a TransactionalTree,
 }
 
 impl Tx<'_> {
@@ -217,8 +218,38 @@ impl Tx<'_> {
         for user in users {
             let was = before.and_then(|before| IndexState::in_record(before, user));
             self.reindex(after, user, was, IndexState::in_record(after, user))?;
+            let due = |record: &ConversationRecord| {
+                record
+                    .participant(user)
+                    .and_then(|participant| participant.pending_notification)
+                    .map(|pending| pending.due_at)
+            };
+            self.reindex_notification(after.conversation.id, user, before.and_then(due), due(after))?;
         }
         self.save_record(after)
+    }
+
+    /// Moves one participant's entry in `notifications_due` from `before` to `after` (`None`:
+    /// no pending notification).
+    fn reindex_notification(
+        &self,
+        conversation: ConversationId,
+        user: &UserId,
+        before: Option<DateTime<Utc>>,
+        after: Option<DateTime<Utc>>,
+    ) -> TxResult<()> {
+        if before == after {
+            return Ok(());
+        }
+        if let Some(due) = before {
+            self.notifications_due
+                .remove(keys::notification_due(due, conversation, user))?;
+        }
+        if let Some(due) = after {
+            self.notifications_due
+                .insert(keys::notification_due(due, conversation, user), &[])?;
+        }
+        Ok(())
     }
 
     /// Moves one participant's inbox entry and counters from `before` to `after`

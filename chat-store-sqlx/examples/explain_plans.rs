@@ -364,6 +364,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.append_message(
             &heavy,
             NewMessage {
+                notify_after: None,
                 attachments: Vec::new(),
                 conversation_id: big,
                 body: "explained".into(),

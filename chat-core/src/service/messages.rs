@@ -115,6 +115,7 @@ impl MessageService {
             reply_to: input.reply_to,
             attachments: input.attachments,
             metadata: input.metadata,
+            notify_after: ctx.notify_after,
         };
         // Registered with the conversation's in-flight sends before the append, so that
         // concurrent senders of one conversation publish in seq order (see `send_order`),
@@ -174,6 +175,7 @@ impl MessageService {
             reply_to: None,
             attachments: Vec::new(),
             metadata: input.metadata,
+            notify_after: ctx.notify_after,
         };
         let mut pending = ctx.send_order.register(conversation);
         let Appended { message, record, .. } = ctx.store.append_system_message(tenant, new).await?;

@@ -7,6 +7,7 @@ mod conversations;
 mod delivery;
 mod hourly_limit;
 mod messages;
+mod notifications;
 mod reactions;
 mod send_order;
 
@@ -20,6 +21,7 @@ pub use contacts::ContactService;
 pub use conversations::{ConversationService, InboxFilter, NewGroupInput, StartDirect};
 pub use delivery::DELIVERY_BATCH_INTERVAL;
 pub use messages::{MessageService, SendMessage, Sent, SystemMessage};
+pub use notifications::{DrainReport, NOTIFICATION_BATCH, NotificationWorker, NotificationWorkerHandle};
 
 use crate::attachment::AllowedTypes;
 use crate::directory::{Profile, UserDirectory};
@@ -56,6 +58,7 @@ pub struct ChatServices {
     upload_limiter: Arc<hourly_limit::HourlyLimiter>,
     deliveries: Arc<delivery::DeliveryBatch>,
     attachments: Option<Arc<attachments::AttachmentConfig>>,
+    notify_after: Option<chrono::TimeDelta>,
 }
 
 impl std::fmt::Debug for ChatServices {
@@ -80,7 +83,24 @@ impl ChatServices {
             upload_limiter: Arc::default(),
             deliveries: Arc::default(),
             attachments: None,
+            notify_after: None,
         }
+    }
+
+    /// Turns offline notifications on (invariant 14): from now on every send leaves, in its
+    /// own transaction, a pending notification for each recipient who has none, due `delay`
+    /// after the message (a burst is one notification; reading everything first cancels
+    /// it). A [`NotificationWorker`] the host spawns hands the due ones to its
+    /// [`crate::Notifier`]. Off by default: without a worker the rows would only wait.
+    /// A delay too large for a timestamp means "never due".
+    pub fn with_notifications(mut self, delay: std::time::Duration) -> Self {
+        self.notify_after = Some(chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX));
+        self
+    }
+
+    /// The delay of [`Self::with_notifications`]; `None` when notifications are off.
+    pub fn notification_delay(&self) -> Option<std::time::Duration> {
+        self.notify_after.and_then(|delay| delay.to_std().ok())
     }
 
     /// With another interval for batching the delivery receipts of live events

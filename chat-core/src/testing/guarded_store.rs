@@ -210,4 +210,17 @@ impl<S: Store, G: Send + Sync + 'static> Store for GuardedStore<S, G> {
     async fn forget_attachments(&self, attachments: &[crate::ids::AttachmentId]) -> ChatResult<()> {
         self.store.forget_attachments(attachments).await
     }
+
+    async fn claim_notifications(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        lease_until: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> ChatResult<Vec<crate::notification::DueNotification>> {
+        self.store.claim_notifications(now, lease_until, limit).await
+    }
+
+    async fn settle_notifications(&self, settled: &[crate::notification::SettledNotification]) -> ChatResult<()> {
+        self.store.settle_notifications(settled).await
+    }
 }

@@ -13,6 +13,7 @@ use crate::attachment::{Attachment, UploadedFile};
 use crate::error::{ChatError, ChatResult};
 use crate::ids::{AttachmentId, ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, Stats, now};
+use crate::notification::{DueNotification, SettledNotification};
 use crate::rules::{self, Deletion};
 use crate::store::{
     Appended, Deleted, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange,
@@ -530,6 +531,56 @@ impl Store for MemoryStore {
         for id in attachments {
             if state.attachments.get(id).is_some_and(rules::may_forget) {
                 state.attachments.remove(id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> ChatResult<Vec<DueNotification>> {
+        let mut state = self.lock();
+        let mut due: Vec<(DateTime<Utc>, ConversationId, UserId)> = state
+            .entries
+            .values()
+            .flat_map(|entry| {
+                entry.record.participants.iter().filter_map(|participant| {
+                    let pending = participant.pending_notification?;
+                    (pending.due_at <= now).then(|| (pending.due_at, entry.record.conversation.id, participant.user.clone()))
+                })
+            })
+            .collect();
+        due.sort();
+        due.truncate(limit);
+        let mut claimed = Vec::with_capacity(due.len());
+        for (_, id, user) in due {
+            let Some(entry) = state.entries.get_mut(&id) else {
+                continue;
+            };
+            let tenant = entry.record.conversation.tenant.clone();
+            let Some(participant) = entry.record.participants.iter_mut().find(|p| p.user == user) else {
+                continue;
+            };
+            if let Some(pending) = rules::claim_notification(participant, now, lease_until) {
+                claimed.push(DueNotification {
+                    tenant,
+                    user,
+                    conversation: id,
+                    pending,
+                });
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn settle_notifications(&self, settled: &[SettledNotification]) -> ChatResult<()> {
+        let mut state = self.lock();
+        for one in settled {
+            if let Some(entry) = state.entries.get_mut(&one.due.conversation) {
+                rules::settle_notification(&mut entry.record, one);
             }
         }
         Ok(())

@@ -221,6 +221,7 @@ async fn a_corrupt_record_is_a_backend_error_not_a_panic() {
         .append_message(
             &caller,
             chat_core::store::NewMessage {
+                notify_after: None,
                 attachments: Vec::new(),
                 conversation_id: id,
                 body: "x".into(),

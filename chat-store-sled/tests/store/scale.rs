@@ -56,6 +56,7 @@ async fn direct(store: &SledStore, tenant: &TenantId, a: &UserId, b: &UserId) ->
 async fn send(store: &SledStore, tenant: &TenantId, conversation: ConversationId, sender: &UserId) {
     let caller = Identity::new(tenant.clone(), sender.clone());
     let new = NewMessage {
+        notify_after: None,
         attachments: Vec::new(),
         conversation_id: conversation,
         body: "a message of ordinary length, about as long as people write".to_owned(),

@@ -182,6 +182,7 @@ fn crash_child_writer() {
                             .append_message(
                                 &caller(sender),
                                 NewMessage {
+                                    notify_after: None,
                                     attachments: Vec::new(),
                                     conversation_id: conversation,
                                     body: "a repeat".to_owned(),
@@ -252,6 +253,7 @@ fn crash_child_writer() {
                             .append_message(
                                 &caller(sender),
                                 NewMessage {
+                                    notify_after: None,
                                     attachments: vec![uploaded.id],
                                     conversation_id: *conversation,
                                     body: format!("body {cmid}"),
@@ -283,6 +285,7 @@ fn crash_child_writer() {
                             .append_message(
                                 &caller(sender),
                                 NewMessage {
+                                    notify_after: None,
                                     attachments: Vec::new(),
                                     conversation_id: *conversation,
                                     body: format!("body {cmid}"),
