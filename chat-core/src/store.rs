@@ -425,12 +425,13 @@ pub trait Store: Send + Sync + 'static {
     /// alone): the sweep's last step, once their bytes are gone.
     async fn forget_attachments(&self, attachments: &[AttachmentId]) -> ChatResult<()>;
 
-    /// For the notification worker, across every tenant: claims up to `limit` pending
+    /// For the notification worker, in `tenant` (or every tenant with `None`): claims up to `limit` pending
     /// notifications due at `now`, earliest first, by [`crate::rules::claim_notification`]
     /// (leased until `lease_until`), in the transaction that reads them. Concurrent claims,
     /// from this process or another node, never return the same row before its lease ends.
     async fn claim_notifications(
         &self,
+        tenant: Option<&TenantId>,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,

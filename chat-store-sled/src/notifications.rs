@@ -3,7 +3,7 @@
 //! their `notifications_due` index in the transaction that changed them.
 
 use chat_core::notification::{DueNotification, SettledNotification};
-use chat_core::{ChatResult, rules};
+use chat_core::{ChatResult, TenantId, rules};
 use chrono::{DateTime, Utc};
 
 use crate::error::SledStoreError;
@@ -11,12 +11,14 @@ use crate::keys;
 use crate::trees::Trees;
 
 impl Trees {
-    /// Walks `notifications_due` up to `now` (a plain scan), then claims what it found in
+    /// Walks `notifications_due` up to `now` (a plain scan; with a `tenant`, rows of other
+    /// tenants are read and passed over), then claims what it found in
     /// one transaction that reads each record again and applies
     /// [`rules::claim_notification`]: a row a concurrent claim, read or send changed
     /// meanwhile is claimed only if it is still due.
     pub(crate) fn claim_notifications(
         &self,
+        tenant: Option<&TenantId>,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
@@ -29,6 +31,12 @@ impl Trees {
             let (key, _) = entry.map_err(SledStoreError::from)?;
             let found = keys::split_notification_due(&key)
                 .ok_or_else(|| SledStoreError::corrupt("notification index", "a malformed key"))?;
+            if let Some(tenant) = tenant {
+                let theirs = self.record(found.0)?;
+                if theirs.is_none_or(|record| &record.conversation.tenant != tenant) {
+                    continue;
+                }
+            }
             candidates.push(found);
         }
         if candidates.is_empty() {
@@ -40,6 +48,9 @@ impl Trees {
                 let Some(before) = tx.record(*conversation)? else {
                     continue;
                 };
+                if tenant.is_some_and(|tenant| &before.conversation.tenant != tenant) {
+                    continue;
+                }
                 let mut record = before.clone();
                 let Some(participant) = record.participants.iter_mut().find(|p| &p.user == user) else {
                     continue;

@@ -636,11 +636,13 @@ impl Store for SledStore {
 
     async fn claim_notifications(
         &self,
+        tenant: Option<&TenantId>,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> ChatResult<Vec<chat_core::DueNotification>> {
-        self.write(move |trees| trees.claim_notifications(now, lease_until, limit))
+        let tenant = tenant.cloned();
+        self.write(move |trees| trees.claim_notifications(tenant.as_ref(), now, lease_until, limit))
             .await
     }
 

@@ -83,6 +83,7 @@ mod attachments;
 mod builder;
 mod bus;
 mod error;
+mod notifications;
 mod operations;
 mod rows;
 mod schema;

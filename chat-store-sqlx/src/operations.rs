@@ -498,6 +498,20 @@ impl Store for PgStore {
     async fn forget_attachments(&self, attachments: &[AttachmentId]) -> ChatResult<()> {
         self.forget(attachments).await
     }
+
+    async fn claim_notifications(
+        &self,
+        tenant: Option<&TenantId>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> ChatResult<Vec<chat_core::DueNotification>> {
+        self.claim_due(tenant, now, lease_until, limit).await
+    }
+
+    async fn settle_notifications(&self, settled: &[chat_core::SettledNotification]) -> ChatResult<()> {
+        self.settle(settled).await
+    }
 }
 
 impl PgStore {

@@ -5,7 +5,7 @@ use chat_core::model::{
     Quote, Reaction, Role,
 };
 use chat_core::{
-    AttachedFile, Attachment, AttachmentId, AttachmentState, ConversationId, MessageId, Metadata, Tag, TaggableId,
+    PendingNotification, AttachedFile, Attachment, AttachmentId, AttachmentState, ConversationId, MessageId, Metadata, Tag, TaggableId,
     TenantId, UserId,
 };
 use chrono::{DateTime, Utc};
@@ -23,7 +23,8 @@ pub(crate) const RECORD_COLUMNS: &str = "c.id, c.tenant, c.kind, c.title, c.tag_
      c.created_by, c.created_at, c.updated_at, c.last_seq, c.last_activity_at, c.last_message_id, \
      c.last_message_seq, c.last_message_sender, c.last_message_text, c.last_message_at, c.metadata, c.version, \
      pa.p_users, pa.p_roles, pa.p_joined_at, pa.p_last_read_seq, pa.p_last_read_at, pa.p_unread, \
-     pa.p_archived, pa.p_cleared, pa.p_delivered_seq, pa.p_delivered_at";
+     pa.p_archived, pa.p_cleared, pa.p_delivered_seq, pa.p_delivered_at, \
+     pa.p_notify_seq, pa.p_notify_due_at, pa.p_notify_attempts";
 
 /// The participants of conversation `c` as parallel arrays (one aggregation, so every array
 /// has the same order).
@@ -33,7 +34,9 @@ pub(crate) fn participants_lateral(schema: &str) -> String {
          array_agg(p.joined_at) AS p_joined_at, array_agg(p.last_read_seq) AS p_last_read_seq, \
          array_agg(p.last_read_at) AS p_last_read_at, array_agg(p.unread_count) AS p_unread, \
          array_agg(p.is_archived) AS p_archived, array_agg(p.cleared_through_seq) AS p_cleared, \
-         array_agg(p.last_delivered_seq) AS p_delivered_seq, array_agg(p.last_delivered_at) AS p_delivered_at \
+         array_agg(p.last_delivered_seq) AS p_delivered_seq, array_agg(p.last_delivered_at) AS p_delivered_at, \
+         array_agg(p.notify_first_seq) AS p_notify_seq, array_agg(p.notify_due_at) AS p_notify_due_at, \
+         array_agg(p.notify_attempts) AS p_notify_attempts \
          FROM {schema}.participants p WHERE p.conversation_id = c.id) pa"
     )
 }
@@ -116,7 +119,7 @@ pub(crate) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn user(value: String) -> Result<UserId, PgStoreError> {
+pub(crate) fn user(value: String) -> Result<UserId, PgStoreError> {
     UserId::new(value).map_err(|error| PgStoreError::Corrupt(format!("stored user id: {error}")))
 }
 
@@ -226,6 +229,10 @@ pub(crate) fn record_from_row(row: &PgRow) -> Result<ConversationRecord, PgStore
     let delivered: Vec<i64> = get::<Option<Vec<i64>>>(row, "p_delivered_seq")?.unwrap_or_default();
     let delivered_at: Vec<Option<DateTime<Utc>>> =
         get::<Option<Vec<Option<DateTime<Utc>>>>>(row, "p_delivered_at")?.unwrap_or_default();
+    let notify_seq: Vec<Option<i64>> = get::<Option<Vec<Option<i64>>>>(row, "p_notify_seq")?.unwrap_or_default();
+    let notify_due: Vec<Option<DateTime<Utc>>> =
+        get::<Option<Vec<Option<DateTime<Utc>>>>>(row, "p_notify_due_at")?.unwrap_or_default();
+    let notify_attempts: Vec<i32> = get::<Option<Vec<i32>>>(row, "p_notify_attempts")?.unwrap_or_default();
     let count = users.len();
     if [
         roles.len(),
@@ -237,6 +244,9 @@ pub(crate) fn record_from_row(row: &PgRow) -> Result<ConversationRecord, PgStore
         cleared.len(),
         delivered.len(),
         delivered_at.len(),
+        notify_seq.len(),
+        notify_due.len(),
+        notify_attempts.len(),
     ]
     .iter()
     .any(|&len| len != count)
@@ -256,6 +266,7 @@ pub(crate) fn record_from_row(row: &PgRow) -> Result<ConversationRecord, PgStore
             cleared_through_seq: to_u64(cleared[index], "cleared_through_seq")?,
             last_delivered_seq: to_u64(delivered[index], "last_delivered_seq")?,
             last_delivered_at: delivered_at[index],
+            pending_notification: pending_of(notify_seq[index], notify_due[index], notify_attempts[index])?,
         });
     }
     let mut record = ConversationRecord {
@@ -264,6 +275,25 @@ pub(crate) fn record_from_row(row: &PgRow) -> Result<ConversationRecord, PgStore
     };
     record.sort_participants();
     Ok(record)
+}
+
+/// A participant's pending notification from its three columns (both or neither of the
+/// first two are set, by a CHECK).
+pub(crate) fn pending_of(
+    first_seq: Option<i64>,
+    due_at: Option<DateTime<Utc>>,
+    attempts: i32,
+) -> Result<Option<PendingNotification>, PgStoreError> {
+    match (first_seq, due_at) {
+        (Some(first_seq), Some(due_at)) => Ok(Some(PendingNotification {
+            first_unread_seq: to_u64(first_seq, "notify_first_seq")?,
+            due_at,
+            attempts: u32::try_from(attempts)
+                .map_err(|_| PgStoreError::Corrupt("stored notify_attempts is negative".into()))?,
+        })),
+        (None, None) => Ok(None),
+        _ => Err(PgStoreError::Corrupt("half a pending notification".into())),
+    }
 }
 
 /// The columns of a quoted message `q` that a quote shows, prefixed `q_`.

@@ -49,6 +49,12 @@ pub(crate) struct Sql {
     pub search: String,
     pub stats: String,
     pub attachments: AttachmentSql,
+    /// `$1` now, `$2` lease end, `$3` limit, `$4` tenant or NULL: claims due notifications
+    /// (`rules::claim_notification`).
+    pub claim_notifications: String,
+    /// `$1` conversation, `$2` user, `$3` first seq, `$4` due, `$5` attempts: one
+    /// participant's pending notification, bumping the version.
+    pub save_pending: String,
 }
 
 /// The statements of attachment records (see the `attachments` migration).
@@ -207,12 +213,40 @@ impl Sql {
             ),
             lock_plain: lock(""),
             lock_message_id: lock("m.id = $3"),
-            append: format!("SELECT * FROM {s}.append_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+            append: format!("SELECT * FROM {s}.append_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
             attachments: AttachmentSql::new(s),
+            // rules::claim_notification in SQL: due rows, earliest first, of conversations
+            // no one else holds (SKIP LOCKED: another node's claim or a send in progress;
+            // those come in a later round). Locking the conversation and bumping its version
+            // is the locking protocol of every participant write (see `PgStore::lock`); the
+            // final UPDATE re-checks the due time on the newest row version, so two nodes
+            // never claim one row before its lease ends.
+            claim_notifications: format!(
+                "WITH due AS ( \
+                   SELECT p.conversation_id, p.user_id FROM {s}.participants p \
+                   WHERE p.notify_due_at <= $1 AND ($4::text IS NULL OR p.tenant = $4) ORDER BY p.notify_due_at LIMIT $3 \
+                 ), locked AS ( \
+                   SELECT c.id FROM {s}.conversations c WHERE c.id IN (SELECT conversation_id FROM due) \
+                   FOR NO KEY UPDATE SKIP LOCKED \
+                 ), bumped AS ( \
+                   UPDATE {s}.conversations c SET version = c.version + 1 FROM locked l WHERE c.id = l.id \
+                 ) UPDATE {s}.participants p \
+                   SET notify_due_at = $2, notify_attempts = p.notify_attempts + 1 \
+                 FROM due d JOIN locked l ON l.id = d.conversation_id \
+                 WHERE p.conversation_id = d.conversation_id AND p.user_id = d.user_id AND p.notify_due_at <= $1 \
+                 RETURNING p.tenant, p.user_id, p.conversation_id, p.notify_first_seq, p.notify_due_at, \
+                   p.notify_attempts"
+            ),
+            save_pending: format!(
+                "WITH c AS (UPDATE {s}.conversations SET version = version + 1 WHERE id = $1) \
+                 UPDATE {s}.participants SET notify_first_seq = $3, notify_due_at = $4, notify_attempts = $5 \
+                 WHERE conversation_id = $1 AND user_id = $2"
+            ),
             save_participant: format!(
                 "WITH c AS (UPDATE {s}.conversations SET updated_at = $3, version = version + 1 WHERE id = $1) \
                  UPDATE {s}.participants SET role = $4, last_read_seq = $5, last_read_at = $6, unread_count = $7, \
-                   is_archived = $8, cleared_through_seq = $9, last_delivered_seq = $10, last_delivered_at = $11 \
+                   is_archived = $8, cleared_through_seq = $9, last_delivered_seq = $10, last_delivered_at = $11, \
+                   notify_first_seq = $12, notify_due_at = $13, notify_attempts = $14 \
                  WHERE conversation_id = $1 AND user_id = $2"
             ),
             save_message: format!(
@@ -252,8 +286,10 @@ impl Sql {
                  WHERE conversation_id = $1 AND seq > $2 AND deleted_at IS NOT NULL"
             ),
             save_unread_counts: format!(
-                "UPDATE {s}.participants p SET unread_count = v.unread_count \
-                 FROM unnest($2::text[], $3::bigint[]) AS v(user_id, unread_count) \
+                "UPDATE {s}.participants p SET unread_count = v.unread_count, notify_first_seq = v.first_seq, \
+                   notify_due_at = v.due_at, notify_attempts = v.attempts \
+                 FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[], $6::integer[]) \
+                   AS v(user_id, unread_count, first_seq, due_at, attempts) \
                  WHERE p.conversation_id = $1 AND p.user_id = v.user_id"
             ),
             save_deliveries: format!(

@@ -238,28 +238,42 @@ impl PgStore {
         Ok((record, answer))
     }
 
-    /// Writes the unread counts of the participants whose count differs between `before`
-    /// and `after` (a delete takes its message off the badges of those who had not read it),
-    /// in one statement.
+    /// Writes the unread counts and pending notifications of the participants whose ones
+    /// differ between `before` and `after` (a delete takes its message off the badges of
+    /// those who had not read it, and their notification when nothing unread is left), in
+    /// one statement.
     pub(crate) async fn save_unread_counts(
         &self,
         conn: &mut PgConnection,
         before: &ConversationRecord,
         after: &ConversationRecord,
     ) -> ChatResult<()> {
-        let (users, counts): (Vec<&str>, Vec<i64>) = after
+        let changed: Vec<&chat_core::Participant> = after
             .participants
             .iter()
-            .filter(|p| before.participant(&p.user).map(|old| old.unread_count) != Some(p.unread_count))
-            .map(|p| (p.user.as_str(), to_i64(p.unread_count)))
-            .unzip();
-        if users.is_empty() {
+            .filter(|p| {
+                before
+                    .participant(&p.user)
+                    .map(|old| (old.unread_count, old.pending_notification))
+                    != Some((p.unread_count, p.pending_notification))
+            })
+            .collect();
+        if changed.is_empty() {
             return Ok(());
         }
+        let users: Vec<&str> = changed.iter().map(|p| p.user.as_str()).collect();
+        let counts: Vec<i64> = changed.iter().map(|p| to_i64(p.unread_count)).collect();
+        let first_seqs: Vec<Option<i64>> = changed.iter().map(|p| pending_first_seq(p)).collect();
+        let due: Vec<Option<chrono::DateTime<chrono::Utc>>> =
+            changed.iter().map(|p| p.pending_notification.map(|pending| pending.due_at)).collect();
+        let attempts: Vec<i32> = changed.iter().map(|p| pending_attempts(p)).collect();
         sqlx::query(&self.sql.save_unread_counts)
             .bind(after.conversation.id.as_uuid())
             .bind(&users)
             .bind(&counts)
+            .bind(&first_seqs)
+            .bind(&due)
+            .bind(&attempts)
             .execute(&mut *conn)
             .await
             .map_err(db)?;
@@ -287,6 +301,9 @@ impl PgStore {
             .bind(to_i64(participant.cleared_through_seq))
             .bind(to_i64(participant.last_delivered_seq))
             .bind(participant.last_delivered_at)
+            .bind(pending_first_seq(participant))
+            .bind(participant.pending_notification.map(|pending| pending.due_at))
+            .bind(pending_attempts(participant))
             .execute(&mut *conn)
             .await
             .map_err(db)?;
@@ -355,6 +372,7 @@ impl PgStore {
             .bind(now())
             .bind(LastMessage::preview_text(&new.body))
             .bind(new.reply_to.map(|id| *id.as_uuid()))
+            .bind(new.notify_after.map(|delay| delay.num_microseconds().unwrap_or(i64::MAX)))
     }
 
     pub(crate) async fn fetch_records(
@@ -366,6 +384,20 @@ impl PgStore {
             .map(|row| record_from_row(row).map_err(ChatError::from))
             .collect()
     }
+}
+
+/// The `notify_first_seq` column of a participant row.
+pub(crate) fn pending_first_seq(participant: &chat_core::Participant) -> Option<i64> {
+    participant
+        .pending_notification
+        .map(|pending| to_i64(pending.first_unread_seq))
+}
+
+/// The `notify_attempts` column of a participant row (saturating: it only paces backoff).
+pub(crate) fn pending_attempts(participant: &chat_core::Participant) -> i32 {
+    participant
+        .pending_notification
+        .map_or(0, |pending| i32::try_from(pending.attempts).unwrap_or(i32::MAX))
 }
 
 pub(crate) async fn commit(tx: Transaction<'static, Postgres>) -> ChatResult<()> {

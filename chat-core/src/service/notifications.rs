@@ -52,6 +52,7 @@ pub struct NotificationWorker {
     notify_timeout: Duration,
     backoff: (Duration, Duration),
     message_cap: usize,
+    tenant: Option<crate::ids::TenantId>,
 }
 
 impl std::fmt::Debug for NotificationWorker {
@@ -87,6 +88,7 @@ impl NotificationWorker {
             notify_timeout: Duration::from_secs(30),
             backoff: (Duration::from_secs(5), Duration::from_secs(600)),
             message_cap: 5,
+            tenant: None,
         }
     }
 
@@ -128,6 +130,12 @@ impl NotificationWorker {
         self
     }
 
+    /// Drains only `tenant`'s notifications (by default every tenant's).
+    pub fn for_tenant(mut self, tenant: crate::ids::TenantId) -> Self {
+        self.tenant = Some(tenant);
+        self
+    }
+
     /// The retry delay after `attempts` claims.
     fn backoff_after(&self, attempts: u32) -> Duration {
         let (first, max) = self.backoff;
@@ -142,7 +150,7 @@ impl NotificationWorker {
         let store = self.services.store();
         let now = Utc::now();
         let claimed = store
-            .claim_notifications(now, after(now, self.lease), self.batch)
+            .claim_notifications(self.tenant.as_ref(), now, after(now, self.lease), self.batch)
             .await?;
         let mut report = DrainReport {
             claimed: claimed.len(),

@@ -213,11 +213,12 @@ impl<S: Store, G: Send + Sync + 'static> Store for GuardedStore<S, G> {
 
     async fn claim_notifications(
         &self,
+        tenant: Option<&crate::ids::TenantId>,
         now: chrono::DateTime<chrono::Utc>,
         lease_until: chrono::DateTime<chrono::Utc>,
         limit: usize,
     ) -> ChatResult<Vec<crate::notification::DueNotification>> {
-        self.store.claim_notifications(now, lease_until, limit).await
+        self.store.claim_notifications(tenant, now, lease_until, limit).await
     }
 
     async fn settle_notifications(&self, settled: &[crate::notification::SettledNotification]) -> ChatResult<()> {

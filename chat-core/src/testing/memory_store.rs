@@ -538,6 +538,7 @@ impl Store for MemoryStore {
 
     async fn claim_notifications(
         &self,
+        tenant: Option<&TenantId>,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
@@ -546,6 +547,7 @@ impl Store for MemoryStore {
         let mut due: Vec<(DateTime<Utc>, ConversationId, UserId)> = state
             .entries
             .values()
+            .filter(|entry| tenant.is_none_or(|tenant| &entry.record.conversation.tenant == tenant))
             .flat_map(|entry| {
                 entry.record.participants.iter().filter_map(|participant| {
                     let pending = participant.pending_notification?;
