@@ -60,12 +60,12 @@ pub use error::{ChatError, ChatResult, FieldErrors};
 pub use events::{DeliveryReceipt, Event, EventBus, EventPayload, EventStream, InProcessEventBus, StreamError};
 pub use ids::{AttachmentId, ConversationId, Identity, MessageId, NotificationId, TenantId, UserId};
 pub use limits::Limits;
-pub use notification::{
-    DueNotification, Notification, NotificationOutcome, Notifier, NotifyError, PendingNotification, SettledNotification,
-};
 pub use model::{
     Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, MessageRef, Metadata,
     Participant, Quote, Reaction, Role, Stats,
+};
+pub use notification::{
+    DueNotification, Notification, NotificationOutcome, Notifier, NotifyError, PendingNotification, SettledNotification,
 };
 pub use service::{
     AttachmentService, ByteRange, ChatServices, ContactService, ConversationService, Download, DownloadContent,

@@ -206,7 +206,10 @@ pub fn append(
         } else {
             participant.unread_count += 1;
             if let Some(delay) = new.notify_after {
-                let due_at = message.created_at.checked_add_signed(delay).unwrap_or(DateTime::<Utc>::MAX_UTC);
+                let due_at = message
+                    .created_at
+                    .checked_add_signed(delay)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC);
                 pend(participant, message.seq, due_at);
             }
         }

@@ -57,7 +57,10 @@ impl PgStore {
         ordered.sort_by_key(|one| one.due.conversation);
         let mut tx = self.begin().await?;
         for one in ordered {
-            let mut record = match self.lock_in_tenant(&mut tx, &one.due.tenant, one.due.conversation).await {
+            let mut record = match self
+                .lock_in_tenant(&mut tx, &one.due.tenant, one.due.conversation)
+                .await
+            {
                 Ok(record) => record,
                 Err(ChatError::NotFound { .. }) => continue,
                 Err(error) => return Err(error),

@@ -5,8 +5,8 @@ use chat_core::model::{
     Quote, Reaction, Role,
 };
 use chat_core::{
-    PendingNotification, AttachedFile, Attachment, AttachmentId, AttachmentState, ConversationId, MessageId, Metadata, Tag, TaggableId,
-    TenantId, UserId,
+    AttachedFile, Attachment, AttachmentId, AttachmentState, ConversationId, MessageId, Metadata, PendingNotification,
+    Tag, TaggableId, TenantId, UserId,
 };
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;

@@ -264,8 +264,10 @@ impl PgStore {
         let users: Vec<&str> = changed.iter().map(|p| p.user.as_str()).collect();
         let counts: Vec<i64> = changed.iter().map(|p| to_i64(p.unread_count)).collect();
         let first_seqs: Vec<Option<i64>> = changed.iter().map(|p| pending_first_seq(p)).collect();
-        let due: Vec<Option<chrono::DateTime<chrono::Utc>>> =
-            changed.iter().map(|p| p.pending_notification.map(|pending| pending.due_at)).collect();
+        let due: Vec<Option<chrono::DateTime<chrono::Utc>>> = changed
+            .iter()
+            .map(|p| p.pending_notification.map(|pending| pending.due_at))
+            .collect();
         let attempts: Vec<i32> = changed.iter().map(|p| pending_attempts(p)).collect();
         sqlx::query(&self.sql.save_unread_counts)
             .bind(after.conversation.id.as_uuid())
@@ -372,7 +374,10 @@ impl PgStore {
             .bind(now())
             .bind(LastMessage::preview_text(&new.body))
             .bind(new.reply_to.map(|id| *id.as_uuid()))
-            .bind(new.notify_after.map(|delay| delay.num_microseconds().unwrap_or(i64::MAX)))
+            .bind(
+                new.notify_after
+                    .map(|delay| delay.num_microseconds().unwrap_or(i64::MAX)),
+            )
     }
 
     pub(crate) async fn fetch_records(

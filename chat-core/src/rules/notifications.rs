@@ -78,13 +78,12 @@ pub fn settle_notification(record: &mut ConversationRecord, settled: &SettledNot
         }
         NotificationOutcome::Delivered { through_seq, rearm_at } => {
             let unread_after = participant.last_read_seq.max(through_seq);
-            participant.pending_notification = (last_seq > unread_after && participant.unread_count > 0).then_some(
-                PendingNotification {
+            participant.pending_notification =
+                (last_seq > unread_after && participant.unread_count > 0).then_some(PendingNotification {
                     first_unread_seq: unread_after + 1,
                     due_at: rearm_at,
                     attempts: 0,
-                },
-            );
+                });
         }
     }
     true

@@ -17,9 +17,7 @@ use futures_util::FutureExt;
 use super::{ChatServices, Originals};
 use crate::error::{ChatError, ChatResult};
 use crate::ids::Identity;
-use crate::notification::{
-    DueNotification, Notification, NotificationOutcome, Notifier, SettledNotification,
-};
+use crate::notification::{DueNotification, Notification, NotificationOutcome, Notifier, SettledNotification};
 use crate::store::HistoryQuery;
 
 /// Claims per round, by default.
@@ -70,7 +68,8 @@ fn delta(duration: Duration) -> TimeDelta {
 }
 
 fn after(now: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
-    now.checked_add_signed(delta(duration)).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    now.checked_add_signed(delta(duration))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 impl NotificationWorker {
@@ -180,7 +179,8 @@ impl NotificationWorker {
             }
         }
         if !batch.is_empty() {
-            let notifications: Vec<Notification> = batch.iter().map(|(_, notification, _)| notification.clone()).collect();
+            let notifications: Vec<Notification> =
+                batch.iter().map(|(_, notification, _)| notification.clone()).collect();
             let outcome = tokio::time::timeout(self.notify_timeout, self.notifier.notify(&notifications)).await;
             for (due, notification, through_seq) in batch {
                 let failed = match &outcome {
@@ -249,7 +249,9 @@ impl NotificationWorker {
         let messages: Vec<_> = page
             .messages
             .into_iter()
-            .filter(|message| message.seq > read && message.deleted_at.is_none() && message.sender.as_ref() != Some(&due.user))
+            .filter(|message| {
+                message.seq > read && message.deleted_at.is_none() && message.sender.as_ref() != Some(&due.user)
+            })
             .collect();
         let mut originals = Originals::of(page.quoted);
         originals.add_page(&messages);

@@ -551,7 +551,8 @@ impl Store for MemoryStore {
             .flat_map(|entry| {
                 entry.record.participants.iter().filter_map(|participant| {
                     let pending = participant.pending_notification?;
-                    (pending.due_at <= now).then(|| (pending.due_at, entry.record.conversation.id, participant.user.clone()))
+                    (pending.due_at <= now)
+                        .then(|| (pending.due_at, entry.record.conversation.id, participant.user.clone()))
                 })
             })
             .collect();

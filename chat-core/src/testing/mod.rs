@@ -83,6 +83,10 @@ macro_rules! conformance_tests {
             attachments_bind_only_the_senders_own_unsent_uploads,
             deleted_and_never_sent_attachments_are_swept,
             refused_uploads_leave_nothing_behind,
+            a_burst_is_one_notification_and_reading_first_cancels_it,
+            leaving_removal_clearing_and_replying_cancel_pending_notifications,
+            claims_are_leased_and_settle_by_the_rules,
+            the_worker_delivers_every_notification_through_a_failing_notifier,
         );
 
         #[test]

@@ -17,7 +17,8 @@
 //! - [`reactions`]: reactions (invariant 10);
 //! - [`receipts`]: delivery watermarks and receipts (invariant 11);
 //! - [`system_messages`]: messages the host posts;
-//! - [`attachments`]: uploads, binding them to messages, and the sweep.
+//! - [`attachments`]: uploads, binding them to messages, and the sweep;
+//! - [`notifications`]: the outbox and its worker (invariant 14).
 //!
 //! The helpers below check what several cases share.
 
@@ -28,6 +29,7 @@ pub mod groups;
 pub mod history;
 pub mod inbox;
 pub mod messages;
+pub mod notifications;
 pub mod participant_state;
 pub mod reactions;
 pub mod receipts;
@@ -56,6 +58,11 @@ pub use inbox::{
 pub use messages::{
     only_the_sender_edits_or_deletes, preview_follows_the_newest_message,
     repeated_client_message_id_returns_the_stored_message,
+};
+pub use notifications::{
+    a_burst_is_one_notification_and_reading_first_cancels_it, claims_are_leased_and_settle_by_the_rules,
+    leaving_removal_clearing_and_replying_cancel_pending_notifications,
+    the_worker_delivers_every_notification_through_a_failing_notifier,
 };
 pub use participant_state::{
     clearing_history_hides_it_for_that_user_only, deleting_an_unread_message_takes_it_off_the_badge,

@@ -1,0 +1,263 @@
+//! Offline notifications (invariant 14): a burst is one pending notification per
+//! recipient, reading everything (or clearing, leaving, being removed) before it falls due
+//! cancels it, claims are leased, and the worker hands every due one to the notifier, also
+//! through a notifier that fails.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::ids::{ConversationId, NotificationId, UserId};
+use crate::notification::{
+    DueNotification, Notification, NotificationOutcome, Notifier, NotifyError, SettledNotification,
+};
+use crate::service::NotificationWorker;
+use crate::store::Store;
+use crate::testing::fixtures::{Fixture, user_name};
+
+const DELAY: Duration = Duration::from_secs(300);
+
+fn notifying(store: Arc<dyn Store>, users: usize, delay: Duration) -> Fixture {
+    let mut fx = Fixture::new(store, users);
+    fx.services = fx.services.clone().with_notifications(delay);
+    fx
+}
+
+/// Every pending notification of the fixture's tenant due at `at`, claimed with a minute's
+/// lease.
+async fn claim_at(fx: &Fixture, at: DateTime<Utc>) -> Vec<DueNotification> {
+    fx.services
+        .store()
+        .claim_notifications(Some(&fx.tenant), at, at + TimeDelta::minutes(1), 1000)
+        .await
+        .expect("claim notifications")
+}
+
+fn later() -> DateTime<Utc> {
+    Utc::now() + TimeDelta::hours(1)
+}
+
+/// Ten messages to one recipient are one pending notification from the first, due after
+/// the delay (not before), none for the sender; reading everything before it is due
+/// cancels it; a message after that read is a second notification with another id.
+pub async fn a_burst_is_one_notification_and_reading_first_cancels_it(store: Arc<dyn Store>) {
+    let fx = notifying(store, 3, DELAY);
+    let conversation = fx.direct(0, 1).await;
+    for index in 0..10 {
+        fx.send(0, conversation, &format!("message {index}")).await;
+    }
+    assert!(
+        claim_at(&fx, Utc::now()).await.is_empty(),
+        "nothing is due before the delay"
+    );
+    let due = claim_at(&fx, later()).await;
+    assert_eq!(due.len(), 1, "a burst is one notification: {due:?}");
+    assert_eq!((&due[0].user, due[0].conversation), (&fx.user(1).user, conversation));
+    assert_eq!(due[0].pending.first_unread_seq, 1);
+    assert_eq!(due[0].id(), NotificationId::of(conversation, &fx.user(1).user, 1));
+
+    let read_first = fx.direct(0, 2).await;
+    fx.send(0, read_first, "are you there?").await;
+    fx.conversations()
+        .mark_read(fx.user(2), read_first, None)
+        .await
+        .expect("read");
+    assert!(
+        claim_at(&fx, later()).await.is_empty(),
+        "reading before it is due cancels it"
+    );
+    fx.send(0, read_first, "one more").await;
+    let again = claim_at(&fx, later()).await;
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(
+        again[0].pending.first_unread_seq, 2,
+        "the second notification starts after the read"
+    );
+    assert_ne!(again[0].id(), NotificationId::of(read_first, &fx.user(2).user, 1));
+}
+
+/// In a group, leaving, being removed and clearing history each cancel that member's
+/// pending notification; a reply cancels the replier's own; the member who does nothing
+/// keeps theirs.
+pub async fn leaving_removal_clearing_and_replying_cancel_pending_notifications(store: Arc<dyn Store>) {
+    let fx = notifying(store, 6, DELAY);
+    let group = fx.group(0, &[1, 2, 3, 4, 5]).await;
+    fx.send(0, group, "who is coming on Friday?").await;
+    fx.send(4, group, "me!").await;
+    let conversations = fx.conversations();
+    conversations.leave(fx.user(1), group).await.expect("leave");
+    conversations
+        .remove_participant(fx.user(0), group, &fx.user(2).user)
+        .await
+        .expect("remove");
+    conversations.clear_history(fx.user(3), group).await.expect("clear");
+    let due = claim_at(&fx, later()).await;
+    let users: BTreeSet<&UserId> = due.iter().map(|due| &due.user).collect();
+    assert_eq!(
+        users,
+        BTreeSet::from([&fx.user(0).user, &fx.user(5).user]),
+        "only the member who did nothing and the first sender (told of the reply) remain"
+    );
+    let of_owner = due.iter().find(|due| due.user == fx.user(0).user).expect("owner's");
+    assert_eq!(of_owner.pending.first_unread_seq, 2, "the owner is told of the reply");
+}
+
+/// A claim is leased: not claimed again before the lease ends, claimed again (one more
+/// attempt) after it. A retry is due at its time; a delivery removes the row, unless a
+/// message arrived during the call: then it comes back from that message.
+pub async fn claims_are_leased_and_settle_by_the_rules(store: Arc<dyn Store>) {
+    let fx = notifying(store.clone(), 2, DELAY);
+    let conversation = fx.direct(0, 1).await;
+    fx.send(0, conversation, "is the bike still for sale?").await;
+    let at = later();
+    let lease_end = at + TimeDelta::minutes(1);
+    let first = claim_at(&fx, at).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].pending.attempts, 1);
+    let lease_error = (first[0].pending.due_at - lease_end).abs();
+    assert!(
+        lease_error < TimeDelta::milliseconds(1),
+        "leased until its end: {lease_error}"
+    );
+    assert!(claim_at(&fx, at).await.is_empty(), "leased");
+    let second = claim_at(&fx, lease_end).await;
+    assert_eq!(second.len(), 1, "claimed again once the lease ended");
+    assert_eq!(second[0].pending.attempts, 2);
+
+    let retry_at = lease_end + TimeDelta::minutes(5);
+    let settle = |due: &DueNotification, outcome| SettledNotification {
+        due: due.clone(),
+        outcome,
+    };
+    store
+        .settle_notifications(&[settle(&second[0], NotificationOutcome::Retry { retry_at })])
+        .await
+        .expect("settle");
+    assert!(claim_at(&fx, retry_at - TimeDelta::seconds(1)).await.is_empty());
+    let third = claim_at(&fx, retry_at).await;
+    assert_eq!(third.len(), 1, "due again at the retry time");
+
+    fx.send(0, conversation, "I can pick it up today").await;
+    let delivered = NotificationOutcome::Delivered {
+        through_seq: 1,
+        rearm_at: retry_at,
+    };
+    store
+        .settle_notifications(&[settle(&third[0], delivered)])
+        .await
+        .expect("settle");
+    let rearmed = claim_at(&fx, later() + TimeDelta::hours(1)).await;
+    assert_eq!(rearmed.len(), 1, "a message sent during the call is not missed");
+    assert_eq!(rearmed[0].pending.first_unread_seq, 2);
+    let done = NotificationOutcome::Delivered {
+        through_seq: 2,
+        rearm_at: retry_at,
+    };
+    store
+        .settle_notifications(&[settle(&rearmed[0], done), settle(&third[0], done)])
+        .await
+        .expect("settle");
+    assert!(
+        claim_at(&fx, later() + TimeDelta::days(1)).await.is_empty(),
+        "delivered"
+    );
+}
+
+/// A notifier that fails every third call, recording what it was told.
+#[derive(Default)]
+struct FlakyNotifier {
+    calls: AtomicUsize,
+    failed_calls: AtomicUsize,
+    delivered: Mutex<BTreeMap<NotificationId, usize>>,
+    seen: Mutex<Vec<Notification>>,
+}
+
+#[async_trait]
+impl Notifier for FlakyNotifier {
+    async fn notify(&self, batch: &[Notification]) -> Result<(), NotifyError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        if call % 3 == 1 {
+            self.failed_calls.fetch_add(1, Ordering::SeqCst);
+            return Err(NotifyError::all("the mail server said no"));
+        }
+        let mut delivered = self.delivered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for notification in batch {
+            *delivered.entry(notification.id).or_default() += 1;
+        }
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(batch.iter().cloned());
+        Ok(())
+    }
+}
+
+/// Twelve recipients with unread messages and a notifier failing a third of its calls:
+/// the worker ends with every notification delivered exactly once (a failed call delivers
+/// nothing, so its retry is the only delivery), each rendered for its recipient with the
+/// sender's name and the newest unread messages up to the cap, and the outbox empty.
+pub async fn the_worker_delivers_every_notification_through_a_failing_notifier(store: Arc<dyn Store>) {
+    let fx = notifying(store, 13, Duration::ZERO);
+    let mut expected: BTreeMap<NotificationId, (UserId, ConversationId)> = BTreeMap::new();
+    for recipient in 1..13 {
+        let conversation = fx.direct(0, recipient).await;
+        for index in 0..4 {
+            fx.send(0, conversation, &format!("offer {index}")).await;
+        }
+        let user = fx.user(recipient).user.clone();
+        expected.insert(NotificationId::of(conversation, &user, 1), (user, conversation));
+    }
+    let notifier = Arc::new(FlakyNotifier::default());
+    let worker = NotificationWorker::new(fx.services.clone(), notifier.clone())
+        .for_tenant(fx.tenant.clone())
+        .with_batch_size(5)
+        .with_message_cap(3)
+        .with_retry_backoff(Duration::ZERO, Duration::ZERO);
+    for _ in 0..50 {
+        let report = worker.run_once().await.expect("a round");
+        if report.claimed == 0 {
+            break;
+        }
+    }
+    let delivered = notifier
+        .delivered
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    assert!(
+        notifier.failed_calls.load(Ordering::SeqCst) > 0,
+        "the notifier did fail"
+    );
+    assert_eq!(
+        delivered.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "every notification delivered"
+    );
+    assert!(delivered.values().all(|&times| times == 1), "{delivered:?}");
+    for notification in notifier
+        .seen
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+    {
+        let (user, conversation) = &expected[&notification.id];
+        assert_eq!(
+            (&notification.recipient, notification.conversation.conversation.id),
+            (user, *conversation)
+        );
+        assert_eq!(notification.unread_count, 4);
+        let bodies: Vec<&str> = notification.messages.iter().map(|m| m.message.body.as_str()).collect();
+        assert_eq!(
+            bodies,
+            ["offer 1", "offer 2", "offer 3"],
+            "the newest unread, up to the cap"
+        );
+        let sender = notification.messages[0].sender.as_ref().expect("a sender");
+        assert_eq!(sender.name, user_name(0), "rendered with the sender's profile");
+    }
+    assert!(claim_at(&fx, later()).await.is_empty(), "the outbox is empty");
+}
