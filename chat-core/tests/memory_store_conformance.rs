@@ -6,3 +6,10 @@ use chat_core::Store;
 use chat_core::testing::MemoryStore;
 
 chat_core::conformance_tests!(async { Arc::new(MemoryStore::new()) as Arc<dyn Store> });
+
+/// Two workers over one store never deliver a notification twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_share_one_memory_outbox() {
+    let store = Arc::new(MemoryStore::new()) as Arc<dyn Store>;
+    chat_core::testing::conformance::notifications::two_workers_share_the_outbox(store.clone(), store, 200).await;
+}

@@ -46,7 +46,7 @@ impl PgStore {
                 pending,
             });
         }
-        claimed.sort_by(|a, b| a.pending.due_at.cmp(&b.pending.due_at));
+        claimed.sort_by_key(|due| due.pending.due_at);
         Ok(claimed)
     }
 

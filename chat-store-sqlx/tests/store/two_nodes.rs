@@ -496,3 +496,16 @@ impl SubscribeUser for PgEventBus {
         chat_core::EventBus::subscribe(self, &identity.tenant, &identity.user)
     }
 }
+
+/// Invariant 14 across nodes: two workers on two pools drain 1,000 due notifications with
+/// one notifier call each and no id twice (claims use `FOR UPDATE SKIP LOCKED` and a lease).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_on_two_pools_notify_each_of_1000_once() {
+    let Some(nodes) = two_nodes().await else { return };
+    chat_core::testing::conformance::notifications::two_workers_share_the_outbox(
+        nodes.store_a.clone(),
+        nodes.store_b.clone(),
+        1000,
+    )
+    .await;
+}

@@ -261,3 +261,66 @@ pub async fn the_worker_delivers_every_notification_through_a_failing_notifier(s
     }
     assert!(claim_at(&fx, later()).await.is_empty(), "the outbox is empty");
 }
+
+/// A notifier that records every id it is called with and never fails.
+#[derive(Default)]
+struct CountingNotifier {
+    calls: Mutex<Vec<NotificationId>>,
+}
+
+#[async_trait]
+impl Notifier for CountingNotifier {
+    async fn notify(&self, batch: &[Notification]) -> Result<(), NotifyError> {
+        self.calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(batch.iter().map(|notification| notification.id));
+        Ok(())
+    }
+}
+
+/// Two workers, each over its own store handle (two nodes on one database, or one store
+/// shared), drain `count` due notifications: the notifier is called `count` times in all,
+/// no id twice (nothing fails, so nothing is retried), and the outbox ends empty. Not part
+/// of [`crate::conformance_tests!`], since it needs two handles on one backend.
+pub async fn two_workers_share_the_outbox(node_a: Arc<dyn Store>, node_b: Arc<dyn Store>, count: usize) {
+    let limits = crate::limits::Limits {
+        conversations_started_per_hour: 0,
+        ..crate::limits::Limits::default()
+    };
+    let mut fx = Fixture::with_limits(node_a, count + 1, limits);
+    fx.services = fx.services.clone().with_notifications(Duration::ZERO);
+    for recipient in 1..=count {
+        let conversation = fx.direct(0, recipient).await;
+        fx.send(0, conversation, "a new offer").await;
+    }
+    let notifier = Arc::new(CountingNotifier::default());
+    let worker = |store: Arc<dyn Store>| {
+        let services = crate::service::ChatServices::new(store, fx.services.directory().clone())
+            .with_notifications(Duration::ZERO);
+        NotificationWorker::new(services, notifier.clone())
+            .for_tenant(fx.tenant.clone())
+            .with_batch_size(16)
+    };
+    let drain = |worker: NotificationWorker| async move {
+        loop {
+            let report = worker.run_once().await.expect("a round");
+            if report.claimed == 0 {
+                break;
+            }
+        }
+    };
+    let a = tokio::spawn(drain(worker(fx.services.store().clone())));
+    let b = tokio::spawn(drain(worker(node_b)));
+    a.await.expect("worker a");
+    b.await.expect("worker b");
+    let calls = notifier
+        .calls
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let distinct: BTreeSet<&NotificationId> = calls.iter().collect();
+    assert_eq!(calls.len(), count, "one call per due notification");
+    assert_eq!(distinct.len(), count, "no id twice");
+    assert!(claim_at(&fx, later()).await.is_empty(), "the outbox is empty");
+}
