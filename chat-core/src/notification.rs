@@ -15,6 +15,17 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{ConversationId, NotificationId, TenantId, UserId};
 use crate::view::{ConversationView, MessageView};
 
+/// The longest notification delay: 100 years of 365 days, "never" for any host.
+/// Longer delays are this one, so every store can write the due time as a timestamp.
+pub const MAX_NOTIFICATION_DELAY: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// `delay` capped at [`MAX_NOTIFICATION_DELAY`] (and at zero below): the delay every store
+/// adds to a message's time for its recipients' due time.
+pub fn bounded_delay(delay: chrono::TimeDelta) -> chrono::TimeDelta {
+    let max = chrono::TimeDelta::from_std(MAX_NOTIFICATION_DELAY).unwrap_or(chrono::TimeDelta::MAX);
+    delay.clamp(chrono::TimeDelta::zero(), max)
+}
+
 /// A participant's pending notification: the outbox row of one (recipient, conversation),
 /// at most one per pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

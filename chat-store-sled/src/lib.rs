@@ -153,6 +153,7 @@
 #![forbid(unsafe_code)]
 
 mod attachments;
+mod builder;
 mod commit;
 mod counters;
 mod error;
@@ -165,6 +166,7 @@ mod trees;
 mod tx;
 mod writes;
 
+pub use builder::{DEFAULT_TREE_PREFIX, Durability, FORMAT_VERSION, SledStoreBuilder};
 pub use commit::CommitStats;
 pub use error::SledStoreError;
-pub use store::{DEFAULT_TREE_PREFIX, Durability, FORMAT_VERSION, SledStore, SledStoreBuilder};
+pub use store::SledStore;

@@ -1,9 +1,7 @@
-//! [`SledStore`], its builder and its [`Store`] implementation.
+//! [`SledStore`] and its [`Store`] implementation (the builder is in `builder.rs`).
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_core::store::{
@@ -18,304 +16,28 @@ use chrono::{DateTime, Utc};
 
 use crate::keys;
 
+use crate::builder::{Durability, SledStoreBuilder};
 use crate::commit::{CommitStats, GroupCommit};
 use crate::error::SledStoreError;
-use crate::trees::{DATA_TREES, Trees};
-
-/// The layout version this build writes and reads. Bump it (and add a migration) whenever
-/// a key or value encoding changes.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// What the format marker starts with; a marker without it belongs to something else.
-const FORMAT_MAGIC: &[u8] = b"chat-store-sled\0";
-
-/// The key of the format marker in the `…/meta` tree.
-const FORMAT_KEY: &[u8] = b"format";
-
-/// The tree name prefix used unless [`SledStoreBuilder::tree_prefix`] says otherwise.
-pub const DEFAULT_TREE_PREFIX: &str = "chat";
-
-/// When a write is acknowledged, relative to reaching the disk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Durability {
-    /// Every write operation returns only after sled has flushed its log and
-    /// `fdatasync`ed its data file: an acknowledged write survives a crash of the process,
-    /// of the kernel or a power cut, as far as the drive honours the sync (see the crate
-    /// docs for what is and is not covered). Concurrent writers share one flush and one
-    /// sync (group commit). The default.
-    #[default]
-    Durable,
-    /// Operations return once their transaction commits in memory; sled writes it out in
-    /// the background (every `flush_every_ms`, 500 ms by default) and when the store is
-    /// dropped or [`SledStore::flush`] is called. A crash loses the last moments of
-    /// acknowledged writes (whole transactions, never half of one). For tests and for
-    /// caches that can be rebuilt.
-    Relaxed,
-}
-
-enum Location {
-    Unset,
-    Path(PathBuf),
-    Db(sled::Db, Option<PathBuf>),
-    Temporary,
-}
-
-/// Opens a [`SledStore`]: over a directory ([`path`](Self::path)), over a `sled::Db` the
-/// host already uses ([`db`](Self::db)) or over a temporary database
-/// ([`temporary`](Self::temporary)).
-///
-/// ```no_run
-/// # async fn demo() -> Result<(), chat_store_sled::SledStoreError> {
-/// use chat_store_sled::{Durability, SledStore};
-/// let store = SledStore::builder()
-///     .path("/var/lib/myapp/chat")
-///     .durability(Durability::Durable)
-///     .open()
-///     .await?;
-/// # Ok(()) }
-/// ```
-pub struct SledStoreBuilder {
-    location: Location,
-    durability: Durability,
-    tree_prefix: String,
-    cache_capacity: Option<u64>,
-    flush_every: Option<Option<Duration>>,
-}
-
-impl std::fmt::Debug for SledStoreBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let location = match &self.location {
-            Location::Unset => "unset".to_owned(),
-            Location::Path(path) => path.display().to_string(),
-            Location::Db(_, None) => "existing sled::Db".to_owned(),
-            Location::Db(_, Some(dir)) => format!("existing sled::Db in {}", dir.display()),
-            Location::Temporary => "temporary".to_owned(),
-        };
-        f.debug_struct("SledStoreBuilder")
-            .field("location", &location)
-            .field("durability", &self.durability)
-            .field("tree_prefix", &self.tree_prefix)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for SledStoreBuilder {
-    fn default() -> Self {
-        Self {
-            location: Location::Unset,
-            durability: Durability::Durable,
-            tree_prefix: DEFAULT_TREE_PREFIX.to_owned(),
-            cache_capacity: None,
-            flush_every: None,
-        }
-    }
-}
-
-impl SledStoreBuilder {
-    /// A builder with nothing chosen yet (durable, trees named `chat/…`).
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Opens (or creates) the sled database in this directory.
-    pub fn path(mut self, path: impl Into<PathBuf>) -> Self {
-        self.location = Location::Path(path.into());
-        self
-    }
-
-    /// Uses a database the host has already opened. The store keeps its data in its own
-    /// trees (named `<tree_prefix>/…`) and leaves the host's trees alone.
-    ///
-    /// sled does not tell where a `Db` lives, so a [`Durability::Durable`] store cannot
-    /// sync its files: opening fails with [`SledStoreError::UnknownDirectory`]. Use
-    /// [`db_at`](Self::db_at) instead, or [`Durability::Relaxed`].
-    pub fn db(mut self, db: sled::Db) -> Self {
-        self.location = Location::Db(db, None);
-        self
-    }
-
-    /// Uses a database the host has already opened in the directory `dir` (the path it
-    /// gave sled), whose data file a [`Durability::Durable`] store syncs after each group
-    /// of writes. The store keeps its data in its own trees, as with [`db`](Self::db).
-    pub fn db_at(mut self, db: sled::Db, dir: impl Into<PathBuf>) -> Self {
-        self.location = Location::Db(db, Some(dir.into()));
-        self
-    }
-
-    /// A database in a temporary directory, deleted when the store is dropped. sled skips
-    /// syncing temporary databases, so this is for tests only.
-    pub fn temporary(mut self) -> Self {
-        self.location = Location::Temporary;
-        self
-    }
-
-    /// When writes are acknowledged; [`Durability::Durable`] unless changed.
-    pub fn durability(mut self, durability: Durability) -> Self {
-        self.durability = durability;
-        self
-    }
-
-    /// The prefix of the store's tree names (default `"chat"`), so that several stores or
-    /// the host's own trees can share one database.
-    pub fn tree_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.tree_prefix = prefix.into();
-        self
-    }
-
-    /// sled's page cache size in bytes (sled's default: 1 GiB). Ignored with [`db`](Self::db).
-    pub fn cache_capacity(mut self, bytes: u64) -> Self {
-        self.cache_capacity = Some(bytes);
-        self
-    }
-
-    /// How often sled flushes in the background (sled's default: 500 ms; `None`: never).
-    /// This bounds what [`Durability::Relaxed`] may lose. Ignored with [`db`](Self::db).
-    pub fn flush_every(mut self, every: Option<Duration>) -> Self {
-        self.flush_every = Some(every);
-        self
-    }
-
-    /// Opens the store on tokio's blocking pool (sled's recovery reads the log).
-    pub async fn open(self) -> Result<SledStore, SledStoreError> {
-        tokio::task::spawn_blocking(move || self.open_blocking())
-            .await
-            .map_err(|error| SledStoreError::Task(error.to_string()))?
-    }
-
-    /// Opens the store on the calling thread (for synchronous hosts and `main` before a
-    /// runtime exists).
-    ///
-    /// Fails with [`SledStoreError::Foreign`] when the database holds data under the
-    /// store's tree names without the store's format marker, with
-    /// [`SledStoreError::UnsupportedVersion`] when it was written in another layout, and
-    /// with [`SledStoreError::Sled`] or [`SledStoreError::OpenPanicked`] when sled cannot
-    /// read its files.
-    pub fn open_blocking(self) -> Result<SledStore, SledStoreError> {
-        let mut config = sled::Config::new();
-        if let Some(bytes) = self.cache_capacity {
-            config = config.cache_capacity(bytes);
-        }
-        if let Some(every) = self.flush_every {
-            config = config.flush_every_ms(every.map(|every| u64::try_from(every.as_millis()).unwrap_or(u64::MAX)));
-        }
-        let (db, dir) = match self.location {
-            Location::Unset => return Err(SledStoreError::NoLocation),
-            Location::Db(_, None) if self.durability == Durability::Durable => {
-                return Err(SledStoreError::UnknownDirectory);
-            }
-            Location::Db(db, dir) => (db, dir),
-            Location::Path(path) => {
-                remove_unfinished_snapshots(&path)?;
-                (open_caught(config.path(&path))?, Some(path))
-            }
-            Location::Temporary => (open_caught(config.temporary(true))?, None),
-        };
-        check_format(&db, &self.tree_prefix)?;
-        let trees = Trees::open(db.clone(), &self.tree_prefix)?;
-        let dir = dir.filter(|_| self.durability == Durability::Durable);
-        Ok(SledStore {
-            inner: Arc::new(Inner {
-                trees,
-                durability: self.durability,
-                commit: GroupCommit::new(db, dir.as_deref())?,
-            }),
-        })
-    }
-}
-
-/// Removes the snapshot files sled was still writing when its process died
-/// (`snap.<lsn>.generating`). sled 0.34 writes a snapshot to such a file, syncs it and
-/// renames it to `snap.<lsn>`, but when opening it reads the newest file starting with
-/// `snap.`, unfinished ones included, and refuses a torn one as `Corruption` (sled issues
-/// #1527, #1533): a kill while a snapshot is written (sled writes one while it opens) made
-/// the database unopenable. An unfinished snapshot is never needed: the previous one and the
-/// log still hold everything, and sled rebuilds the snapshot from them.
-fn remove_unfinished_snapshots(dir: &std::path::Path) -> Result<(), SledStoreError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(error) => return Err(sled::Error::from(error).into()),
-    };
-    for entry in entries {
-        let entry = entry.map_err(sled::Error::from)?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with("snap.") && name.ends_with(".generating") {
-            tracing::warn!(file = %name, "removing a snapshot file sled did not finish writing");
-            std::fs::remove_file(entry.path()).map_err(sled::Error::from)?;
-        }
-    }
-    Ok(())
-}
-
-/// Opens a sled database, turning a panic inside sled (some corrupt files cause one) into
-/// an error.
-fn open_caught(config: sled::Config) -> Result<sled::Db, SledStoreError> {
-    match catch_unwind(AssertUnwindSafe(|| config.open())) {
-        Ok(result) => Ok(result?),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|text| (*text).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            Err(SledStoreError::OpenPanicked(message))
-        }
-    }
-}
-
-/// Checks (or, in a database without the store's trees, writes) the format marker.
-fn check_format(db: &sled::Db, prefix: &str) -> Result<(), SledStoreError> {
-    let meta_name = format!("{prefix}/meta");
-    let names = db.tree_names();
-    let has_tree = |name: &str| names.iter().any(|existing| existing.as_ref() == name.as_bytes());
-    if has_tree(&meta_name) {
-        let meta = db.open_tree(&meta_name)?;
-        return match meta.get(FORMAT_KEY)? {
-            Some(marker) => parse_marker(&marker),
-            None => Err(SledStoreError::Foreign {
-                detail: format!("tree {meta_name:?} has no format marker"),
-            }),
-        };
-    }
-    for name in DATA_TREES {
-        let name = format!("{prefix}/{name}");
-        if has_tree(&name) && !db.open_tree(&name)?.is_empty() {
-            return Err(SledStoreError::Foreign {
-                detail: format!("tree {name:?} holds data but there is no format marker"),
-            });
-        }
-    }
-    let meta = db.open_tree(&meta_name)?;
-    let mut marker = FORMAT_MAGIC.to_vec();
-    marker.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
-    meta.insert(FORMAT_KEY, marker)?;
-    db.flush()?;
-    Ok(())
-}
-
-fn parse_marker(marker: &[u8]) -> Result<(), SledStoreError> {
-    let Some(version) = marker.strip_prefix(FORMAT_MAGIC) else {
-        return Err(SledStoreError::Foreign {
-            detail: "the format marker was written by something else".to_owned(),
-        });
-    };
-    let version: [u8; 4] = version.try_into().map_err(|_| SledStoreError::Foreign {
-        detail: "the format marker is malformed".to_owned(),
-    })?;
-    match u32::from_be_bytes(version) {
-        FORMAT_VERSION => Ok(()),
-        found => Err(SledStoreError::UnsupportedVersion {
-            found,
-            supported: FORMAT_VERSION,
-        }),
-    }
-}
+use crate::trees::Trees;
 
 struct Inner {
     trees: Trees,
     durability: Durability,
     commit: GroupCommit,
+}
+
+impl SledStore {
+    /// The store over opened `trees` (see [`SledStoreBuilder::open`]).
+    pub(crate) fn from_parts(trees: Trees, durability: Durability, commit: GroupCommit) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                trees,
+                durability,
+                commit,
+            }),
+        }
+    }
 }
 
 /// The embedded store: every [`Store`] operation is one sled transaction, run on tokio's

@@ -12,8 +12,8 @@ use crate::rows::{pending_of, user};
 use crate::store::{PgStore, commit, pending_attempts, pending_first_seq};
 
 impl PgStore {
-    /// One statement (see `Sql::claim_notifications`): any number of nodes claim at once,
-    /// each row goes to one of them.
+    /// One statement (see `Sql::claim_notifications`) in its own READ COMMITTED
+    /// transaction: any number of nodes claim at once, each row goes to one of them.
     pub(crate) async fn claim_due(
         &self,
         tenant: Option<&TenantId>,
@@ -21,14 +21,16 @@ impl PgStore {
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> ChatResult<Vec<DueNotification>> {
+        let mut tx = self.begin().await?;
         let rows = sqlx::query(&self.sql.claim_notifications)
             .bind(now)
             .bind(lease_until)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(tenant.map(TenantId::as_str))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await
             .map_err(db)?;
+        commit(tx).await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
             let tenant = TenantId::new(row.try_get::<String, _>("tenant").map_err(db)?)

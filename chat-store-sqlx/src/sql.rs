@@ -221,18 +221,21 @@ impl Sql {
             // is the locking protocol of every participant write (see `PgStore::lock`); the
             // final UPDATE re-checks the due time on the newest row version, so two nodes
             // never claim one row before its lease ends.
+            // SKIP LOCKED below the LIMIT: rows whose conversation another worker or a
+            // writer holds are passed over and the limit is filled from the next due ones.
             claim_notifications: format!(
                 "WITH due AS ( \
                    SELECT p.conversation_id, p.user_id FROM {s}.participants p \
-                   WHERE p.notify_due_at <= $1 AND ($4::text IS NULL OR p.tenant = $4) ORDER BY p.notify_due_at LIMIT $3 \
-                 ), locked AS ( \
-                   SELECT c.id FROM {s}.conversations c WHERE c.id IN (SELECT conversation_id FROM due) \
-                   FOR NO KEY UPDATE SKIP LOCKED \
+                   JOIN {s}.conversations c ON c.id = p.conversation_id \
+                   WHERE p.notify_due_at <= $1 AND ($4::text IS NULL OR p.tenant = $4) \
+                   ORDER BY p.notify_due_at LIMIT $3 \
+                   FOR NO KEY UPDATE OF c SKIP LOCKED \
                  ), bumped AS ( \
-                   UPDATE {s}.conversations c SET version = c.version + 1 FROM locked l WHERE c.id = l.id \
+                   UPDATE {s}.conversations c SET version = c.version + 1 \
+                   WHERE c.id IN (SELECT conversation_id FROM due) \
                  ) UPDATE {s}.participants p \
                    SET notify_due_at = $2, notify_attempts = p.notify_attempts + 1 \
-                 FROM due d JOIN locked l ON l.id = d.conversation_id \
+                 FROM due d \
                  WHERE p.conversation_id = d.conversation_id AND p.user_id = d.user_id AND p.notify_due_at <= $1 \
                  RETURNING p.tenant, p.user_id, p.conversation_id, p.notify_first_seq, p.notify_due_at, \
                    p.notify_attempts"

@@ -374,10 +374,11 @@ impl PgStore {
             .bind(now())
             .bind(LastMessage::preview_text(&new.body))
             .bind(new.reply_to.map(|id| *id.as_uuid()))
-            .bind(
-                new.notify_after
-                    .map(|delay| delay.num_microseconds().unwrap_or(i64::MAX)),
-            )
+            .bind(new.notify_after.map(|delay| {
+                chat_core::notification::bounded_delay(delay)
+                    .num_microseconds()
+                    .unwrap_or(i64::MAX)
+            }))
     }
 
     pub(crate) async fn fetch_records(

@@ -51,8 +51,10 @@ pub fn claim_notification(
 /// Settles a claim on `record`; `true` when the record changed.
 ///
 /// Nothing changes unless the recipient still participates and its pending notification is
-/// the claimed one (same first unread seq): a read, a clear or a leave since the claim
-/// already took it away, and a row created after that is another notification.
+/// exactly as the claim left it: a read, a clear or a leave since the claim already took it
+/// away, a row created after that is another notification, and a claim whose lease ended
+/// and that another worker claimed again (one more attempt, another lease) is that
+/// worker's to settle.
 /// - [`NotificationOutcome::Retry`]: due again at `retry_at`.
 /// - [`NotificationOutcome::Delivered`]: the row goes, unless messages newer than
 ///   `through_seq` arrived that the recipient has not read: then it is a new notification
@@ -69,7 +71,7 @@ pub fn settle_notification(record: &mut ConversationRecord, settled: &SettledNot
     let Some(pending) = participant.pending_notification.as_mut() else {
         return false;
     };
-    if pending.first_unread_seq != settled.due.pending.first_unread_seq {
+    if *pending != settled.due.pending {
         return false;
     }
     match settled.outcome {

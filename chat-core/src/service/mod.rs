@@ -92,9 +92,11 @@ impl ChatServices {
     /// after the message (a burst is one notification; reading everything first cancels
     /// it). A [`NotificationWorker`] the host spawns hands the due ones to its
     /// [`crate::Notifier`]. Off by default: without a worker the rows would only wait.
-    /// A delay too large for a timestamp means "never due".
+    /// The delay is at most [`crate::notification::MAX_NOTIFICATION_DELAY`] (100 years); a
+    /// longer one is that.
     pub fn with_notifications(mut self, delay: std::time::Duration) -> Self {
-        self.notify_after = Some(chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX));
+        let delay = chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX);
+        self.notify_after = Some(crate::notification::bounded_delay(delay));
         self
     }
 

@@ -302,11 +302,15 @@ impl NotificationWorker {
         }
     }
 
-    /// Spawns [`run_until`](Self::run_until) on the tokio runtime; the handle stops it.
+    /// Spawns [`run_until`](Self::run_until) on the tokio runtime; the handle's
+    /// [`shutdown`](NotificationWorkerHandle::shutdown) stops it. Dropping the handle
+    /// detaches the worker: it runs as long as the runtime does.
     pub fn spawn(self) -> NotificationWorkerHandle {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(self.run_until(async move {
-            let _ = stopped.await;
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }));
         NotificationWorkerHandle { stop, task }
     }
@@ -314,6 +318,7 @@ impl NotificationWorker {
 
 /// A spawned [`NotificationWorker`].
 #[derive(Debug)]
+#[must_use = "dropping the handle detaches the worker; keep it to shut the worker down gracefully"]
 pub struct NotificationWorkerHandle {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,

@@ -133,6 +133,24 @@ pub async fn claims_are_leased_and_settle_by_the_rules(store: Arc<dyn Store>) {
         due: due.clone(),
         outcome,
     };
+    // The first worker comes back after its lease ended and the row was claimed again:
+    // its settlement is stale and changes nothing, the second claim stands.
+    let stale = NotificationOutcome::Delivered {
+        through_seq: 1,
+        rearm_at: retry_at,
+    };
+    store
+        .settle_notifications(&[settle(&first[0], stale)])
+        .await
+        .expect("settle");
+    let record = store
+        .get_conversation(fx.user(1), conversation)
+        .await
+        .expect("the recipient's conversation");
+    let pending = record
+        .participant(&fx.user(1).user)
+        .and_then(|me| me.pending_notification);
+    assert_eq!(pending, Some(second[0].pending), "a stale claim settles nothing");
     store
         .settle_notifications(&[settle(&second[0], NotificationOutcome::Retry { retry_at })])
         .await
