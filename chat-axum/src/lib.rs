@@ -133,6 +133,8 @@ pub mod resources;
 mod routes;
 mod shutdown;
 mod taggable_id;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 mod ws;
 
 pub use api::{ChatApi, WsConfig};

@@ -50,8 +50,6 @@ pub mod store;
 pub mod tag;
 mod validate;
 pub mod view;
-#[cfg(feature = "webhook")]
-pub mod webhook;
 
 #[cfg(feature = "testing")]
 pub mod testing;

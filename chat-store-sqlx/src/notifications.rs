@@ -48,7 +48,6 @@ impl PgStore {
                 pending,
             });
         }
-        claimed.sort_by_key(|due| due.pending.due_at);
         Ok(claimed)
     }
 

@@ -15,5 +15,7 @@ mod message_features;
 mod module_graph;
 mod openapi;
 mod platforms;
+#[cfg(feature = "webhook")]
+mod webhook;
 mod ws;
 mod ws_frames;

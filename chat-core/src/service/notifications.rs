@@ -147,7 +147,7 @@ impl NotificationWorker {
     /// settle (the claims then come back after their lease).
     pub async fn run_once(&self) -> ChatResult<DrainReport> {
         let store = self.services.store();
-        let now = Utc::now();
+        let now = crate::model::now();
         let claimed = store
             .claim_notifications(self.tenant.as_ref(), now, after(now, self.lease), self.batch)
             .await?;
@@ -207,7 +207,9 @@ impl NotificationWorker {
 
     fn delivered(&self, due: DueNotification, through_seq: u64) -> SettledNotification {
         let delay = self.services.notify_after.unwrap_or(TimeDelta::zero());
-        let rearm_at = Utc::now().checked_add_signed(delay).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let rearm_at = crate::model::now()
+            .checked_add_signed(delay)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         SettledNotification {
             due,
             outcome: NotificationOutcome::Delivered { through_seq, rearm_at },
@@ -215,7 +217,7 @@ impl NotificationWorker {
     }
 
     fn retry(&self, due: DueNotification) -> SettledNotification {
-        let retry_at = after(Utc::now(), self.backoff_after(due.pending.attempts));
+        let retry_at = after(crate::model::now(), self.backoff_after(due.pending.attempts));
         SettledNotification {
             due,
             outcome: NotificationOutcome::Retry { retry_at },

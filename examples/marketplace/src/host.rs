@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::demo::{self, DemoTokens};
+use crate::mailbox::DemoMailbox;
 use crate::orders::{AdvanceError, OrderStates};
 
 /// The Content-Security-Policy of every response: scripts, styles and images only from
@@ -44,6 +45,7 @@ struct HostState {
     tokens: DemoTokens,
     services: ChatServices,
     orders: OrderStates,
+    mailbox: DemoMailbox,
 }
 
 impl HostState {
@@ -92,6 +94,9 @@ pub struct Host {
     pub router: Router,
     /// The chat API the router serves.
     pub api: ChatApi,
+    /// The demo's notifier: hand it to a `chat_core::NotificationWorker`, and the page's
+    /// notifications panel (`GET /demo/notifications`) lists what it received.
+    pub mailbox: DemoMailbox,
 }
 
 /// The whole application: the host's routes plus the chat router under `/api/v1/chat`.
@@ -104,10 +109,12 @@ pub struct Host {
 /// (the default).
 pub fn app(services: ChatServices, config: &HostConfig) -> Host {
     let tokens = DemoTokens::default();
+    let mailbox = DemoMailbox::default();
     let state = HostState {
         tokens: tokens.clone(),
         services: services.clone(),
         orders: OrderStates::default(),
+        mailbox: mailbox.clone(),
     };
     let send_rate = config.send_rate;
     let mut api = ChatApi::new(services, Arc::new(DemoAuthenticator { tokens: tokens.clone() }))
@@ -126,12 +133,13 @@ pub fn app(services: ChatServices, config: &HostConfig) -> Host {
         .route("/demo/login", post(login))
         .route("/demo/orders", get(orders))
         .route("/demo/orders/{id}/advance", post(advance_order))
+        .route("/demo/notifications", get(notifications))
         .route("/demo/avatars/{file}", get(avatar))
         .nest("/api/v1/chat", chat_axum::router(api.clone()))
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::map_response(with_security_headers));
-    Host { router, api }
+    Host { router, api, mailbox }
 }
 
 /// Runs [`chat_core::AttachmentService::sweep`] every `every` (the first time after one
@@ -249,6 +257,14 @@ async fn orders(State(state): State<HostState>, headers: axum::http::HeaderMap) 
         })
         .collect();
     Json(json!({"message": "Your orders.", "data": orders})).into_response()
+}
+
+/// `GET /demo/notifications`: what the caller would have been e-mailed, newest first.
+async fn notifications(State(state): State<HostState>, headers: axum::http::HeaderMap) -> Response {
+    let Some(me) = state.caller(&headers) else {
+        return unauthenticated();
+    };
+    Json(json!({"message": "Your notifications.", "data": state.mailbox.of(&me)})).into_response()
 }
 
 /// `POST /demo/orders/{id}/advance`: the seller moves the order on; the buyer and seller's

@@ -6,6 +6,7 @@
 
 pub mod demo;
 pub mod host;
+pub mod mailbox;
 pub mod orders;
 pub mod serve;
 

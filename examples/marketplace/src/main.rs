@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_core::{ChatServices, EventBus, Store};
+use chat_core::{ChatServices, EventBus, NotificationWorker, Store};
 use marketplace::host::{DEFAULT_SEND_RATE, HostConfig};
 use marketplace::serve::ServeConfig;
 use tracing_subscriber::EnvFilter;
@@ -41,11 +41,17 @@ settings (flag or environment variable, default in brackets):
   MARKETPLACE_HEADER_TIMEOUT               seconds a client has to send a request's headers [10]
   MARKETPLACE_IDLE_TIMEOUT                 seconds an idle keep-alive connection stays open [60]
   MARKETPLACE_MAX_CONNECTIONS              open connections at most, WebSockets included [4096]
+  MARKETPLACE_NOTIFY_AFTER                 seconds a message waits unread before its recipient
+                                           is notified (the page's notifications panel) [30]
   RUST_LOG                                 log filter, e.g. info or chat_axum=debug [info]
   NO_COLOR                                 set: no colours in logs (never on a non-terminal)
 
 Ctrl-C closes WebSockets with 1001 (going away) and lets requests in flight finish.
 ";
+
+/// How long a message waits unread before the demo "e-mails" its recipient: short, so the
+/// notifications panel fills while you watch (a real host waits minutes).
+const NOTIFY_AFTER: Duration = Duration::from_secs(30);
 
 /// How often the example sweeps attachments nobody can read any more.
 const ATTACHMENT_SWEEP_EVERY: Duration = Duration::from_secs(60 * 60);
@@ -59,6 +65,7 @@ struct Config {
     redis_url: Option<String>,
     pg_schema: String,
     send_rate: u32,
+    notify_after: Duration,
     allowed_origins: Option<Vec<String>>,
     serve: ServeConfig,
 }
@@ -105,6 +112,7 @@ impl Config {
         let redis_url = std::env::var("REDIS_URL").ok().filter(|url| !url.is_empty());
         let pg_schema = std::env::var("MARKETPLACE_PG_SCHEMA").unwrap_or_else(|_| "chat".to_owned());
         let send_rate = env_number("MARKETPLACE_SEND_RATE", DEFAULT_SEND_RATE)?;
+        let notify_after = env_seconds("MARKETPLACE_NOTIFY_AFTER", NOTIFY_AFTER)?;
         let allowed_origins = std::env::var("MARKETPLACE_ALLOWED_ORIGINS").ok().map(|origins| {
             origins
                 .split(',')
@@ -127,6 +135,7 @@ impl Config {
             redis_url,
             pg_schema,
             send_rate,
+            notify_after,
             allowed_origins,
             serve,
         })))
@@ -213,8 +222,9 @@ async fn run(config: Config) -> Result<(), String> {
         .map_err(|error| format!("cannot create {}: {error}", attachments.display()))?;
     let objects = object_store::local::LocalFileSystem::new_with_prefix(&attachments)
         .map_err(|error| format!("cannot store attachments in {}: {error}", attachments.display()))?;
-    let mut services =
-        ChatServices::new(store, Arc::new(marketplace::demo::directory())).with_attachments(Arc::new(objects));
+    let mut services = ChatServices::new(store, Arc::new(marketplace::demo::directory()))
+        .with_attachments(Arc::new(objects))
+        .with_notifications(config.notify_after);
     if let Some(bus) = bus {
         services = services.with_event_bus(bus);
     }
@@ -228,7 +238,8 @@ async fn run(config: Config) -> Result<(), String> {
     if let Some(origins) = config.allowed_origins {
         host_config.allowed_origins = origins;
     }
-    let host = marketplace::host::app(services, &host_config);
+    let host = marketplace::host::app(services.clone(), &host_config);
+    let notifications = NotificationWorker::new(services, Arc::new(host.mailbox.clone())).spawn();
     println!("marketplace chat demo: open http://{local}/  (Ctrl-C to stop)");
     let api = host.api.clone();
     let shutdown = async move {
@@ -241,7 +252,10 @@ async fn run(config: Config) -> Result<(), String> {
             tracing::warn!("some WebSockets did not close in time");
         }
     };
-    marketplace::serve::serve(listener, host.router, config.serve, shutdown)
+    let served = marketplace::serve::serve(listener, host.router, config.serve, shutdown)
         .await
-        .map_err(|error| format!("server error: {error}"))
+        .map_err(|error| format!("server error: {error}"));
+    // Finishes the round in progress, so no claim is left to wait for its lease.
+    notifications.shutdown().await;
+    served
 }

@@ -31,6 +31,7 @@ fn help_exits_zero_and_lists_every_knob() {
         "MARKETPLACE_HEADER_TIMEOUT",
         "MARKETPLACE_IDLE_TIMEOUT",
         "MARKETPLACE_MAX_CONNECTIONS",
+        "MARKETPLACE_NOTIFY_AFTER",
         "RUST_LOG",
         "NO_COLOR",
     ] {
@@ -49,6 +50,11 @@ struct Running {
 
 impl Running {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// The example with extra environment variables.
+    async fn start_with(envs: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
@@ -60,6 +66,7 @@ impl Running {
             .env_remove("DATABASE_URL")
             .env_remove("NO_COLOR")
             .env("RUST_LOG", "info")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -317,4 +324,69 @@ async fn an_order_update_lands_as_a_system_message_in_the_conversation_about_it(
     assert_eq!(status, 200);
     let (status, done) = server.http("POST", "/demo/orders/1001/advance", seller, None).await;
     assert_eq!(status, 409, "{done}");
+}
+
+/// A message left unread for the notification delay lands in its recipient's demo mailbox
+/// (the page's notifications panel), once, with the sender's name; the sender gets none.
+#[tokio::test]
+async fn an_unread_message_is_notified_in_the_demo_mailbox() {
+    let server = Running::start_with(&[("MARKETPLACE_NOTIFY_AFTER", "0.2")]).await;
+    let (ana, market) = server.login("buyer-ana").await;
+    let (ines, _) = server.login("seller-ines").await;
+    let buyer = Some((ana.as_str(), market.as_str()));
+    let seller = Some((ines.as_str(), market.as_str()));
+    let (status, started) = server
+        .http(
+            "POST",
+            "/api/v1/chat/conversations",
+            buyer,
+            Some(json!({"participant_uuid": "seller-ines"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let uuid = started["data"]["uuid"].as_str().expect("uuid").to_owned();
+    for body in ["Is the mug still available?", "I could pick it up today."] {
+        let (status, sent) = server
+            .http(
+                "POST",
+                &format!("/api/v1/chat/conversations/{uuid}/messages"),
+                buyer,
+                Some(json!({"body": body})),
+            )
+            .await;
+        assert_eq!(status, 201, "{sent}");
+    }
+
+    let mut mails = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = server.http("GET", "/demo/notifications", seller, None).await;
+        assert_eq!(status, 200, "{body}");
+        if body["data"].as_array().is_some_and(|mails| !mails.is_empty()) {
+            mails = body["data"].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mails = mails.as_array().expect("a notification within 5 s");
+    assert_eq!(mails.len(), 1, "two messages, one notification: {mails:?}");
+    assert_eq!(mails[0]["conversation_uuid"], uuid.as_str());
+    assert!(
+        mails[0]["subject"].as_str().unwrap_or_default().contains("Ana"),
+        "{mails:?}"
+    );
+    let texts: Vec<&str> = mails[0]["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter_map(|line| line["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["Is the mug still available?", "I could pick it up today."]);
+    let (_, own) = server.http("GET", "/demo/notifications", buyer, None).await;
+    assert_eq!(
+        own["data"],
+        json!([]),
+        "the sender is not notified of their own messages"
+    );
+    let (status, _) = server.http("GET", "/demo/notifications", None, None).await;
+    assert_eq!(status, 401);
 }

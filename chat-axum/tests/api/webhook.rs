@@ -10,10 +10,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 
-use super::{ID_HEADER, SIGNATURE_HEADER, SignatureError, WebhookError, WebhookNotifier, verify_signature};
-use crate::service::NotificationWorker;
-use crate::testing::fixtures::Fixture;
-use crate::testing::memory_store::MemoryStore;
+use chat_axum::webhook::{
+    ID_HEADER, SIGNATURE_HEADER, SignatureError, WebhookError, WebhookNotifier, verify_signature,
+};
+use chat_core::NotificationWorker;
+use chat_core::testing::MemoryStore;
+use chat_core::testing::fixtures::Fixture;
 
 const SECRET: &[u8] = b"whsec-test-secret";
 
@@ -117,7 +119,17 @@ async fn every_notification_arrives_signed_and_a_tampered_body_does_not_verify()
             Some(one.id.as_str()),
             "the id header names the body"
         );
-        recipients.push(json["recipient"].as_str().unwrap_or_default().to_owned());
+        recipients.push(json["recipient_uuid"].as_str().unwrap_or_default().to_owned());
+        assert_eq!(
+            json["conversation"]["unread_count"], 1,
+            "rendered for the recipient: {json}"
+        );
+        let first_body = json["messages"][0]["body"].as_str().unwrap_or_default();
+        assert!(first_body.starts_with("hello"), "{json}");
+        assert!(
+            !one.body.windows(7).any(|window| window == b"pending"),
+            "no storage fields on the wire: {json}"
+        );
         let mut tampered = one.body.to_vec();
         let at = tampered.len() / 2;
         tampered[at] ^= 1;
@@ -238,4 +250,68 @@ fn malformed_signature_headers_are_refused() {
             "{header:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_not_followed() {
+    let fx = three_due().await;
+    let (receiver, url) = serve(|_, _| StatusCode::TEMPORARY_REDIRECT).await;
+    let worker = NotificationWorker::new(fx.services.clone(), Arc::new(notifier(&url)));
+    let report = worker.run_once().await.expect("round");
+    assert_eq!((report.delivered, report.failed), (0, 3), "a 307 is not a delivery");
+    assert_eq!(
+        receiver.received().len(),
+        3,
+        "one request each, no retry and no redirect followed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receiver_is_cut_at_the_deadline_and_what_was_delivered_counts() {
+    let fx = three_due().await;
+    // The first request is answered at once; the others hang past the deadline.
+    let (receiver, url) = serve(|_, _| StatusCode::OK).await;
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let gate = answered.clone();
+    let slow = axum::Router::new().route(
+        "/slow",
+        axum::routing::post(move || {
+            let gate = gate.clone();
+            async move {
+                if gate.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let slow_url = format!("http://{}/slow", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, slow).await });
+    let hasty = notifier(&slow_url)
+        .with_concurrency(1)
+        .with_deadline(Duration::from_millis(300));
+    let worker = NotificationWorker::new(fx.services.clone(), Arc::new(hasty))
+        .with_retry_backoff(Duration::ZERO, Duration::ZERO);
+    let started = std::time::Instant::now();
+    let report = worker.run_once().await.expect("round");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cut at the deadline: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        (report.delivered, report.failed),
+        (1, 2),
+        "the first counts, the rest fail"
+    );
+
+    let worker = NotificationWorker::new(fx.services.clone(), Arc::new(notifier(&url)));
+    let report = worker.run_once().await.expect("round");
+    assert_eq!(
+        (report.delivered, report.failed),
+        (2, 0),
+        "only the two cut off come again"
+    );
+    assert_eq!(receiver.received().len(), 2);
 }

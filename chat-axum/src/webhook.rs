@@ -4,29 +4,33 @@
 //!
 //! # The request
 //!
-//! One `POST` per notification, the [`Notification`] as its JSON body, with:
+//! One `POST` per notification, a [`WebhookPayload`] as its JSON body (the conversation and
+//! messages as the HTTP API renders them for the recipient), with:
 //!
 //! - `Content-Type: application/json`;
-//! - `Chat-Webhook-Id: <notification id>`: the same on every retry, on every node: the
-//!   receiver deduplicates on it (delivery is at least once);
 //! - `Chat-Signature: t=<unix seconds>,v1=<hex of HMAC-SHA256(secret, "<t>.<body>")>`: the
-//!   signing time and the signature of the time and the exact body bytes.
+//!   signing time and the signature of the time and the exact body bytes;
+//! - `Chat-Webhook-Id: <notification id>`, for logs. Deduplicate on the body's `id` (it is
+//!   signed, the header is not): it is the same on every retry, on every node, and
+//!   delivery is at least once.
 //!
 //! A 2xx answer is a delivery. A 408, a 429, a 5xx, a timeout or a connection error is
 //! retried within the call (by default twice more, after 0.5 s then 1 s); any other answer
-//! fails the notification at once. A failed notification goes back to the
-//! [`crate::NotificationWorker`], which tries it again after its backoff. Redirects are not
-//! followed.
+//! fails the notification at once. Redirects are not followed. A call ends by its deadline
+//! (20 s by default, under the worker's 30 s notifier timeout): what was delivered by then
+//! counts, the rest fails. A failed notification goes back to the
+//! [`chat_core::NotificationWorker`], which tries it again after its backoff.
 //!
 //! # Verifying a request
 //!
 //! Compute HMAC-SHA256 with the secret over the decimal timestamp, a `.`, and the raw body
-//! as received (before any JSON parsing); compare it in constant time with the `v1` value;
+//! as received (before any JSON parsing); compare it in constant time with the `v1` value
+//! (there may be several, e.g. while a secret is rotated);
 //! refuse timestamps further than a few minutes from your clock (a replayed request). A
 //! Rust receiver calls [`verify_signature`]:
 //!
 //! ```
-//! use chat_core::webhook::{SIGNATURE_HEADER, WebhookNotifier, verify_signature};
+//! use chat_axum::webhook::{SIGNATURE_HEADER, WebhookNotifier, verify_signature};
 //!
 //! let secret = b"whsec-from-your-config";
 //! let body = br#"{"id":"0190f0a4-...","messages":[]}"#;
@@ -49,12 +53,58 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chat_core::{Notification, NotificationId, Notifier, NotifyError};
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
+use serde::Serialize;
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
-use crate::ids::NotificationId;
-use crate::notification::{Notification, Notifier, NotifyError};
+use crate::resources::{ConversationResource, MessageResource};
+
+/// The `v1` signatures a header may carry at most (more is [`SignatureError::Malformed`]).
+const MAX_SIGNATURES: usize = 8;
+
+/// The JSON body of a webhook: one notification as its recipient may see it.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct WebhookPayload {
+    /// The notification's id: the same on every retry and node; deduplicate on it.
+    pub id: uuid::Uuid,
+    /// The tenant (platform) of the recipient.
+    pub tenant: String,
+    /// Who to tell.
+    pub recipient_uuid: String,
+    /// 1 on the first attempt; more after failures.
+    pub attempt: u32,
+    /// Unread messages in all (may exceed `messages`).
+    pub unread_count: u64,
+    /// The conversation as `GET /conversations/{uuid}` shows it to the recipient.
+    pub conversation: ConversationResource,
+    /// The newest unread messages, oldest first, as the history shows them to the recipient.
+    pub messages: Vec<MessageResource>,
+}
+
+impl WebhookPayload {
+    /// `notification` rendered for its recipient, attachment URLs under `mount_path` (where
+    /// the host mounts the chat router, see `ChatApi::with_mount_path`).
+    pub fn new(notification: &Notification, mount_path: &str) -> Self {
+        let recipient = &notification.recipient;
+        Self {
+            id: *notification.id.as_uuid(),
+            tenant: notification.tenant.as_str().to_owned(),
+            recipient_uuid: recipient.as_str().to_owned(),
+            attempt: notification.attempt,
+            unread_count: notification.unread_count,
+            conversation: ConversationResource::for_viewer(&notification.conversation, recipient),
+            messages: notification
+                .messages
+                .iter()
+                .map(|message| MessageResource::for_reader(message, recipient, mount_path))
+                .collect(),
+        }
+    }
+}
 
 /// The header carrying `t=<unix seconds>,v1=<hex signature>`.
 pub const SIGNATURE_HEADER: &str = "Chat-Signature";
@@ -87,9 +137,13 @@ pub enum DeliveryError {
         /// The HTTP status.
         status: u16,
     },
-    /// No answer: a timeout, a refused connection, a TLS failure.
-    #[error("the webhook could not be reached")]
+    /// No answer: a timeout, a refused connection, a TLS failure (the error carries no URL:
+    /// its query may hold a token).
+    #[error("the webhook could not be reached: {0}")]
     Transport(#[source] reqwest::Error),
+    /// The call's deadline passed before this one was delivered.
+    #[error("the webhook call's deadline passed")]
+    Deadline,
     /// The notification did not serialize (a bug: it never happens with its own types).
     #[error("the notification did not serialize")]
     Body(#[source] serde_json::Error),
@@ -101,7 +155,7 @@ impl DeliveryError {
         match self {
             Self::Status { status } => *status == 408 || *status == 429 || *status >= 500,
             Self::Transport(_) => true,
-            Self::Body(_) => false,
+            Self::Body(_) | Self::Deadline => false,
         }
     }
 }
@@ -141,16 +195,21 @@ pub fn verify_signature(
         }
     }
     let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
-    if signatures.is_empty() {
+    if signatures.is_empty() || signatures.len() > MAX_SIGNATURES {
         return Err(SignatureError::Malformed);
     }
     if now_unix.abs_diff(timestamp) > tolerance_secs.unsigned_abs() {
         return Err(SignatureError::Expired);
     }
-    let matches = signatures
-        .iter()
-        .any(|signature| mac(secret, timestamp, body).verify_slice(signature).is_ok());
-    if matches { Ok(()) } else { Err(SignatureError::Mismatch) }
+    let expected = mac(secret, timestamp, body).finalize().into_bytes();
+    let matches = signatures.iter().fold(subtle::Choice::from(0), |found, signature| {
+        found | expected.as_slice().ct_eq(signature)
+    });
+    if bool::from(matches) {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
@@ -174,6 +233,8 @@ pub struct WebhookNotifier {
     retries: u32,
     retry_delay: Duration,
     concurrency: usize,
+    deadline: Duration,
+    mount_path: Arc<str>,
 }
 
 impl std::fmt::Debug for WebhookNotifier {
@@ -188,8 +249,8 @@ impl std::fmt::Debug for WebhookNotifier {
 
 impl WebhookNotifier {
     /// POSTs to `url` (`http` or `https`) signing with `secret`, with a 10 s timeout per
-    /// request, 2 retries of transient failures (after 0.5 s, then 1 s) and up to 8
-    /// requests at once.
+    /// request, 2 retries of transient failures (after 0.5 s, then 1 s), up to 8 requests
+    /// at once, a 20 s deadline per call and attachment URLs under `/api/v1/chat`.
     pub fn new(url: &str, secret: impl Into<Vec<u8>>) -> Result<Self, WebhookError> {
         let url = reqwest::Url::parse(url).map_err(|error| WebhookError::Url(error.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -210,6 +271,8 @@ impl WebhookNotifier {
             retries: 2,
             retry_delay: Duration::from_millis(500),
             concurrency: 8,
+            deadline: Duration::from_secs(20),
+            mount_path: Arc::from("/api/v1/chat"),
         })
     }
 
@@ -235,6 +298,20 @@ impl WebhookNotifier {
         self
     }
 
+    /// The longest one call (a batch) may take: notifications not delivered by then fail
+    /// and come back after the worker's backoff. Keep it under the worker's
+    /// `with_notify_timeout`, which otherwise fails the whole batch, delivered ones too.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Where the host mounts the chat router, for the attachment URLs of the payload.
+    pub fn with_mount_path(mut self, path: &str) -> Self {
+        self.mount_path = Arc::from(path.trim_end_matches('/'));
+        self
+    }
+
     /// Requests in flight at once for one batch (at least 1).
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency.max(1);
@@ -253,7 +330,8 @@ impl WebhookNotifier {
 
     /// POSTs one notification, retrying transient failures.
     async fn deliver(&self, notification: &Notification) -> Result<(), DeliveryError> {
-        let body = serde_json::to_vec(notification).map_err(DeliveryError::Body)?;
+        let body =
+            serde_json::to_vec(&WebhookPayload::new(notification, &self.mount_path)).map_err(DeliveryError::Body)?;
         let mut delay = self.retry_delay;
         let mut attempt = 0;
         loop {
@@ -272,7 +350,7 @@ impl WebhookNotifier {
                 Ok(response) => DeliveryError::Status {
                     status: response.status().as_u16(),
                 },
-                Err(error) => DeliveryError::Transport(error),
+                Err(error) => DeliveryError::Transport(error.without_url()),
             };
             if attempt >= self.retries || !error.is_transient() {
                 return Err(error);
@@ -288,16 +366,35 @@ impl WebhookNotifier {
 #[async_trait]
 impl Notifier for WebhookNotifier {
     async fn notify(&self, batch: &[Notification]) -> Result<(), NotifyError> {
-        // At most `concurrency` requests in flight, the next one started as one ends.
+        // At most `concurrency` requests in flight, the next one started as one ends, until
+        // the deadline: then whatever is not delivered fails.
+        let deadline = tokio::time::Instant::now() + self.deadline;
         let mut waiting = batch.iter();
         let mut running = futures_util::stream::FuturesUnordered::new();
         running.extend(waiting.by_ref().take(self.concurrency).map(|one| self.deliver_one(one)));
         let mut failed = Vec::new();
         let mut first_error = None;
-        while let Some((id, outcome)) = running.next().await {
-            if let Err(error) = outcome {
-                failed.push(id);
-                first_error.get_or_insert(error);
+        let mut delivered = std::collections::HashSet::new();
+        loop {
+            match tokio::time::timeout_at(deadline, running.next()).await {
+                Ok(Some((id, Ok(())))) => {
+                    delivered.insert(id);
+                }
+                Ok(Some((id, Err(error)))) => {
+                    failed.push(id);
+                    first_error.get_or_insert(error);
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    let unfinished: Vec<NotificationId> = batch
+                        .iter()
+                        .map(|notification| notification.id)
+                        .filter(|id| !delivered.contains(id) && !failed.contains(id))
+                        .collect();
+                    failed.extend(unfinished);
+                    first_error.get_or_insert(DeliveryError::Deadline);
+                    break;
+                }
             }
             if let Some(next) = waiting.next() {
                 running.push(self.deliver_one(next));
@@ -309,6 +406,3 @@ impl Notifier for WebhookNotifier {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;
