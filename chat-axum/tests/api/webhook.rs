@@ -27,11 +27,14 @@ struct Received {
     body: Bytes,
 }
 
+/// How the receiver answers the nth request (from 1) of an id.
+type Answer = dyn Fn(&str, usize) -> StatusCode + Send + Sync;
+
 /// The receiver: records every request and answers by `answer(id, nth request of that id)`.
 #[derive(Clone)]
 struct Receiver {
     received: Arc<Mutex<Vec<Received>>>,
-    answer: Arc<dyn Fn(&str, usize) -> StatusCode + Send + Sync>,
+    answer: Arc<Answer>,
 }
 
 impl Receiver {

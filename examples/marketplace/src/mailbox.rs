@@ -40,10 +40,13 @@ pub struct MailLine {
     pub text: String,
 }
 
+/// Each user's mails, oldest first.
+type Mailboxes = HashMap<(TenantId, UserId), VecDeque<Mail>>;
+
 /// The in-memory notifier; clones share the mailboxes.
 #[derive(Clone, Debug, Default)]
 pub struct DemoMailbox {
-    boxes: Arc<Mutex<HashMap<(TenantId, UserId), VecDeque<Mail>>>>,
+    boxes: Arc<Mutex<Mailboxes>>,
 }
 
 impl DemoMailbox {
