@@ -49,6 +49,7 @@ before(async () => {
   const dataDir = mkdtempSync(join(tmpdir(), "marketplace-data-"));
   const env = { ...process.env };
   delete env.DATABASE_URL; // the browser test runs on the default store (sled)
+  env.MARKETPLACE_NOTIFY_AFTER = "1"; // notifications after a second unread, not 30
   server = spawn(BIN, ["--addr", `127.0.0.1:${port}`, "--data-dir", dataDir], { env, stdio: ["ignore", "inherit", "inherit"] });
   await waitForServer(`${base}/demo/users`);
   browser = await chromium.launch({
@@ -219,4 +220,31 @@ test("a user of the other platform sees only that platform", async () => {
   await guest.page.screenshot({ path: join(SHOTS, "4-rentals-platform.png") });
   assert.deepEqual(guest.errors, []);
   await context.close();
+});
+
+test("a message left unread reaches the offline recipient's notifications panel", async () => {
+  const guestContext = await browser.newContext();
+  const guest = await signIn(guestContext, "guest-tomas");
+  await guest.page.click('button[data-order="2001"]');
+  await guest.page.waitForSelector("#chat-window:not([hidden])");
+  await guest.page.fill("#body", "Is the flat free the first week of May?");
+  await guest.page.click("#composer button[type=submit]");
+  await guest.page.waitForSelector('#messages li[data-seq="1"]');
+  await guestContext.close();
+
+  // The host was not online: after the delay the demo "e-mails" her; she signs in later.
+  const hostContext = await browser.newContext();
+  const host = await signIn(hostContext, "host-lucia");
+  const mail = host.page.locator('[data-testid="notifications"] li').filter({ hasText: "first week of May" });
+  await mail.waitFor();
+  assert.match(await mail.textContent(), /New messages from Tomás/);
+  assert.equal(await host.page.textContent("#notification-count"), "1");
+  await host.page.screenshot({ path: join(SHOTS, "5-notifications-panel.png") });
+  // It opens the conversation it is about.
+  await mail.click();
+  await host.page.waitForSelector("#chat-window:not([hidden])");
+  await host.page.locator("#messages li").filter({ hasText: "first week of May" }).waitFor();
+  assert.deepEqual(guest.errors, []);
+  assert.deepEqual(host.errors, []);
+  await hostContext.close();
 });

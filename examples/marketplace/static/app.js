@@ -18,7 +18,10 @@ const state = {
   replyTo: null, // the message the composer replies to
   pending: [], // uploads the next message carries (attachment resources)
   files: new Map(), // attachment uuid -> object URL of its downloaded bytes
+  notificationTimer: null,
 };
+
+const NOTIFICATION_POLL_MS = 3000;
 
 const QUICK_REACTIONS = ["👍", "❤️", "😂"];
 
@@ -95,6 +98,8 @@ async function loadUsers() {
 }
 
 async function login(userId) {
+  clearInterval(state.notificationTimer);
+  state.notificationTimer = null;
   if (state.socket) state.socket.close();
   state.socket = null;
   state.open = null;
@@ -115,8 +120,42 @@ async function login(userId) {
   state.me = userId;
   sessionStorage.setItem("demo-user", userId);
   $("app").hidden = false;
-  await Promise.all([loadOrders(), loadInbox()]);
+  await Promise.all([loadOrders(), loadInbox(), loadNotifications()]);
   connect();
+  state.notificationTimer = setInterval(
+    () => loadNotifications().catch((e) => setStatus(e.message)),
+    NOTIFICATION_POLL_MS,
+  );
+}
+
+// ---- notifications (the demo's stand-in for e-mail) ----
+
+async function loadNotifications() {
+  if (!state.token) return;
+  const { data } = await api("GET", "/demo/notifications");
+  const list = $("notifications");
+  list.replaceChildren(
+    ...data.map((mail) => {
+      const lines = mail.lines.map((line) =>
+        el("div", { class: "line", text: line.from ? `${line.from}: ${line.text}` : line.text }),
+      );
+      const item = el("li", { tabindex: "0", dataset: { conversation: mail.conversation_uuid } }, [
+        el("div", { class: "subject", text: `${mail.subject} (${mail.unread_count} unread)` }),
+        ...lines,
+        el("small", { text: formatTime(mail.received_at) }),
+      ]);
+      const open = () => openConversation(mail.conversation_uuid).catch((e) => setStatus(e.message));
+      item.addEventListener("click", open);
+      item.addEventListener("keydown", (event) => {
+        if (event.key === "Enter") open();
+      });
+      return item;
+    }),
+  );
+  if (data.length === 0) list.append(el("li", { class: "hint", text: "No notifications yet." }));
+  const count = $("notification-count");
+  count.hidden = data.length === 0;
+  count.textContent = String(data.length);
 }
 
 // ---- orders ----
