@@ -8,7 +8,10 @@
 //! reactions and delivery watermarks kept, delivered never below read. The children also
 //! upload attachments (to a local object store beside the database) and send them: after
 //! each kill every attached file's bytes are there, and after a sweep the object store holds
-//! exactly the files of messages that are not deleted, with no record left half-way.
+//! exactly the files of messages that are not deleted, with no record left half-way. The
+//! sends leave offline notifications (invariant 14): after each kill every participant with
+//! unread messages has its pending notification, none without, and the outbox's due index
+//! yields exactly those.
 //!
 //! `CHAT_CRASH_CYCLES` sets the number of kill/reopen cycles (default 20) and
 //! `CHAT_CRASH_SEED` the random seed (printed, so a failure can be replayed).
@@ -38,6 +41,10 @@ const CHILD_DIR: &str = "CHAT_CRASH_CHILD_DIR";
 const CHILD_RUN: &str = "CHAT_CRASH_CHILD_RUN";
 const CHILD_GROUP: &str = "CHAT_CRASH_CHILD_GROUP";
 const SENDER_TASKS: u64 = 6;
+/// The children send with offline notifications on: each send leaves its recipients'
+/// outbox rows in its own transaction, so a kill between the send and the notification
+/// loses none.
+const NOTIFY_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 /// Each sender task reacts with its own emoji, so that no two tasks race on one reaction.
 const TASK_EMOJI: [&str; SENDER_TASKS as usize] = ["👍", "❤️", "🎉", "😂", "😮", "🙏"];
 
@@ -182,7 +189,7 @@ fn crash_child_writer() {
                             .append_message(
                                 &caller(sender),
                                 NewMessage {
-                                    notify_after: None,
+                                    notify_after: Some(NOTIFY_AFTER),
                                     attachments: Vec::new(),
                                     conversation_id: conversation,
                                     body: "a repeat".to_owned(),
@@ -253,7 +260,7 @@ fn crash_child_writer() {
                             .append_message(
                                 &caller(sender),
                                 NewMessage {
-                                    notify_after: None,
+                                    notify_after: Some(NOTIFY_AFTER),
                                     attachments: vec![uploaded.id],
                                     conversation_id: *conversation,
                                     body: format!("body {cmid}"),
@@ -285,7 +292,7 @@ fn crash_child_writer() {
                             .append_message(
                                 &caller(sender),
                                 NewMessage {
-                                    notify_after: None,
+                                    notify_after: Some(NOTIFY_AFTER),
                                     attachments: Vec::new(),
                                     conversation_id: *conversation,
                                     body: format!("body {cmid}"),

@@ -200,6 +200,12 @@ pub(super) async fn verify(
             }
         }
         for participant in &record.participants {
+            assert_eq!(
+                participant.pending_notification.is_some(),
+                participant.unread_count > 0,
+                "a pending notification for {} in {id} exactly when something is unread",
+                participant.user
+            );
             let unread = messages
                 .iter()
                 .filter(|m| {
@@ -407,5 +413,34 @@ pub(super) async fn verify(
         .map(|id| Attachment::object_path(*id).to_string())
         .collect();
     assert_eq!(on_disk, expected, "the object store holds exactly the attached files");
+    verify_outbox(store, &records).await;
     stored
+}
+
+/// The due index agrees with the rows: claiming everything due by a far future yields
+/// exactly the pending notifications of `records` (leased to that future: still pending, and
+/// due by the next cycle's far future). Run after every other check: it changes the rows.
+async fn verify_outbox(store: &SledStore, records: &HashMap<ConversationId, ConversationRecord>) {
+    let far = chrono::Utc::now() + chrono::TimeDelta::days(200 * 365);
+    let claimed: HashSet<(ConversationId, UserId)> = store
+        .claim_notifications(Some(&tenant()), far, far, 100_000)
+        .await
+        .expect("claim the outbox")
+        .into_iter()
+        .map(|due| (due.conversation, due.user))
+        .collect();
+    let pending: HashSet<(ConversationId, UserId)> = records
+        .values()
+        .flat_map(|record| {
+            record
+                .participants
+                .iter()
+                .filter(|participant| participant.pending_notification.is_some())
+                .map(|participant| (record.conversation.id, participant.user.clone()))
+        })
+        .collect();
+    assert_eq!(
+        claimed, pending,
+        "the outbox index holds exactly the pending notifications"
+    );
 }
