@@ -2,7 +2,8 @@
 //! (`DATABASE_URL`; skipped loudly without it, a failure in CI): the conformance suite and
 //! the model-based property test, recovery from dropped connections, migrations beside a
 //! host's own, search and Store edge cases (also on the reference store), a pool defaulting
-//! to REPEATABLE READ, and two nodes on one database.
+//! to REPEATABLE READ, two nodes on one database, and a notification worker SIGKILLed
+//! mid-batch.
 //!
 //! Every test works in a schema (or a database) of its own and touches only its own
 //! connections, so they run in parallel in this one process.
@@ -20,3 +21,4 @@ mod search;
 mod store_edges;
 mod strict_isolation;
 mod two_nodes;
+mod worker_kill;
