@@ -559,3 +559,33 @@ fn reactions_are_idempotent_bounded_and_dropped_with_the_message() {
         Err(ChatError::Conflict { .. })
     ));
 }
+
+#[test]
+fn a_claim_settled_through_the_last_possible_seq_removes_the_row_without_overflow() {
+    use crate::notification::{DueNotification, NotificationOutcome, SettledNotification};
+    let mut record = direct();
+    let mut new = text("still there?");
+    new.notify_after = Some(chrono::TimeDelta::zero());
+    send(&mut record, &user("ana"), &new, at(1));
+    let bruno = record
+        .participants
+        .iter_mut()
+        .find(|participant| participant.user == user("bruno"))
+        .expect("bruno");
+    let pending = claim_notification(bruno, at(2), at(62)).expect("due");
+    let settled = SettledNotification {
+        due: DueNotification {
+            tenant: TenantId::default(),
+            user: user("bruno"),
+            conversation: record.conversation.id,
+            pending,
+        },
+        // What the worker settles a claim with when it found nothing left to tell.
+        outcome: NotificationOutcome::Delivered {
+            through_seq: u64::MAX,
+            rearm_at: at(3),
+        },
+    };
+    assert!(settle_notification(&mut record, &settled));
+    assert_eq!(row(&record, "bruno").pending_notification, None);
+}

@@ -80,9 +80,11 @@ pub fn settle_notification(record: &mut ConversationRecord, settled: &SettledNot
         }
         NotificationOutcome::Delivered { through_seq, rearm_at } => {
             let unread_after = participant.last_read_seq.max(through_seq);
+            // `then`, not `then_some`: the seq after `u64::MAX` (a skipped claim settles
+            // through it) is never computed.
             participant.pending_notification =
-                (last_seq > unread_after && participant.unread_count > 0).then_some(PendingNotification {
-                    first_unread_seq: unread_after + 1,
+                (last_seq > unread_after && participant.unread_count > 0).then(|| PendingNotification {
+                    first_unread_seq: unread_after.saturating_add(1),
                     due_at: rearm_at,
                     attempts: 0,
                 });

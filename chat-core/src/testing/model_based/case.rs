@@ -1,9 +1,12 @@
 //! One generated case: each operation run through the services on the store under test and
 //! applied to the model, answer by answer, then every member's final view compared.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::ids::{AttachmentId, ConversationId, MessageId};
+use crate::notification::{Notification, Notifier, NotifyError};
+use crate::service::NotificationWorker;
 use crate::service::{InboxFilter, NewGroupInput, SendMessage, StartDirect, SystemMessage};
 use crate::store::{ArchiveFilter, Store};
 use crate::tag::{Tag, TagFilter, TaggableId};
@@ -12,17 +15,26 @@ use crate::view::ConversationView;
 
 use super::model::Model;
 use super::ops::{EMOJI, Op, SEARCH_QUERIES, USERS, archive_filter};
+use super::outbox::{Outbox, Recipient};
 use super::outcome::{
     Outcome, conversation_outcome, error_outcome, history_rows, message_outcome, reactions_of, summary_of,
 };
 
 /// Runs one generated sequence; `Err` describes the first disagreement.
 pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), String> {
-    let fx = Fixture::new(store, USERS);
+    let mut fx = Fixture::new(store, USERS);
+    fx.services = fx.services.clone().with_notifications(std::time::Duration::ZERO);
     let conversations = fx.conversations();
     let messages = fx.messages();
     let mut model = Model::default();
+    let mut outbox = Outbox::default();
     for (step, op) in ops.iter().enumerate() {
+        if let Op::Notify = op {
+            notify_round(&fx, &model, &mut outbox)
+                .await
+                .map_err(|error| format!("step {step}: {op:?}\n  {error}"))?;
+            continue;
+        }
         // Ids must be read before the model applies the op (a new conversation has none yet).
         let target = match *op {
             Op::Send { conv, .. }
@@ -274,6 +286,8 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
                     Err(error) => error_outcome(error),
                 }
             }
+            // Checked by `notify_round` above, as a range.
+            Op::Notify => Outcome::Notified,
             Op::Get { actor, .. } => conversation_outcome(&model, conversations.get(fx.user(actor), target).await),
             Op::Stats { actor } => match conversations.stats(fx.user(actor)).await {
                 Ok(stats) => Outcome::Stats(stats),
@@ -304,6 +318,71 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
             }
         }
     }
+    Ok(())
+}
+
+/// The notifications of one round, as (conversation index, user index).
+#[derive(Default)]
+struct Recorded(
+    std::sync::Mutex<BTreeSet<Recipient>>,
+    Vec<crate::ids::UserId>,
+    Vec<ConversationId>,
+);
+
+#[async_trait::async_trait]
+impl Notifier for Recorded {
+    async fn notify(&self, batch: &[Notification]) -> Result<(), NotifyError> {
+        let mut seen = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for notification in batch {
+            let user = self.1.iter().position(|user| *user == notification.recipient);
+            let conversation = self
+                .2
+                .iter()
+                .position(|id| *id == notification.conversation.conversation.id);
+            let (Some(user), Some(conversation)) = (user, conversation) else {
+                return Err(NotifyError::all(format!("an unknown recipient: {notification:?}")));
+            };
+            if !seen.insert((conversation, user)) {
+                return Err(NotifyError::all(format!(
+                    "notified twice in one round: {notification:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One worker round: it notifies everyone the model says it must, no one it may not,
+/// each once, claims nothing stale and leaves nothing due.
+async fn notify_round(fx: &Fixture, model: &Model, outbox: &mut Outbox) -> Result<(), String> {
+    let users = fx.users.iter().map(|identity| identity.user.clone()).collect();
+    let ids = model
+        .conversations
+        .iter()
+        .map(|conversation| conversation.id.unwrap_or_else(ConversationId::new_v7))
+        .collect();
+    let notifier = Arc::new(Recorded(std::sync::Mutex::default(), users, ids));
+    let worker = NotificationWorker::new(fx.services.clone(), notifier.clone())
+        .for_tenant(fx.tenant.clone())
+        .with_batch_size(1000);
+    let report = worker.run_once().await.map_err(|error| error.to_string())?;
+    // Nothing unread, nothing pending: a claimed row with nothing to tell is a pending
+    // notification that reading, clearing, deleting or leaving should have removed.
+    if report.failed > 0 || report.skipped > 0 {
+        return Err(format!("the round failed or claimed stale rows: {report:?}"));
+    }
+    let again = worker.run_once().await.map_err(|error| error.to_string())?;
+    if again.claimed > 0 {
+        return Err(format!("still due after the round: {again:?}"));
+    }
+    let notified = std::mem::take(&mut *notifier.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let (must, may) = outbox.bounds(model);
+    if !must.is_subset(&notified) || !notified.is_subset(&may) {
+        return Err(format!(
+            "notified (conversation, user) {notified:?}\n  must: {must:?}\n  may: {may:?}"
+        ));
+    }
+    outbox.notified(model, &notified);
     Ok(())
 }
 

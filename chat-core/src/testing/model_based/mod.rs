@@ -10,11 +10,13 @@
 //! Cases: 256 by default; set `CHAT_PROPTEST_CASES` for longer runs.
 //!
 //! Here is the runner; `ops.rs` generates the operations, `model.rs` is the plain model,
-//! `outcome.rs` the answers both sides are compared by, `case.rs` runs one sequence.
+//! `outcome.rs` the answers both sides are compared by, `outbox.rs` the notifications a
+//! worker round may and must send, `case.rs` runs one sequence.
 
 mod case;
 mod model;
 mod ops;
+mod outbox;
 mod outcome;
 
 use std::future::Future;

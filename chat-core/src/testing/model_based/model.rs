@@ -592,6 +592,7 @@ impl Model {
                 rows.sort_by_key(|row| std::cmp::Reverse((row.0, row.1)));
                 Outcome::Found(rows.into_iter().map(|(_, _, index)| index).collect())
             }
+            Op::Notify => Outcome::Notified,
             Op::Get { actor, conv } => match self.member_conversation(conv, actor) {
                 Some((conv, c)) => Outcome::Conversation(c.summary(conv)),
                 None => Outcome::NotFound("conversation"),

@@ -95,6 +95,8 @@ pub(super) enum Op {
     Get { actor: usize, conv: usize },
     /// Read the totals.
     Stats { actor: usize },
+    /// A notification worker round (no delay: everything pending is due).
+    Notify,
 }
 
 pub(super) fn op_strategy() -> impl Strategy<Value = Op> {
@@ -143,6 +145,7 @@ pub(super) fn op_strategy() -> impl Strategy<Value = Op> {
             .prop_map(|(actor, conv, after, before, limit)| Op::History { actor, conv, after, before, limit }),
         1 => (user.clone(), conv).prop_map(|(actor, conv)| Op::Get { actor, conv }),
         1 => user.prop_map(|actor| Op::Stats { actor }),
+        2 => Just(Op::Notify),
     ]
 }
 

@@ -15,10 +15,20 @@ pub(super) enum Outcome {
     Denied,
     Conflict,
     Invalid(Vec<String>),
-    Started { conv: usize, created: bool },
-    Sent { seq: u64, created: bool },
+    Started {
+        conv: usize,
+        created: bool,
+    },
+    Sent {
+        seq: u64,
+        created: bool,
+    },
     Conversation(Summary),
-    Message { seq: u64, deleted: bool, body: String },
+    Message {
+        seq: u64,
+        deleted: bool,
+        body: String,
+    },
     Inbox(Vec<(usize, u64, bool)>),
     Found(Vec<usize>),
     History(Vec<HistoryRow>),
@@ -26,6 +36,8 @@ pub(super) enum Outcome {
     Stats(Stats),
     Uploaded(usize),
     Readable(bool),
+    /// A notification round: its answer is a range, checked against `outbox::Outbox`.
+    Notified,
 }
 
 /// One message of a history page, as the reader sees it.
