@@ -85,6 +85,7 @@ macro_rules! conformance_tests {
             refused_uploads_leave_nothing_behind,
             a_burst_is_one_notification_and_reading_first_cancels_it,
             leaving_removal_clearing_and_replying_cancel_pending_notifications,
+            system_messages_notify_everyone_and_deleting_the_unread_cancels,
             claims_are_leased_and_settle_by_the_rules,
             the_worker_delivers_every_notification_through_a_failing_notifier,
         );

@@ -62,6 +62,7 @@ pub use messages::{
 pub use notifications::{
     a_burst_is_one_notification_and_reading_first_cancels_it, claims_are_leased_and_settle_by_the_rules,
     leaving_removal_clearing_and_replying_cancel_pending_notifications,
+    system_messages_notify_everyone_and_deleting_the_unread_cancels,
     the_worker_delivers_every_notification_through_a_failing_notifier,
 };
 pub use participant_state::{

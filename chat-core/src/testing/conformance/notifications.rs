@@ -106,6 +106,44 @@ pub async fn leaving_removal_clearing_and_replying_cancel_pending_notifications(
     assert_eq!(of_owner.pending.first_unread_seq, 2, "the owner is told of the reply");
 }
 
+/// A system message (the host's "order shipped") pends a notification for every member,
+/// none of whom sent it; a sender deleting the only message a recipient had not read takes
+/// the recipient's notification away, while one with older unread messages keeps it.
+pub async fn system_messages_notify_everyone_and_deleting_the_unread_cancels(store: Arc<dyn Store>) {
+    let fx = notifying(store, 3, DELAY);
+    let order = fx.direct(0, 1).await;
+    fx.messages()
+        .send_system(
+            &fx.tenant,
+            order,
+            crate::service::SystemMessage::text("Order #1001 was shipped."),
+        )
+        .await
+        .expect("system message");
+    let due = claim_at(&fx, later()).await;
+    let users: BTreeSet<&UserId> = due.iter().map(|due| &due.user).collect();
+    assert_eq!(
+        users,
+        BTreeSet::from([&fx.user(0).user, &fx.user(1).user]),
+        "both members"
+    );
+
+    let chat = fx.direct(0, 2).await;
+    let oops = fx.send(0, chat, "sent to the wrong person").await;
+    fx.messages().delete(fx.user(0), chat, oops.id).await.expect("delete");
+    let kept = fx.direct(1, 2).await;
+    fx.send(1, kept, "first").await;
+    let second = fx.send(1, kept, "second").await;
+    fx.messages().delete(fx.user(1), kept, second.id).await.expect("delete");
+    let due = claim_at(&fx, later()).await;
+    let pairs: BTreeSet<(ConversationId, &UserId)> = due.iter().map(|due| (due.conversation, &due.user)).collect();
+    assert_eq!(
+        pairs,
+        BTreeSet::from([(kept, &fx.user(2).user)]),
+        "nothing is left to tell of a deleted message; \"first\" is still unread"
+    );
+}
+
 /// A claim is leased: not claimed again before the lease ends, claimed again (one more
 /// attempt) after it. A retry is due at its time; a delivery removes the row, unless a
 /// message arrived during the call: then it comes back from that message.
