@@ -27,6 +27,7 @@ mod env;
 mod group_fanout;
 mod load;
 mod measure;
+mod notifications;
 mod replies;
 mod report;
 mod scenarios;
@@ -44,7 +45,7 @@ use scenarios::Plan;
 /// The hidden flag of the child that runs the websocket scenario in a fresh process.
 const WEBSOCKET_HERE: &str = "--websocket-in-this-process";
 
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "send",
     "inbox",
     "history",
@@ -56,6 +57,7 @@ const SCENARIOS: [&str; 11] = [
     "search",
     "replies",
     "attachments",
+    "notifications",
 ];
 
 struct Args {
@@ -68,7 +70,8 @@ struct Args {
 }
 
 const USAGE: &str = "usage: chat-bench --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]\n\
-    scenarios: send, inbox, history, stats, find-or-create, websocket, group-fanout, cross-node, search, replies, attachments";
+    scenarios: send, inbox, history, stats, find-or-create, websocket, group-fanout, cross-node, search, replies, attachments, \
+    notifications";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -231,6 +234,7 @@ async fn run(args: Args) {
                 "search" => search::search(backend, &plan, &mut report).await,
                 "replies" => replies::replies(backend, &plan, &mut report).await,
                 "attachments" => attachments::attachments(backend, &plan, &mut report).await,
+                "notifications" => notifications::notifications(backend, &plan, args.quick, &mut report).await,
                 _ if args.websocket_here => scenarios::websocket(backend, &plan, &mut report).await,
                 _ => websocket_in_fresh_process(backend, &args, &plan, &mut report).await,
             }

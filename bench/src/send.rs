@@ -171,12 +171,25 @@ async fn sender_conversations(
     services: &chat_core::ChatServices,
     concurrency: usize,
 ) -> Arc<Vec<(chat_core::Identity, ConversationId)>> {
+    named_conversations(services, "", concurrency).await
+}
+
+/// One direct conversation per sender, `<prefix>s<concurrency>_<worker>` to
+/// `<prefix>r<concurrency>_<worker>`.
+pub(crate) async fn named_conversations(
+    services: &chat_core::ChatServices,
+    prefix: &str,
+    concurrency: usize,
+) -> Arc<Vec<(chat_core::Identity, ConversationId)>> {
     let mut conversations = Vec::new();
     for worker in 0..concurrency {
-        let sender = identity(&format!("s{concurrency}_{worker}"));
+        let sender = identity(&format!("{prefix}s{concurrency}_{worker}"));
         let (view, _) = services
             .conversations()
-            .start_direct(&sender, StartDirect::with(user_id(&format!("r{concurrency}_{worker}"))))
+            .start_direct(
+                &sender,
+                StartDirect::with(user_id(&format!("{prefix}r{concurrency}_{worker}"))),
+            )
             .await
             .expect("start_direct");
         conversations.push((sender, view.conversation.id));
@@ -185,7 +198,7 @@ async fn sender_conversations(
 }
 
 /// A send through the services, worker `w` in conversation `w`.
-fn service_op(
+pub(crate) fn service_op(
     services: &chat_core::ChatServices,
     conversations: Arc<Vec<(chat_core::Identity, ConversationId)>>,
 ) -> measure::Op {

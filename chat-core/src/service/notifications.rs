@@ -160,8 +160,10 @@ impl NotificationWorker {
         }
         let mut settled = Vec::with_capacity(claimed.len());
         let mut batch = Vec::with_capacity(claimed.len());
-        for due in claimed {
-            match self.render(&due).await {
+        // Rendered concurrently: each is a store read and a directory call.
+        let rendered = futures_util::future::join_all(claimed.iter().map(|due| self.render(due))).await;
+        for (due, rendered) in claimed.into_iter().zip(rendered) {
+            match rendered {
                 Ok(Some((notification, through_seq))) => batch.push((due, notification, through_seq)),
                 Ok(None) => {
                     report.skipped += 1;
