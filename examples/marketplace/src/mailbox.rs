@@ -21,7 +21,7 @@ pub struct Mail {
     pub id: NotificationId,
     /// The conversation to open.
     pub conversation_uuid: uuid::Uuid,
-    /// "New messages from Ana" or "New messages in <group>".
+    /// "New messages from Ana" or "New messages in" and the group's title.
     pub subject: String,
     /// The unread messages it carries, oldest first.
     pub lines: Vec<MailLine>,
