@@ -5,6 +5,8 @@
 //!   off, rotating in the same run (each sender writes to its own conversation; its
 //!   recipient never reads, so the first message of each conversation creates the pending
 //!   notification and the burst after it leaves it as it is, as in a real conversation).
+//! - The worst case: each send followed by the recipient reading it, so that every send
+//!   creates the pending notification and every read removes it, on and off.
 //! - A worker draining due notifications, one per conversation, into a notifier that
 //!   accepts everything: notifications per second, each round's latency.
 
@@ -13,13 +15,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chat_core::{Notification, NotificationWorker, Notifier, NotifyError, SendMessage};
+use chat_core::{
+    ChatServices, ConversationId, Identity, Notification, NotificationWorker, Notifier, NotifyError, SendMessage,
+};
 use chat_store_sled::Durability;
 
-use crate::env::Backend;
+use crate::env::{Backend, identity};
 use crate::measure::{self, Measured};
 use crate::report::Report;
-use crate::scenarios::{Plan, close, fresh};
+use crate::scenarios::{Plan, boxed, close, fresh};
 use crate::send::{named_conversations, service_op};
 
 /// Turns each case takes, in rotation with the other.
@@ -40,6 +44,33 @@ impl Notifier for Accepting {
     }
 }
 
+/// A send by worker `w` in conversation `w`, then its recipient reading it.
+fn send_then_read(
+    services: &ChatServices,
+    prefix: &str,
+    concurrency: usize,
+    conversations: Arc<Vec<(Identity, ConversationId)>>,
+) -> measure::Op {
+    let recipients: Arc<Vec<Identity>> = Arc::new(
+        (0..concurrency)
+            .map(|worker| identity(&format!("{prefix}r{concurrency}_{worker}")))
+            .collect(),
+    );
+    let (messages, reads) = (services.messages(), services.conversations());
+    Arc::new(move |worker, iteration| {
+        let (messages, reads) = (messages.clone(), reads.clone());
+        let (sender, id) = conversations[worker].clone();
+        let recipient = recipients[worker].clone();
+        boxed(async move {
+            messages
+                .send(&sender, id, SendMessage::text(format!("message {iteration}")))
+                .await
+                .expect("send");
+            reads.mark_read(&recipient, id, None).await.expect("read");
+        })
+    })
+}
+
 /// The scenario on `backend`.
 pub async fn notifications(backend: Backend, plan: &Plan, quick: bool, report: &mut Report) {
     let name = backend.name();
@@ -49,33 +80,64 @@ pub async fn notifications(backend: Backend, plan: &Plan, quick: bool, report: &
     for concurrency in [1usize, 16] {
         let plain = named_conversations(&without, "off", concurrency).await;
         let outboxed = named_conversations(&with, "on", concurrency).await;
-        let ops = vec![service_op(&without, plain), service_op(&with, outboxed)];
+        let plain_read = named_conversations(&without, "offread", concurrency).await;
+        let outboxed_read = named_conversations(&with, "onread", concurrency).await;
+        let ops = vec![
+            service_op(&without, plain),
+            service_op(&with, outboxed),
+            send_then_read(&without, "offread", concurrency, plain_read),
+            send_then_read(&with, "onread", concurrency, outboxed_read),
+        ];
         let results = measure::drive_rotating(concurrency, plan.duration, plan.warmup, TURNS, &ops).await;
-        let [off, on] = results.as_slice() else {
+        let [off, on, off_read, on_read] = results.as_slice() else {
             unreachable!("drive_rotating gives one result per op");
         };
         let ratio = on.ops_per_sec() / off.ops_per_sec().max(1e-9);
-        report.measured(
-            "notifications",
-            name,
-            &format!("{concurrency} senders, service, outbox off"),
-            off,
-            true,
-            "durable; the same store as the next row".to_owned(),
-        );
-        report.measured(
-            "notifications",
-            name,
-            &format!("{concurrency} senders, service, outbox on"),
-            on,
-            true,
-            format!("{ratio:.2}x the same sends without the outbox"),
-        );
+        let read_ratio = on_read.ops_per_sec() / off_read.ops_per_sec().max(1e-9);
+        let cases = [
+            (
+                "service, outbox off",
+                off,
+                "durable; the same store as the rows below".to_owned(),
+            ),
+            (
+                "service, outbox on",
+                on,
+                format!("{ratio:.2}x the same sends without the outbox"),
+            ),
+            (
+                "send then the recipient reads, outbox off",
+                off_read,
+                "ops: a send and a read".to_owned(),
+            ),
+            (
+                "send then the recipient reads, outbox on",
+                on_read,
+                format!("{read_ratio:.2}x without: every send creates the notification, every read removes it"),
+            ),
+        ];
+        for (case, measured, note) in cases {
+            report.measured(
+                "notifications",
+                name,
+                &format!("{concurrency} senders, {case}"),
+                measured,
+                true,
+                note,
+            );
+        }
         if concurrency == 16 {
             report.target(
                 name,
                 "send with the outbox, 16 senders, service / without",
                 ratio,
+                0.85,
+                false,
+            );
+            report.target(
+                name,
+                "send + read with the outbox (a notification created and removed each time), 16 senders / without",
+                read_ratio,
                 0.85,
                 false,
             );

@@ -44,6 +44,7 @@ pub mod ids;
 pub mod limits;
 pub mod model;
 pub mod notification;
+pub mod policy;
 pub mod rules;
 pub mod service;
 pub mod store;

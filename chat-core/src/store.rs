@@ -426,7 +426,8 @@ pub trait Store: Send + Sync + 'static {
     async fn forget_attachments(&self, attachments: &[AttachmentId]) -> ChatResult<()>;
 
     /// For the notification worker, in `tenant` (or every tenant with `None`): claims up to `limit` pending
-    /// notifications due at `now`, earliest first, by [`crate::rules::claim_notification`]
+    /// notifications due at `now` (the earliest due first; returned in no particular order),
+    /// by [`crate::rules::claim_notification`]
     /// (leased until `lease_until`), in the transaction that reads them. Concurrent claims,
     /// from this process or another node, never return the same row before its lease ends.
     async fn claim_notifications(

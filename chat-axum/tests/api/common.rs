@@ -132,6 +132,27 @@ impl TestApp {
         receipts: Duration,
         configure: impl FnOnce(ChatApi) -> ChatApi,
     ) -> Self {
+        Self::assemble(limits, bus_capacity, receipts, |services| services, configure)
+    }
+
+    /// A default app whose services also get `policy`.
+    pub fn with_message_policy(policy: Arc<dyn chat_core::policy::MessagePolicy>) -> Self {
+        Self::assemble(
+            Limits::default(),
+            256,
+            HELD_RECEIPTS,
+            |services| services.with_message_policy(policy),
+            |api| api,
+        )
+    }
+
+    fn assemble(
+        limits: Limits,
+        bus_capacity: usize,
+        receipts: Duration,
+        services: impl FnOnce(ChatServices) -> ChatServices,
+        configure: impl FnOnce(ChatApi) -> ChatApi,
+    ) -> Self {
         let tenant = TenantId::new(TENANT).expect("tenant");
         let mut directory = InMemoryDirectory::new();
         for (index, name) in NAMES.iter().enumerate() {
@@ -159,12 +180,13 @@ impl TestApp {
             profile_calls: AtomicUsize::new(0),
         });
         let objects = Arc::new(object_store::memory::InMemory::new());
+        let services_of = services;
         let services = ChatServices::new(Arc::new(MemoryStore::new()), directory.clone())
             .with_event_bus(Arc::new(InProcessEventBus::with_capacity(bus_capacity)))
             .with_limits(limits)
             .with_delivery_batch_interval(receipts)
             .with_attachments(objects.clone());
-        let api = configure(ChatApi::new(services, Arc::new(TokenAuth)));
+        let api = configure(ChatApi::new(services_of(services), Arc::new(TokenAuth)));
         Self {
             router: chat_axum::router(api.clone()),
             api,

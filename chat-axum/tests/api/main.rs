@@ -12,6 +12,7 @@ mod http;
 mod logs;
 mod mass_assignment;
 mod message_features;
+mod message_policy;
 mod module_graph;
 mod openapi;
 mod platforms;

@@ -6,6 +6,7 @@ use crate::error::ChatResult;
 use crate::events::EventPayload;
 use crate::ids::{ConversationId, Identity, MessageId, TenantId};
 use crate::model::{ConversationRecord, Message, Metadata, now};
+use crate::policy::DraftKind;
 use crate::store::{Appended, HistoryPage, HistoryQuery, NewMessage, ReadUpTo};
 use crate::view::{MessageView, Page};
 use crate::{rules, validate};
@@ -108,6 +109,15 @@ impl MessageService {
         let body = validate::body_with_attachments(&ctx.limits, &input.body, &input.attachments)?;
         validate::client_message_id(&ctx.limits, input.client_message_id.as_deref())?;
         validate::metadata(&ctx.limits, &input.metadata)?;
+        let body = ctx
+            .apply_policy(
+                actor,
+                conversation,
+                DraftKind::Send,
+                body,
+                !input.attachments.is_empty(),
+            )
+            .await?;
         let new = NewMessage {
             conversation_id: conversation,
             body,
@@ -257,6 +267,9 @@ impl MessageService {
     ) -> ChatResult<MessageView> {
         let ctx = &self.ctx;
         let body = validate::body(&ctx.limits, body)?;
+        let body = ctx
+            .apply_policy(actor, conversation, DraftKind::Edit { message }, body, false)
+            .await?;
         let (message, record) = ctx.store.edit_message(actor, conversation, message, body).await?;
         self.publish_change(actor, record, message, EventPayload::MessageUpdated)
             .await

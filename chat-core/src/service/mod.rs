@@ -25,7 +25,7 @@ pub use notifications::{DrainReport, NOTIFICATION_BATCH, NotificationWorker, Not
 
 use crate::attachment::AllowedTypes;
 use crate::directory::{Profile, UserDirectory};
-use crate::error::ChatResult;
+use crate::error::{ChatError, ChatResult};
 use crate::events::{Event, EventBus, EventPayload, InProcessEventBus};
 use crate::ids::{ConversationId, Identity, UserId};
 use crate::limits::Limits;
@@ -59,6 +59,7 @@ pub struct ChatServices {
     deliveries: Arc<delivery::DeliveryBatch>,
     attachments: Option<Arc<attachments::AttachmentConfig>>,
     notify_after: Option<chrono::TimeDelta>,
+    policy: Option<Arc<dyn crate::policy::MessagePolicy>>,
 }
 
 impl std::fmt::Debug for ChatServices {
@@ -84,6 +85,50 @@ impl ChatServices {
             deliveries: Arc::default(),
             attachments: None,
             notify_after: None,
+            policy: None,
+        }
+    }
+
+    /// With a before-send policy: every send and edit is checked by `policy` after its own
+    /// validation and before the store; it may allow it, reject it (a validation error on
+    /// `body` with the policy's reason) or replace the body (validated again). See
+    /// [`crate::policy`]; [`crate::policy::ContactMasking`] (feature `contact-masking`) is a
+    /// ready one.
+    pub fn with_message_policy(mut self, policy: Arc<dyn crate::policy::MessagePolicy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// `body` as the policy decides for `draft`'s kind (unchanged without a policy).
+    pub(crate) async fn apply_policy(
+        &self,
+        actor: &Identity,
+        conversation: crate::ids::ConversationId,
+        kind: crate::policy::DraftKind,
+        body: String,
+        may_be_empty: bool,
+    ) -> ChatResult<String> {
+        let Some(policy) = &self.policy else {
+            return Ok(body);
+        };
+        let draft = crate::policy::Draft {
+            actor,
+            conversation,
+            body: &body,
+            kind,
+        };
+        match policy.check(draft).await {
+            crate::policy::PolicyDecision::Allow => Ok(body),
+            crate::policy::PolicyDecision::Reject { reason } => {
+                tracing::debug!(conversation_id = %conversation, user_id = %actor.user, "the message policy refused a message");
+                Err(ChatError::invalid("body", reason))
+            }
+            crate::policy::PolicyDecision::Replace { body: replaced } => {
+                if may_be_empty && replaced.trim().is_empty() {
+                    return Ok(String::new());
+                }
+                crate::validate::body(&self.limits, &replaced)
+            }
         }
     }
 

@@ -23,6 +23,9 @@ use crate::store::HistoryQuery;
 /// Claims per round, by default.
 pub const NOTIFICATION_BATCH: usize = 32;
 
+/// Notifications of a batch rendered at once.
+const RENDERS_AT_ONCE: usize = 8;
+
 /// How many rounds a worker ran and how they ended ([`NotificationWorker::run_once`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -160,8 +163,12 @@ impl NotificationWorker {
         }
         let mut settled = Vec::with_capacity(claimed.len());
         let mut batch = Vec::with_capacity(claimed.len());
-        // Rendered concurrently: each is a store read and a directory call.
-        let rendered = futures_util::future::join_all(claimed.iter().map(|due| self.render(due))).await;
+        // Rendered a few at a time: each is a store read and a directory call, and a large
+        // batch must not take the whole connection pool from the requests.
+        let mut rendered = Vec::with_capacity(claimed.len());
+        for chunk in claimed.chunks(RENDERS_AT_ONCE) {
+            rendered.extend(futures_util::future::join_all(chunk.iter().map(|due| self.render(due))).await);
+        }
         for (due, rendered) in claimed.into_iter().zip(rendered) {
             match rendered {
                 Ok(Some((notification, through_seq))) => batch.push((due, notification, through_seq)),

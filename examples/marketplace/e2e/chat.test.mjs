@@ -155,6 +155,12 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
   assert.equal(await buyer.page.evaluate(() => window.__pwned), undefined);
   await seller.page.screenshot({ path: join(SHOTS, "3-seller-hostile-text.png") });
 
+  // The marketplace keeps deals on the platform: a phone number is masked before it is stored.
+  await buyer.page.fill("#body", "Or call me: +34 612 34 56 78");
+  await buyer.page.click("#composer button[type=submit]");
+  await seller.page.locator("#messages li .body").filter({ hasText: "Or call me: [hidden]" }).waitFor();
+  assert.equal(await seller.page.locator("#messages li .body").filter({ hasText: "612" }).count(), 0);
+
   // The buyer's first message shows it was read (two ticks).
   await buyer.page.locator('#messages li[data-seq="1"] .time').filter({ hasText: "✓✓ read" }).waitFor();
 

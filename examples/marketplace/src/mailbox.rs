@@ -1,7 +1,7 @@
 //! The demo's "e-mail": a [`Notifier`] that keeps each user's latest notifications in
 //! memory, for the page's notifications panel (`GET /demo/notifications`), as if they had
 //! been e-mailed. A real host sends mail or push here, or uses
-//! `chat_core::webhook::WebhookNotifier`.
+//! `chat_axum::webhook::WebhookNotifier`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};

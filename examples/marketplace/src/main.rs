@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chat_core::policy::ContactMasking;
 use chat_core::{ChatServices, EventBus, NotificationWorker, Store};
 use marketplace::host::{DEFAULT_SEND_RATE, HostConfig};
 use marketplace::serve::ServeConfig;
@@ -224,7 +225,9 @@ async fn run(config: Config) -> Result<(), String> {
         .map_err(|error| format!("cannot store attachments in {}: {error}", attachments.display()))?;
     let mut services = ChatServices::new(store, Arc::new(marketplace::demo::directory()))
         .with_attachments(Arc::new(objects))
-        .with_notifications(config.notify_after);
+        .with_notifications(config.notify_after)
+        // Deals stay on the platform: phone numbers, e-mail addresses and links are masked.
+        .with_message_policy(Arc::new(ContactMasking::new()));
     if let Some(bus) = bus {
         services = services.with_event_bus(bus);
     }

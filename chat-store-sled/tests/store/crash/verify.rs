@@ -422,13 +422,15 @@ pub(super) async fn verify(
 /// due by the next cycle's far future). Run after every other check: it changes the rows.
 async fn verify_outbox(store: &SledStore, records: &HashMap<ConversationId, ConversationRecord>) {
     let far = chrono::Utc::now() + chrono::TimeDelta::days(200 * 365);
-    let claimed: HashSet<(ConversationId, UserId)> = store
+    let claimed: Vec<(ConversationId, UserId)> = store
         .claim_notifications(Some(&tenant()), far, far, 100_000)
         .await
         .expect("claim the outbox")
         .into_iter()
         .map(|due| (due.conversation, due.user))
         .collect();
+    let claimed_once: HashSet<(ConversationId, UserId)> = claimed.iter().cloned().collect();
+    assert_eq!(claimed_once.len(), claimed.len(), "no row claimed twice");
     let pending: HashSet<(ConversationId, UserId)> = records
         .values()
         .flat_map(|record| {
@@ -440,7 +442,16 @@ async fn verify_outbox(store: &SledStore, records: &HashMap<ConversationId, Conv
         })
         .collect();
     assert_eq!(
-        claimed, pending,
-        "the outbox index holds exactly the pending notifications"
+        claimed_once, pending,
+        "the outbox index yields exactly the pending notifications"
+    );
+    let index = store
+        .db()
+        .open_tree(format!("{}/notifications_due", chat_store_sled::DEFAULT_TREE_PREFIX))
+        .expect("the due index");
+    assert_eq!(
+        index.len(),
+        pending.len(),
+        "one index key per pending notification, none stale"
     );
 }
