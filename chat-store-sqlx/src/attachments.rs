@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::error::{PgStoreError, append_error, db};
 use crate::rows::{attachment_from_row, attachment_state_text, message_from_row, record_from_row, to_i64};
-use crate::store::{PgStore, commit};
+use crate::store::{PgStore, finish};
 
 fn ids(attachments: &[AttachmentId]) -> Vec<Uuid> {
     attachments.iter().map(|id| *id.as_uuid()).collect()
@@ -99,36 +99,39 @@ impl PgStore {
         new: &NewMessage,
     ) -> ChatResult<Appended> {
         let mut tx = self.begin().await?;
-        let row = self
-            .append_call(tenant, Some(author), new)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(append_error)?
-            .ok_or_else(ChatError::conversation_not_found)?;
-        let created: bool = sqlx::Row::try_get(&row, "created").map_err(db)?;
-        let record = record_from_row(&row)?;
-        let mut message = message_from_row(&row)?
-            .ok_or_else(|| PgStoreError::Corrupt("append_message returned no message".into()))?;
-        if created {
-            let mut found = self.lock_attachments(&mut tx, &new.attachments).await?;
-            rules::attach(&record, author, &mut message, &new.attachments, &mut found)?;
-            for attachment in &found {
-                self.save_attachment(&mut tx, attachment).await?;
-            }
-            sqlx::query(&self.sql.attachments.save_on_message)
-                .bind(message.conversation_id.as_uuid())
-                .bind(message.id.as_uuid())
-                .bind(Json(&message.attachments))
-                .execute(&mut *tx)
+        let result = async {
+            let row = self
+                .append_call(tenant, Some(author), new)
+                .fetch_optional(&mut *tx)
                 .await
-                .map_err(db)?;
+                .map_err(append_error)?
+                .ok_or_else(ChatError::conversation_not_found)?;
+            let created: bool = sqlx::Row::try_get(&row, "created").map_err(db)?;
+            let record = record_from_row(&row)?;
+            let mut message = message_from_row(&row)?
+                .ok_or_else(|| PgStoreError::Corrupt("append_message returned no message".into()))?;
+            if created {
+                let mut found = self.lock_attachments(&mut tx, &new.attachments).await?;
+                rules::attach(&record, author, &mut message, &new.attachments, &mut found)?;
+                for attachment in &found {
+                    self.save_attachment(&mut tx, attachment).await?;
+                }
+                sqlx::query(&self.sql.attachments.save_on_message)
+                    .bind(message.conversation_id.as_uuid())
+                    .bind(message.id.as_uuid())
+                    .bind(Json(&message.attachments))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            Ok(Appended {
+                message,
+                created,
+                record,
+            })
         }
-        commit(tx).await?;
-        Ok(Appended {
-            message,
-            created,
-            record,
-        })
+        .await;
+        finish(tx, result).await
     }
 
     /// Discards the records of a deleted message's attachments, in the delete's transaction.
@@ -155,11 +158,14 @@ impl PgStore {
         name: &str,
     ) -> ChatResult<Attachment> {
         let mut tx = self.begin().await?;
-        let record = self.lock_member(&mut tx, caller, id).await?;
-        let attachment = rules::begin_upload(&record, caller, name, now())?;
-        self.insert_attachment(&mut tx, &attachment).await?;
-        commit(tx).await?;
-        Ok(attachment)
+        let result = async {
+            let record = self.lock_member(&mut tx, caller, id).await?;
+            let attachment = rules::begin_upload(&record, caller, name, now())?;
+            self.insert_attachment(&mut tx, &attachment).await?;
+            Ok(attachment)
+        }
+        .await;
+        finish(tx, result).await
     }
 
     pub(crate) async fn finish_upload_record(
@@ -169,28 +175,35 @@ impl PgStore {
         uploaded: UploadedFile,
     ) -> ChatResult<Attachment> {
         let mut tx = self.begin().await?;
-        let mut attachment = self
-            .lock_attachments(&mut tx, &[id])
-            .await?
-            .pop()
-            .ok_or_else(ChatError::attachment_not_found)?;
-        rules::finish_upload(&mut attachment, caller, uploaded)?;
-        self.save_attachment(&mut tx, &attachment).await?;
-        commit(tx).await?;
-        Ok(attachment)
+        let result = async {
+            let mut attachment = self
+                .lock_attachments(&mut tx, &[id])
+                .await?
+                .pop()
+                .ok_or_else(ChatError::attachment_not_found)?;
+            rules::finish_upload(&mut attachment, caller, uploaded)?;
+            self.save_attachment(&mut tx, &attachment).await?;
+            Ok(attachment)
+        }
+        .await;
+        finish(tx, result).await
     }
 
     pub(crate) async fn abandon_upload_record(&self, caller: &Identity, id: AttachmentId) -> ChatResult<()> {
         let mut tx = self.begin().await?;
-        let found = self.lock_attachments(&mut tx, &[id]).await?;
-        if found.iter().any(|attachment| rules::may_abandon(attachment, caller)) {
-            sqlx::query(&self.sql.attachments.delete)
-                .bind(id.as_uuid())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+        let result = async {
+            let found = self.lock_attachments(&mut tx, &[id]).await?;
+            if found.iter().any(|attachment| rules::may_abandon(attachment, caller)) {
+                sqlx::query(&self.sql.attachments.delete)
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            Ok(())
         }
-        commit(tx).await
+        .await;
+        finish(tx, result).await
     }
 
     pub(crate) async fn readable_attachment(

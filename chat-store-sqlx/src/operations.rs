@@ -19,7 +19,7 @@ use sqlx::types::Json;
 use crate::error::{PgStoreError, append_error, db, is_invalid_transaction_state};
 use crate::rows::{message_from_row, quote_from_row, record_from_row, role_text, tag_columns, to_i64, to_u64};
 use crate::sql::TagMode;
-use crate::store::{PgStore, commit};
+use crate::store::{PgStore, finish};
 
 #[async_trait]
 impl Store for PgStore {
@@ -154,34 +154,40 @@ impl Store for PgStore {
         up_to: &[(UserId, u64)],
     ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
         let mut tx = self.begin().await?;
-        let mut record = self.lock_in_tenant(&mut tx, tenant, id).await?;
-        let moved = rules::mark_delivered_many(&mut record, up_to, now());
-        self.save_deliveries(&mut tx, &record, &moved).await?;
-        commit(tx).await?;
-        Ok((record, moved))
+        let result = async {
+            let mut record = self.lock_in_tenant(&mut tx, tenant, id).await?;
+            let moved = rules::mark_delivered_many(&mut record, up_to, now());
+            self.save_deliveries(&mut tx, &record, &moved).await?;
+            Ok((record, moved))
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted> {
         let mut tx = self.begin().await?;
-        let (record, mut stored) = self
-            .lock_member_message(&mut tx, caller, change.conversation, change.message)
-            .await?;
-        let changed = rules::set_reaction(
-            &mut stored,
-            &caller.user,
-            &change.emoji,
-            change.present,
-            change.max_distinct,
-        )?;
-        if changed {
-            self.save_reactions(&mut tx, &stored).await?;
+        let result = async {
+            let (record, mut stored) = self
+                .lock_member_message(&mut tx, caller, change.conversation, change.message)
+                .await?;
+            let changed = rules::set_reaction(
+                &mut stored,
+                &caller.user,
+                &change.emoji,
+                change.present,
+                change.max_distinct,
+            )?;
+            if changed {
+                self.save_reactions(&mut tx, &stored).await?;
+            }
+            Ok(Reacted {
+                message: stored,
+                record,
+                changed,
+            })
         }
-        commit(tx).await?;
-        Ok(Reacted {
-            message: stored,
-            record,
-            changed,
-        })
+        .await;
+        finish(tx, result).await
     }
 
     async fn messages_by_seq(&self, caller: &Identity, id: ConversationId, seqs: &[u64]) -> ChatResult<Vec<Message>> {
@@ -213,25 +219,28 @@ impl Store for PgStore {
         up_to: ReadUpTo,
     ) -> ChatResult<(ConversationRecord, bool)> {
         let mut tx = self.begin().await?;
-        let mut record = self.lock_member(&mut tx, caller, id).await?;
-        let deleted_above = match rules::read_target(&record, &caller.user, up_to)? {
-            Some(target) if target < record.conversation.last_seq => {
-                let row = sqlx::query(&self.sql.count_deleted_above)
-                    .bind(id.as_uuid())
-                    .bind(to_i64(target))
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                to_u64(row.try_get("deleted").map_err(db)?, "deleted")?
+        let result = async {
+            let mut record = self.lock_member(&mut tx, caller, id).await?;
+            let deleted_above = match rules::read_target(&record, &caller.user, up_to)? {
+                Some(target) if target < record.conversation.last_seq => {
+                    let row = sqlx::query(&self.sql.count_deleted_above)
+                        .bind(id.as_uuid())
+                        .bind(to_i64(target))
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    to_u64(row.try_get("deleted").map_err(db)?, "deleted")?
+                }
+                _ => 0,
+            };
+            let moved = rules::mark_read(&mut record, &caller.user, up_to, deleted_above, now())?;
+            if moved {
+                self.save_participant(&mut tx, &record, &caller.user).await?;
             }
-            _ => 0,
-        };
-        let moved = rules::mark_read(&mut record, &caller.user, up_to, deleted_above, now())?;
-        if moved {
-            self.save_participant(&mut tx, &record, &caller.user).await?;
+            Ok((record, moved))
         }
-        commit(tx).await?;
-        Ok((record, moved))
+        .await;
+        finish(tx, result).await
     }
 
     async fn set_archived(
@@ -261,11 +270,14 @@ impl Store for PgStore {
         body: String,
     ) -> ChatResult<(Message, ConversationRecord)> {
         let mut tx = self.begin().await?;
-        let (mut record, mut stored) = self.lock_member_message(&mut tx, caller, conversation, message).await?;
-        rules::edit(&mut record, &mut stored, &caller.user, body, now())?;
-        self.save_message(&mut tx, &record, &stored).await?;
-        commit(tx).await?;
-        Ok((stored, record))
+        let result = async {
+            let (mut record, mut stored) = self.lock_member_message(&mut tx, caller, conversation, message).await?;
+            rules::edit(&mut record, &mut stored, &caller.user, body, now())?;
+            self.save_message(&mut tx, &record, &stored).await?;
+            Ok((stored, record))
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn delete_message(
@@ -275,32 +287,35 @@ impl Store for PgStore {
         message: MessageId,
     ) -> ChatResult<Deleted> {
         let mut tx = self.begin().await?;
-        let (before, mut stored) = self.lock_member_message(&mut tx, caller, conversation, message).await?;
-        let mut record = before.clone();
-        let files = stored.attachments.clone();
-        let deletion = rules::delete(&mut record, &mut stored, &caller.user, now())?;
-        if let Deletion::DeletedPreview { seq } = deletion {
-            // Every message newer than the preview is deleted already.
-            let row = sqlx::query(&self.sql.newest_visible_before)
-                .bind(conversation.as_uuid())
-                .bind(to_i64(seq))
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-            let newest = row.as_ref().map(message_from_row).transpose()?.flatten();
-            rules::set_preview(&mut record, newest.as_ref());
+        let result = async {
+            let (before, mut stored) = self.lock_member_message(&mut tx, caller, conversation, message).await?;
+            let mut record = before.clone();
+            let files = stored.attachments.clone();
+            let deletion = rules::delete(&mut record, &mut stored, &caller.user, now())?;
+            if let Deletion::DeletedPreview { seq } = deletion {
+                // Every message newer than the preview is deleted already.
+                let row = sqlx::query(&self.sql.newest_visible_before)
+                    .bind(conversation.as_uuid())
+                    .bind(to_i64(seq))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                let newest = row.as_ref().map(message_from_row).transpose()?.flatten();
+                rules::set_preview(&mut record, newest.as_ref());
+            }
+            if deletion.changed() {
+                self.save_message(&mut tx, &record, &stored).await?;
+                self.save_unread_counts(&mut tx, &before, &record).await?;
+                self.discard_attachments_of(&mut tx, &files).await?;
+            }
+            Ok(Deleted {
+                message: stored,
+                record,
+                changed: deletion.changed(),
+            })
         }
-        if deletion.changed() {
-            self.save_message(&mut tx, &record, &stored).await?;
-            self.save_unread_counts(&mut tx, &before, &record).await?;
-            self.discard_attachments_of(&mut tx, &files).await?;
-        }
-        commit(tx).await?;
-        Ok(Deleted {
-            message: stored,
-            record,
-            changed: deletion.changed(),
-        })
+        .await;
+        finish(tx, result).await
     }
 
     async fn add_participants(
@@ -311,23 +326,26 @@ impl Store for PgStore {
         max_participants: usize,
     ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
         let mut tx = self.begin().await?;
-        let mut record = self.lock_member(&mut tx, caller, id).await?;
-        let at = now();
-        let added = rules::add_participants(&mut record, &users, max_participants, at)?;
-        if !added.is_empty() {
-            let names: Vec<&str> = added.iter().map(UserId::as_str).collect();
-            let title_key = record.conversation.title.as_deref().map(rules::title_search_key);
-            sqlx::query(&self.sql.add_participants)
-                .bind(id.as_uuid())
-                .bind(&names)
-                .bind(at)
-                .bind(title_key)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+        let result = async {
+            let mut record = self.lock_member(&mut tx, caller, id).await?;
+            let at = now();
+            let added = rules::add_participants(&mut record, &users, max_participants, at)?;
+            if !added.is_empty() {
+                let names: Vec<&str> = added.iter().map(UserId::as_str).collect();
+                let title_key = record.conversation.title.as_deref().map(rules::title_search_key);
+                sqlx::query(&self.sql.add_participants)
+                    .bind(id.as_uuid())
+                    .bind(&names)
+                    .bind(at)
+                    .bind(title_key)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            Ok((record, added))
         }
-        commit(tx).await?;
-        Ok((record, added))
+        .await;
+        finish(tx, result).await
     }
 
     async fn remove_participant(
@@ -337,18 +355,21 @@ impl Store for PgStore {
         user: &UserId,
     ) -> ChatResult<ConversationRecord> {
         let mut tx = self.begin().await?;
-        let mut record = self.lock_member(&mut tx, caller, id).await?;
-        let removal = rules::remove_participant(&mut record, &caller.user, user, now())?;
-        sqlx::query(&self.sql.remove_participant)
-            .bind(id.as_uuid())
-            .bind(user.as_str())
-            .bind(record.conversation.updated_at)
-            .bind(removal.new_owner.as_ref().map(UserId::as_str))
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        commit(tx).await?;
-        Ok(record)
+        let result = async {
+            let mut record = self.lock_member(&mut tx, caller, id).await?;
+            let removal = rules::remove_participant(&mut record, &caller.user, user, now())?;
+            sqlx::query(&self.sql.remove_participant)
+                .bind(id.as_uuid())
+                .bind(user.as_str())
+                .bind(record.conversation.updated_at)
+                .bind(removal.new_owner.as_ref().map(UserId::as_str))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            Ok(record)
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn inbox_page(&self, caller: &Identity, query: InboxQuery) -> ChatResult<Vec<ConversationRecord>> {
@@ -541,13 +562,12 @@ impl PgStore {
             Some(row) => row,
             None => {
                 let mut tx = self.begin().await?;
-                let row = self
+                let result = self
                     .append_call(tenant, author, new)
                     .fetch_optional(&mut *tx)
                     .await
-                    .map_err(append_error)?;
-                commit(tx).await?;
-                row
+                    .map_err(append_error);
+                finish(tx, result).await?
             }
         };
         let row = row.ok_or_else(ChatError::conversation_not_found)?;

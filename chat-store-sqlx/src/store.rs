@@ -228,14 +228,17 @@ impl PgStore {
         change: impl FnOnce(&mut ConversationRecord) -> ChatResult<T>,
     ) -> ChatResult<(ConversationRecord, T)> {
         let mut tx = self.begin().await?;
-        let before = self.lock_member(&mut tx, caller, id).await?;
-        let mut record = before.clone();
-        let answer = change(&mut record)?;
-        if record != before {
-            self.save_participant(&mut tx, &record, &caller.user).await?;
+        let result = async {
+            let before = self.lock_member(&mut tx, caller, id).await?;
+            let mut record = before.clone();
+            let answer = change(&mut record)?;
+            if record != before {
+                self.save_participant(&mut tx, &record, &caller.user).await?;
+            }
+            Ok((record, answer))
         }
-        commit(tx).await?;
-        Ok((record, answer))
+        .await;
+        finish(tx, result).await
     }
 
     /// Writes the unread counts and pending notifications of the participants whose ones
@@ -408,4 +411,22 @@ pub(crate) fn pending_attempts(participant: &chat_core::Participant) -> i32 {
 
 pub(crate) async fn commit(tx: Transaction<'static, Postgres>) -> ChatResult<()> {
     tx.commit().await.map_err(db)
+}
+
+/// Ends `tx` by `result`: commits on success; on an error rolls back before returning it,
+/// so that no lock outlives the call (a dropped transaction keeps its locks until the
+/// pool's background task sends the ROLLBACK, which makes writers wait and claims skip).
+pub(crate) async fn finish<T>(tx: Transaction<'static, Postgres>, result: ChatResult<T>) -> ChatResult<T> {
+    match result {
+        Ok(value) => {
+            commit(tx).await?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::debug!(error = %rollback, "rolling back a failed operation failed; the pool closes the connection");
+            }
+            Err(error)
+        }
+    }
 }
