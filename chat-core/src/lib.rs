@@ -70,8 +70,9 @@ pub use notification::{
 };
 pub use service::{
     AttachmentService, ByteRange, ChatServices, ContactService, ConversationService, Download, DownloadContent,
-    DownloadRequest, DownloadSigner, DrainReport, InboxFilter, MessageService, NewGroupInput, NotificationWorker,
-    NotificationWorkerHandle, SendMessage, Sent, StartDirect, SweepReport, SystemMessage,
+    DownloadRequest, DownloadSigner, DrainReport, ExportService, ExportedConversation, InboxFilter, MessageService,
+    NewGroupInput, NotificationWorker, NotificationWorkerHandle, SendMessage, Sent, StartDirect, SweepReport,
+    SystemMessage, UserExport,
 };
 pub use store::{
     ArchiveFilter, Deleted, HistoryPage, HistoryQuery, InboxCursor, InboxQuery, Reacted, ReactionChange, ReadUpTo,

@@ -4,6 +4,7 @@
 pub(crate) mod attachments;
 pub(crate) mod conversations;
 pub(crate) mod delivery;
+pub(crate) mod export;
 pub(crate) mod messages;
 pub(crate) mod reactions;
 pub(crate) mod users;

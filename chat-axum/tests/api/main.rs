@@ -5,6 +5,7 @@ mod abuse;
 mod attachments;
 mod authorization;
 mod common;
+mod export;
 mod fan_out;
 mod fuzz;
 mod hostile;

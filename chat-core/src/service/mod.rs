@@ -5,6 +5,7 @@ mod attachments;
 mod contacts;
 mod conversations;
 mod delivery;
+mod export;
 mod hourly_limit;
 mod messages;
 mod notifications;
@@ -20,6 +21,7 @@ pub use attachments::{
 pub use contacts::ContactService;
 pub use conversations::{ConversationService, InboxFilter, NewGroupInput, StartDirect};
 pub use delivery::DELIVERY_BATCH_INTERVAL;
+pub use export::{ExportService, ExportedConversation, ExportedReaction, UserExport};
 pub use messages::{MessageService, SendMessage, Sent, SystemMessage};
 pub use notifications::{DrainReport, NOTIFICATION_BATCH, NotificationWorker, NotificationWorkerHandle};
 
