@@ -1,7 +1,8 @@
 //! The before-send hook: a host's [`MessagePolicy`] sees every send and edit before the
 //! store does and may allow it, reject it (a validation error on `body` with the host's
-//! reason, a 422 over HTTP) or replace its body (e.g. [`ContactMasking`] hides phone numbers,
-//! e-mail addresses and links so that deals stay on the platform).
+//! reason, a 422 over HTTP) or replace its body (e.g. `ContactMasking`, feature
+//! `contact-masking`, hides phone numbers, e-mail addresses and links so that deals stay on
+//! the platform).
 //!
 //! It runs in the service, after the body's own validation and before the store, never
 //! inside a transaction; a replaced body is validated again (empty, too long or with control
@@ -66,8 +67,11 @@ pub enum PolicyDecision {
 /// The host's before-send policy ([`crate::ChatServices::with_message_policy`]).
 #[async_trait]
 pub trait MessagePolicy: Send + Sync + 'static {
-    /// Decides on `draft`. Called once per send or edit, before the store; a send repeated
-    /// with the same `client_message_id` is asked again and its answer ignored when the
-    /// message is already stored.
+    /// Decides on `draft`. Called once per send or edit, before the store, so before the
+    /// membership check: `draft.conversation` may be one the actor is not in (the store
+    /// then refuses the send). A send repeated with the same `client_message_id` is asked
+    /// again before the store returns the stored message: a policy that answers alike for
+    /// the same draft (as `ContactMasking` does) lets the repeat through, one that now
+    /// refuses makes the repeat fail although the first send was stored.
     async fn check(&self, draft: Draft<'_>) -> PolicyDecision;
 }

@@ -15,9 +15,7 @@ use uuid::Uuid;
 use crate::api::ChatApi;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::resources::{
-    AttachmentResource, ConversationResource, KindResource, TaggableIdValue, UserResource, timestamp,
-};
+use crate::resources::{AttachmentResource, KindResource, TaggableIdValue, UserResource, timestamp};
 
 /// The export document (what `GET /me/export` streams).
 #[derive(Debug, Serialize, ToSchema)]
@@ -117,27 +115,22 @@ pub struct ExportedReactionResource {
 }
 
 impl ExportedConversationResource {
-    fn new(exported: &ExportedConversation, me: &Identity, mount_path: &str) -> Self {
-        let view = &exported.conversation;
-        let base = ConversationResource::for_viewer(view, &me.user);
-        let mine = view.me();
-        let id = view.conversation.id;
+    fn new(exported: &ExportedConversation, mount_path: &str) -> Self {
+        let conversation = &exported.conversation;
+        let mine = &exported.me;
+        let id = conversation.id;
         Self {
-            uuid: base.uuid,
-            kind: base.kind,
-            title: base.title,
-            taggable_type: base.taggable_type,
-            taggable_id: base.taggable_id,
-            created_at: base.created_at,
-            participants: view
-                .participants
-                .iter()
-                .map(|participant| UserResource::from(&participant.profile))
-                .collect(),
-            joined_at: mine.map_or(view.conversation.created_at, |me| me.joined_at),
-            last_read_seq: mine.map_or(0, |me| me.last_read_seq),
-            is_archived: mine.is_some_and(|me| me.is_archived),
-            cleared_through_seq: mine.map_or(0, |me| me.cleared_through_seq),
+            uuid: *id.as_uuid(),
+            kind: conversation.kind.into(),
+            title: conversation.title.clone(),
+            taggable_type: conversation.tag.as_ref().map(|tag| tag.taggable_type.clone()),
+            taggable_id: conversation.tag.as_ref().map(|tag| (&tag.taggable_id).into()),
+            created_at: conversation.created_at,
+            participants: exported.participants.iter().map(UserResource::from).collect(),
+            joined_at: mine.joined_at,
+            last_read_seq: mine.last_read_seq,
+            is_archived: mine.is_archived,
+            cleared_through_seq: mine.cleared_through_seq,
             messages: exported
                 .messages
                 .iter()
@@ -196,7 +189,7 @@ impl Streaming {
                     return Some(Err(std::io::Error::other("the export could not be completed")));
                 }
             };
-            let resource = ExportedConversationResource::new(&exported, &self.me, &self.mount_path);
+            let resource = ExportedConversationResource::new(&exported, &self.mount_path);
             let mut piece = if self.first { Vec::new() } else { b",".to_vec() };
             self.first = false;
             if let Err(error) = serde_json::to_writer(&mut piece, &resource) {

@@ -103,6 +103,22 @@ async fn the_export_holds_the_callers_data_and_only_public_profiles_of_others() 
         collected_bodies.iter().all(|body| bodies.contains(body)),
         "{collected_bodies:?}"
     );
+    let debug = format!("{collected:?}");
+    for private in [
+        "a secret of u1's",
+        "said before u0 joined",
+        "u2 answers",
+        "user: UserId(\"u1\")",
+        "user: UserId(\"u2\")",
+    ] {
+        assert!(!debug.contains(private), "export_user leaks {private:?}: {debug}");
+    }
+    assert!(
+        collected.conversations.iter().all(|conversation| {
+            conversation.conversation.last_message.is_none() && conversation.me.user == identity.user
+        }),
+        "no preview, and only the caller's own membership"
+    );
 
     // Another user's export is theirs: none of u0's words.
     let other = app.get("/me/export", 1).await;

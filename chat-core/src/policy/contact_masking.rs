@@ -3,10 +3,12 @@
 //! addresses (also spelled out, `ana(at)mail(dot)com`) and links (`https://…`, `www.…`,
 //! `wa.me/…`, `t.me/…`, bare domains) with a placeholder, and allows everything else.
 //!
-//! A phone number is a run of 9 to 15 digits, optionally after `+` or `(`, with spaces, dots,
-//! dashes or brackets between them: `+34 612 34 56 78`, `612-345-678`, `(555) 123-4567`.
-//! Shorter numbers (prices, order numbers, years, times) are left alone. Hosts with other
-//! needs copy this file and change the patterns.
+//! A phone number is a run of 9 to 15 digits with at most one space, dash or bracket
+//! between them, starting with `+`, `(` or a group of at least 3 digits: `+34 612 34 56 78`,
+//! `612-345-678`, `612345678`, `(555) 123-4567`. Prices, times, dates, sizes and numbers of
+//! up to 8 digits are left alone (a 9-digit order number is masked: write it with `#`
+//! and a space, or change the pattern). Hosts with other needs copy this file and change
+//! the patterns.
 
 use async_trait::async_trait;
 use regex::Regex;
@@ -40,20 +42,28 @@ fn pattern(source: &str) -> Regex {
 impl ContactMasking {
     /// The policy with the placeholder `[hidden]`.
     pub fn new() -> Self {
-        // The separators of a spelled-out address: `@`, `(at)`, `[at]`, ` at `; `.`,
-        // `(dot)`, `[dot]`, ` dot `. The top-level label is letters, so "there at 5.30" is
-        // not an address.
-        let at = r"(?:@|\s*[(\[]\s*at\s*[)\]]\s*|\s+at\s+)";
-        let dot = r"(?:\.|\s*[(\[]\s*dot\s*[)\]]\s*|\s+dot\s+)";
-        let email = format!(r"(?i)[\w.+-]+{at}[\w-]+(?:{dot}[\w-]+)*{dot}[a-z]{{2,}}\b");
+        // An address: the usual `@` form; `(at)` or `[at]` with real or spelled-out dots;
+        // a spaced ` at ` only with spelled-out dots (`ana at mail dot com`), so that "at
+        // home.Call me" stays. The top-level label is letters: "there at 5.30" is no address.
+        let dot = r"(?:\s*[(\[]\s*dot\s*[)\]]\s*|\s+dot\s+)";
+        let email = [
+            r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-zA-Z]{2,}\b".to_owned(),
+            format!(r"[\w.+-]+\s*[(\[]\s*at\s*[)\]]\s*[\w-]+(?:(?:\.|{dot})[\w-]+)*(?:\.|{dot})[a-zA-Z]{{2,}}\b"),
+            format!(r"[\w.+-]+\s+at\s+[\w-]+(?:{dot}[\w-]+)*{dot}[a-zA-Z]{{2,}}\b"),
+        ]
+        .join("|");
+        // Links: a scheme or `www.`, messenger short links, and bare lowercase domains with a
+        // common top-level label (lowercase only: "it.It works", a missing space after a
+        // full stop, is no domain).
         let link = concat!(
-            r"(?i)\b(?:https?://|www\.)\S+",
-            r"|\b(?:wa\.me|t\.me|m\.me|chat\.whatsapp\.com)/\S*",
+            r"(?i:\b(?:https?://|www\.)\S+|\b(?:wa\.me|t\.me|m\.me|chat\.whatsapp\.com)/\S*)",
             r"|\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|net|org|info|io|co|me|app|link|ly|es|de|fr|it|pt|uk|us|br|mx|ar)\b(?:/\S*)?",
         );
-        let phone = r"[+(]?\d(?:[\s().-]{0,3}\d){8,14}";
+        // Digits with at most one space, dash or bracket between them; `is_phone` then
+        // keeps only what has the shape of a phone number.
+        let phone = r"[+(]?\d(?:(?:[ -]|\) ?| ?\()?\d){8,14}";
         Self {
-            email: pattern(&email),
+            email: pattern(&format!("(?i:{email})")),
             link: pattern(link),
             phone: pattern(phone),
             placeholder: DEFAULT_PLACEHOLDER.to_owned(),
@@ -68,12 +78,33 @@ impl ContactMasking {
 
     /// `text` with every contact masked; `None` when there is none.
     pub fn mask(&self, text: &str) -> Option<String> {
-        let placeholder = regex::NoExpand(&self.placeholder);
-        let emails = self.email.replace_all(text, placeholder.clone());
-        let links = self.link.replace_all(&emails, placeholder.clone());
-        let phones = self.phone.replace_all(&links, placeholder);
+        let emails = self.email.replace_all(text, regex::NoExpand(&self.placeholder));
+        let links = self.link.replace_all(&emails, regex::NoExpand(&self.placeholder));
+        let phones = self.phone.replace_all(&links, |found: &regex::Captures<'_>| {
+            if is_phone(&found[0]) {
+                self.placeholder.clone()
+            } else {
+                found[0].to_owned()
+            }
+        });
         (phones != text).then(|| phones.into_owned())
     }
+}
+
+/// Whether digits the phone pattern found look like a phone number: an international `+`,
+/// a bracketed area code, or a first group of at least 3 digits ("612 34 56 78" is, "sizes
+/// 38 39 40 41 42" is not), and not a date (`2026-12-02 10`).
+fn is_phone(found: &str) -> bool {
+    if found.starts_with(['+', '(']) {
+        return true;
+    }
+    let groups: Vec<&str> = found
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|group| !group.is_empty())
+        .collect();
+    let date =
+        matches!(groups.as_slice(), [year, month, day, ..] if year.len() == 4 && month.len() == 2 && day.len() == 2);
+    groups.first().is_some_and(|first| first.len() >= 3) && !date
 }
 
 #[async_trait]
@@ -135,6 +166,10 @@ mod tests {
             "I'll be there at 5.30, see you at the station.",
             "Ships in 2-3 days; size 42; 2026-12-02",
             "¿Sí? Está disponible. Envío mañana.",
+            "Pick-up 2026-12-02 10:30, or sizes 38 39 40 41 42",
+            "Open 10.30 - 12.30 - 16.00; price 12.50 13.75 14.00 15",
+            "I sent it.It works. Gracias.Es perfecto. Vale.De acuerdo. Thanks.Me too. ASP.net",
+            "I'm at home.Call me later, look at notes.txt",
         ] {
             assert_eq!(policy.mask(text), None, "{text}");
         }

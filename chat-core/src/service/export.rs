@@ -8,11 +8,13 @@
 //! reactions. Nothing of anyone else beyond the public profile: no other user's message,
 //! preview, read state or private field.
 
+use std::collections::BTreeSet;
+
+use crate::directory::Profile;
 use crate::error::ChatResult;
 use crate::ids::{ConversationId, Identity, MessageId};
-use crate::model::Message;
+use crate::model::{Conversation, Message, Participant};
 use crate::store::{ArchiveFilter, HistoryQuery, InboxCursor, InboxQuery};
-use crate::view::ConversationView;
 
 use super::ChatServices;
 
@@ -31,15 +33,21 @@ pub struct ExportedReaction {
     pub emoji: String,
 }
 
-/// One conversation of an export.
+/// One conversation of an export: only what is the user's, or public.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ExportedConversation {
-    /// The conversation as the user sees it (participants with public profiles).
-    pub conversation: ConversationView,
-    /// The messages the user sent, oldest first (deleted ones keep their seq, not their body).
+    /// The conversation's own fields, without its last-message preview (which may be
+    /// someone else's words).
+    pub conversation: Conversation,
+    /// The user's own membership (watermarks, archive flag, cleared seq).
+    pub me: Participant,
+    /// Every participant's public profile, in joined order.
+    pub participants: Vec<Profile>,
+    /// The messages the user sent, oldest first (deleted ones keep their seq, not their
+    /// body), each with only the user's own reactions.
     pub messages: Vec<Message>,
-    /// The user's reactions in it, oldest message first.
+    /// The user's reactions in it, on anyone's messages, oldest message first.
     pub reactions: Vec<ExportedReaction>,
 }
 
@@ -60,8 +68,28 @@ pub struct ExportService {
 }
 
 impl ExportService {
-    /// Every conversation `user` is in, archived ones too, newest activity first.
+    /// Every conversation `user` is in, archived ones too, newest activity first. The inbox
+    /// is walked again from the top until a walk finds nothing new (at most three times), so
+    /// a conversation that moved above the cursor with a new message is not left out.
     pub async fn conversation_ids(&self, user: &Identity) -> ChatResult<Vec<ConversationId>> {
+        let mut ids = Vec::new();
+        let mut seen = BTreeSet::new();
+        for _ in 0..3 {
+            let before = ids.len();
+            for id in self.walk_inbox(user).await? {
+                if seen.insert(id) {
+                    ids.push(id);
+                }
+            }
+            if ids.len() == before {
+                break;
+            }
+        }
+        Ok(ids)
+    }
+
+    /// One walk of `user`'s whole inbox.
+    async fn walk_inbox(&self, user: &Identity) -> ChatResult<Vec<ConversationId>> {
         let mut ids = Vec::new();
         let mut after: Option<InboxCursor> = None;
         loop {
@@ -69,7 +97,7 @@ impl ExportService {
                 archive: ArchiveFilter::All,
                 tag: None,
                 unread_only: false,
-                after: after.clone(),
+                after,
                 limit: EXPORT_PAGE,
             };
             let page = self.ctx.store.inbox_page(user, query).await?;
@@ -101,7 +129,7 @@ impl ExportService {
             let page = ctx.store.history_page(user, id, query).await?;
             let full = page.messages.len() == EXPORT_PAGE;
             after = page.messages.last().map_or(after, |message| message.seq);
-            for message in page.messages {
+            for mut message in page.messages {
                 reactions.extend(
                     message
                         .reactions
@@ -114,6 +142,11 @@ impl ExportService {
                         }),
                 );
                 if message.sender.as_ref() == Some(&user.user) {
+                    // Who else reacted is theirs, not the user's.
+                    message.reactions.retain_mut(|reaction| {
+                        reaction.users.retain(|holder| holder == &user.user);
+                        !reaction.users.is_empty()
+                    });
                     messages.push(message);
                 }
             }
@@ -122,8 +155,21 @@ impl ExportService {
             }
         };
         let profiles = ctx.profiles(user, record.member_ids()).await?;
+        let me = record
+            .participant(&user.user)
+            .cloned()
+            .ok_or_else(crate::ChatError::conversation_not_found)?;
+        let participants = record
+            .participants
+            .iter()
+            .map(|participant| profiles.of(&participant.user))
+            .collect();
+        let mut conversation = record.conversation;
+        conversation.last_message = None;
         Ok(ExportedConversation {
-            conversation: profiles.conversation(record, &user.user),
+            conversation,
+            me,
+            participants,
             messages,
             reactions,
         })

@@ -94,7 +94,7 @@ impl ChatServices {
     /// With a before-send policy: every send and edit is checked by `policy` after its own
     /// validation and before the store; it may allow it, reject it (a validation error on
     /// `body` with the policy's reason) or replace the body (validated again). See
-    /// [`crate::policy`]; [`crate::policy::ContactMasking`] (feature `contact-masking`) is a
+    /// [`crate::policy`]; `chat_core::policy::ContactMasking` (feature `contact-masking`) is a
     /// ready one.
     pub fn with_message_policy(mut self, policy: Arc<dyn crate::policy::MessagePolicy>) -> Self {
         self.policy = Some(policy);
