@@ -209,10 +209,13 @@ pub fn orders_of(user_id: &str) -> Vec<DemoOrder> {
         .collect()
 }
 
-/// An SVG avatar with the user's initials (no external images needed).
+/// An SVG avatar with the user's initials (no external images needed); `group` and
+/// `unknown` (the page's fallback for a profile without a photo) are generic ones.
 pub fn avatar_svg(user_id: &str) -> Option<String> {
     let (initials, colour) = if user_id == "group" {
         ("#".to_owned(), "#5b6575")
+    } else if user_id == "unknown" {
+        ("?".to_owned(), "#8a93a3")
     } else {
         let user = USERS.iter().find(|user| user.id == user_id)?;
         let initials: String = user

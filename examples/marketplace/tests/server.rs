@@ -390,3 +390,30 @@ async fn an_unread_message_is_notified_in_the_demo_mailbox() {
     let (status, _) = server.http("GET", "/demo/notifications", None, None).await;
     assert_eq!(status, 401);
 }
+
+/// What the page asks for besides the API is there: the fallback avatar and the icon.
+#[tokio::test]
+async fn the_fallback_avatar_and_the_icon_are_served() {
+    let server = Running::start().await;
+    for path in [
+        "/demo/avatars/unknown.svg",
+        "/demo/avatars/group.svg",
+        "/favicon.ico",
+        "/favicon.svg",
+    ] {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", server.port)).await else {
+            panic!("connect");
+        };
+        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 200"), "{path}: {text}");
+        assert!(
+            text.to_ascii_lowercase().contains("content-type: image/svg+xml"),
+            "{path}: {text}"
+        );
+        assert!(text.contains("<svg"), "{path}");
+    }
+}
