@@ -161,6 +161,25 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
   await seller.page.locator("#messages li .body").filter({ hasText: "Or call me: [hidden]" }).waitFor();
   assert.equal(await seller.page.locator("#messages li .body").filter({ hasText: "612" }).count(), 0);
 
+  // A send whose answer is lost (it reached the server) and is sent again is one message.
+  await buyer.page.route("**/api/v1/chat/conversations/*/messages", async (route) => {
+    if (route.request().method() !== "POST") return route.continue();
+    await route.fetch();
+    await route.abort("failed");
+  });
+  await buyer.page.fill("#body", "Sent once, answered never");
+  await buyer.page.click("#composer button[type=submit]");
+  await buyer.page.locator("#status").filter({ hasText: "send failed" }).waitFor();
+  await buyer.page.unroute("**/api/v1/chat/conversations/*/messages");
+  assert.equal(await buyer.page.inputValue("#body"), "Sent once, answered never");
+  await buyer.page.click("#composer button[type=submit]");
+  await buyer.page.locator("#messages li .body").filter({ hasText: "Sent once, answered never" }).waitFor();
+  const once = seller.page.locator("#messages li .body").filter({ hasText: "Sent once, answered never" });
+  await once.first().waitFor();
+  await seller.page.waitForTimeout(300);
+  assert.equal(await once.count(), 1, "the retry reused the client_message_id");
+  assert.equal(await buyer.page.locator("#messages li .body").filter({ hasText: "Sent once, answered never" }).count(), 1);
+
   // The buyer's first message shows it was read (two ticks).
   await buyer.page.locator('#messages li[data-seq="1"] .time').filter({ hasText: "✓✓ read" }).waitFor();
 

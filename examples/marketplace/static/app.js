@@ -19,6 +19,7 @@ const state = {
   pending: [], // uploads the next message carries (attachment resources)
   files: new Map(), // attachment uuid -> object URL of its downloaded bytes
   notificationTimer: null,
+  failedSend: null, // {conversation, body, clientMessageId} of the last send that failed
 };
 
 const NOTIFICATION_POLL_MS = 3000;
@@ -476,7 +477,17 @@ async function send(event) {
   const attachments = state.pending;
   if (!state.open || (!body.trim() && !attachments.length)) return;
   input.value = "";
-  const clientMessageId = crypto.randomUUID ? crypto.randomUUID() : String(Date.now() + Math.random());
+  // A send that failed keeps its client_message_id: sending the same text again in the same
+  // conversation retries that message, which the server stores once even if the failed
+  // attempt reached it.
+  const failed = state.failedSend;
+  const retrying = failed && failed.conversation === state.open.uuid && failed.body === body;
+  const clientMessageId = retrying
+    ? failed.clientMessageId
+    : crypto.randomUUID
+      ? crypto.randomUUID()
+      : String(Date.now() + Math.random());
+  const conversation = state.open.uuid;
   try {
     const { data } = await api("POST", `/conversations/${state.open.uuid}/messages`, {
       body,
@@ -484,11 +495,13 @@ async function send(event) {
       ...(state.replyTo ? { reply_to: state.replyTo.uuid } : {}),
       ...(attachments.length ? { attachment_ids: attachments.map((a) => a.uuid) } : {}),
     });
+    state.failedSend = null;
     cancelReply();
     state.pending = [];
     renderPending();
     addMessage(data);
   } catch (error) {
+    state.failedSend = { conversation, body, clientMessageId };
     input.value = body;
     setStatus(`send failed: ${error.message}`);
   }
