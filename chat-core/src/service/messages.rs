@@ -110,13 +110,7 @@ impl MessageService {
         validate::client_message_id(&ctx.limits, input.client_message_id.as_deref())?;
         validate::metadata(&ctx.limits, &input.metadata)?;
         let body = ctx
-            .apply_policy(
-                actor,
-                conversation,
-                DraftKind::Send,
-                body,
-                !input.attachments.is_empty(),
-            )
+            .apply_policy(actor, conversation, DraftKind::Send, body, &input.attachments)
             .await?;
         let new = NewMessage {
             conversation_id: conversation,
@@ -268,7 +262,7 @@ impl MessageService {
         let ctx = &self.ctx;
         let body = validate::body(&ctx.limits, body)?;
         let body = ctx
-            .apply_policy(actor, conversation, DraftKind::Edit { message }, body, false)
+            .apply_policy(actor, conversation, DraftKind::Edit { message }, body, &[])
             .await?;
         let (message, record) = ctx.store.edit_message(actor, conversation, message, body).await?;
         self.publish_change(actor, record, message, EventPayload::MessageUpdated)

@@ -101,14 +101,15 @@ impl ChatServices {
         self
     }
 
-    /// `body` as the policy decides for `draft`'s kind (unchanged without a policy).
+    /// `body` as the policy decides for `kind` (unchanged without a policy); a replacement
+    /// is validated like the draft was, with the message's `attachments`.
     pub(crate) async fn apply_policy(
         &self,
         actor: &Identity,
         conversation: crate::ids::ConversationId,
         kind: crate::policy::DraftKind,
         body: String,
-        may_be_empty: bool,
+        attachments: &[crate::ids::AttachmentId],
     ) -> ChatResult<String> {
         let Some(policy) = &self.policy else {
             return Ok(body);
@@ -125,11 +126,9 @@ impl ChatServices {
                 tracing::debug!(conversation_id = %conversation, user_id = %actor.user, "the message policy refused a message");
                 Err(ChatError::invalid("body", reason))
             }
+            // The same rule as the draft's own: may be empty only with attachments.
             crate::policy::PolicyDecision::Replace { body: replaced } => {
-                if may_be_empty && replaced.trim().is_empty() {
-                    return Ok(String::new());
-                }
-                crate::validate::body(&self.limits, &replaced)
+                crate::validate::body_with_attachments(&self.limits, &replaced, attachments)
             }
         }
     }

@@ -323,20 +323,23 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
 
 /// The notifications of one round, as (conversation index, user index).
 #[derive(Default)]
-struct Recorded(
-    std::sync::Mutex<BTreeSet<Recipient>>,
-    Vec<crate::ids::UserId>,
-    Vec<ConversationId>,
-);
+struct Recorded {
+    /// Who was notified, so far.
+    seen: std::sync::Mutex<BTreeSet<Recipient>>,
+    /// The fixture's users, by index.
+    users: Vec<crate::ids::UserId>,
+    /// The model's conversations, by index.
+    conversations: Vec<ConversationId>,
+}
 
 #[async_trait::async_trait]
 impl Notifier for Recorded {
     async fn notify(&self, batch: &[Notification]) -> Result<(), NotifyError> {
-        let mut seen = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for notification in batch {
-            let user = self.1.iter().position(|user| *user == notification.recipient);
+            let user = self.users.iter().position(|user| *user == notification.recipient);
             let conversation = self
-                .2
+                .conversations
                 .iter()
                 .position(|id| *id == notification.conversation.conversation.id);
             let (Some(user), Some(conversation)) = (user, conversation) else {
@@ -361,7 +364,11 @@ async fn notify_round(fx: &Fixture, model: &Model, outbox: &mut Outbox) -> Resul
         .iter()
         .map(|conversation| conversation.id.unwrap_or_else(ConversationId::new_v7))
         .collect();
-    let notifier = Arc::new(Recorded(std::sync::Mutex::default(), users, ids));
+    let notifier = Arc::new(Recorded {
+        seen: std::sync::Mutex::default(),
+        users,
+        conversations: ids,
+    });
     let worker = NotificationWorker::new(fx.services.clone(), notifier.clone())
         .for_tenant(fx.tenant.clone())
         .with_batch_size(1000);
@@ -385,7 +392,7 @@ async fn notify_round(fx: &Fixture, model: &Model, outbox: &mut Outbox) -> Resul
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
-    let notified = std::mem::take(&mut *notifier.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let notified = std::mem::take(&mut *notifier.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     let (must, may) = outbox.bounds(model);
     if !must.is_subset(&notified) || !notified.is_subset(&may) {
         return Err(format!(
