@@ -92,12 +92,27 @@ function redPng(width, height) {
 async function signIn(context, userId) {
   const page = await context.newPage();
   const errors = [];
+  const consoleErrors = [];
   page.on("pageerror", (error) => errors.push(error.message));
+  page.on("response", (response) => {
+    if (response.status() === 404) errors.push(`404 ${response.url()}`);
+  });
+  page.on("console", (message) => {
+    if (message.type() === "error") consoleErrors.push(message.text());
+  });
   await page.goto(base + "/");
   await page.selectOption("#who", userId);
   await page.waitForSelector("#app:not([hidden])");
   await page.waitForFunction(() => document.querySelector("#status").textContent === "live");
-  return { page, errors };
+  return { page, errors, consoleErrors };
+}
+
+/// True when the page scrolls sideways: something is wider than the screen.
+function scrollsSideways(page) {
+  return page.evaluate(() => {
+    const root = document.documentElement;
+    return root.scrollWidth > root.clientWidth || document.body.scrollWidth > document.body.clientWidth;
+  });
 }
 
 test("a buyer contacts a seller and both chat live; text stays text", async () => {
@@ -272,4 +287,56 @@ test("a message left unread reaches the offline recipient's notifications panel"
   assert.deepEqual(guest.errors, []);
   assert.deepEqual(host.errors, []);
   await hostContext.close();
+});
+
+test("on a 390 px phone the inbox and the conversation are two views, with no sideways scroll", async () => {
+  const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
+  const buyerContext = await browser.newContext(phone);
+  const buyer = await signIn(buyerContext, "buyer-ana");
+  assert.equal(await scrollsSideways(buyer.page), false, "the inbox fits 390 px");
+  assert.equal(await buyer.page.locator(".sidebar").isVisible(), true);
+  assert.equal(await buyer.page.locator("#chat").isVisible(), false, "no squeezed chat beside the inbox");
+  await buyer.page.screenshot({ path: join(SHOTS, "6-phone-inbox.png") });
+
+  // Opening a conversation shows it alone, full width, with a back button.
+  await buyer.page.click('button[data-order="1001"]');
+  await buyer.page.waitForSelector("#chat-window:not([hidden])");
+  assert.equal(await buyer.page.locator(".sidebar").isVisible(), false);
+  assert.equal(await buyer.page.locator("#back").isVisible(), true);
+  const composer = await buyer.page.locator("#composer").boundingBox();
+  assert.ok(composer.x >= 0 && composer.x + composer.width <= 390, `the composer fits: ${JSON.stringify(composer)}`);
+  await buyer.page.fill("#body", "Sent from my phone, a long line without spaces: " + "x".repeat(120));
+  await buyer.page.click("#composer button[type=submit]");
+  await buyer.page.locator("#messages li .body").filter({ hasText: "Sent from my phone" }).waitFor();
+  assert.equal(await scrollsSideways(buyer.page), false, "the conversation fits 390 px");
+  await buyer.page.screenshot({ path: join(SHOTS, "7-phone-conversation.png") });
+
+  // Back returns to the inbox, with the conversation's row focused for the keyboard.
+  await buyer.page.click("#back");
+  assert.equal(await buyer.page.locator(".sidebar").isVisible(), true);
+  assert.equal(await buyer.page.locator("#chat").isVisible(), false);
+  const focused = await buyer.page.evaluate(() => document.activeElement && document.activeElement.dataset.testid);
+  assert.equal(focused, "inbox-row");
+  // The keyboard opens it again: Enter on the focused row.
+  await buyer.page.keyboard.press("Enter");
+  await buyer.page.waitForFunction(() => document.querySelector("#app").classList.contains("chat-open"));
+  assert.equal(await buyer.page.locator("#chat-window").isVisible(), true);
+
+  assert.deepEqual(buyer.errors, []);
+  assert.deepEqual(buyer.consoleErrors, []);
+  await buyerContext.close();
+});
+
+test("at 1280 px the inbox and the conversation sit side by side", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const buyer = await signIn(context, "buyer-ana");
+  await buyer.page.click('button[data-order="1001"]');
+  await buyer.page.waitForSelector("#chat-window:not([hidden])");
+  assert.equal(await buyer.page.locator(".sidebar").isVisible(), true);
+  assert.equal(await buyer.page.locator("#back").isVisible(), false, "no back button beside the inbox");
+  assert.equal(await scrollsSideways(buyer.page), false);
+  await buyer.page.screenshot({ path: join(SHOTS, "8-desktop-side-by-side.png") });
+  assert.deepEqual(buyer.errors, []);
+  assert.deepEqual(buyer.consoleErrors, []);
+  await context.close();
 });

@@ -106,6 +106,7 @@ async function login(userId) {
   state.open = null;
   $("chat-window").hidden = true;
   $("chat-empty").hidden = false;
+  $("app").classList.remove("chat-open");
   if (!userId) {
     $("app").hidden = true;
     $("platform").textContent = "";
@@ -228,9 +229,24 @@ function renderInbox() {
       meta,
     ]);
     if (state.open && state.open.uuid === conversation.uuid) row.classList.add("active");
-    row.addEventListener("click", () => openConversation(conversation.uuid));
+    row.tabIndex = 0;
+    const open = () => openConversation(conversation.uuid).catch((e) => setStatus(e.message));
+    row.addEventListener("click", open);
+    row.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") open();
+    });
     list.append(row);
   }
+  if (state.inbox.length === 0) {
+    list.append(el("li", { class: "hint", text: "No conversations yet: contact a seller from an order." }));
+  }
+}
+
+// On a narrow screen the inbox and the conversation are two views; this goes back to the inbox.
+function backToInbox() {
+  $("app").classList.remove("chat-open");
+  const row = document.querySelector(`#inbox li[data-conversation="${state.open ? state.open.uuid : ""}"]`);
+  if (row) row.focus();
 }
 
 // ---- chat window ----
@@ -248,6 +264,7 @@ async function openConversation(uuid) {
   $("archive").textContent = data.is_archived ? "Unarchive" : "Archive";
   $("chat-empty").hidden = true;
   $("chat-window").hidden = false;
+  $("app").classList.add("chat-open");
   $("typing").textContent = "";
   const page = await api("GET", `/conversations/${uuid}/messages?limit=30`);
   state.messages = page.data;
@@ -652,6 +669,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("composer").addEventListener("submit", send);
   $("file").addEventListener("change", (event) => uploadFile(event.target.files[0]));
   $("cancel-reply").addEventListener("click", cancelReply);
+  $("back").addEventListener("click", backToInbox);
   $("body").addEventListener("input", sendTyping);
   $("load-earlier").addEventListener("click", () => loadEarlier().catch((e) => setStatus(e.message)));
   $("archive").addEventListener("click", () => toggleArchive().catch((e) => setStatus(e.message)));
