@@ -26,6 +26,23 @@ fn open_db(path: &std::path::Path) -> sled::Db {
     }
 }
 
+/// Opens the store at `path` right after a raw [`sled::Db`] on it was dropped: sled's
+/// background flusher may hold the directory's file lock a moment longer, so an open that
+/// fails is retried for up to 5 s.
+async fn reopen_after_raw_db(path: &std::path::Path) -> SledStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match SledStore::open(path).await {
+            Ok(store) => return store,
+            Err(error) if std::time::Instant::now() < deadline => {
+                eprintln!("reopen, retrying: {error}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("reopen: {error:?}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hosts_database_is_shared_without_touching_its_trees() {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -214,7 +231,7 @@ async fn a_corrupt_record_is_a_backend_error_not_a_panic() {
             .expect("corrupt it");
         db.flush().expect("flush");
     }
-    let store = SledStore::open(dir.path()).await.expect("reopen");
+    let store = reopen_after_raw_db(dir.path()).await;
     let error = store.get_conversation(&caller, id).await.expect_err("corrupt record");
     assert!(matches!(error, ChatError::Backend { .. }), "{error}");
     let error = store
