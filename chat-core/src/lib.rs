@@ -62,17 +62,17 @@ pub use events::{DeliveryReceipt, Event, EventBus, EventPayload, EventStream, In
 pub use ids::{AttachmentId, ConversationId, Identity, MessageId, NotificationId, TenantId, UserId};
 pub use limits::Limits;
 pub use model::{
-    Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, MessageRef, Metadata,
+    Block, Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, MessageRef, Metadata,
     Participant, Quote, Reaction, Role, Stats,
 };
 pub use notification::{
     DueNotification, Notification, NotificationOutcome, Notifier, NotifyError, PendingNotification, SettledNotification,
 };
 pub use service::{
-    AttachmentService, ByteRange, ChatServices, ContactService, ConversationService, Download, DownloadContent,
-    DownloadRequest, DownloadSigner, DrainReport, ExportService, ExportedConversation, InboxFilter, MessageService,
-    NewGroupInput, NotificationWorker, NotificationWorkerHandle, SendMessage, Sent, StartDirect, SweepReport,
-    SystemMessage, UserExport,
+    AttachmentService, BlockService, BlockView, ByteRange, ChatServices, ContactService, ConversationService, Download,
+    DownloadContent, DownloadRequest, DownloadSigner, DrainReport, ExportService, ExportedConversation, InboxFilter,
+    MessageService, NewGroupInput, NotificationWorker, NotificationWorkerHandle, SendMessage, Sent, StartDirect,
+    SweepReport, SystemMessage, UserExport,
 };
 pub use store::{
     ArchiveFilter, Deleted, HistoryPage, HistoryQuery, InboxCursor, InboxQuery, Reacted, ReactionChange, ReadUpTo,

@@ -55,6 +55,9 @@ pub struct Limits {
     /// How long an upload may wait to be sent (default one day); the sweep
     /// ([`crate::AttachmentService::sweep`]) removes older unsent uploads.
     pub unsent_upload_ttl: std::time::Duration,
+    /// Users one user may block (default 1000). Past it, blocking someone new is a
+    /// validation error on `user`; blocking someone already blocked always works.
+    pub blocks_per_user: usize,
 }
 
 impl Default for Limits {
@@ -80,6 +83,7 @@ impl Default for Limits {
             uploads_per_hour: 200,
             attachment_name_max_chars: 255,
             unsent_upload_ttl: std::time::Duration::from_secs(24 * 60 * 60),
+            blocks_per_user: 1000,
         }
     }
 }

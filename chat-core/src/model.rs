@@ -283,3 +283,15 @@ pub struct Stats {
     /// Unread messages over all of them.
     pub unread_messages: u64,
 }
+
+/// One user's block of another, in their tenant (invariant 13): `blocked` can neither start
+/// a direct conversation with `blocker` nor send into one they share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    /// Who blocked.
+    pub blocker: UserId,
+    /// Who is blocked.
+    pub blocked: UserId,
+    /// When the block was made (a repeated block keeps the first time).
+    pub created_at: DateTime<Utc>,
+}

@@ -21,6 +21,7 @@ use crate::model::{
 use crate::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReadUpTo, SearchQuery};
 
 mod attachments;
+mod blocks;
 mod delivery;
 mod notifications;
 mod reactions;
@@ -29,6 +30,9 @@ mod replies;
 pub use attachments::{
     attach, attachments_refused, begin_upload, discard_attachment, finish_upload, is_readable, is_swept, may_abandon,
     may_forget,
+};
+pub use blocks::{
+    block_that_stops, blocked_send, blocked_start, send_refused_by_block, set_block, start_refused_by_block,
 };
 use delivery::deliver_up_to;
 pub use delivery::{Receipts, mark_delivered, mark_delivered_many, receipts};

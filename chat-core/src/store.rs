@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::attachment::{Attachment, UploadedFile};
 use crate::error::ChatResult;
 use crate::ids::{AttachmentId, ConversationId, Identity, MessageId, TenantId, UserId};
-use crate::model::{ConversationRecord, Message, Metadata, Quote, Stats};
+use crate::model::{Block, ConversationRecord, Message, Metadata, Quote, Stats};
 use crate::notification::{DueNotification, SettledNotification};
 use crate::tag::{Tag, TagFilter};
 
@@ -246,6 +246,8 @@ pub trait Store: Send + Sync + 'static {
     /// Finds the direct conversation of the caller and `new.counterpart` with the tag, or
     /// creates it ([`crate::rules::new_direct`]); `true` when created. At most one exists per
     /// (tenant, unordered pair, tag), also under races.
+    /// A new one is refused by [`crate::rules::start_refused_by_block`] when the
+    /// counterpart has blocked the caller; an existing one is returned.
     async fn find_or_create_direct(&self, caller: &Identity, new: NewDirect) -> ChatResult<(ConversationRecord, bool)>;
 
     /// The direct conversation of the caller and `counterpart` with `tag`, if it exists
@@ -258,6 +260,19 @@ pub trait Store: Send + Sync + 'static {
         tag: Option<&Tag>,
     ) -> ChatResult<Option<ConversationRecord>>;
 
+    /// Blocks (`block` true) or unblocks `user` for the caller by
+    /// [`crate::rules::set_block`]: returns the block as it is now (`None` when not blocked)
+    /// and whether this call changed it. Serialized with the sends into the pair's direct
+    /// conversations (invariant 13): a send of `user` that commits after the block is
+    /// stored is impossible. `user` is validated (never the caller).
+    async fn set_block(&self, caller: &Identity, user: &UserId, block: bool) -> ChatResult<(Option<Block>, bool)>;
+
+    /// The caller's blocks, ordered by the blocked user's id (byte order).
+    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>>;
+
+    /// True when `blocker` of `tenant` has blocked `blocked`.
+    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool>;
+
     /// Creates a group owned by the caller ([`crate::rules::new_group`]).
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord>;
 
@@ -266,6 +281,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends the caller's message by [`crate::rules::append`]; a repeated `client_message_id`
     /// (same sender and conversation) returns the stored message and changes nothing.
+    /// After the membership check and before the retry key, a send into a direct
+    /// conversation whose other participant has blocked the caller is refused by
+    /// [`crate::rules::send_refused_by_block`].
     async fn append_message(&self, caller: &Identity, new: NewMessage) -> ChatResult<Appended>;
 
     /// Appends a system message to a conversation of `tenant` by [`crate::rules::append`]

@@ -98,6 +98,20 @@ pub(crate) fn user(tenant: &TenantId, user: &UserId) -> Vec<u8> {
     key
 }
 
+/// `tenant \0 blocker \0`: the prefix of a user's `blocks` entries.
+pub(crate) fn blocks_of(tenant: &TenantId, blocker: &UserId) -> Vec<u8> {
+    let mut key = user(tenant, blocker);
+    key.push(SEP);
+    key
+}
+
+/// `tenant \0 blocker \0 blocked`: the key of `blocks`.
+pub(crate) fn block(tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> Vec<u8> {
+    let mut key = blocks_of(tenant, blocker);
+    key.extend_from_slice(blocked.as_str().as_bytes());
+    key
+}
+
 /// `tenant \0 user \0 archived(1)`: the part of the user's inbox with that archive flag.
 pub(crate) fn inbox_prefix(tenant: &TenantId, user: &UserId, archived: bool) -> Vec<u8> {
     let mut key = Vec::with_capacity(tenant.as_str().len() + user.as_str().len() + 3 + INBOX_SUFFIX_LEN);

@@ -36,6 +36,7 @@
 //! | `directs` | `tenant \0 low \0 high \0` + (0, or 1 + tag match key) | conversation id |
 //! | `user_stats` | `tenant \0 user` | conversations, unread conversations, unread messages |
 //! | `groups` | `tenant \0 user \0` + id (16) | nothing: the groups a user is in (search) |
+//! | `blocks` | `tenant \0 blocker \0 blocked` | the block (JSON) |
 //!
 //! Host ids cannot contain control characters, so NUL separates them unambiguously. `!`
 //! is bitwise inversion: ascending keys of `inbox` are the inbox order (newest activity,
@@ -153,6 +154,7 @@
 #![forbid(unsafe_code)]
 
 mod attachments;
+mod blocks;
 mod builder;
 mod commit;
 mod counters;

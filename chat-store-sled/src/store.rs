@@ -9,8 +9,8 @@ use chat_core::store::{
     ReadUpTo, SearchQuery,
 };
 use chat_core::{
-    Attachment, AttachmentId, ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId, Stats,
-    Store, Tag, TenantId, UploadedFile, UserId,
+    Attachment, AttachmentId, Block, ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId,
+    Stats, Store, Tag, TenantId, UploadedFile, UserId,
 };
 use chrono::{DateTime, Utc};
 
@@ -155,6 +155,22 @@ impl Store for SledStore {
     ) -> ChatResult<Option<ConversationRecord>> {
         let key = keys::direct(&caller.tenant, &caller.user, counterpart, tag);
         self.blocking(move |trees| trees.direct_by_key(&key)).await
+    }
+
+    async fn set_block(&self, caller: &Identity, user: &UserId, block: bool) -> ChatResult<(Option<Block>, bool)> {
+        let (caller, user) = (caller.clone(), user.clone());
+        self.write(move |trees| trees.set_block(&caller, &user, block)).await
+    }
+
+    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>> {
+        let caller = caller.clone();
+        self.blocking(move |trees| trees.blocks(&caller)).await
+    }
+
+    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
+        let (tenant, blocker, blocked) = (tenant.clone(), blocker.clone(), blocked.clone());
+        self.blocking(move |trees| trees.is_blocked(&tenant, &blocker, &blocked))
+            .await
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {

@@ -12,7 +12,7 @@ use crate::keys;
 use crate::tx::{Tx, TxResult, decode, decode_record};
 
 /// Names of the data trees, after the configurable prefix (`chat/conversations`, …).
-pub(crate) const DATA_TREES: [&str; 11] = [
+pub(crate) const DATA_TREES: [&str; 12] = [
     "attachments",
     "attachment_sweep",
     "conversations",
@@ -24,6 +24,7 @@ pub(crate) const DATA_TREES: [&str; 11] = [
     "user_stats",
     "groups",
     "notifications_due",
+    "blocks",
 ];
 
 /// The key, in the `meta` tree, saying that `groups` holds every group membership (stores
@@ -57,6 +58,8 @@ pub(crate) struct Trees {
     /// `due(8) | conversation(16) | user` -> nothing: every pending notification, by the
     /// time it falls due, which the notification worker's claims walk.
     pub(crate) notifications_due: sled::Tree,
+    /// `tenant \0 blocker \0 blocked` -> the JSON [`chat_core::Block`].
+    pub(crate) blocks: sled::Tree,
 }
 
 impl Trees {
@@ -75,6 +78,7 @@ impl Trees {
             attachments: open("attachments")?,
             attachment_sweep: open("attachment_sweep")?,
             notifications_due: open("notifications_due")?,
+            blocks: open("blocks")?,
             db: db.clone(),
         }
         .with_groups_index(&db.open_tree(format!("{prefix}/meta"))?)
@@ -115,6 +119,7 @@ impl Trees {
             &self.attachments,
             &self.attachment_sweep,
             &self.notifications_due,
+            &self.blocks,
         );
         let result = trees.transaction(
             |(
@@ -129,6 +134,7 @@ impl Trees {
                 attachments,
                 attachment_sweep,
                 notifications_due,
+                blocks,
             )| {
                 body(&Tx {
                     conversations,
@@ -142,6 +148,7 @@ impl Trees {
                     attachments,
                     attachment_sweep,
                     notifications_due,
+                    blocks,
                 })
             },
         );

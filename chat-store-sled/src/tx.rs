@@ -79,6 +79,7 @@ pub(crate) struct Tx<'a> {
     pub(crate) attachments: &'a TransactionalTree,
     pub(crate) attachment_sweep: &'a TransactionalTree,
     pub(crate) notifications_due: &'a TransactionalTree,
+    pub(crate) blocks: &'a TransactionalTree,
 }
 
 impl Tx<'_> {

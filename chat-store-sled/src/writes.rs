@@ -31,6 +31,11 @@ impl Trees {
                     None => abort(SledStoreError::corrupt("direct index", format!("{id} has no record"))),
                 };
             }
+            check(rules::start_refused_by_block(tx.is_blocked(
+                &caller.tenant,
+                &new.counterpart,
+                &caller.user,
+            )?))?;
             let record = rules::new_direct(caller, new, now());
             tx.directs
                 .insert(key.as_slice(), &keys::conversation(record.conversation.id))?;
@@ -54,6 +59,7 @@ impl Trees {
             .map(|client_id| keys::client_id(new.conversation_id, &caller.user, client_id));
         self.transaction(|tx| {
             let before = tx.member_record(caller, new.conversation_id)?;
+            tx.check_send_not_blocked(caller, &before)?;
             if let Some(client_key) = &client_key {
                 if let Some(seq) = tx.client_ids.get(client_key)? {
                     let seq = Tx::seq_value("client message id", &seq)?;

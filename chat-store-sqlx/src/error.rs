@@ -63,10 +63,21 @@ pub(crate) fn is_reply_refused(error: &sqlx::Error) -> bool {
         .is_some_and(|code| code == "CH422")
 }
 
+/// True when the `append_message` function refused a blocked sender (SQLSTATE CH403, see
+/// the migration `blocks`): answered as [`chat_core::rules::blocked_send`].
+pub(crate) fn is_send_blocked(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|database_error| database_error.code())
+        .is_some_and(|code| code == "CH403")
+}
+
 /// The store's answer to a failed `append_message` call.
 pub(crate) fn append_error(error: sqlx::Error) -> chat_core::ChatError {
     if is_reply_refused(&error) {
         chat_core::rules::reply_refused()
+    } else if is_send_blocked(&error) {
+        chat_core::rules::blocked_send()
     } else {
         db(error)
     }

@@ -80,6 +80,7 @@
 #![forbid(unsafe_code)]
 
 mod attachments;
+mod blocks;
 mod builder;
 mod bus;
 mod error;

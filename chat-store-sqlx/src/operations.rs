@@ -9,7 +9,7 @@ use chat_core::model::now;
 use chat_core::rules::{self, Deletion};
 use chat_core::store::{Appended, Deleted, HistoryPage, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange};
 use chat_core::{
-    Attachment, AttachmentId, ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, Identity,
+    Attachment, AttachmentId, Block, ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, Identity,
     InboxQuery, Message, MessageId, Quote, ReadUpTo, SearchQuery, Stats, Store, Tag, TenantId, UploadedFile, UserId,
 };
 use chrono::{DateTime, Utc};
@@ -42,6 +42,32 @@ impl Store for PgStore {
         }
         let record = rules::new_direct(caller, &new, now());
         let conversation = &record.conversation;
+        // Under the pair's advisory lock, which a block takes too: a block stored before the
+        // lock was granted is seen, one stored after waits for this transaction.
+        let mut tx = self.begin().await?;
+        let checked = match self
+            .lock_pair(&mut tx, &caller.tenant, &caller.user, &new.counterpart)
+            .await
+        {
+            Ok(()) => self
+                .read_block(&mut tx, &caller.tenant, &new.counterpart, &caller.user)
+                .await
+                .map(|block| block.is_some()),
+            Err(error) => Err(error),
+        };
+        let blocked = match checked {
+            Ok(blocked) => blocked,
+            Err(error) => return finish(tx, Err(error)).await,
+        };
+        if blocked {
+            // An existing conversation (created meanwhile) is still found; a new one is refused.
+            let existing = find().fetch_optional(&mut *tx).await.map_err(db);
+            let row = finish(tx, existing).await?;
+            return match row {
+                Some(row) => Ok((record_from_row(&row)?, false)),
+                None => Err(rules::blocked_start()),
+            };
+        }
         // One statement: the conversation and both participants, or nothing when another
         // caller's insert of the same key won (ON CONFLICT waits for that one to commit).
         let inserted = sqlx::query(&self.sql.insert_direct)
@@ -56,9 +82,10 @@ impl Store for PgStore {
             .bind(conversation.created_at)
             .bind(Json(&conversation.metadata))
             .bind(vec![caller.user.as_str(), new.counterpart.as_str()])
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await
-            .map_err(db)?;
+            .map_err(db);
+        let inserted = finish(tx, inserted).await?;
         if inserted.is_none() {
             let row = find()
                 .fetch_optional(&self.pool)
@@ -89,6 +116,18 @@ impl Store for PgStore {
             .await
             .map_err(db)?;
         Ok(row.as_ref().map(record_from_row).transpose()?)
+    }
+
+    async fn set_block(&self, caller: &Identity, user: &UserId, block: bool) -> ChatResult<(Option<Block>, bool)> {
+        PgStore::set_block(self, caller, user, block).await
+    }
+
+    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>> {
+        self.list_blocks(caller).await
+    }
+
+    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
+        self.has_blocked(tenant, blocker, blocked).await
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {

@@ -288,10 +288,16 @@ impl MessageService {
             .await
     }
 
-    /// Tells the other participants that the actor is typing. Stores nothing.
+    /// Tells the other participants that the actor is typing. Stores nothing. In a direct
+    /// conversation whose other participant has blocked the actor, nobody is told.
     pub async fn typing(&self, actor: &Identity, conversation: ConversationId) -> ChatResult<()> {
         let ctx = &self.ctx;
         let record = ctx.store.get_conversation(actor, conversation).await?;
+        if let Some(blocker) = rules::block_that_stops(&record, &actor.user) {
+            if ctx.store.is_blocked(&actor.tenant, blocker, &actor.user).await? {
+                return Ok(());
+            }
+        }
         let others = record
             .member_ids()
             .into_iter()

@@ -2,6 +2,7 @@
 //! store's membership check), call the store, enrich with profiles and publish events.
 
 mod attachments;
+mod blocks;
 mod contacts;
 mod conversations;
 mod delivery;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 pub use attachments::{
     AttachmentService, ByteRange, Download, DownloadContent, DownloadRequest, DownloadSigner, SweepReport,
 };
+pub use blocks::{BlockService, BlockView};
 pub use contacts::ContactService;
 pub use conversations::{ConversationService, InboxFilter, NewGroupInput, StartDirect};
 pub use delivery::DELIVERY_BATCH_INTERVAL;
@@ -224,6 +226,11 @@ impl ChatServices {
     /// The content types accepted for attachments, when attachments are enabled.
     pub fn allowed_types(&self) -> Option<&AllowedTypes> {
         self.attachments.as_deref().map(|config| &config.allowed)
+    }
+
+    /// Blocking: who may not reach the caller in direct conversations (invariant 13).
+    pub fn blocks(&self) -> BlockService {
+        BlockService { ctx: self.clone() }
     }
 
     /// Contacts: the host's users the caller may start a conversation with.

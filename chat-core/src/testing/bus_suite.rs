@@ -359,6 +359,23 @@ impl Store for RefusingStore {
         self.store.find_direct(caller, counterpart, tag).await
     }
 
+    async fn set_block(
+        &self,
+        caller: &Identity,
+        user: &UserId,
+        block: bool,
+    ) -> ChatResult<(Option<crate::model::Block>, bool)> {
+        self.store.set_block(caller, user, block).await
+    }
+
+    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<crate::model::Block>> {
+        self.store.blocks(caller).await
+    }
+
+    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
+        self.store.is_blocked(tenant, blocker, blocked).await
+    }
+
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {
         self.store.create_group(caller, new).await
     }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::error::ChatResult;
 use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
-use crate::model::{ConversationRecord, Message, Stats};
+use crate::model::{Block, ConversationRecord, Message, Stats};
 use crate::store::{
     Appended, Deleted, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange,
     ReadUpTo, SearchQuery, Store,
@@ -42,6 +42,18 @@ impl<S: Store, G: Send + Sync + 'static> Store for GuardedStore<S, G> {
         tag: Option<&Tag>,
     ) -> ChatResult<Option<ConversationRecord>> {
         self.store.find_direct(caller, counterpart, tag).await
+    }
+
+    async fn set_block(&self, caller: &Identity, user: &UserId, block: bool) -> ChatResult<(Option<Block>, bool)> {
+        self.store.set_block(caller, user, block).await
+    }
+
+    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>> {
+        self.store.blocks(caller).await
+    }
+
+    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
+        self.store.is_blocked(tenant, blocker, blocked).await
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {

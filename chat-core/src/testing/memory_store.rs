@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::attachment::{Attachment, UploadedFile};
 use crate::error::{ChatError, ChatResult};
 use crate::ids::{AttachmentId, ConversationId, Identity, MessageId, TenantId, UserId};
-use crate::model::{ConversationRecord, Message, Stats, now};
+use crate::model::{Block, ConversationRecord, Message, Stats, now};
 use crate::notification::{DueNotification, SettledNotification};
 use crate::rules::{self, Deletion};
 use crate::store::{
@@ -63,6 +63,8 @@ struct State {
     entries: HashMap<ConversationId, Entry>,
     directs: HashMap<DirectKey, ConversationId>,
     attachments: std::collections::BTreeMap<AttachmentId, Attachment>,
+    /// By (tenant, blocker, blocked).
+    blocks: std::collections::BTreeMap<(TenantId, UserId, UserId), Block>,
 }
 
 impl State {
@@ -72,6 +74,12 @@ impl State {
             Some(entry) if rules::is_member(&entry.record, caller) => Ok(entry),
             _ => Err(ChatError::conversation_not_found()),
         }
+    }
+
+    /// True when `blocker` of `tenant` has blocked `blocked`.
+    fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> bool {
+        self.blocks
+            .contains_key(&(tenant.clone(), blocker.clone(), blocked.clone()))
     }
 
     /// Every conversation the caller is in.
@@ -169,6 +177,7 @@ impl Store for MemoryStore {
         if let Some(entry) = state.directs.get(&key).and_then(|id| state.entries.get(id)) {
             return Ok((entry.record.clone(), false));
         }
+        rules::start_refused_by_block(state.is_blocked(&caller.tenant, &new.counterpart, &caller.user))?;
         let record = rules::new_direct(caller, &new, now());
         let id = record.conversation.id;
         let entry = Entry {
@@ -178,6 +187,33 @@ impl Store for MemoryStore {
         state.entries.insert(id, entry);
         state.directs.insert(key, id);
         Ok((record, true))
+    }
+
+    async fn set_block(&self, caller: &Identity, user: &UserId, block: bool) -> ChatResult<(Option<Block>, bool)> {
+        let mut state = self.lock();
+        let key = (caller.tenant.clone(), caller.user.clone(), user.clone());
+        let (after, changed) = rules::set_block(state.blocks.get(&key), &caller.user, user, block, now());
+        if changed {
+            match &after {
+                Some(stored) => state.blocks.insert(key, stored.clone()),
+                None => state.blocks.remove(&key),
+            };
+        }
+        Ok((after, changed))
+    }
+
+    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>> {
+        let state = self.lock();
+        Ok(state
+            .blocks
+            .iter()
+            .filter(|((tenant, blocker, _), _)| tenant == &caller.tenant && blocker == &caller.user)
+            .map(|(_, block)| block.clone())
+            .collect())
+    }
+
+    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
+        Ok(self.lock().is_blocked(tenant, blocker, blocked))
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {
@@ -196,6 +232,11 @@ impl Store for MemoryStore {
 
     async fn append_message(&self, caller: &Identity, new: NewMessage) -> ChatResult<Appended> {
         let mut state = self.lock();
+        let entry = state.member_entry(caller, new.conversation_id)?;
+        let stopper = rules::block_that_stops(&entry.record, &caller.user).cloned();
+        rules::send_refused_by_block(
+            stopper.is_some_and(|blocker| state.is_blocked(&caller.tenant, &blocker, &caller.user)),
+        )?;
         let entry = state.member_entry(caller, new.conversation_id)?;
         let retry = new.client_message_id.as_ref().and_then(|key| {
             entry.messages.iter().find(|message| {

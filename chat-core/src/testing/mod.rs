@@ -88,6 +88,9 @@ macro_rules! conformance_tests {
             system_messages_notify_everyone_and_deleting_the_unread_cancels,
             claims_are_leased_and_settle_by_the_rules,
             the_worker_delivers_every_notification_through_a_failing_notifier,
+            a_block_stops_direct_messages_from_the_blocked_user_only,
+            blocks_are_validated_and_capped,
+            a_block_racing_16_senders_lets_no_send_in_after_it,
         );
 
         #[test]

@@ -57,6 +57,7 @@ async fn migrating_twice_is_a_no_op() {
         [
             "_sqlx_migrations",
             "attachments",
+            "blocks",
             "conversations",
             "event_payloads",
             "messages",
@@ -127,6 +128,7 @@ async fn our_migrations_and_the_hosts_keep_to_their_own_tables() {
             [
                 "_sqlx_migrations",
                 "attachments",
+                "blocks",
                 "conversations",
                 "event_payloads",
                 "messages",

@@ -18,12 +18,14 @@
 //! - [`receipts`]: delivery watermarks and receipts (invariant 11);
 //! - [`system_messages`]: messages the host posts;
 //! - [`attachments`]: uploads, binding them to messages, and the sweep;
+//! - [`blocks`]: blocking (invariant 13);
 //! - [`notifications`]: the outbox and its worker (invariant 14).
 //!
 //! The helpers below check what several cases share.
 
 pub mod attachments;
 pub mod authorization;
+pub mod blocks;
 pub mod direct;
 pub mod groups;
 pub mod history;
@@ -42,6 +44,10 @@ pub use attachments::{
     refused_uploads_leave_nothing_behind,
 };
 pub use authorization::{non_participants_get_not_found_and_no_events, tenants_never_see_each_other};
+pub use blocks::{
+    a_block_racing_16_senders_lets_no_send_in_after_it, a_block_stops_direct_messages_from_the_blocked_user_only,
+    blocks_are_validated_and_capped,
+};
 pub use direct::{
     direct_find_or_create_gives_one_conversation_under_64_racing_tasks,
     direct_find_or_create_is_idempotent_and_symmetric, starting_conversations_is_rate_limited_per_user,

@@ -17,7 +17,7 @@ use super::model::Model;
 use super::ops::{EMOJI, Op, SEARCH_QUERIES, USERS, archive_filter};
 use super::outbox::{Outbox, Recipient};
 use super::outcome::{
-    Outcome, conversation_outcome, error_outcome, history_rows, message_outcome, reactions_of, summary_of,
+    Outcome, conversation_outcome, error_outcome, history_rows, message_outcome, reactions_of, summary_of, user_index,
 };
 
 /// Runs one generated sequence; `Err` describes the first disagreement.
@@ -288,6 +288,22 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
             }
             // Checked by `notify_round` above, as a range.
             Op::Notify => Outcome::Notified,
+            Op::Block { actor, user, block } => {
+                let blocks = fx.services.blocks();
+                let other = fx.user(user).user.clone();
+                let changed = if block {
+                    blocks.block(fx.user(actor), other).await.map(drop)
+                } else {
+                    blocks.unblock(fx.user(actor), &other).await.map(drop)
+                };
+                match changed {
+                    Ok(()) => match blocks.list(fx.user(actor)).await {
+                        Ok(list) => Outcome::Blocked(list.iter().map(|view| user_index(&view.user.id)).collect()),
+                        Err(error) => error_outcome(error),
+                    },
+                    Err(error) => error_outcome(error),
+                }
+            }
             Op::Get { actor, .. } => conversation_outcome(&model, conversations.get(fx.user(actor), target).await),
             Op::Stats { actor } => match conversations.stats(fx.user(actor)).await {
                 Ok(stats) => Outcome::Stats(stats),

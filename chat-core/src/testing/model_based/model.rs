@@ -183,6 +183,8 @@ pub(super) struct Model {
     pub(super) conversations: Vec<ModelConversation>,
     pub(super) uploads: Vec<ModelUpload>,
     pub(super) clock: u64,
+    /// (blocker, blocked).
+    pub(super) blocks: BTreeSet<(usize, usize)>,
 }
 
 impl Model {
@@ -218,6 +220,9 @@ impl Model {
                 let key = (actor.min(other), actor.max(other), tag);
                 if let Some(conv) = self.conversations.iter().position(|c| c.direct_key == Some(key)) {
                     return Outcome::Started { conv, created: false };
+                }
+                if self.blocks.contains(&(other, actor)) {
+                    return Outcome::Denied;
                 }
                 self.conversations.push(ModelConversation {
                     id: None,
@@ -273,9 +278,17 @@ impl Model {
             } => {
                 let attached = attach.map(|upload| self.pick_upload(upload));
                 let uploads = self.uploads.clone();
+                let blocks = self.blocks.clone();
                 let Some((conv, c)) = self.member_conversation(conv, actor) else {
                     return Outcome::NotFound("conversation");
                 };
+                let blocked_by_other = c.kind == ConversationKind::Direct
+                    && c.members
+                        .iter()
+                        .any(|m| m.user != actor && blocks.contains(&(m.user, actor)));
+                if blocked_by_other {
+                    return Outcome::Denied;
+                }
                 if let Some(key) = retry_key {
                     let stored = c
                         .messages
@@ -593,6 +606,18 @@ impl Model {
                 Outcome::Found(rows.into_iter().map(|(_, _, index)| index).collect())
             }
             Op::Notify => Outcome::Notified,
+            Op::Block { actor, user, block } => {
+                if block && actor == user {
+                    return Outcome::Invalid(vec!["user".into()]);
+                }
+                if block {
+                    self.blocks.insert((actor, user));
+                } else {
+                    self.blocks.remove(&(actor, user));
+                }
+                let blocked = self.blocks.iter().filter(|(blocker, _)| *blocker == actor);
+                Outcome::Blocked(blocked.map(|&(_, blocked)| blocked).collect())
+            }
             Op::Get { actor, conv } => match self.member_conversation(conv, actor) {
                 Some((conv, c)) => Outcome::Conversation(c.summary(conv)),
                 None => Outcome::NotFound("conversation"),

@@ -97,6 +97,8 @@ pub(super) enum Op {
     Stats { actor: usize },
     /// A notification worker round (no delay: everything pending is due).
     Notify,
+    /// Block (`block`) or unblock a user, then list the actor's blocks.
+    Block { actor: usize, user: usize, block: bool },
 }
 
 pub(super) fn op_strategy() -> impl Strategy<Value = Op> {
@@ -144,8 +146,10 @@ pub(super) fn op_strategy() -> impl Strategy<Value = Op> {
         )
             .prop_map(|(actor, conv, after, before, limit)| Op::History { actor, conv, after, before, limit }),
         1 => (user.clone(), conv).prop_map(|(actor, conv)| Op::Get { actor, conv }),
-        1 => user.prop_map(|actor| Op::Stats { actor }),
+        1 => user.clone().prop_map(|actor| Op::Stats { actor }),
         2 => Just(Op::Notify),
+        2 => (user.clone(), user, proptest::bool::weighted(0.7))
+            .prop_map(|(actor, user, block)| Op::Block { actor, user, block }),
     ]
 }
 

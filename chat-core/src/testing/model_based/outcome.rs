@@ -38,6 +38,8 @@ pub(super) enum Outcome {
     Readable(bool),
     /// A notification round: its answer is a range, checked against `outbox::Outbox`.
     Notified,
+    /// The actor's blocks after a block or unblock: the blocked users, ascending.
+    Blocked(Vec<usize>),
 }
 
 /// One message of a history page, as the reader sees it.
@@ -156,6 +158,6 @@ pub(super) fn summary_of(model: &Model, view: &ConversationView) -> Summary {
     }
 }
 
-fn user_index(user: &UserId) -> usize {
+pub(super) fn user_index(user: &UserId) -> usize {
     user.as_str().trim_start_matches('u').parse().unwrap_or(usize::MAX)
 }

@@ -1,0 +1,178 @@
+//! Blocks (invariant 13): the `blocks` table (see the migration `blocks`), and the locks
+//! that serialize a block with the sends and starts it stops.
+//!
+//! - A send checks the block in the `append_message` function after taking the
+//!   conversation's row lock. [`PgStore::set_block`] takes the row locks of the pair's direct
+//!   conversations before writing the block, so a send either commits first or, under READ
+//!   COMMITTED, reads the committed block in its next statement: no send of the blocked
+//!   user commits after the block.
+//! - Creating a direct conversation and blocking take the same transaction-scoped advisory
+//!   lock of the pair, so a new conversation never slips past a block being stored.
+
+use chat_core::model::now;
+use chat_core::{Block, ChatResult, Identity, TenantId, UserId, rules};
+use sqlx::postgres::PgConnection;
+use sqlx::{Row, postgres::PgRow};
+
+use crate::error::db;
+use crate::store::{PgStore, finish};
+
+/// The statements of blocks.
+#[derive(Debug)]
+pub(crate) struct BlockSql {
+    /// `$1` tenant, `$2` low, `$3` high: the pair's advisory lock for this transaction (host ids hold no control characters, so chr(1) separates them).
+    lock_pair: String,
+    /// `$1` tenant, `$2` low, `$3` high: row locks of the pair's direct conversations.
+    lock_directs: String,
+    /// `$1` tenant, `$2` blocker, `$3` blocked.
+    get: String,
+    /// `$1` tenant, `$2` blocker, `$3` blocked, `$4` created_at.
+    insert: String,
+    /// `$1` tenant, `$2` blocker, `$3` blocked.
+    delete: String,
+    /// `$1` tenant, `$2` blocker: by blocked user, byte order.
+    list: String,
+}
+
+impl BlockSql {
+    pub(crate) fn new(s: &str) -> Self {
+        Self {
+            lock_pair:
+                "SELECT pg_advisory_xact_lock(hashtextextended('chat block ' || $1 || chr(1) || $2 || chr(1) || $3, 0))"
+                    .to_owned(),
+            lock_directs: format!(
+                "SELECT c.id FROM {s}.conversations c \
+                 WHERE c.tenant = $1 AND c.kind = 'direct' AND c.direct_low = $2 AND c.direct_high = $3 \
+                 FOR NO KEY UPDATE"
+            ),
+            get: format!(
+                "SELECT blocker, blocked, created_at FROM {s}.blocks \
+                 WHERE tenant = $1 AND blocker = $2 AND blocked = $3"
+            ),
+            insert: format!("INSERT INTO {s}.blocks (tenant, blocker, blocked, created_at) VALUES ($1, $2, $3, $4)"),
+            delete: format!("DELETE FROM {s}.blocks WHERE tenant = $1 AND blocker = $2 AND blocked = $3"),
+            list: format!(
+                "SELECT blocker, blocked, created_at FROM {s}.blocks WHERE tenant = $1 AND blocker = $2 ORDER BY blocked"
+            ),
+        }
+    }
+}
+
+fn block_from_row(row: &PgRow) -> ChatResult<Block> {
+    let user = |column: &str| -> ChatResult<UserId> {
+        let text: String = row.try_get(column).map_err(db)?;
+        UserId::new(text).map_err(|error| crate::PgStoreError::Corrupt(format!("block {column}: {error}")).into())
+    };
+    Ok(Block {
+        blocker: user("blocker")?,
+        blocked: user("blocked")?,
+        created_at: row.try_get("created_at").map_err(db)?,
+    })
+}
+
+impl PgStore {
+    /// Takes the advisory lock of the pair (`a`, `b`) of `tenant` for the transaction.
+    pub(crate) async fn lock_pair(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &TenantId,
+        a: &UserId,
+        b: &UserId,
+    ) -> ChatResult<()> {
+        let (low, high) = rules::direct_pair(a, b);
+        sqlx::query(&self.sql.blocks.lock_pair)
+            .bind(tenant.as_str())
+            .bind(low.as_str())
+            .bind(high.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// True when `blocker` of `tenant` has blocked `blocked`, read on `conn`.
+    pub(crate) async fn read_block(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &TenantId,
+        blocker: &UserId,
+        blocked: &UserId,
+    ) -> ChatResult<Option<Block>> {
+        let row = sqlx::query(&self.sql.blocks.get)
+            .bind(tenant.as_str())
+            .bind(blocker.as_str())
+            .bind(blocked.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(block_from_row).transpose()
+    }
+
+    /// [`chat_core::Store::set_block`]: the pair's advisory lock, the row locks of its
+    /// direct conversations, then [`rules::set_block`], in one transaction.
+    pub(crate) async fn set_block(
+        &self,
+        caller: &Identity,
+        user: &UserId,
+        block: bool,
+    ) -> ChatResult<(Option<Block>, bool)> {
+        let mut tx = self.begin().await?;
+        let result = self.set_block_in(&mut tx, caller, user, block).await;
+        finish(tx, result).await
+    }
+
+    async fn set_block_in(
+        &self,
+        conn: &mut PgConnection,
+        caller: &Identity,
+        user: &UserId,
+        block: bool,
+    ) -> ChatResult<(Option<Block>, bool)> {
+        let (tenant, blocker) = (&caller.tenant, &caller.user);
+        if block {
+            self.lock_pair(conn, tenant, blocker, user).await?;
+            let (low, high) = rules::direct_pair(blocker, user);
+            sqlx::query(&self.sql.blocks.lock_directs)
+                .bind(tenant.as_str())
+                .bind(low.as_str())
+                .bind(high.as_str())
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+        let current = self.read_block(conn, tenant, blocker, user).await?;
+        let (after, changed) = rules::set_block(current.as_ref(), blocker, user, block, now());
+        if changed {
+            let statement = match &after {
+                Some(stored) => sqlx::query(&self.sql.blocks.insert)
+                    .bind(tenant.as_str())
+                    .bind(blocker.as_str())
+                    .bind(user.as_str())
+                    .bind(stored.created_at),
+                None => sqlx::query(&self.sql.blocks.delete)
+                    .bind(tenant.as_str())
+                    .bind(blocker.as_str())
+                    .bind(user.as_str()),
+            };
+            statement.execute(&mut *conn).await.map_err(db)?;
+        }
+        Ok((after, changed))
+    }
+
+    /// [`chat_core::Store::blocks`].
+    pub(crate) async fn list_blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>> {
+        let rows = sqlx::query(&self.sql.blocks.list)
+            .bind(caller.tenant.as_str())
+            .bind(caller.user.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(block_from_row).collect()
+    }
+
+    /// [`chat_core::Store::is_blocked`].
+    pub(crate) async fn has_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        Ok(self.read_block(&mut conn, tenant, blocker, blocked).await?.is_some())
+    }
+}
