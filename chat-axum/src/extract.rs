@@ -393,26 +393,48 @@ impl<S: Send + Sync> FromRequestParts<S> for ParticipantPath {
         let params = path_params(parts).await?;
         let mut errors = FieldErrors::new();
         let conversation = uuid_param(&mut errors, "uuid", param(&params, "uuid")?);
-        let user = match UserId::new(param(&params, "user")?) {
-            Ok(user) => Some(user),
-            Err(error) => {
-                for message in error
-                    .field_errors()
-                    .into_iter()
-                    .flat_map(|e| e.fields().values())
-                    .flatten()
-                {
-                    errors.add("user", message.clone());
-                }
-                None
-            }
-        };
+        let user = user_param(&mut errors, "user", param(&params, "user")?);
         match (conversation, user) {
             (Some(conversation), Some(user)) => Ok(Self {
                 conversation: ConversationId::from_uuid(conversation),
                 user,
             }),
             _ => Err(ApiError::Validation(errors)),
+        }
+    }
+}
+
+/// The host user id in path parameter `name`, or its messages added to `errors`.
+fn user_param(errors: &mut FieldErrors, name: &str, value: &str) -> Option<UserId> {
+    match UserId::new(value) {
+        Ok(user) => Some(user),
+        Err(error) => {
+            for message in error
+                .field_errors()
+                .into_iter()
+                .flat_map(|e| e.fields().values())
+                .flatten()
+            {
+                errors.add(name, message.clone());
+            }
+            None
+        }
+    }
+}
+
+/// The `{user}` of `/blocks/{user}`: a host user id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockedUserPath(pub UserId);
+
+impl<S: Send + Sync> FromRequestParts<S> for BlockedUserPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let params = path_params(parts).await?;
+        let mut errors = FieldErrors::new();
+        match user_param(&mut errors, "user", param(&params, "user")?) {
+            Some(user) => Ok(Self(user)),
+            None => Err(ApiError::Validation(errors)),
         }
     }
 }

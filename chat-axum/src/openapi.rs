@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::ChatApi;
-use crate::routes::{attachments, conversations, delivery, export, messages, reactions, users};
+use crate::routes::{attachments, blocks, conversations, delivery, export, messages, reactions, users};
 use crate::ws;
 
 /// The document of every route [`crate::router`] serves; paths are relative to where the
@@ -46,6 +46,8 @@ pub(crate) fn documented_routes() -> OpenApiRouter<ChatApi> {
         .routes(routes!(conversations::add_participants))
         .routes(routes!(conversations::remove_participant))
         .routes(routes!(users::contacts))
+        .routes(routes!(blocks::list, blocks::block))
+        .routes(routes!(blocks::unblock))
         .routes(routes!(export::export))
         .routes(routes!(ws::websocket))
         .routes(routes!(openapi_json))

@@ -16,6 +16,7 @@ use crate::api::ChatApi;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::resources::{AttachmentResource, KindResource, TaggableIdValue, UserResource, timestamp};
+use crate::routes::blocks::BlockResource;
 
 /// The export document (what `GET /me/export` streams).
 #[derive(Debug, Serialize, ToSchema)]
@@ -35,6 +36,8 @@ pub struct ExportData {
     #[serde(serialize_with = "timestamp::serialize")]
     #[schema(value_type = String, format = DateTime, example = "2025-10-15T10:30:00.000000Z")]
     pub exported_at: DateTime<Utc>,
+    /// The users the caller has blocked, by user id.
+    pub blocks: Vec<BlockResource>,
     /// Every conversation the caller is in, archived ones too, newest activity first.
     pub conversations: Vec<ExportedConversationResource>,
 }
@@ -205,8 +208,8 @@ impl Streaming {
 
 /// Everything the chat keeps of the caller's: their conversations (public profiles of the
 /// participants, the caller's own state), the messages they sent and can still see, with
-/// their attachment records, and their reactions. Nothing of anyone else's beyond a public
-/// profile. Streamed: a large history never sits in memory whole.
+/// their attachment records, their reactions, and the users they blocked. Nothing of anyone
+/// else's beyond a public profile. Streamed: a large history never sits in memory whole.
 #[utoipa::path(
     get,
     path = "/me/export",
@@ -219,11 +222,21 @@ impl Streaming {
 pub(crate) async fn export(State(api): State<ChatApi>, Caller(me): Caller) -> Result<Response, ApiError> {
     let export = api.services.export();
     let ids = export.conversation_ids(&me).await?;
+    let blocks: Vec<BlockResource> = api
+        .services
+        .blocks()
+        .list(&me)
+        .await?
+        .iter()
+        .map(BlockResource::from)
+        .collect();
     // The document's head, written by hand so that the conversations can follow one by one.
     let user = serde_json::Value::from(me.user.as_str());
+    let blocks =
+        serde_json::to_string(&blocks).map_err(|error| ApiError::from(chat_core::ChatError::backend(error)))?;
     let exported_at = timestamp::format(&chat_core::model::now());
     let head = format!(
-        "{{\"message\":\"Your data.\",\"data\":{{\"user_uuid\":{user},\"exported_at\":\"{exported_at}\",\"conversations\":["
+        "{{\"message\":\"Your data.\",\"data\":{{\"user_uuid\":{user},\"exported_at\":\"{exported_at}\",\"blocks\":{blocks},\"conversations\":["
     );
     let streaming = Streaming {
         export,

@@ -2,6 +2,7 @@
 //! ([`documented_routes`](crate::openapi::documented_routes)).
 
 pub(crate) mod attachments;
+pub(crate) mod blocks;
 pub(crate) mod conversations;
 pub(crate) mod delivery;
 pub(crate) mod export;

@@ -35,12 +35,28 @@ async fn the_export_holds_the_callers_data_and_only_public_profiles_of_others() 
     app.message(2, &group, "u2 answers").await;
     let elsewhere = app.direct(1, 2).await;
     app.message(1, &elsewhere, "between u1 and u2 only").await;
+    // u0's block is theirs; u1's block of u2 is not.
+    assert_eq!(
+        app.post("/blocks", 0, json!({"user": "u3"})).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.post("/blocks", 1, json!({"user": "u2"})).await.status,
+        StatusCode::CREATED
+    );
 
     let export = app.get("/me/export", 0).await;
     assert_eq!(export.status, StatusCode::OK, "{export:?}");
     assert_eq!(export.headers["cache-control"], "no-store");
     let data = &export.json["data"];
     assert_eq!(data["user_uuid"], "u0", "one valid JSON document: {}", export.text);
+    let blocked: Vec<&str> = data["blocks"]
+        .as_array()
+        .expect("blocks")
+        .iter()
+        .filter_map(|block| block["user"]["uuid"].as_str())
+        .collect();
+    assert_eq!(blocked, ["u3"], "the caller's blocks, none of anyone else's");
     let conversations = data["conversations"].as_array().expect("conversations");
     assert_eq!(conversations.len(), 2, "the caller's two conversations");
     let bodies: Vec<&str> = conversations
@@ -99,6 +115,8 @@ async fn the_export_holds_the_callers_data_and_only_public_profiles_of_others() 
         .collect();
     assert_eq!(collected.conversations.len(), 2);
     assert_eq!(collected_bodies.len(), 2);
+    let collected_blocks: Vec<&str> = collected.blocks.iter().map(|block| block.user.id.as_str()).collect();
+    assert_eq!(collected_blocks, ["u3"]);
     assert!(
         collected_bodies.iter().all(|body| bodies.contains(body)),
         "{collected_bodies:?}"

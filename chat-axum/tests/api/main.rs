@@ -4,6 +4,7 @@
 mod abuse;
 mod attachments;
 mod authorization;
+mod blocks;
 mod common;
 mod export;
 mod fan_out;

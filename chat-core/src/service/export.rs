@@ -4,8 +4,8 @@
 //!
 //! An export holds the user's conversations (as they see them, with every participant's
 //! public profile and the user's own state: read watermark, archive flag, cleared seq), the
-//! messages they sent that they can still see, with their attachment records, and their
-//! reactions. Nothing of anyone else beyond the public profile: no other user's message,
+//! messages they sent that they can still see, with their attachment records, their
+//! reactions, and the users they blocked. Nothing of anyone else beyond the public profile: no other user's message,
 //! preview, read state or private field.
 
 use std::collections::BTreeSet;
@@ -57,6 +57,8 @@ pub struct ExportedConversation {
 pub struct UserExport {
     /// Whose.
     pub user: Identity,
+    /// The users they blocked, by user id.
+    pub blocks: Vec<super::BlockView>,
     /// Their conversations, newest activity first.
     pub conversations: Vec<ExportedConversation>,
 }
@@ -197,6 +199,7 @@ impl ChatServices {
         }
         Ok(UserExport {
             user: user.clone(),
+            blocks: self.blocks().list(user).await?,
             conversations,
         })
     }
