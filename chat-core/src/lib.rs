@@ -45,6 +45,7 @@ pub mod limits;
 pub mod model;
 pub mod notification;
 pub mod policy;
+pub mod report_sink;
 pub mod rules;
 pub mod service;
 pub mod store;
@@ -63,20 +64,21 @@ pub use ids::{AttachmentId, ConversationId, Identity, MessageId, NotificationId,
 pub use limits::Limits;
 pub use model::{
     Block, Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, MessageRef, Metadata,
-    Participant, Quote, Reaction, Role, Stats,
+    Participant, Quote, Reaction, Report, ReportReason, Role, Stats,
 };
 pub use notification::{
     DueNotification, Notification, NotificationOutcome, Notifier, NotifyError, PendingNotification, SettledNotification,
 };
+pub use report_sink::{ReportNotice, ReportSink};
 pub use service::{
     AttachmentService, BlockService, BlockView, ByteRange, ChatServices, ContactService, ConversationService, Download,
     DownloadContent, DownloadRequest, DownloadSigner, DrainReport, ExportService, ExportedConversation, InboxFilter,
-    MessageService, NewGroupInput, NotificationWorker, NotificationWorkerHandle, SendMessage, Sent, StartDirect,
-    SweepReport, SystemMessage, UserExport,
+    MessageService, NewGroupInput, NotificationWorker, NotificationWorkerHandle, ReportService, SendMessage, Sent,
+    StartDirect, SweepReport, SystemMessage, UserExport,
 };
 pub use store::{
-    ArchiveFilter, Deleted, HistoryPage, HistoryQuery, InboxCursor, InboxQuery, Reacted, ReactionChange, ReadUpTo,
-    SearchQuery, Store,
+    ArchiveFilter, Deleted, HistoryPage, HistoryQuery, InboxCursor, InboxQuery, NewReport, Reacted, ReactionChange,
+    ReadUpTo, Reported, SearchQuery, Store,
 };
 pub use tag::{Tag, TagFilter, TaggableId};
 pub use validate::{CLIENT_MESSAGE_ID_PATTERN, TAGGABLE_ID_MAX_MAGNITUDE};

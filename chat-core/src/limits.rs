@@ -58,6 +58,8 @@ pub struct Limits {
     /// Users one user may block (default 1000). Past it, blocking someone new is a
     /// validation error on `user`; blocking someone already blocked always works.
     pub blocks_per_user: usize,
+    /// The note of a report, in characters after trimming (default 1000).
+    pub report_note_max_chars: usize,
 }
 
 impl Default for Limits {
@@ -84,6 +86,7 @@ impl Default for Limits {
             attachment_name_max_chars: 255,
             unsent_upload_ttl: std::time::Duration::from_secs(24 * 60 * 60),
             blocks_per_user: 1000,
+            report_note_max_chars: 1000,
         }
     }
 }

@@ -295,3 +295,60 @@ pub struct Block {
     /// When the block was made (a repeated block keeps the first time).
     pub created_at: DateTime<Utc>,
 }
+
+/// Why a message was reported: a short list a moderation queue can sort by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ReportReason {
+    /// Unwanted advertising or repeated messages.
+    Spam,
+    /// Insults, threats, harassment.
+    Abuse,
+    /// Fraud, phishing, payment outside the platform.
+    Scam,
+    /// Sexual, violent or otherwise inappropriate content.
+    Inappropriate,
+    /// Anything else (say what in the note).
+    Other,
+}
+
+impl ReportReason {
+    /// Every reason, in a fixed order.
+    pub const ALL: [Self; 5] = [Self::Spam, Self::Abuse, Self::Scam, Self::Inappropriate, Self::Other];
+
+    /// The wire name (`spam`, `abuse`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Spam => "spam",
+            Self::Abuse => "abuse",
+            Self::Scam => "scam",
+            Self::Inappropriate => "inappropriate",
+            Self::Other => "other",
+        }
+    }
+
+    /// The reason with this wire name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == name)
+    }
+}
+
+/// A user's report of a message of a conversation they are in: at most one per reporter
+/// and message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Who reported.
+    pub reporter: UserId,
+    /// The conversation of the message.
+    pub conversation_id: ConversationId,
+    /// The reported message.
+    pub message_id: MessageId,
+    /// Why.
+    pub reason: ReportReason,
+    /// The reporter's words, if any (validated: at most
+    /// [`crate::Limits::report_note_max_chars`]).
+    pub note: Option<String>,
+    /// When it was made (a repeat keeps the first report).
+    pub created_at: DateTime<Utc>,
+}

@@ -26,6 +26,7 @@ mod delivery;
 mod notifications;
 mod reactions;
 mod replies;
+mod reports;
 
 pub use attachments::{
     attach, attachments_refused, begin_upload, discard_attachment, finish_upload, is_readable, is_swept, may_abandon,
@@ -40,6 +41,7 @@ use notifications::{cancel_when_all_read, pend};
 pub use notifications::{claim_notification, settle_notification};
 pub use reactions::set_reaction;
 pub use replies::{quoted_seqs, reply_refused, reply_target};
+pub use reports::report;
 
 const DIRECT_KEEPS_ITS_PAIR: ChatError = ChatError::Conflict {
     reason: "a direct conversation keeps its two participants",

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::attachment::{Attachment, UploadedFile};
 use crate::error::ChatResult;
 use crate::ids::{AttachmentId, ConversationId, Identity, MessageId, TenantId, UserId};
-use crate::model::{Block, ConversationRecord, Message, Metadata, Quote, Stats};
+use crate::model::{Block, ConversationRecord, Message, Metadata, Quote, Report, ReportReason, Stats};
 use crate::notification::{DueNotification, SettledNotification};
 use crate::tag::{Tag, TagFilter};
 
@@ -90,6 +90,30 @@ pub struct Reacted {
     pub record: ConversationRecord,
     /// False when the caller already held (or did not hold) the emoji: nothing changed.
     pub changed: bool,
+}
+
+/// Input of [`Store::report_message`]; the caller is the reporter.
+#[derive(Clone, Debug)]
+pub struct NewReport {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The message.
+    pub message: MessageId,
+    /// Why.
+    pub reason: ReportReason,
+    /// The validated note.
+    pub note: Option<String>,
+}
+
+/// Output of [`Store::report_message`].
+#[derive(Clone, Debug)]
+pub struct Reported {
+    /// The report as stored (the first one, for a repeat).
+    pub report: Report,
+    /// The message as it is now.
+    pub message: Message,
+    /// False for a repeat: nothing changed.
+    pub created: bool,
 }
 
 /// Output of [`Store::delete_message`].
@@ -316,6 +340,15 @@ pub trait Store: Send + Sync + 'static {
     /// ([`crate::rules::set_reaction`]); saves only the message. Concurrent changes of one
     /// message are serialized: none is lost.
     async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted>;
+
+    /// Stores the caller's report of a message of a conversation the caller is in
+    /// ([`crate::rules::report`]): at most one per reporter and message; a repeat returns
+    /// the stored report and changes nothing.
+    async fn report_message(&self, caller: &Identity, new: NewReport) -> ChatResult<Reported>;
+
+    /// The caller's reports, by message id (UUID v7: the oldest message first), for the
+    /// export.
+    async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<Report>>;
 
     /// The messages with these seqs of a conversation the caller is in, ascending, in one
     /// read (the originals that a page of replies quotes). Seqs with no message are

@@ -84,6 +84,35 @@ pub(crate) fn body(limits: &Limits, body: &str) -> Result<String, ChatError> {
     Ok(trimmed.to_owned())
 }
 
+/// A report's note, trimmed (`None` when absent or empty), or a validation error on
+/// `note`: at most [`Limits::report_note_max_chars`] characters, no control characters other
+/// than newlines and tabs.
+pub(crate) fn report_note(limits: &Limits, note: Option<&str>) -> Result<Option<String>, ChatError> {
+    let Some(trimmed) = note.map(str::trim).filter(|note| !note.is_empty()) else {
+        return Ok(None);
+    };
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ChatError::invalid(
+            "note",
+            "must not contain control characters other than newlines and tabs",
+        ));
+    }
+    let chars = trimmed.chars().count();
+    if chars > limits.report_note_max_chars {
+        return Err(ChatError::invalid(
+            "note",
+            format!(
+                "must be at most {} characters, got {chars}",
+                limits.report_note_max_chars
+            ),
+        ));
+    }
+    Ok(Some(trimmed.to_owned()))
+}
+
 /// The body of a message that carries `attachments`: with none, as [`body`]; with some,
 /// the body may also be empty (or only invisible characters, stored as empty). The ids
 /// must be distinct and at most [`Limits::attachments_per_message`], else a validation

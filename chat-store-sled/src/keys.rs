@@ -112,6 +112,14 @@ pub(crate) fn block(tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> Ve
     key
 }
 
+/// `tenant \0 reporter \0 message id(16)`: the key of `reports`; `blocks_of` of the
+/// reporter is the prefix of all of theirs.
+pub(crate) fn report(tenant: &TenantId, reporter: &UserId, message: MessageId) -> Vec<u8> {
+    let mut key = blocks_of(tenant, reporter);
+    key.extend_from_slice(message.as_uuid().as_bytes());
+    key
+}
+
 /// `tenant \0 user \0 archived(1)`: the part of the user's inbox with that archive flag.
 pub(crate) fn inbox_prefix(tenant: &TenantId, user: &UserId, archived: bool) -> Vec<u8> {
     let mut key = Vec::with_capacity(tenant.as_str().len() + user.as_str().len() + 3 + INBOX_SUFFIX_LEN);

@@ -37,6 +37,7 @@
 //! | `user_stats` | `tenant \0 user` | conversations, unread conversations, unread messages |
 //! | `groups` | `tenant \0 user \0` + id (16) | nothing: the groups a user is in (search) |
 //! | `blocks` | `tenant \0 blocker \0 blocked` | the block (JSON) |
+//! | `reports` | `tenant \0 reporter \0` + message id (16) | the report (JSON) |
 //!
 //! Host ids cannot contain control characters, so NUL separates them unambiguously. `!`
 //! is bitwise inversion: ascending keys of `inbox` are the inbox order (newest activity,
@@ -163,6 +164,7 @@ mod inbox_scan;
 mod keys;
 mod notifications;
 mod reads;
+mod reports;
 mod store;
 mod trees;
 mod tx;

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chat_core::store::{
-    Appended, Deleted, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange,
-    ReadUpTo, SearchQuery,
+    Appended, Deleted, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, NewReport, Reacted,
+    ReactionChange, ReadUpTo, Reported, SearchQuery,
 };
 use chat_core::{
     Attachment, AttachmentId, Block, ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId,
-    Stats, Store, Tag, TenantId, UploadedFile, UserId,
+    Report, Stats, Store, Tag, TenantId, UploadedFile, UserId,
 };
 use chrono::{DateTime, Utc};
 
@@ -171,6 +171,16 @@ impl Store for SledStore {
         let (tenant, blocker, blocked) = (tenant.clone(), blocker.clone(), blocked.clone());
         self.blocking(move |trees| trees.is_blocked(&tenant, &blocker, &blocked))
             .await
+    }
+
+    async fn report_message(&self, caller: &Identity, new: NewReport) -> ChatResult<Reported> {
+        let caller = caller.clone();
+        self.write(move |trees| trees.report_message(&caller, &new)).await
+    }
+
+    async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<Report>> {
+        let caller = caller.clone();
+        self.blocking(move |trees| trees.reports_by(&caller)).await
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {

@@ -12,7 +12,7 @@ use crate::keys;
 use crate::tx::{Tx, TxResult, decode, decode_record};
 
 /// Names of the data trees, after the configurable prefix (`chat/conversations`, …).
-pub(crate) const DATA_TREES: [&str; 12] = [
+pub(crate) const DATA_TREES: [&str; 13] = [
     "attachments",
     "attachment_sweep",
     "conversations",
@@ -25,6 +25,7 @@ pub(crate) const DATA_TREES: [&str; 12] = [
     "groups",
     "notifications_due",
     "blocks",
+    "reports",
 ];
 
 /// The key, in the `meta` tree, saying that `groups` holds every group membership (stores
@@ -60,6 +61,8 @@ pub(crate) struct Trees {
     pub(crate) notifications_due: sled::Tree,
     /// `tenant \0 blocker \0 blocked` -> the JSON [`chat_core::Block`].
     pub(crate) blocks: sled::Tree,
+    /// `tenant \0 reporter \0 message id(16)` -> the JSON [`chat_core::Report`].
+    pub(crate) reports: sled::Tree,
 }
 
 impl Trees {
@@ -79,6 +82,7 @@ impl Trees {
             attachment_sweep: open("attachment_sweep")?,
             notifications_due: open("notifications_due")?,
             blocks: open("blocks")?,
+            reports: open("reports")?,
             db: db.clone(),
         }
         .with_groups_index(&db.open_tree(format!("{prefix}/meta"))?)
@@ -120,6 +124,7 @@ impl Trees {
             &self.attachment_sweep,
             &self.notifications_due,
             &self.blocks,
+            &self.reports,
         );
         let result = trees.transaction(
             |(
@@ -135,6 +140,7 @@ impl Trees {
                 attachment_sweep,
                 notifications_due,
                 blocks,
+                reports,
             )| {
                 body(&Tx {
                     conversations,
@@ -149,6 +155,7 @@ impl Trees {
                     attachment_sweep,
                     notifications_due,
                     blocks,
+                    reports,
                 })
             },
         );

@@ -80,6 +80,7 @@ pub(crate) struct Tx<'a> {
     pub(crate) attachment_sweep: &'a TransactionalTree,
     pub(crate) notifications_due: &'a TransactionalTree,
     pub(crate) blocks: &'a TransactionalTree,
+    pub(crate) reports: &'a TransactionalTree,
 }
 
 impl Tx<'_> {

@@ -86,6 +86,7 @@ mod bus;
 mod error;
 mod notifications;
 mod operations;
+mod reports;
 mod rows;
 mod schema;
 mod search_keys;

@@ -7,10 +7,13 @@ use std::sync::atomic::Ordering;
 use async_trait::async_trait;
 use chat_core::model::now;
 use chat_core::rules::{self, Deletion};
-use chat_core::store::{Appended, Deleted, HistoryPage, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange};
+use chat_core::store::{
+    Appended, Deleted, HistoryPage, NewDirect, NewGroup, NewMessage, NewReport, Reacted, ReactionChange, Reported,
+};
 use chat_core::{
     Attachment, AttachmentId, Block, ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, Identity,
-    InboxQuery, Message, MessageId, Quote, ReadUpTo, SearchQuery, Stats, Store, Tag, TenantId, UploadedFile, UserId,
+    InboxQuery, Message, MessageId, Quote, ReadUpTo, Report, SearchQuery, Stats, Store, Tag, TenantId, UploadedFile,
+    UserId,
 };
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -128,6 +131,14 @@ impl Store for PgStore {
 
     async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
         self.has_blocked(tenant, blocker, blocked).await
+    }
+
+    async fn report_message(&self, caller: &Identity, new: NewReport) -> ChatResult<Reported> {
+        PgStore::report_message(self, caller, new).await
+    }
+
+    async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<Report>> {
+        self.list_reports(caller).await
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {

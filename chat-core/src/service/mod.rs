@@ -11,6 +11,7 @@ mod hourly_limit;
 mod messages;
 mod notifications;
 mod reactions;
+mod reports;
 mod send_order;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ pub use delivery::DELIVERY_BATCH_INTERVAL;
 pub use export::{ExportService, ExportedConversation, ExportedReaction, UserExport};
 pub use messages::{MessageService, SendMessage, Sent, SystemMessage};
 pub use notifications::{DrainReport, NOTIFICATION_BATCH, NotificationWorker, NotificationWorkerHandle};
+pub use reports::ReportService;
 
 use crate::attachment::AllowedTypes;
 use crate::directory::{Profile, UserDirectory};
@@ -64,6 +66,7 @@ pub struct ChatServices {
     attachments: Option<Arc<attachments::AttachmentConfig>>,
     notify_after: Option<chrono::TimeDelta>,
     policy: Option<Arc<dyn crate::policy::MessagePolicy>>,
+    report_sink: Option<Arc<dyn crate::report_sink::ReportSink>>,
 }
 
 impl std::fmt::Debug for ChatServices {
@@ -90,6 +93,7 @@ impl ChatServices {
             attachments: None,
             notify_after: None,
             policy: None,
+            report_sink: None,
         }
     }
 
@@ -100,6 +104,13 @@ impl ChatServices {
     /// ready one.
     pub fn with_message_policy(mut self, policy: Arc<dyn crate::policy::MessagePolicy>) -> Self {
         self.policy = Some(policy);
+        self
+    }
+
+    /// With a moderation queue: every report of a message is handed to `sink` after it is
+    /// stored (see [`crate::ReportSink`]). Without one, reports are only stored.
+    pub fn with_report_sink(mut self, sink: Arc<dyn crate::report_sink::ReportSink>) -> Self {
+        self.report_sink = Some(sink);
         self
     }
 
@@ -226,6 +237,11 @@ impl ChatServices {
     /// The content types accepted for attachments, when attachments are enabled.
     pub fn allowed_types(&self) -> Option<&AllowedTypes> {
         self.attachments.as_deref().map(|config| &config.allowed)
+    }
+
+    /// Reporting other users' messages to the host's moderation ([`crate::ReportSink`]).
+    pub fn reports(&self) -> ReportService {
+        ReportService { ctx: self.clone() }
     }
 
     /// Blocking: who may not reach the caller in direct conversations (invariant 13).

@@ -376,6 +376,18 @@ impl Store for RefusingStore {
         self.store.is_blocked(tenant, blocker, blocked).await
     }
 
+    async fn report_message(
+        &self,
+        caller: &Identity,
+        new: crate::store::NewReport,
+    ) -> ChatResult<crate::store::Reported> {
+        self.store.report_message(caller, new).await
+    }
+
+    async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<crate::model::Report>> {
+        self.store.reports_by(caller).await
+    }
+
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {
         self.store.create_group(caller, new).await
     }

@@ -12,12 +12,12 @@ use chrono::{DateTime, Utc};
 use crate::attachment::{Attachment, UploadedFile};
 use crate::error::{ChatError, ChatResult};
 use crate::ids::{AttachmentId, ConversationId, Identity, MessageId, TenantId, UserId};
-use crate::model::{Block, ConversationRecord, Message, Stats, now};
+use crate::model::{Block, ConversationRecord, Message, Report, Stats, now};
 use crate::notification::{DueNotification, SettledNotification};
 use crate::rules::{self, Deletion};
 use crate::store::{
-    Appended, Deleted, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange,
-    ReadUpTo, SearchQuery, Store,
+    Appended, Deleted, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, NewReport, Reacted,
+    ReactionChange, ReadUpTo, Reported, SearchQuery, Store,
 };
 use crate::tag::Tag;
 
@@ -65,6 +65,8 @@ struct State {
     attachments: std::collections::BTreeMap<AttachmentId, Attachment>,
     /// By (tenant, blocker, blocked).
     blocks: std::collections::BTreeMap<(TenantId, UserId, UserId), Block>,
+    /// By (tenant, reporter, message).
+    reports: std::collections::BTreeMap<(TenantId, UserId, MessageId), Report>,
 }
 
 impl State {
@@ -214,6 +216,40 @@ impl Store for MemoryStore {
 
     async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
         Ok(self.lock().is_blocked(tenant, blocker, blocked))
+    }
+
+    async fn report_message(&self, caller: &Identity, new: NewReport) -> ChatResult<Reported> {
+        let mut state = self.lock();
+        let message = state
+            .member_entry(caller, new.conversation)?
+            .message_mut(new.message)?
+            .clone();
+        let key = (caller.tenant.clone(), caller.user.clone(), new.message);
+        let (report, created) = rules::report(
+            &message,
+            &caller.user,
+            state.reports.get(&key),
+            (new.reason, new.note.as_deref()),
+            now(),
+        )?;
+        if created {
+            state.reports.insert(key, report.clone());
+        }
+        Ok(Reported {
+            report,
+            message,
+            created,
+        })
+    }
+
+    async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<Report>> {
+        let state = self.lock();
+        Ok(state
+            .reports
+            .iter()
+            .filter(|((tenant, reporter, _), _)| tenant == &caller.tenant && reporter == &caller.user)
+            .map(|(_, report)| report.clone())
+            .collect())
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {

@@ -62,6 +62,7 @@ async fn migrating_twice_is_a_no_op() {
             "event_payloads",
             "messages",
             "participants",
+            "reports",
             "search_key_version",
             "user_totals",
         ]
@@ -133,6 +134,7 @@ async fn our_migrations_and_the_hosts_keep_to_their_own_tables() {
                 "event_payloads",
                 "messages",
                 "participants",
+                "reports",
                 "search_key_version",
                 "user_totals",
             ]

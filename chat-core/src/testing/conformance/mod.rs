@@ -15,6 +15,7 @@
 //! - [`validation`]: invalid input changes nothing;
 //! - [`replies`]: quoted replies;
 //! - [`reactions`]: reactions (invariant 10);
+//! - [`reports`]: reports of messages;
 //! - [`receipts`]: delivery watermarks and receipts (invariant 11);
 //! - [`system_messages`]: messages the host posts;
 //! - [`attachments`]: uploads, binding them to messages, and the sweep;
@@ -36,6 +37,7 @@ pub mod participant_state;
 pub mod reactions;
 pub mod receipts;
 pub mod replies;
+pub mod reports;
 pub mod system_messages;
 pub mod validation;
 
@@ -84,6 +86,9 @@ pub use receipts::{
     delivered_never_below_read_under_concurrent_reads_and_deliveries, delivery_receipts_follow_the_watermarks,
 };
 pub use replies::replies_quote_a_visible_message_of_the_same_conversation;
+pub use reports::{
+    members_report_others_messages_once_and_the_sink_is_told, sixteen_racing_reports_of_one_message_store_one,
+};
 pub use system_messages::system_messages_are_unread_for_everyone_and_unarchive;
 pub use validation::invalid_input_is_a_validation_error_that_changes_nothing;
 

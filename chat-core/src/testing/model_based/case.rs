@@ -14,7 +14,7 @@ use crate::testing::fixtures::Fixture;
 use crate::view::ConversationView;
 
 use super::model::Model;
-use super::ops::{EMOJI, Op, SEARCH_QUERIES, USERS, archive_filter};
+use super::ops::{EMOJI, Op, REPORT_REASONS, SEARCH_QUERIES, USERS, archive_filter};
 use super::outbox::{Outbox, Recipient};
 use super::outcome::{
     Outcome, conversation_outcome, error_outcome, history_rows, message_outcome, reactions_of, summary_of, user_index,
@@ -40,6 +40,7 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
             Op::Send { conv, .. }
             | Op::SendSystem { conv }
             | Op::React { conv, .. }
+            | Op::Report { conv, .. }
             | Op::Deliver { conv, .. }
             | Op::MarkRead { conv, .. }
             | Op::Archive { conv, .. }
@@ -55,9 +56,10 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
             _ => ConversationId::new_v7(),
         };
         let message_target = match *op {
-            Op::Edit { conv, msg, .. } | Op::Delete { conv, msg, .. } | Op::React { conv, msg, .. } => {
-                message_id(&model, conv, msg)
-            }
+            Op::Edit { conv, msg, .. }
+            | Op::Delete { conv, msg, .. }
+            | Op::React { conv, msg, .. }
+            | Op::Report { conv, msg, .. } => message_id(&model, conv, msg),
             Op::Send {
                 conv, reply: Some(msg), ..
             } => message_id(&model, conv, msg),
@@ -288,6 +290,26 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
             }
             // Checked by `notify_round` above, as a range.
             Op::Notify => Outcome::Notified,
+            Op::Report { actor, reason, .. } => {
+                match fx
+                    .services
+                    .reports()
+                    .report(
+                        fx.user(actor),
+                        target,
+                        message_target,
+                        REPORT_REASONS[usize::from(reason)],
+                        None,
+                    )
+                    .await
+                {
+                    Ok((report, created)) => Outcome::Reported {
+                        created,
+                        reason: report.reason,
+                    },
+                    Err(error) => error_outcome(error),
+                }
+            }
             Op::Block { actor, user, block } => {
                 let blocks = fx.services.blocks();
                 let other = fx.user(user).user.clone();

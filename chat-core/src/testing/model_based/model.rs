@@ -9,7 +9,7 @@ use crate::ids::{AttachmentId, ConversationId, MessageId};
 use crate::model::{ConversationKind, Stats};
 use crate::testing::fixtures::user_name;
 
-use super::ops::{EMOJI, Op, SEARCH_QUERIES, archive_filter};
+use super::ops::{EMOJI, Op, REPORT_REASONS, SEARCH_QUERIES, archive_filter};
 use super::outcome::{HistoryRow, MemberSummary, Outcome, Summary};
 
 #[derive(Clone, Debug)]
@@ -185,6 +185,8 @@ pub(super) struct Model {
     pub(super) clock: u64,
     /// (blocker, blocked).
     pub(super) blocks: BTreeSet<(usize, usize)>,
+    /// (reporter, conversation index, message index) -> the reason stored.
+    pub(super) reports: BTreeMap<(usize, usize, usize), u8>,
 }
 
 impl Model {
@@ -617,6 +619,42 @@ impl Model {
                 }
                 let blocked = self.blocks.iter().filter(|(blocker, _)| *blocker == actor);
                 Outcome::Blocked(blocked.map(|&(_, blocked)| blocked).collect())
+            }
+            Op::Report {
+                actor,
+                conv,
+                msg,
+                reason,
+            } => {
+                let Some(conv) = self
+                    .pick(conv)
+                    .filter(|&index| self.conversations[index].member(actor).is_some())
+                else {
+                    return Outcome::NotFound("conversation");
+                };
+                let c = &self.conversations[conv];
+                if c.messages.is_empty() {
+                    return Outcome::NotFound("message");
+                }
+                let index = msg % c.messages.len();
+                if let Some(&stored) = self.reports.get(&(actor, conv, index)) {
+                    return Outcome::Reported {
+                        created: false,
+                        reason: REPORT_REASONS[usize::from(stored)],
+                    };
+                }
+                let message = &c.messages[index];
+                if message.sender.is_none() || message.sender == Some(actor) {
+                    return Outcome::Denied;
+                }
+                if message.deleted {
+                    return Outcome::Conflict;
+                }
+                self.reports.insert((actor, conv, index), reason);
+                Outcome::Reported {
+                    created: true,
+                    reason: REPORT_REASONS[usize::from(reason)],
+                }
             }
             Op::Get { actor, conv } => match self.member_conversation(conv, actor) {
                 Some((conv, c)) => Outcome::Conversation(c.summary(conv)),

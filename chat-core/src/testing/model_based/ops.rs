@@ -11,6 +11,13 @@ pub(super) const USERS: usize = 4;
 /// The emoji users react with.
 pub(super) const EMOJI: [&str; 3] = ["👍", "❤️", "🎉"];
 
+/// The reasons users report for.
+pub(super) const REPORT_REASONS: [crate::model::ReportReason; 3] = [
+    crate::model::ReportReason::Spam,
+    crate::model::ReportReason::Scam,
+    crate::model::ReportReason::Other,
+];
+
 /// Search texts: name fragments of fixture users and title fragments of groups.
 pub(super) const SEARCH_QUERIES: [&str; 5] = ["ana", "BRUNO", "z 3", "group 1", "nobody"];
 
@@ -99,6 +106,13 @@ pub(super) enum Op {
     Notify,
     /// Block (`block`) or unblock a user, then list the actor's blocks.
     Block { actor: usize, user: usize, block: bool },
+    /// Report message number `msg` for reason number `reason`.
+    Report {
+        actor: usize,
+        conv: usize,
+        msg: usize,
+        reason: u8,
+    },
 }
 
 pub(super) fn op_strategy() -> impl Strategy<Value = Op> {
@@ -145,11 +159,13 @@ pub(super) fn op_strategy() -> impl Strategy<Value = Op> {
             1..6u8
         )
             .prop_map(|(actor, conv, after, before, limit)| Op::History { actor, conv, after, before, limit }),
-        1 => (user.clone(), conv).prop_map(|(actor, conv)| Op::Get { actor, conv }),
+        1 => (user.clone(), conv.clone()).prop_map(|(actor, conv)| Op::Get { actor, conv }),
         1 => user.clone().prop_map(|actor| Op::Stats { actor }),
         2 => Just(Op::Notify),
-        2 => (user.clone(), user, proptest::bool::weighted(0.7))
+        2 => (user.clone(), user.clone(), proptest::bool::weighted(0.7))
             .prop_map(|(actor, user, block)| Op::Block { actor, user, block }),
+        1 => (user, conv, 0..16usize, 0..REPORT_REASONS.len() as u8)
+            .prop_map(|(actor, conv, msg, reason)| Op::Report { actor, conv, msg, reason }),
     ]
 }
 

@@ -40,6 +40,11 @@ pub(super) enum Outcome {
     Notified,
     /// The actor's blocks after a block or unblock: the blocked users, ascending.
     Blocked(Vec<usize>),
+    /// A report: whether it was new and the reason stored (the first one's).
+    Reported {
+        created: bool,
+        reason: crate::model::ReportReason,
+    },
 }
 
 /// One message of a history page, as the reader sees it.
