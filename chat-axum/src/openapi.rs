@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::ChatApi;
-use crate::routes::{attachments, blocks, conversations, delivery, export, messages, reactions, users};
+use crate::routes::{attachments, blocks, conversations, delivery, export, messages, reactions, reports, users};
 use crate::ws;
 
 /// The document of every route [`crate::router`] serves; paths are relative to where the
@@ -36,6 +36,7 @@ pub(crate) fn documented_routes() -> OpenApiRouter<ChatApi> {
         .routes(routes!(messages::history, messages::send))
         .routes(routes!(messages::edit, messages::delete))
         .routes(routes!(reactions::react, reactions::unreact))
+        .routes(routes!(reports::report))
         .routes(routes!(attachments::upload))
         .routes(routes!(attachments::download))
         .routes(routes!(conversations::mark_read))

@@ -17,6 +17,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::resources::{AttachmentResource, KindResource, TaggableIdValue, UserResource, timestamp};
 use crate::routes::blocks::BlockResource;
+use crate::routes::reports::ReportResource;
 
 /// The export document (what `GET /me/export` streams).
 #[derive(Debug, Serialize, ToSchema)]
@@ -38,6 +39,8 @@ pub struct ExportData {
     pub exported_at: DateTime<Utc>,
     /// The users the caller has blocked, by user id.
     pub blocks: Vec<BlockResource>,
+    /// The caller's reports of others' messages, by message id.
+    pub reports: Vec<ReportResource>,
     /// Every conversation the caller is in, archived ones too, newest activity first.
     pub conversations: Vec<ExportedConversationResource>,
 }
@@ -208,7 +211,7 @@ impl Streaming {
 
 /// Everything the chat keeps of the caller's: their conversations (public profiles of the
 /// participants, the caller's own state), the messages they sent and can still see, with
-/// their attachment records, their reactions, and the users they blocked. Nothing of anyone
+/// their attachment records, their reactions, the users they blocked and their reports. Nothing of anyone
 /// else's beyond a public profile. Streamed: a large history never sits in memory whole.
 #[utoipa::path(
     get,
@@ -232,11 +235,18 @@ pub(crate) async fn export(State(api): State<ChatApi>, Caller(me): Caller) -> Re
         .collect();
     // The document's head, written by hand so that the conversations can follow one by one.
     let user = serde_json::Value::from(me.user.as_str());
-    let blocks =
-        serde_json::to_string(&blocks).map_err(|error| ApiError::from(chat_core::ChatError::backend(error)))?;
+    let reports: Vec<ReportResource> = api
+        .services
+        .reports()
+        .list(&me)
+        .await?
+        .iter()
+        .map(ReportResource::from)
+        .collect();
+    let (blocks, reports) = (to_json(&blocks)?, to_json(&reports)?);
     let exported_at = timestamp::format(&chat_core::model::now());
     let head = format!(
-        "{{\"message\":\"Your data.\",\"data\":{{\"user_uuid\":{user},\"exported_at\":\"{exported_at}\",\"blocks\":{blocks},\"conversations\":["
+        "{{\"message\":\"Your data.\",\"data\":{{\"user_uuid\":{user},\"exported_at\":\"{exported_at}\",\"blocks\":{blocks},\"reports\":{reports},\"conversations\":["
     );
     let streaming = Streaming {
         export,
@@ -261,4 +271,9 @@ pub(crate) async fn export(State(api): State<ChatApi>, Caller(me): Caller) -> Re
         Body::from_stream(body),
     )
         .into_response())
+}
+
+/// `value` as JSON text, for the document's head.
+fn to_json<T: Serialize>(value: &T) -> Result<String, ApiError> {
+    serde_json::to_string(value).map_err(|error| ApiError::from(chat_core::ChatError::backend(error)))
 }

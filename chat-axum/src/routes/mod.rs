@@ -8,6 +8,7 @@ pub(crate) mod delivery;
 pub(crate) mod export;
 pub(crate) mod messages;
 pub(crate) mod reactions;
+pub(crate) mod reports;
 pub(crate) mod users;
 
 use axum::extract::DefaultBodyLimit;

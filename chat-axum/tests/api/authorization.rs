@@ -13,6 +13,7 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("patch", "/conversations/{uuid}/messages/{message_uuid}") => Some(json!({"body": "rewritten"})),
         ("post", "/conversations/{uuid}/read" | "/conversations/{uuid}/delivered") => Some(json!({"up_to_seq": 1})),
         ("post", "/conversations/{uuid}/participants") => Some(json!({"participant_uuids": ["u4"]})),
+        ("post", "/conversations/{uuid}/messages/{message_uuid}/report") => Some(json!({"reason": "spam"})),
         // Any bytes: a plain text file.
         ("post", "/conversations/{uuid}/attachments") => Some(json!({"note": "a text file"})),
         ("get", "/conversations/{uuid}/attachments/{attachment_uuid}") => None,
@@ -121,7 +122,7 @@ async fn not_yours_answers_exactly_like_missing_on_every_route() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 17, "every operation on a conversation was walked");
+    assert_eq!(walked, 18, "every operation on a conversation was walked");
 
     // Nothing the stranger did changed anything.
     let after = app.get(&format!("/conversations/{group}"), 0).await.json;

@@ -18,6 +18,7 @@ mod message_policy;
 mod module_graph;
 mod openapi;
 mod platforms;
+mod reports;
 #[cfg(feature = "webhook")]
 mod webhook;
 mod ws;

@@ -5,7 +5,7 @@
 //! An export holds the user's conversations (as they see them, with every participant's
 //! public profile and the user's own state: read watermark, archive flag, cleared seq), the
 //! messages they sent that they can still see, with their attachment records, their
-//! reactions, and the users they blocked. Nothing of anyone else beyond the public profile: no other user's message,
+//! reactions, the users they blocked and their reports. Nothing of anyone else beyond the public profile: no other user's message,
 //! preview, read state or private field.
 
 use std::collections::BTreeSet;
@@ -59,6 +59,8 @@ pub struct UserExport {
     pub user: Identity,
     /// The users they blocked, by user id.
     pub blocks: Vec<super::BlockView>,
+    /// Their reports of others' messages, by message id.
+    pub reports: Vec<crate::model::Report>,
     /// Their conversations, newest activity first.
     pub conversations: Vec<ExportedConversation>,
 }
@@ -200,6 +202,7 @@ impl ChatServices {
         Ok(UserExport {
             user: user.clone(),
             blocks: self.blocks().list(user).await?,
+            reports: self.reports().list(user).await?,
             conversations,
         })
     }
