@@ -72,13 +72,13 @@ pub use notification::{
 pub use report_sink::{ReportNotice, ReportSink};
 pub use service::{
     AttachmentService, BlockService, BlockView, ByteRange, ChatServices, ContactService, ConversationService, Download,
-    DownloadContent, DownloadRequest, DownloadSigner, DrainReport, ExportService, ExportedConversation, InboxFilter,
-    MessageService, NewGroupInput, NotificationWorker, NotificationWorkerHandle, ReportService, SendMessage, Sent,
-    StartDirect, SweepReport, SystemMessage, UserExport,
+    DownloadContent, DownloadRequest, DownloadSigner, DrainReport, EraseReport, ExportService, ExportedConversation,
+    InboxFilter, MessageService, NewGroupInput, NotificationWorker, NotificationWorkerHandle, ReportService,
+    SendMessage, Sent, StartDirect, SweepReport, SystemMessage, UserExport,
 };
 pub use store::{
-    ArchiveFilter, Deleted, HistoryPage, HistoryQuery, InboxCursor, InboxQuery, NewReport, Reacted, ReactionChange,
-    ReadUpTo, Reported, SearchQuery, Store,
+    ArchiveFilter, Deleted, ErasedBatch, HistoryPage, HistoryQuery, InboxCursor, InboxQuery, NewReport, Reacted,
+    ReactionChange, ReadUpTo, Reported, SearchQuery, Store,
 };
 pub use tag::{Tag, TagFilter, TaggableId};
 pub use validate::{CLIENT_MESSAGE_ID_PATTERN, TAGGABLE_ID_MAX_MAGNITUDE};

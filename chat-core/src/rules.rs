@@ -23,6 +23,7 @@ use crate::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Re
 mod attachments;
 mod blocks;
 mod delivery;
+mod erase;
 mod notifications;
 mod reactions;
 mod replies;
@@ -37,6 +38,7 @@ pub use blocks::{
 };
 use delivery::deliver_up_to;
 pub use delivery::{Receipts, mark_delivered, mark_delivered_many, receipts};
+pub use erase::{Erasure, erase_message};
 use notifications::{cancel_when_all_read, pend};
 pub use notifications::{claim_notification, settle_notification};
 pub use reactions::set_reaction;

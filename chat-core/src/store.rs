@@ -116,6 +116,21 @@ pub struct Reported {
     pub created: bool,
 }
 
+/// Output of [`Store::erase_messages`]: one batch of erasing a user's part of a
+/// conversation.
+#[derive(Clone, Debug)]
+pub struct ErasedBatch {
+    /// The conversation after the batch.
+    pub record: ConversationRecord,
+    /// The user's messages the batch deleted.
+    pub deleted: Vec<Message>,
+    /// Others' messages the user's reactions left.
+    pub unreacted: Vec<Message>,
+    /// The last seq the batch looked at, to pass as `after_seq` next; `None` when the batch
+    /// reached the newest message.
+    pub next_after: Option<u64>,
+}
+
 /// Output of [`Store::delete_message`].
 #[derive(Clone, Debug)]
 pub struct Deleted {
@@ -340,6 +355,22 @@ pub trait Store: Send + Sync + 'static {
     /// ([`crate::rules::set_reaction`]); saves only the message. Concurrent changes of one
     /// message are serialized: none is lost.
     async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted>;
+
+    /// Erases the caller's part of the messages with seqs `after_seq + 1 ..=
+    /// after_seq + limit` of a conversation the caller is in, by [`crate::rules::erase_message`],
+    /// in one transaction: their messages deleted (attachments discarded, unread counts and
+    /// the preview kept right, as [`Store::delete_message`] does), their reactions off
+    /// everyone else's. Repeating a batch changes nothing.
+    async fn erase_messages(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> ChatResult<ErasedBatch>;
+
+    /// Removes the caller's blocks (as blocker) and reports (as reporter); idempotent.
+    async fn erase_blocks_and_reports(&self, caller: &Identity) -> ChatResult<()>;
 
     /// Stores the caller's report of a message of a conversation the caller is in
     /// ([`crate::rules::report`]): at most one per reporter and message; a repeat returns

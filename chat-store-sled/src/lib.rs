@@ -159,6 +159,7 @@ mod blocks;
 mod builder;
 mod commit;
 mod counters;
+mod erase;
 mod error;
 mod inbox_scan;
 mod keys;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chat_core::store::{
-    Appended, Deleted, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, NewReport, Reacted,
-    ReactionChange, ReadUpTo, Reported, SearchQuery,
+    Appended, Deleted, ErasedBatch, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, NewReport,
+    Reacted, ReactionChange, ReadUpTo, Reported, SearchQuery,
 };
 use chat_core::{
     Attachment, AttachmentId, Block, ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId,
@@ -181,6 +181,23 @@ impl Store for SledStore {
     async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<Report>> {
         let caller = caller.clone();
         self.blocking(move |trees| trees.reports_by(&caller)).await
+    }
+
+    async fn erase_messages(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> ChatResult<ErasedBatch> {
+        let caller = caller.clone();
+        self.write(move |trees| trees.erase_messages(&caller, id, after_seq, limit))
+            .await
+    }
+
+    async fn erase_blocks_and_reports(&self, caller: &Identity) -> ChatResult<()> {
+        let caller = caller.clone();
+        self.write(move |trees| trees.erase_blocks_and_reports(&caller)).await
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {

@@ -306,7 +306,7 @@ fn deleted_in(tx: &Tx<'_>, conversation: ConversationId, seqs: std::ops::RangeIn
 
 /// The newest message below `seq` that is not deleted: one read per deleted message the
 /// walk down passes.
-fn newest_visible_below(tx: &Tx<'_>, conversation: ConversationId, seq: u64) -> TxResult<Option<Message>> {
+pub(crate) fn newest_visible_below(tx: &Tx<'_>, conversation: ConversationId, seq: u64) -> TxResult<Option<Message>> {
     for older in (1..seq).rev() {
         let candidate = tx.message(conversation, older)?;
         if candidate.deleted_at.is_none() {

@@ -141,6 +141,20 @@ impl Store for PgStore {
         self.list_reports(caller).await
     }
 
+    async fn erase_messages(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> ChatResult<chat_core::ErasedBatch> {
+        PgStore::erase_messages(self, caller, id, after_seq, limit).await
+    }
+
+    async fn erase_blocks_and_reports(&self, caller: &Identity) -> ChatResult<()> {
+        PgStore::erase_blocks_and_reports(self, caller).await
+    }
+
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {
         let record = rules::new_group(caller, &new, now());
         let conversation = &record.conversation;

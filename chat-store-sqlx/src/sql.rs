@@ -51,6 +51,7 @@ pub(crate) struct Sql {
     pub attachments: AttachmentSql,
     pub blocks: crate::blocks::BlockSql,
     pub reports: crate::reports::ReportSql,
+    pub erase: crate::erase::EraseSql,
     /// `$1` now, `$2` lease end, `$3` limit, `$4` tenant or NULL: claims due notifications
     /// (`rules::claim_notification`).
     pub claim_notifications: String,
@@ -219,6 +220,7 @@ impl Sql {
             attachments: AttachmentSql::new(s),
             blocks: crate::blocks::BlockSql::new(s),
             reports: crate::reports::ReportSql::new(s),
+            erase: crate::erase::EraseSql::new(s),
             // rules::claim_notification in SQL: due rows, earliest first, of conversations
             // no one else holds (SKIP LOCKED: another node's claim or a send in progress;
             // those come in a later round). Locking the conversation and bumping its version

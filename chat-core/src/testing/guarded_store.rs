@@ -68,6 +68,20 @@ impl<S: Store, G: Send + Sync + 'static> Store for GuardedStore<S, G> {
         self.store.reports_by(caller).await
     }
 
+    async fn erase_messages(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> ChatResult<crate::store::ErasedBatch> {
+        self.store.erase_messages(caller, id, after_seq, limit).await
+    }
+
+    async fn erase_blocks_and_reports(&self, caller: &Identity) -> ChatResult<()> {
+        self.store.erase_blocks_and_reports(caller).await
+    }
+
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {
         self.store.create_group(caller, new).await
     }

@@ -16,8 +16,8 @@ use crate::model::{Block, ConversationRecord, Message, Report, Stats, now};
 use crate::notification::{DueNotification, SettledNotification};
 use crate::rules::{self, Deletion};
 use crate::store::{
-    Appended, Deleted, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, NewReport, Reacted,
-    ReactionChange, ReadUpTo, Reported, SearchQuery, Store,
+    Appended, Deleted, ErasedBatch, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, NewReport,
+    Reacted, ReactionChange, ReadUpTo, Reported, SearchQuery, Store,
 };
 use crate::tag::Tag;
 
@@ -449,6 +449,70 @@ impl Store for MemoryStore {
             record,
             changed: deletion.changed(),
         })
+    }
+
+    async fn erase_messages(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> ChatResult<ErasedBatch> {
+        let mut state = self.lock();
+        let entry = state.member_entry(caller, id)?;
+        let mut record = entry.record.clone();
+        let last = after_seq.saturating_add(limit as u64).min(record.conversation.last_seq);
+        let (mut deleted, mut unreacted, mut files, mut preview_of) = (Vec::new(), Vec::new(), Vec::new(), None);
+        for seq in after_seq.saturating_add(1)..=last {
+            let Some(message) = usize::try_from(seq - 1)
+                .ok()
+                .and_then(|index| entry.messages.get_mut(index))
+            else {
+                continue;
+            };
+            let attached = message.attachments.clone();
+            match rules::erase_message(&mut record, message, &caller.user, now())? {
+                rules::Erasure::Unchanged => {}
+                rules::Erasure::Unreacted => unreacted.push(message.clone()),
+                rules::Erasure::Deleted(deletion) => {
+                    if let Deletion::DeletedPreview { seq } = deletion {
+                        preview_of = Some(seq);
+                    }
+                    files.extend(attached);
+                    deleted.push(message.clone());
+                }
+            }
+        }
+        if let Some(seq) = preview_of {
+            let newest_visible = entry
+                .messages
+                .iter()
+                .rev()
+                .find(|message| message.seq < seq && message.deleted_at.is_none());
+            rules::set_preview(&mut record, newest_visible);
+        }
+        entry.record = record.clone();
+        for file in files {
+            if let Some(attachment) = state.attachments.get_mut(&file.id) {
+                rules::discard_attachment(attachment);
+            }
+        }
+        Ok(ErasedBatch {
+            next_after: (last < record.conversation.last_seq).then_some(last),
+            record,
+            deleted,
+            unreacted,
+        })
+    }
+
+    async fn erase_blocks_and_reports(&self, caller: &Identity) -> ChatResult<()> {
+        let mut state = self.lock();
+        let theirs = |tenant: &TenantId, user: &UserId| tenant == &caller.tenant && user == &caller.user;
+        state.blocks.retain(|(tenant, blocker, _), _| !theirs(tenant, blocker));
+        state
+            .reports
+            .retain(|(tenant, reporter, _), _| !theirs(tenant, reporter));
+        Ok(())
     }
 
     async fn add_participants(

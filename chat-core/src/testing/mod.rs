@@ -93,6 +93,8 @@ macro_rules! conformance_tests {
             a_block_racing_16_senders_lets_no_send_in_after_it,
             members_report_others_messages_once_and_the_sink_is_told,
             sixteen_racing_reports_of_one_message_store_one,
+            erasing_a_user_leaves_nothing_of_theirs,
+            an_interrupted_erase_resumes_and_finishes,
         );
 
         #[test]

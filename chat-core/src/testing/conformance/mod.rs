@@ -20,6 +20,7 @@
 //! - [`system_messages`]: messages the host posts;
 //! - [`attachments`]: uploads, binding them to messages, and the sweep;
 //! - [`blocks`]: blocking (invariant 13);
+//! - [`erase`]: erasing a user (invariant 15);
 //! - [`notifications`]: the outbox and its worker (invariant 14).
 //!
 //! The helpers below check what several cases share.
@@ -28,6 +29,7 @@ pub mod attachments;
 pub mod authorization;
 pub mod blocks;
 pub mod direct;
+pub mod erase;
 pub mod groups;
 pub mod history;
 pub mod inbox;
@@ -54,6 +56,7 @@ pub use direct::{
     direct_find_or_create_gives_one_conversation_under_64_racing_tasks,
     direct_find_or_create_is_idempotent_and_symmetric, starting_conversations_is_rate_limited_per_user,
 };
+pub use erase::{an_interrupted_erase_resumes_and_finishes, erasing_a_user_leaves_nothing_of_theirs};
 pub use groups::{group_membership_rules, removed_member_cannot_slip_a_message_in};
 pub use history::{
     a_reader_following_with_after_sees_every_message_once_in_order, history_pages_by_seq,

@@ -1,0 +1,203 @@
+//! Erasing a user (invariant 15) in bounded batches: each batch one transaction under the
+//! conversation's lock that reads a run of seqs, applies `rules::erase_message` and writes
+//! the changed messages in one statement; and the removal of the user's blocks and reports.
+
+use chat_core::model::now;
+use chat_core::rules::{self, Deletion, Erasure};
+use chat_core::store::ErasedBatch;
+use chat_core::{AttachedFile, ChatResult, ConversationId, ConversationRecord, Identity, Message, UserId};
+use sqlx::postgres::PgConnection;
+
+use crate::error::db;
+use crate::rows::{MESSAGE_COLUMNS, message_from_row, to_i64};
+use crate::store::{PgStore, finish};
+
+/// The statements of erasing.
+#[derive(Debug)]
+pub(crate) struct EraseSql {
+    /// `$1` conversation, `$2` after seq, `$3` last seq: the messages in between, by seq.
+    range: String,
+    /// `$1` conversation, then arrays of id, body, deleted_at, reactions and attachments
+    /// (JSON text): writes what the rule made of each message.
+    save_messages: String,
+    /// `$1` conversation, `$2` updated_at, `$3`..`$7` the preview: the conversation row,
+    /// bumping its version.
+    save_conversation: String,
+    /// `$1` tenant, `$2` user.
+    delete_blocks: String,
+    /// `$1` tenant, `$2` user.
+    delete_reports: String,
+}
+
+impl EraseSql {
+    pub(crate) fn new(s: &str) -> Self {
+        Self {
+            range: format!(
+                "SELECT {MESSAGE_COLUMNS} FROM {s}.messages m \
+                 WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq <= $3 ORDER BY m.seq"
+            ),
+            save_messages: format!(
+                "UPDATE {s}.messages m SET body = u.body, deleted_at = u.deleted_at, \
+                   reactions = u.reactions::jsonb, attachments = u.attachments::jsonb \
+                 FROM unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]) \
+                   AS u(id, body, deleted_at, reactions, attachments) \
+                 WHERE m.conversation_id = $1 AND m.id = u.id"
+            ),
+            save_conversation: format!(
+                "UPDATE {s}.conversations SET updated_at = $2, last_message_id = $3, last_message_seq = $4, \
+                   last_message_sender = $5, last_message_text = $6, last_message_at = $7, version = version + 1 \
+                 WHERE id = $1"
+            ),
+            delete_blocks: format!("DELETE FROM {s}.blocks WHERE tenant = $1 AND blocker = $2"),
+            delete_reports: format!("DELETE FROM {s}.reports WHERE tenant = $1 AND reporter = $2"),
+        }
+    }
+}
+
+/// `value` as JSON text, for a `::jsonb` cast in SQL.
+fn json_text<T: serde::Serialize>(value: &T) -> ChatResult<String> {
+    Ok(serde_json::to_string(value).map_err(crate::PgStoreError::Json)?)
+}
+
+/// What one batch changed, before it is written.
+#[derive(Default)]
+struct Changes {
+    deleted: Vec<Message>,
+    unreacted: Vec<Message>,
+    files: Vec<AttachedFile>,
+    preview_of: Option<u64>,
+}
+
+impl PgStore {
+    /// [`chat_core::Store::erase_messages`].
+    pub(crate) async fn erase_messages(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> ChatResult<ErasedBatch> {
+        let mut tx = self.begin().await?;
+        let result = self.erase_in(&mut tx, caller, id, after_seq, limit).await;
+        finish(tx, result).await
+    }
+
+    async fn erase_in(
+        &self,
+        conn: &mut PgConnection,
+        caller: &Identity,
+        id: ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> ChatResult<ErasedBatch> {
+        let before = self.lock_member(conn, caller, id).await?;
+        let mut record = before.clone();
+        let last = after_seq.saturating_add(limit as u64).min(record.conversation.last_seq);
+        let rows = sqlx::query(&self.sql.erase.range)
+            .bind(id.as_uuid())
+            .bind(to_i64(after_seq))
+            .bind(to_i64(last))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+        let mut changes = Changes::default();
+        for row in &rows {
+            let Some(mut message) = message_from_row(row)? else {
+                continue;
+            };
+            let files = message.attachments.clone();
+            match rules::erase_message(&mut record, &mut message, &caller.user, now())? {
+                Erasure::Unchanged => {}
+                Erasure::Unreacted => changes.unreacted.push(message),
+                Erasure::Deleted(deletion) => {
+                    if let Deletion::DeletedPreview { seq } = deletion {
+                        changes.preview_of = Some(seq);
+                    }
+                    changes.files.extend(files);
+                    changes.deleted.push(message);
+                }
+            }
+        }
+        if !changes.deleted.is_empty() || !changes.unreacted.is_empty() {
+            self.save_erased(conn, &before, &mut record, &changes).await?;
+        }
+        Ok(ErasedBatch {
+            next_after: (last < record.conversation.last_seq).then_some(last),
+            record,
+            deleted: changes.deleted,
+            unreacted: changes.unreacted,
+        })
+    }
+
+    /// Writes a batch's changes: the messages in one statement, then the preview (found
+    /// among what is now stored), the conversation row and the unread counts.
+    async fn save_erased(
+        &self,
+        conn: &mut PgConnection,
+        before: &ConversationRecord,
+        record: &mut ConversationRecord,
+        changes: &Changes,
+    ) -> ChatResult<()> {
+        let messages: Vec<&Message> = changes.deleted.iter().chain(&changes.unreacted).collect();
+        let mut reactions = Vec::with_capacity(messages.len());
+        let mut attachments = Vec::with_capacity(messages.len());
+        for message in &messages {
+            reactions.push(json_text(&message.reactions)?);
+            attachments.push(json_text(&message.attachments)?);
+        }
+        sqlx::query(&self.sql.erase.save_messages)
+            .bind(record.conversation.id.as_uuid())
+            .bind(messages.iter().map(|m| *m.id.as_uuid()).collect::<Vec<_>>())
+            .bind(messages.iter().map(|m| m.body.clone()).collect::<Vec<_>>())
+            .bind(messages.iter().map(|m| m.deleted_at).collect::<Vec<_>>())
+            .bind(reactions)
+            .bind(attachments)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        if let Some(seq) = changes.preview_of {
+            let row = sqlx::query(&self.sql.newest_visible_before)
+                .bind(record.conversation.id.as_uuid())
+                .bind(to_i64(seq))
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?;
+            let newest = row.as_ref().map(message_from_row).transpose()?.flatten();
+            rules::set_preview(record, newest.as_ref());
+        }
+        let conversation = &record.conversation;
+        let preview = conversation.last_message.as_ref();
+        sqlx::query(&self.sql.erase.save_conversation)
+            .bind(conversation.id.as_uuid())
+            .bind(conversation.updated_at)
+            .bind(preview.map(|last| *last.id.as_uuid()))
+            .bind(preview.map(|last| to_i64(last.seq)))
+            .bind(preview.and_then(|last| last.sender.as_ref().map(UserId::as_str)))
+            .bind(preview.map(|last| last.text.as_str()))
+            .bind(preview.map(|last| last.at))
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        self.save_unread_counts(conn, before, record).await?;
+        self.discard_attachments_of(conn, &changes.files).await
+    }
+
+    /// [`chat_core::Store::erase_blocks_and_reports`].
+    pub(crate) async fn erase_blocks_and_reports(&self, caller: &Identity) -> ChatResult<()> {
+        let mut tx = self.begin().await?;
+        let mut result = Ok(());
+        for statement in [&self.sql.erase.delete_blocks, &self.sql.erase.delete_reports] {
+            result = sqlx::query(statement)
+                .bind(caller.tenant.as_str())
+                .bind(caller.user.as_str())
+                .execute(&mut *tx)
+                .await
+                .map(drop)
+                .map_err(db);
+            if result.is_err() {
+                break;
+            }
+        }
+        finish(tx, result).await
+    }
+}
