@@ -290,6 +290,11 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
             }
             // Checked by `notify_round` above, as a range.
             Op::Notify => Outcome::Notified,
+            Op::Erase { user } => match fx.services.erase_user(&fx.tenant, &fx.user(user).user).await {
+                Ok(report) if report.done => Outcome::Erased,
+                Ok(report) => return Err(format!("step {step}: {op:?}\n  the erase did not finish: {report:?}")),
+                Err(error) => error_outcome(error),
+            },
             Op::Report { actor, reason, .. } => {
                 match fx
                     .services

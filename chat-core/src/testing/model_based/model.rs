@@ -163,6 +163,24 @@ impl ModelConversation {
         }
     }
 
+    /// `user` leaves (or is removed): when they owned it, the longest-standing member owns
+    /// it now.
+    fn leave(&mut self, user: usize) {
+        let Some(position) = self.members.iter().position(|member| member.user == user) else {
+            return;
+        };
+        let removed = self.members.remove(position);
+        if removed.owner {
+            if let Some(heir) = self
+                .members
+                .iter_mut()
+                .min_by_key(|member| (member.joined, member.user))
+            {
+                heir.owner = true;
+            }
+        }
+    }
+
     /// Appends a message and applies what it does to the members.
     fn push(&mut self, message: ModelMessage) -> u64 {
         let sender = message.sender;
@@ -492,19 +510,14 @@ impl Model {
                 if c.kind == ConversationKind::Direct {
                     return Outcome::Conflict;
                 }
-                let Some(position) = c.members.iter().position(|member| member.user == user) else {
+                if c.member(user).is_none() {
                     return Outcome::NotFound("participant");
-                };
+                }
                 let actor_is_owner = c.member(actor).is_some_and(|member| member.owner);
                 if actor != user && !actor_is_owner {
                     return Outcome::Denied;
                 }
-                let removed = c.members.remove(position);
-                if removed.owner {
-                    if let Some(heir) = c.members.iter_mut().min_by_key(|member| (member.joined, member.user)) {
-                        heir.owner = true;
-                    }
-                }
+                c.leave(user);
                 Outcome::Conversation(c.summary(conv))
             }
             Op::Inbox {
@@ -619,6 +632,43 @@ impl Model {
                 }
                 let blocked = self.blocks.iter().filter(|(blocker, _)| *blocker == actor);
                 Outcome::Blocked(blocked.map(|&(_, blocked)| blocked).collect())
+            }
+            Op::Erase { user } => {
+                let mut discarded = Vec::new();
+                for c in &mut self.conversations {
+                    if c.member(user).is_none() {
+                        continue;
+                    }
+                    for message in &mut c.messages {
+                        if message.sender == Some(user) {
+                            if !message.deleted {
+                                message.deleted = true;
+                                message.body.clear();
+                                message.reactions.clear();
+                                discarded.append(&mut message.attachments);
+                            }
+                        } else {
+                            message.reactions.retain(|_, holders| {
+                                holders.remove(&user);
+                                !holders.is_empty()
+                            });
+                        }
+                    }
+                    if c.kind == ConversationKind::Group {
+                        c.leave(user);
+                    } else {
+                        let last_seq = c.last_seq();
+                        if let Some(member) = c.member_mut(user) {
+                            member.read_up_to(last_seq);
+                        }
+                    }
+                }
+                for upload in discarded {
+                    self.uploads[upload].state = UploadState::Discarded;
+                }
+                self.blocks.retain(|&(blocker, _)| blocker != user);
+                self.reports.retain(|&(reporter, _, _), _| reporter != user);
+                Outcome::Erased
             }
             Op::Report {
                 actor,

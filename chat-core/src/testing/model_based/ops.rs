@@ -106,6 +106,8 @@ pub(super) enum Op {
     Notify,
     /// Block (`block`) or unblock a user, then list the actor's blocks.
     Block { actor: usize, user: usize, block: bool },
+    /// The host erases a user (invariant 15).
+    Erase { user: usize },
     /// Report message number `msg` for reason number `reason`.
     Report {
         actor: usize,
@@ -164,6 +166,7 @@ pub(super) fn op_strategy() -> impl Strategy<Value = Op> {
         2 => Just(Op::Notify),
         2 => (user.clone(), user.clone(), proptest::bool::weighted(0.7))
             .prop_map(|(actor, user, block)| Op::Block { actor, user, block }),
+        1 => user.clone().prop_map(|user| Op::Erase { user }),
         1 => (user, conv, 0..16usize, 0..REPORT_REASONS.len() as u8)
             .prop_map(|(actor, conv, msg, reason)| Op::Report { actor, conv, msg, reason }),
     ]

@@ -40,6 +40,8 @@ pub(super) enum Outcome {
     Notified,
     /// The actor's blocks after a block or unblock: the blocked users, ascending.
     Blocked(Vec<usize>),
+    /// A finished erase.
+    Erased,
     /// A report: whether it was new and the reason stored (the first one's).
     Reported {
         created: bool,
