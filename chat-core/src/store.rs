@@ -352,7 +352,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> ChatResult<(ConversationRecord, Vec<UserId>)>;
 
     /// Adds or drops the caller's reaction on a message of a conversation the caller is in
-    /// ([`crate::rules::set_reaction`]); saves only the message. Concurrent changes of one
+    /// ([`crate::rules::set_reaction`]); saves only the message. Refused like a send by
+    /// [`crate::rules::send_refused_by_block`] (after the message is found). Concurrent changes of one
     /// message are serialized: none is lost.
     async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted>;
 
@@ -406,7 +407,9 @@ pub trait Store: Send + Sync + 'static {
     /// ([`crate::rules::clear_history`]).
     async fn clear_history(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord>;
 
-    /// Replaces the body of the caller's own, not deleted, message ([`crate::rules::edit`]).
+    /// Replaces the body of the caller's own, not deleted, message ([`crate::rules::edit`]);
+    /// refused like a send by [`crate::rules::send_refused_by_block`] (after the message is
+    /// found).
     async fn edit_message(
         &self,
         caller: &Identity,

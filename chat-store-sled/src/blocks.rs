@@ -10,6 +10,7 @@ use crate::trees::Trees;
 use crate::tx::{Tx, TxResult, abort, check, decode};
 
 impl Trees {
+    /// [`chat_core::Store::set_block`]: one transaction reading and writing the key.
     pub(crate) fn set_block(&self, caller: &Identity, user: &UserId, block: bool) -> ChatResult<(Option<Block>, bool)> {
         let key = keys::block(&caller.tenant, &caller.user, user);
         self.transaction(|tx| {
@@ -50,6 +51,7 @@ impl Trees {
         Ok(found)
     }
 
+    /// [`chat_core::Store::is_blocked`]: one plain read.
     pub(crate) fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
         Ok(self
             .blocks
@@ -64,7 +66,8 @@ impl Tx<'_> {
         Ok(self.blocks.get(keys::block(tenant, blocker, blocked))?.is_some())
     }
 
-    /// [`rules::send_refused_by_block`] for the caller's send into `record`.
+    /// [`rules::send_refused_by_block`] for the caller's new words in `record` (a send, an
+    /// edit, a reaction).
     pub(crate) fn check_send_not_blocked(&self, caller: &Identity, record: &ConversationRecord) -> TxResult<()> {
         let blocked = match rules::block_that_stops(record, &caller.user) {
             Some(blocker) => self.is_blocked(&caller.tenant, blocker, &caller.user)?,

@@ -13,6 +13,7 @@ use crate::trees::Trees;
 use crate::writes::newest_visible_below;
 
 impl Trees {
+    /// [`chat_core::Store::erase_messages`].
     pub(crate) fn erase_messages(
         &self,
         caller: &Identity,

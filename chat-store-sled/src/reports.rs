@@ -11,6 +11,7 @@ use crate::trees::Trees;
 use crate::tx::{abort, check, decode};
 
 impl Trees {
+    /// [`chat_core::Store::report_message`].
     pub(crate) fn report_message(&self, caller: &Identity, new: &NewReport) -> ChatResult<Reported> {
         let key = keys::report(&caller.tenant, &caller.user, new.message);
         self.transaction(|tx| {

@@ -119,8 +119,9 @@ impl Trees {
     }
 
     pub(crate) fn set_reaction(&self, caller: &Identity, change: &ReactionChange) -> ChatResult<Reacted> {
-        let (record, (message, changed)) = self.update(caller, change.conversation, |tx, _| {
+        let (record, (message, changed)) = self.update(caller, change.conversation, |tx, record| {
             let mut stored = tx.message_by_id(change.conversation, change.message)?;
+            tx.check_send_not_blocked(caller, record)?;
             let changed = check(rules::set_reaction(
                 &mut stored,
                 &caller.user,
@@ -183,6 +184,7 @@ impl Trees {
     ) -> ChatResult<(Message, ConversationRecord)> {
         let (record, edited) = self.update(caller, conversation, |tx, record| {
             let mut stored = tx.message_by_id(conversation, message)?;
+            tx.check_send_not_blocked(caller, record)?;
             check(rules::edit(record, &mut stored, &caller.user, body.to_owned(), now()))?;
             tx.save_message(&stored)?;
             Ok(stored)

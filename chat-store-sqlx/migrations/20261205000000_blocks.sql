@@ -55,7 +55,7 @@ BEGIN
             JOIN blocks b ON b.tenant = p_tenant AND b.blocker = other.user_id AND b.blocked = me.user_id
             WHERE me.conversation_id = p_conversation AND me.user_id = p_sender)
         THEN
-            RAISE EXCEPTION 'the other participant has blocked the sender' USING ERRCODE = 'CH403';
+            RAISE EXCEPTION 'send refused' USING ERRCODE = 'CH403';
         END IF;
     END IF;
     RETURN QUERY SELECT * FROM append_message_unblocked(p_conversation, p_tenant, p_sender, p_id, p_body,
@@ -66,3 +66,8 @@ COMMENT ON FUNCTION append_message(uuid, text, text, uuid, text, text, jsonb, ti
     'A send in one statement: the block check of chat_core::rules::send_refused_by_block (SQLSTATE CH403 '
     'when the other participant of a direct conversation has blocked the sender), then '
     'append_message_unblocked (lock, membership, retry key, reply check, writes; see its comment).';
+
+COMMENT ON FUNCTION append_message_unblocked(uuid, text, text, uuid, text, text, jsonb, timestamptz, text, uuid, bigint) IS
+    'The body of a send, called only by append_message (which checks blocks first): a later migration that '
+    'changes the send changes this function, and never drops or recreates append_message without its block '
+    'check. Mirrors chat_core::rules::append (see the comment of the 20261204 migration).';

@@ -35,11 +35,13 @@ pub(crate) struct BlockSql {
 }
 
 impl BlockSql {
+    /// The statements for the tables of schema `s` (validated).
     pub(crate) fn new(s: &str) -> Self {
         Self {
-            lock_pair:
-                "SELECT pg_advisory_xact_lock(hashtextextended('chat block ' || $1 || chr(1) || $2 || chr(1) || $3, 0))"
-                    .to_owned(),
+            // The schema is part of the key: stores of two schemas never wait for each other.
+            lock_pair: format!(
+                "SELECT pg_advisory_xact_lock(hashtextextended('{s} block ' || $1 || chr(1) || $2 || chr(1) || $3, 0))"
+            ),
             lock_directs: format!(
                 "SELECT c.id FROM {s}.conversations c \
                  WHERE c.tenant = $1 AND c.kind = 'direct' AND c.direct_low = $2 AND c.direct_high = $3 \
@@ -106,6 +108,24 @@ impl PgStore {
             .await
             .map_err(db)?;
         row.as_ref().map(block_from_row).transpose()
+    }
+
+    /// [`rules::send_refused_by_block`] for the caller's edit or reaction in `record`, whose
+    /// row lock the caller holds (so a block being stored waits for it, or is seen).
+    pub(crate) async fn refuse_if_blocked(
+        &self,
+        conn: &mut PgConnection,
+        caller: &Identity,
+        record: &chat_core::ConversationRecord,
+    ) -> ChatResult<()> {
+        let blocked = match rules::block_that_stops(record, &caller.user) {
+            Some(blocker) => self
+                .read_block(conn, &caller.tenant, blocker, &caller.user)
+                .await?
+                .is_some(),
+            None => false,
+        };
+        rules::send_refused_by_block(blocked)
     }
 
     /// [`chat_core::Store::set_block`]: the pair's advisory lock, the row locks of its

@@ -30,6 +30,7 @@ pub(crate) struct EraseSql {
 }
 
 impl EraseSql {
+    /// The statements for the tables of schema `s` (validated).
     pub(crate) fn new(s: &str) -> Self {
         Self {
             range: format!(

@@ -234,6 +234,7 @@ impl Store for PgStore {
             let (record, mut stored) = self
                 .lock_member_message(&mut tx, caller, change.conversation, change.message)
                 .await?;
+            self.refuse_if_blocked(&mut tx, caller, &record).await?;
             let changed = rules::set_reaction(
                 &mut stored,
                 &caller.user,
@@ -336,6 +337,7 @@ impl Store for PgStore {
         let mut tx = self.begin().await?;
         let result = async {
             let (mut record, mut stored) = self.lock_member_message(&mut tx, caller, conversation, message).await?;
+            self.refuse_if_blocked(&mut tx, caller, &record).await?;
             rules::edit(&mut record, &mut stored, &caller.user, body, now())?;
             self.save_message(&mut tx, &record, &stored).await?;
             Ok((stored, record))

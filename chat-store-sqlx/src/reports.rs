@@ -26,6 +26,7 @@ pub(crate) struct ReportSql {
 const COLUMNS: &str = "reporter, message_id, conversation_id, reason, note, created_at";
 
 impl ReportSql {
+    /// The statements for the tables of schema `s` (validated).
     pub(crate) fn new(s: &str) -> Self {
         Self {
             get: format!("SELECT {COLUMNS} FROM {s}.reports WHERE tenant = $1 AND reporter = $2 AND message_id = $3"),

@@ -135,6 +135,7 @@ fn tag_of(taggable_type: Option<String>, taggable_id: Option<TaggableIdValue>) -
         (status = 201, description = "Created.", body = Envelope<ConversationResource>),
         (status = 200, description = "The existing conversation.", body = Envelope<ConversationResource>),
         (status = 401, description = "Unauthenticated.", body = ErrorBody),
+        (status = 403, description = "The caller may not start a conversation with this user (a neutral refusal); an existing one still opens.", body = ErrorBody),
         (status = 413, description = "Body too large.", body = ErrorBody),
         (status = 415, description = "Body is not JSON.", body = ErrorBody),
         (status = 422, description = "Invalid input, e.g. an unknown user.", body = ValidationErrorBody),

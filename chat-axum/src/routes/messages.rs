@@ -128,6 +128,7 @@ pub(crate) async fn history(
         (status = 201, description = "Stored.", body = Envelope<MessageResource>),
         (status = 200, description = "A repeat of a stored `client_message_id`.", body = Envelope<MessageResource>),
         (status = 401, description = "Unauthenticated.", body = ErrorBody),
+        (status = 403, description = "The caller may not send here (a neutral refusal: the other participant of this direct conversation does not accept their messages).", body = ErrorBody),
         (status = 404, description = "No such conversation, or the caller is not in it.", body = ErrorBody),
         (status = 413, description = "Body too large.", body = ErrorBody),
         (status = 415, description = "Body is not JSON.", body = ErrorBody),

@@ -2,9 +2,11 @@
 //! direct conversation. Groups are not affected, and the blocker may still send.
 //!
 //! Stores check a send in the transaction that appends it, after the membership check
-//! (a non-member still gets `NotFound`) and before the retry key, and serialize a block
-//! with the sends into the pair's direct conversations: once a block is stored, no send of
-//! the blocked user into them commits.
+//! (a non-member still gets `NotFound`) and before the retry key (so a retry of a send
+//! stored before the block is refused too, like any new attempt), and an edit or a
+//! reaction after the message is found and before its own rule; they serialize a block
+//! with the pair's direct conversations: once a block is stored, nothing new of the
+//! blocked user commits there. Deleting their own messages stays possible.
 
 use crate::error::{ChatError, ChatResult};
 use crate::ids::UserId;

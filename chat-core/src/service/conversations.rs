@@ -77,8 +77,9 @@ impl ConversationService {
     /// Finds or creates the direct conversation between the actor and the counterpart about
     /// the tag; `true` when created (then `conversation.created` goes to both).
     ///
-    /// Errors: `Validation` on `participant_uuid` for oneself or a user the directory does
-    /// not know, on `taggable_*` past the limits; `RateLimited` when the actor started
+    /// Errors: `PermissionDenied` (a neutral reason) when the conversation does not exist
+    /// and the counterpart has blocked the actor; `Validation` on `participant_uuid` for
+    /// oneself or a user the directory does not know, on `taggable_*` past the limits; `RateLimited` when the actor started
     /// [`crate::Limits::conversations_started_per_hour`] conversations in the last hour and
     /// this one does not exist yet (finding an existing one never counts).
     pub async fn start_direct(&self, actor: &Identity, input: StartDirect) -> ChatResult<(ConversationView, bool)> {

@@ -78,6 +78,14 @@ impl State {
         }
     }
 
+    /// [`rules::send_refused_by_block`] for the caller's new words in `record` (a send, an
+    /// edit, a reaction).
+    fn refuse_if_blocked(&self, caller: &Identity, record: &ConversationRecord) -> ChatResult<()> {
+        let blocked = rules::block_that_stops(record, &caller.user)
+            .is_some_and(|blocker| self.is_blocked(&caller.tenant, blocker, &caller.user));
+        rules::send_refused_by_block(blocked)
+    }
+
     /// True when `blocker` of `tenant` has blocked `blocked`.
     fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> bool {
         self.blocks
@@ -268,11 +276,8 @@ impl Store for MemoryStore {
 
     async fn append_message(&self, caller: &Identity, new: NewMessage) -> ChatResult<Appended> {
         let mut state = self.lock();
-        let entry = state.member_entry(caller, new.conversation_id)?;
-        let stopper = rules::block_that_stops(&entry.record, &caller.user).cloned();
-        rules::send_refused_by_block(
-            stopper.is_some_and(|blocker| state.is_blocked(&caller.tenant, &blocker, &caller.user)),
-        )?;
+        let record = state.member_entry(caller, new.conversation_id)?.record.clone();
+        state.refuse_if_blocked(caller, &record)?;
         let entry = state.member_entry(caller, new.conversation_id)?;
         let retry = new.client_message_id.as_ref().and_then(|key| {
             entry.messages.iter().find(|message| {
@@ -339,7 +344,11 @@ impl Store for MemoryStore {
         let mut state = self.lock();
         let entry = state.member_entry(caller, change.conversation)?;
         let record = entry.record.clone();
-        let stored = entry.message_mut(change.message)?;
+        entry.message_mut(change.message)?;
+        state.refuse_if_blocked(caller, &record)?;
+        let stored = state
+            .member_entry(caller, change.conversation)?
+            .message_mut(change.message)?;
         let changed = rules::set_reaction(stored, &caller.user, &change.emoji, change.present, change.max_distinct)?;
         Ok(Reacted {
             message: stored.clone(),
@@ -410,6 +419,9 @@ impl Store for MemoryStore {
         let mut state = self.lock();
         let entry = state.member_entry(caller, conversation)?;
         let mut record = entry.record.clone();
+        entry.message_mut(message)?;
+        state.refuse_if_blocked(caller, &record)?;
+        let entry = state.member_entry(caller, conversation)?;
         let stored = entry.message_mut(message)?;
         rules::edit(&mut record, stored, &caller.user, body, now())?;
         let edited = stored.clone();

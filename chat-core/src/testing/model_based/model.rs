@@ -302,11 +302,7 @@ impl Model {
                 let Some((conv, c)) = self.member_conversation(conv, actor) else {
                     return Outcome::NotFound("conversation");
                 };
-                let blocked_by_other = c.kind == ConversationKind::Direct
-                    && c.members
-                        .iter()
-                        .any(|m| m.user != actor && blocks.contains(&(m.user, actor)));
-                if blocked_by_other {
+                if blocked_by_other(c, actor, &blocks) {
                     return Outcome::Denied;
                 }
                 if let Some(key) = retry_key {
@@ -387,11 +383,15 @@ impl Model {
                 emoji,
                 present,
             } => {
+                let blocks = self.blocks.clone();
                 let Some((_, c)) = self.member_conversation(conv, actor) else {
                     return Outcome::NotFound("conversation");
                 };
                 if c.messages.is_empty() {
                     return Outcome::NotFound("message");
+                }
+                if blocked_by_other(c, actor, &blocks) {
+                    return Outcome::Denied;
                 }
                 let index = msg % c.messages.len();
                 let message = &mut c.messages[index];
@@ -453,12 +453,16 @@ impl Model {
             }
             Op::Edit { actor, conv, msg } | Op::Delete { actor, conv, msg } => {
                 let deleting = matches!(op, Op::Delete { .. });
+                let blocks = self.blocks.clone();
                 let mut discarded = Vec::new();
                 let Some((_, c)) = self.member_conversation(conv, actor) else {
                     return Outcome::NotFound("conversation");
                 };
                 if c.messages.is_empty() {
                     return Outcome::NotFound("message");
+                }
+                if !deleting && blocked_by_other(c, actor, &blocks) {
+                    return Outcome::Denied;
                 }
                 let index = msg % c.messages.len();
                 let message = &mut c.messages[index];
@@ -731,4 +735,13 @@ impl Model {
         conversation.member(actor)?;
         Some((index, conversation))
     }
+}
+
+/// True when the other member of direct conversation `c` has blocked `actor`
+/// (invariant 13); never in a group.
+fn blocked_by_other(c: &ModelConversation, actor: usize, blocks: &BTreeSet<(usize, usize)>) -> bool {
+    c.kind == ConversationKind::Direct
+        && c.members
+            .iter()
+            .any(|m| m.user != actor && blocks.contains(&(m.user, actor)))
 }
