@@ -24,6 +24,7 @@
 mod attachments;
 mod cross_node;
 mod env;
+mod erase;
 mod group_fanout;
 mod load;
 mod measure;
@@ -45,7 +46,7 @@ use scenarios::Plan;
 /// The hidden flag of the child that runs the websocket scenario in a fresh process.
 const WEBSOCKET_HERE: &str = "--websocket-in-this-process";
 
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 13] = [
     "send",
     "inbox",
     "history",
@@ -58,6 +59,7 @@ const SCENARIOS: [&str; 12] = [
     "replies",
     "attachments",
     "notifications",
+    "erase",
 ];
 
 struct Args {
@@ -71,7 +73,7 @@ struct Args {
 
 const USAGE: &str = "usage: chat-bench --store sled|postgres|all --scenario NAME|all [--quick] [--out DIR]\n\
     scenarios: send, inbox, history, stats, find-or-create, websocket, group-fanout, cross-node, search, replies, attachments, \
-    notifications";
+    notifications, erase";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -235,6 +237,7 @@ async fn run(args: Args) {
                 "replies" => replies::replies(backend, &plan, &mut report).await,
                 "attachments" => attachments::attachments(backend, &plan, &mut report).await,
                 "notifications" => notifications::notifications(backend, &plan, args.quick, &mut report).await,
+                "erase" => erase::erase(backend, &plan, args.quick, &mut report).await,
                 _ if args.websocket_here => scenarios::websocket(backend, &plan, &mut report).await,
                 _ => websocket_in_fresh_process(backend, &args, &plan, &mut report).await,
             }
