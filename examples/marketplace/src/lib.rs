@@ -7,6 +7,7 @@
 pub mod demo;
 pub mod host;
 pub mod mailbox;
+pub mod moderation;
 pub mod orders;
 pub mod serve;
 

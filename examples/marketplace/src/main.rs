@@ -227,7 +227,9 @@ async fn run(config: Config) -> Result<(), String> {
         .with_attachments(Arc::new(objects))
         .with_notifications(config.notify_after)
         // Deals stay on the platform: phone numbers, e-mail addresses and links are masked.
-        .with_message_policy(Arc::new(ContactMasking::new()));
+        .with_message_policy(Arc::new(ContactMasking::new()))
+        // Reports land in the log, as a moderation queue would get them.
+        .with_report_sink(Arc::new(marketplace::moderation::LoggedReports));
     if let Some(bus) = bus {
         services = services.with_event_bus(bus);
     }
