@@ -137,6 +137,7 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) -> Result<(), Ve
     });
     let seq = json!({"format": "uint64", "minimum": 0, "maximum": u64::MAX});
     let attachment_ids = json!({"maxItems": limits.attachments_per_message, "uniqueItems": true});
+    let note = json!({"maxLength": limits.report_note_max_chars, "pattern": format!("^[^{CONTROL_BUT_NEWLINES}]*$")});
     let mut missing = Vec::new();
     let Some(schemas) = document
         .pointer_mut("/components/schemas")
@@ -184,6 +185,7 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) -> Result<(), Ve
         ("SendMessageRequest", "metadata", &metadata),
         ("StartConversationRequest", "metadata", &metadata),
         ("CreateGroupRequest", "metadata", &metadata),
+        ("ReportRequest", "note", &note),
     ] {
         let target = schemas
             .get_mut(schema)

@@ -30,8 +30,8 @@ mod replies;
 mod reports;
 
 pub use attachments::{
-    attach, attachments_refused, begin_upload, discard_attachment, finish_upload, is_readable, is_swept, may_abandon,
-    may_forget,
+    attach, attachments_refused, begin_upload, discard_attachment, erasing_discards, finish_upload, is_readable,
+    is_swept, may_abandon, may_forget,
 };
 pub use blocks::{
     block_that_stops, blocked_send, blocked_start, send_refused_by_block, set_block, start_refused_by_block,

@@ -370,8 +370,9 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> ChatResult<ErasedBatch>;
 
-    /// Removes the caller's blocks (as blocker) and reports (as reporter); idempotent.
-    async fn erase_blocks_and_reports(&self, caller: &Identity) -> ChatResult<()>;
+    /// Removes the caller's blocks (as blocker) and reports (as reporter) and discards
+    /// their uploads not sent ([`crate::rules::erasing_discards`]); idempotent.
+    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()>;
 
     /// Stores the caller's report of a message of a conversation the caller is in
     /// ([`crate::rules::report`]): at most one per reporter and message; a repeat returns

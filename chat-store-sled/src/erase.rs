@@ -63,9 +63,9 @@ impl Trees {
         })
     }
 
-    /// Removes the caller's blocks and reports: their keys are read by a prefix scan, then
-    /// removed in one transaction (a key already gone is no error).
-    pub(crate) fn erase_blocks_and_reports(&self, caller: &Identity) -> ChatResult<()> {
+    /// Removes the caller's blocks and reports and discards their unsent uploads: the keys
+    /// are read by scans, then changed in one transaction (a key already gone is no error).
+    pub(crate) fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
         let prefix = keys::blocks_of(&caller.tenant, &caller.user);
         let mut blocks = Vec::new();
         for entry in self.blocks.scan_prefix(&prefix) {
@@ -75,12 +75,29 @@ impl Trees {
         for entry in self.reports.scan_prefix(&prefix) {
             reports.push(entry.map_err(SledStoreError::from)?.0);
         }
+        // Every attachment not sent is in the sweep's index (bounded: the sweep discards
+        // what waits longer than `unsent_upload_ttl`).
+        let mut unsent = Vec::new();
+        for entry in &self.attachment_sweep {
+            let (key, _) = entry.map_err(SledStoreError::from)?;
+            if let Ok(id) = uuid::Uuid::from_slice(&key) {
+                unsent.push(chat_core::AttachmentId::from_uuid(id));
+            }
+        }
         self.transaction(|tx| {
             for key in &blocks {
-                tx.blocks.remove(key)?;
+                tx.blocks.remove(key.as_ref())?;
             }
             for key in &reports {
-                tx.reports.remove(key)?;
+                tx.reports.remove(key.as_ref())?;
+            }
+            for id in &unsent {
+                if let Some(mut attachment) = tx.attachment(*id)? {
+                    if rules::erasing_discards(&attachment, &caller.tenant, &caller.user) {
+                        rules::discard_attachment(&mut attachment);
+                        tx.save_attachment(&attachment)?;
+                    }
+                }
             }
             Ok(())
         })

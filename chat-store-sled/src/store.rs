@@ -195,9 +195,9 @@ impl Store for SledStore {
             .await
     }
 
-    async fn erase_blocks_and_reports(&self, caller: &Identity) -> ChatResult<()> {
+    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
         let caller = caller.clone();
-        self.write(move |trees| trees.erase_blocks_and_reports(&caller)).await
+        self.write(move |trees| trees.erase_user_records(&caller)).await
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {

@@ -27,6 +27,9 @@ pub(crate) struct EraseSql {
     delete_blocks: String,
     /// `$1` tenant, `$2` user.
     delete_reports: String,
+    /// `$1` tenant, `$2` user: `rules::erasing_discards` and `rules::discard_attachment`
+    /// in SQL, through the index of attachments not sent.
+    discard_unsent: String,
 }
 
 impl EraseSql {
@@ -51,6 +54,10 @@ impl EraseSql {
             ),
             delete_blocks: format!("DELETE FROM {s}.blocks WHERE tenant = $1 AND blocker = $2"),
             delete_reports: format!("DELETE FROM {s}.reports WHERE tenant = $1 AND reporter = $2"),
+            discard_unsent: format!(
+                "UPDATE {s}.attachments SET state = 'discarded' \
+                 WHERE state <> 'sent' AND state IN ('uploading', 'unsent') AND tenant = $1 AND uploader = $2"
+            ),
         }
     }
 }
@@ -183,11 +190,12 @@ impl PgStore {
         self.discard_attachments_of(conn, &changes.files).await
     }
 
-    /// [`chat_core::Store::erase_blocks_and_reports`].
-    pub(crate) async fn erase_blocks_and_reports(&self, caller: &Identity) -> ChatResult<()> {
+    /// [`chat_core::Store::erase_user_records`].
+    pub(crate) async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
         let mut tx = self.begin().await?;
         let mut result = Ok(());
-        for statement in [&self.sql.erase.delete_blocks, &self.sql.erase.delete_reports] {
+        let erase = &self.sql.erase;
+        for statement in [&erase.delete_blocks, &erase.delete_reports, &erase.discard_unsent] {
             result = sqlx::query(statement)
                 .bind(caller.tenant.as_str())
                 .bind(caller.user.as_str())

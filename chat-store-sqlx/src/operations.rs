@@ -151,8 +151,8 @@ impl Store for PgStore {
         PgStore::erase_messages(self, caller, id, after_seq, limit).await
     }
 
-    async fn erase_blocks_and_reports(&self, caller: &Identity) -> ChatResult<()> {
-        PgStore::erase_blocks_and_reports(self, caller).await
+    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
+        PgStore::erase_user_records(self, caller).await
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {

@@ -20,7 +20,7 @@ use crate::routes::messages::Nothing;
 /// Body of `POST /blocks`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"user": "buyer-42"}))]
+#[schema(example = json!({"user": "seller-7"}))]
 pub struct BlockRequest {
     /// The user to block (a host user id; an integer is taken as its decimal text).
     pub user: UserRef,
@@ -99,15 +99,17 @@ pub(crate) async fn block(
     Ok((status, Json(Envelope::new(message, BlockResource::from(&view)))))
 }
 
-/// Unblock a user. Idempotent: unblocking someone not blocked changes nothing.
+/// Unblock a user. A user the caller has not blocked (any more) is a 404 that changes
+/// nothing, so a repeat is harmless.
 #[utoipa::path(
     delete,
     path = "/blocks/{user}",
     tag = "users",
     params(("user" = String, Path, description = "The blocked user's host user id.")),
     responses(
-        (status = 200, description = "Not blocked (any more); `data` is null.", body = Envelope<Nothing>),
+        (status = 200, description = "Unblocked; `data` is null.", body = Envelope<Nothing>),
         (status = 401, description = "Unauthenticated.", body = ErrorBody),
+        (status = 404, description = "The caller has not blocked this user.", body = ErrorBody),
         (status = 422, description = "Malformed user id.", body = ValidationErrorBody),
     )
 )]
@@ -116,11 +118,8 @@ pub(crate) async fn unblock(
     Caller(me): Caller,
     BlockedUserPath(user): BlockedUserPath,
 ) -> Result<Json<Envelope<Nothing>>, ApiError> {
-    let changed = api.services.blocks().unblock(&me, &user).await?;
-    let message = if changed {
-        "User unblocked."
-    } else {
-        "User was not blocked."
-    };
-    Ok(Json(Envelope::new(message, Nothing)))
+    if !api.services.blocks().unblock(&me, &user).await? {
+        return Err(ApiError::NotFound("block"));
+    }
+    Ok(Json(Envelope::new("User unblocked.", Nothing)))
 }

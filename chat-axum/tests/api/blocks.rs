@@ -64,7 +64,8 @@ async fn a_block_stops_the_blocked_users_direct_messages_until_unblocked() {
     assert_eq!(unblocked.status, StatusCode::OK, "{unblocked:?}");
     assert_eq!(unblocked.json["data"], json!(null));
     let twice = app.call(Method::DELETE, "/blocks/u1", Some(0), None).await;
-    assert_eq!(twice.status, StatusCode::OK, "unblocking is idempotent: {twice:?}");
+    assert_eq!(twice.status, StatusCode::NOT_FOUND, "not blocked any more: {twice:?}");
+    assert_eq!(twice.json["message"], "Block not found.");
     app.message(1, &direct, "back").await;
 }
 
@@ -81,11 +82,10 @@ async fn blocks_are_the_callers_own() {
     let theirs = app.get("/blocks", 2).await;
     assert_eq!(theirs.json["data"], json!([]), "{theirs:?}");
     let lifted = app.call(Method::DELETE, "/blocks/u1", Some(2), None).await;
-    assert_eq!(lifted.status, StatusCode::OK);
-    assert_eq!(lifted.json["message"], "User was not blocked.");
+    assert_eq!(lifted.status, StatusCode::NOT_FOUND, "{lifted:?}");
     // Nor can the blocked user lift it.
     let by_blocked = app.call(Method::DELETE, "/blocks/u0", Some(1), None).await;
-    assert_eq!(by_blocked.json["message"], "User was not blocked.");
+    assert_eq!(by_blocked.status, StatusCode::NOT_FOUND, "{by_blocked:?}");
     let send = app
         .post(&format!("/conversations/{direct}/messages"), 1, json!({"body": "x"}))
         .await;

@@ -122,6 +122,14 @@ pub fn discard_attachment(attachment: &mut Attachment) {
     attachment.state = AttachmentState::Discarded;
 }
 
+/// True when erasing `user` discards this attachment: it is theirs and not sent (a sent
+/// one goes with its message). PgStore's `erase` statement applies the same condition.
+pub fn erasing_discards(attachment: &Attachment, tenant: &crate::ids::TenantId, user: &crate::ids::UserId) -> bool {
+    &attachment.tenant == tenant
+        && &attachment.uploader == user
+        && matches!(attachment.state, AttachmentState::Uploading | AttachmentState::Unsent)
+}
+
 /// True when the sweep may remove the record now that its bytes are gone: it is discarded.
 /// Anything else (an upload bound meanwhile, say) is left alone. PgStore's `forget`
 /// statement applies the same condition.

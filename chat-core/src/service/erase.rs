@@ -68,7 +68,7 @@ impl ChatServices {
                 return Ok(report);
             }
         }
-        self.store.erase_blocks_and_reports(&identity).await?;
+        self.store.erase_user_records(&identity).await?;
         tracing::info!(user_id = %user, conversations = report.conversations, messages = report.messages_deleted, "user erased");
         report.done = true;
         Ok(report)

@@ -398,8 +398,8 @@ impl Store for RefusingStore {
         self.store.erase_messages(caller, id, after_seq, limit).await
     }
 
-    async fn erase_blocks_and_reports(&self, caller: &Identity) -> ChatResult<()> {
-        self.store.erase_blocks_and_reports(caller).await
+    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
+        self.store.erase_user_records(caller).await
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {

@@ -78,8 +78,8 @@ impl<S: Store, G: Send + Sync + 'static> Store for GuardedStore<S, G> {
         self.store.erase_messages(caller, id, after_seq, limit).await
     }
 
-    async fn erase_blocks_and_reports(&self, caller: &Identity) -> ChatResult<()> {
-        self.store.erase_blocks_and_reports(caller).await
+    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
+        self.store.erase_user_records(caller).await
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {

@@ -517,13 +517,18 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn erase_blocks_and_reports(&self, caller: &Identity) -> ChatResult<()> {
+    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
         let mut state = self.lock();
         let theirs = |tenant: &TenantId, user: &UserId| tenant == &caller.tenant && user == &caller.user;
         state.blocks.retain(|(tenant, blocker, _), _| !theirs(tenant, blocker));
         state
             .reports
             .retain(|(tenant, reporter, _), _| !theirs(tenant, reporter));
+        for attachment in state.attachments.values_mut() {
+            if rules::erasing_discards(attachment, &caller.tenant, &caller.user) {
+                rules::discard_attachment(attachment);
+            }
+        }
         Ok(())
     }
 

@@ -48,6 +48,10 @@ pub async fn erasing_a_user_leaves_nothing_of_theirs(store: Arc<dyn Store>) {
     let owned = fx.group(0, &[2, 3]).await;
     fx.send(0, owned, "welcome").await;
     fx.send(3, owned, "thanks for the group").await;
+    let unsent = fx
+        .upload(0, direct, "draft.txt", b"not sent yet")
+        .await
+        .expect("upload");
     fx.services
         .blocks()
         .block(fx.user(0), fx.user(3).user.clone())
@@ -102,6 +106,19 @@ pub async fn erasing_a_user_leaves_nothing_of_theirs(store: Arc<dyn Store>) {
             .await
             .is_err(),
         "the attachment is unreadable"
+    );
+    assert!(
+        fx.services
+            .attachments()
+            .download(
+                fx.user(0),
+                direct,
+                unsent.id,
+                crate::service::DownloadRequest::default()
+            )
+            .await
+            .is_err(),
+        "the upload not sent is discarded"
     );
     for group in [theirs, owned] {
         assert!(
