@@ -7,40 +7,55 @@ use chat_core::testing::Fixture;
 use chat_core::{ChatError, InboxFilter, Store};
 use chat_store_sled::{FORMAT_VERSION, SledStore, SledStoreError};
 
-/// Opens the directory with sled itself. A store dropped just before may still be
-/// releasing sled's file lock on a blocking-pool thread of the test runtime for a moment;
-/// sled reports that as an `Other` I/O error (its lock error has no kind of its own), which
-/// is retried for at most five seconds.
-fn open_db(path: &std::path::Path) -> sled::Db {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+/// True for sled's "the directory is locked" error: a store or `sled::Db` dropped just
+/// before may still be releasing sled's file lock (on a blocking-pool thread, or in sled's
+/// background flusher) for a moment. sled reports it as an I/O error without a kind of its
+/// own (`Other`, or `WouldBlock` from the lock call).
+fn is_lock_held(error: &sled::Error) -> bool {
+    matches!(error, sled::Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::Other | std::io::ErrorKind::WouldBlock))
+}
+
+/// How long an open waits for a lock still held by what was dropped just before.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens the directory with sled itself, waiting up to [`LOCK_WAIT`] for its lock; any
+/// other error is returned at once.
+fn sled_open(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
         match sled::open(path) {
-            Ok(db) => return db,
-            Err(sled::Error::Io(error))
-                if error.kind() == std::io::ErrorKind::Other && std::time::Instant::now() < deadline =>
-            {
+            Err(error) if is_lock_held(&error) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            Err(error) => panic!("open sled directly: {error:?}"),
+            other => return other,
         }
     }
 }
 
-/// Opens the store at `path` right after a raw [`sled::Db`] on it was dropped: sled's
-/// background flusher may hold the directory's file lock a moment longer, so an open that
-/// fails is retried for up to 5 s.
-async fn reopen_after_raw_db(path: &std::path::Path) -> SledStore {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+/// [`sled_open`], which must succeed.
+fn open_db(path: &std::path::Path) -> sled::Db {
+    sled_open(path).unwrap_or_else(|error| panic!("open sled directly: {error:?}"))
+}
+
+/// Opens the store at `path`, waiting up to [`LOCK_WAIT`] for sled's lock; any other error
+/// (a newer layout, a foreign database) is returned at once.
+async fn open_store(path: &std::path::Path) -> Result<SledStore, SledStoreError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
         match SledStore::open(path).await {
-            Ok(store) => return store,
-            Err(error) if std::time::Instant::now() < deadline => {
-                eprintln!("reopen, retrying: {error}");
+            Err(SledStoreError::Sled(error)) if is_lock_held(&error) && std::time::Instant::now() < deadline => {
+                eprintln!("open: sled's lock is still held, retrying: {error}");
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
-            Err(error) => panic!("reopen: {error:?}"),
+            other => return other,
         }
     }
+}
+
+/// Opens the store at `path` right after a raw [`sled::Db`] (or another store) on it was
+/// dropped.
+async fn reopen_after_raw_db(path: &std::path::Path) -> SledStore {
+    open_store(path).await.expect("reopen")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,7 +164,7 @@ async fn a_newer_layout_is_detected_not_misread() {
             .expect("write");
         db.flush().expect("flush");
     }
-    let error = SledStore::open(dir.path()).await.expect_err("newer layout");
+    let error = open_store(dir.path()).await.expect_err("newer layout");
     match error {
         SledStoreError::UnsupportedVersion { found, supported } => {
             assert_eq!((found, supported), (FORMAT_VERSION + 1, FORMAT_VERSION));
@@ -161,8 +176,8 @@ async fn a_newer_layout_is_detected_not_misread() {
 #[tokio::test]
 async fn a_store_reopens_its_own_marker() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    drop(SledStore::open(dir.path()).await.expect("create"));
-    drop(SledStore::open(dir.path()).await.expect("reopen"));
+    drop(open_store(dir.path()).await.expect("create"));
+    drop(open_store(dir.path()).await.expect("reopen"));
 }
 
 /// A snapshot sled was writing when its process was killed (`snap.<lsn>.generating`, torn):
@@ -181,12 +196,12 @@ async fn an_unfinished_snapshot_left_by_a_kill_does_not_stop_the_store_from_open
     drop(store);
     let torn = dir.path().join("snap.FFFFFFFFFFFFFFF0.generating");
     std::fs::write(&torn, vec![0x5Au8; 300]).expect("write a torn snapshot");
-    let refused = sled::open(dir.path()).map(drop);
+    let refused = sled_open(dir.path()).map(drop);
     assert!(
         matches!(refused, Err(sled::Error::Corruption { .. })),
         "sled alone refuses it: {refused:?}"
     );
-    let store = SledStore::open(dir.path()).await.expect("the store opens");
+    let store = open_store(dir.path()).await.expect("the store opens");
     assert!(!torn.exists(), "the unfinished snapshot is gone");
     let query = chat_core::HistoryQuery {
         after: Some(0),

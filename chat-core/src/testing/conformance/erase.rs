@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::events::EventPayload;
 use crate::model::{ReportReason, Role};
 use crate::service::SendMessage;
 use crate::store::Store;
@@ -63,8 +64,26 @@ pub async fn erasing_a_user_leaves_nothing_of_theirs(store: Arc<dyn Store>) {
         .await
         .expect("report");
 
+    fx.bus.take();
     let report = fx.services.erase_user(&tenant, &erased).await.expect("erase");
     assert!(report.done);
+    // Live clients hear of it: each deleted message, the reaction that left, the groups.
+    let events = fx.bus.take();
+    let deleted_for_u1 = events
+        .iter()
+        .filter(|event| event.conversation_id == direct && event.recipients.contains(&fx.user(1).user))
+        .filter(|event| matches!(event.payload, EventPayload::MessageDeleted(_)))
+        .count();
+    assert_eq!(deleted_for_u1, 2, "both of u0's direct messages are deleted live");
+    assert!(
+        events
+            .iter()
+            .any(|event| event.conversation_id == direct
+                && matches!(event.payload, EventPayload::MessageReactions { .. }))
+    );
+    assert!(events.iter().any(|event| event.conversation_id == owned
+        && event.recipients.contains(&fx.user(2).user)
+        && matches!(event.payload, EventPayload::ConversationUpdated(_))));
     assert_eq!((report.messages_deleted, report.groups_left), (4, 2), "{report:?}");
 
     for (conversation, viewer) in [(direct, 1), (theirs, 2), (owned, 2)] {
