@@ -340,3 +340,60 @@ test("at 1280 px the inbox and the conversation sit side by side", async () => {
   assert.deepEqual(buyer.consoleErrors, []);
   await context.close();
 });
+
+test("a buyer reports a message and blocks the seller, who then cannot write to her", async () => {
+  const buyerContext = await browser.newContext();
+  const sellerContext = await browser.newContext();
+  const buyer = await signIn(buyerContext, "buyer-jose");
+  const seller = await signIn(sellerContext, "seller-ines");
+
+  await buyer.page.click('button[data-order="1003"]');
+  await buyer.page.waitForSelector("#chat-window:not([hidden])");
+  await buyer.page.fill("#body", "Is the wool scarf still for sale?");
+  await buyer.page.click("#composer button[type=submit]");
+  const row = seller.page.locator('[data-testid="inbox-row"]').filter({ hasText: "José Núñez" });
+  await row.click();
+  await seller.page.fill("#body", "Pay me by bank transfer outside the app and I'll give you a discount");
+  await seller.page.click("#composer button[type=submit]");
+
+  // The buyer reports the seller's message: a reason, then a thank-you in place of the form.
+  const offer = buyer.page.locator("#messages li").filter({ hasText: "outside the app" });
+  await offer.waitFor();
+  assert.equal(await buyer.page.locator('#messages li.mine [data-testid="report"]').count(), 0, "no report button on one's own messages");
+  await offer.locator('[data-testid="report"]').click();
+  await offer.locator('[data-testid="report-reason"]').selectOption("scam");
+  await offer.locator('[data-testid="send-report"]').click();
+  await offer.locator('[data-testid="reported"]').waitFor();
+  assert.equal(await offer.locator('[data-testid="report"]').count(), 0);
+
+  // She blocks him: the header says so, and his next message is refused with a neutral reason.
+  assert.equal(await buyer.page.textContent('[data-testid="block"]'), "Block");
+  await buyer.page.click('[data-testid="block"]');
+  await buyer.page.locator('[data-testid="blocked-note"]').filter({ hasText: "You blocked Inés Ramírez" }).waitFor();
+  assert.equal(await buyer.page.textContent('[data-testid="block"]'), "Unblock");
+  await buyer.page.screenshot({ path: join(SHOTS, "9-buyer-reported-and-blocked.png") });
+  await seller.page.fill("#body", "Hello? Still interested?");
+  await seller.page.click("#composer button[type=submit]");
+  const refusal = seller.page.locator("#status").filter({ hasText: "403" });
+  await refusal.waitFor();
+  assert.doesNotMatch(await refusal.textContent(), /block/i, "the refusal does not say why");
+  await buyer.page.waitForTimeout(300);
+  assert.equal(await buyer.page.locator("#messages li").filter({ hasText: "Still interested" }).count(), 0);
+
+  // A reload keeps the block (it is the server's), and unblocking lets him write again.
+  await buyer.page.reload();
+  await buyer.page.waitForFunction(() => document.querySelector("#status").textContent === "live");
+  await buyer.page.click('button[data-order="1003"]');
+  await buyer.page.locator('[data-testid="blocked-note"]').waitFor();
+  await buyer.page.click('[data-testid="block"]');
+  await buyer.page.locator('[data-testid="blocked-note"]').waitFor({ state: "hidden" });
+  await seller.page.fill("#body", "Sorry, no transfers. Still interested?");
+  await seller.page.click("#composer button[type=submit]");
+  await buyer.page.locator("#messages li").filter({ hasText: "Sorry, no transfers" }).waitFor();
+
+  assert.deepEqual(buyer.errors, []);
+  assert.deepEqual(seller.errors, []);
+  assert.deepEqual(buyer.consoleErrors, []);
+  await buyerContext.close();
+  await sellerContext.close();
+});

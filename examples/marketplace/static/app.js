@@ -20,7 +20,16 @@ const state = {
   files: new Map(), // attachment uuid -> object URL of its downloaded bytes
   notificationTimer: null,
   failedSend: null, // {conversation, body, clientMessageId} of the last send that failed
+  blocked: new Set(), // the user ids the signed-in user has blocked
 };
+
+const REPORT_REASONS = [
+  ["spam", "Spam"],
+  ["scam", "Scam or payment outside the platform"],
+  ["abuse", "Abuse or harassment"],
+  ["inappropriate", "Inappropriate content"],
+  ["other", "Something else"],
+];
 
 const NOTIFICATION_POLL_MS = 3000;
 
@@ -122,7 +131,7 @@ async function login(userId) {
   state.me = userId;
   sessionStorage.setItem("demo-user", userId);
   $("app").hidden = false;
-  await Promise.all([loadOrders(), loadInbox(), loadNotifications()]);
+  await Promise.all([loadOrders(), loadInbox(), loadNotifications(), loadBlocks()]);
   connect();
   state.notificationTimer = setInterval(
     () => loadNotifications().catch((e) => setStatus(e.message)),
@@ -262,6 +271,7 @@ async function openConversation(uuid) {
   $("chat-tag").textContent = tagLabel(data);
   $("chat-avatar").src = avatar || "/demo/avatars/unknown.svg";
   $("archive").textContent = data.is_archived ? "Unarchive" : "Archive";
+  renderBlock();
   $("chat-empty").hidden = true;
   $("chat-window").hidden = false;
   $("app").classList.add("chat-open");
@@ -358,6 +368,11 @@ function renderMessages(scrollToEnd) {
       const reply = el("button", { type: "button", class: "reply", text: "Reply", "data-testid": "reply" });
       reply.addEventListener("click", () => startReply(message));
       item.append(reply);
+      if (!mine) {
+        const report = el("button", { type: "button", class: "reply", text: "Report", "data-testid": "report" });
+        report.addEventListener("click", () => showReportForm(item, message, report));
+        item.append(report);
+      }
     }
     list.append(item);
   }
@@ -549,6 +564,63 @@ async function toggleArchive() {
   await loadInbox();
 }
 
+// ---- blocking and reports ----
+
+async function loadBlocks() {
+  const { data } = await api("GET", "/blocks");
+  state.blocked = new Set(data.map((block) => block.user.uuid));
+}
+
+/// The other participant of the open direct conversation, if it is one.
+function openCounterpart() {
+  if (!state.open || state.open.kind !== "direct" || !state.open.counterpart) return null;
+  return state.open.counterpart;
+}
+
+function renderBlock() {
+  const other = openCounterpart();
+  $("block").hidden = !other;
+  const blocked = Boolean(other && state.blocked.has(other.uuid));
+  $("block").textContent = blocked ? "Unblock" : "Block";
+  $("block").setAttribute("aria-pressed", String(blocked));
+  $("blocked-note").hidden = !blocked;
+  $("blocked-note").textContent = blocked ? `You blocked ${other.name}. They cannot send you messages here.` : "";
+}
+
+async function toggleBlock() {
+  const other = openCounterpart();
+  if (!other) return;
+  if (state.blocked.has(other.uuid)) {
+    await api("DELETE", `/blocks/${encodeURIComponent(other.uuid)}`);
+    state.blocked.delete(other.uuid);
+  } else {
+    await api("POST", "/blocks", { user: other.uuid });
+    state.blocked.add(other.uuid);
+  }
+  renderBlock();
+}
+
+/// An inline form under a message: pick a reason, send the report, then say it was sent.
+function showReportForm(item, message, button) {
+  if (item.querySelector("form.report")) return;
+  const reason = el("select", { "aria-label": "Why are you reporting this message?", "data-testid": "report-reason" });
+  for (const [value, label] of REPORT_REASONS) reason.append(el("option", { value, text: label }));
+  const submit = el("button", { type: "submit", text: "Send report", "data-testid": "send-report" });
+  const form = el("form", { class: "report" }, [reason, submit]);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api("POST", `/conversations/${message.conversation_uuid}/messages/${message.uuid}/report`, { reason: reason.value });
+      form.replaceWith(el("span", { class: "reported", text: "Reported. Thank you.", "data-testid": "reported" }));
+      button.remove();
+    } catch (error) {
+      setStatus(error.message);
+    }
+  });
+  item.append(form);
+  reason.focus();
+}
+
 function sendTyping() {
   const now = Date.now();
   if (!state.open || now - state.lastTypingSent < 2500) return;
@@ -673,6 +745,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("body").addEventListener("input", sendTyping);
   $("load-earlier").addEventListener("click", () => loadEarlier().catch((e) => setStatus(e.message)));
   $("archive").addEventListener("click", () => toggleArchive().catch((e) => setStatus(e.message)));
+  $("block").addEventListener("click", () => toggleBlock().catch((e) => setStatus(e.message)));
   $("show-archived").addEventListener("change", () => loadInbox().catch((e) => setStatus(e.message)));
   loadUsers().catch((error) => setStatus(`cannot load users: ${error.message}`));
 });
