@@ -397,3 +397,68 @@ test("a buyer reports a message and blocks the seller, who then cannot write to 
   await buyerContext.close();
   await sellerContext.close();
 });
+
+test("a buyer finds anyone by name, edits and deletes her message, clears the history; the tab counts unread", async () => {
+  const buyerContext = await browser.newContext();
+  const sellerContext = await browser.newContext();
+  const buyer = await signIn(buyerContext, "buyer-zoe");
+  const seller = await signIn(sellerContext, "seller-ines");
+
+  // Contacts: anyone of her platform, by name, accents folded; not the other platform's users.
+  await buyer.page.fill('[data-testid="contact-search"]', "ines");
+  const contact = buyer.page.locator('[data-testid="contact"]').filter({ hasText: "Inés Ramírez" });
+  await contact.waitFor();
+  await buyer.page.fill('[data-testid="contact-search"]', "lucia");
+  await buyer.page.locator("#contacts li.hint").filter({ hasText: "Nobody by that name." }).waitFor();
+  await buyer.page.fill('[data-testid="contact-search"]', "ines");
+  await contact.locator('[data-testid="message-contact"]').click();
+  await buyer.page.waitForSelector("#chat-window:not([hidden])");
+  assert.equal(await buyer.page.textContent("#chat-title"), "Inés Ramírez");
+  assert.equal(await buyer.page.textContent("#chat-tag"), "", "not about an order");
+
+  await buyer.page.fill("#body", "Helo, do you ship to Berlin?");
+  await buyer.page.click("#composer button[type=submit]");
+  const first = buyer.page.locator('#messages li[data-seq="1"]');
+  await first.waitFor();
+  await buyer.page.fill("#body", "wrong chat, sorry");
+  await buyer.page.click("#composer button[type=submit]");
+  await buyer.page.locator('#messages li[data-seq="2"]').waitFor();
+
+  // The seller's tab counts what waits for him.
+  await seller.page.waitForFunction(() => /^\(\d+\) /.test(document.title));
+  const row = seller.page.locator('[data-testid="inbox-row"]').filter({ hasText: "Zoë Müller" });
+  await row.locator('[data-testid="unread"]').filter({ hasText: "2" }).waitFor();
+
+  // She fixes the typo and deletes the stray message; the seller sees both live.
+  await first.locator('[data-testid="edit"]').click();
+  assert.equal(await buyer.page.inputValue("#body"), "Helo, do you ship to Berlin?");
+  await buyer.page.fill("#body", "Hello, do you ship to Berlin?");
+  await buyer.page.click("#composer button[type=submit]");
+  await first.locator(".time").filter({ hasText: "edited" }).waitFor();
+  await buyer.page.locator('#messages li[data-seq="2"] [data-testid="delete"]').click();
+  await buyer.page.locator('#messages li[data-seq="2"].deleted').waitFor();
+  await row.locator('[data-testid="unread"]').filter({ hasText: "1" }).waitFor();
+  // The tab's count is every unread message (other tests may have left some for him too).
+  const titleCount = () => seller.page.evaluate(() => Number((/^\((\d+)\) /.exec(document.title) || [0, 0])[1]));
+  const waiting = await titleCount();
+  assert.ok(waiting >= 1, `the tab counts Zoë's message: ${waiting}`);
+  await row.click();
+  await seller.page.locator("#messages li .body").filter({ hasText: "Hello, do you ship to Berlin?" }).waitFor();
+  await seller.page.locator('#messages li[data-seq="2"].deleted').waitFor();
+  await seller.page.waitForFunction(
+    (expected) => Number((/^\((\d+)\) /.exec(document.title) || [0, 0])[1]) === expected,
+    waiting - 1,
+  );
+
+  // Clearing hides the history from her only.
+  await buyer.page.click('[data-testid="clear"]');
+  await buyer.page.waitForFunction(() => document.querySelectorAll("#messages li").length === 0);
+  assert.equal(await seller.page.locator("#messages li").count(), 2);
+  await buyer.page.screenshot({ path: join(SHOTS, "10-buyer-cleared.png") });
+
+  assert.deepEqual(buyer.errors, []);
+  assert.deepEqual(seller.errors, []);
+  assert.deepEqual(buyer.consoleErrors, []);
+  await buyerContext.close();
+  await sellerContext.close();
+});

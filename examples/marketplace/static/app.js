@@ -21,7 +21,11 @@ const state = {
   notificationTimer: null,
   failedSend: null, // {conversation, body, clientMessageId} of the last send that failed
   blocked: new Set(), // the user ids the signed-in user has blocked
+  editing: null, // the caller's own message the composer is editing
+  contactTimer: null,
 };
+
+const TITLE = "Marketplace chat demo";
 
 const REPORT_REASONS = [
   ["spam", "Spam"],
@@ -218,6 +222,9 @@ async function loadInbox() {
   const { data } = await api("GET", `/conversations?archived=${archived}&limit=50`);
   state.inbox = data;
   renderInbox();
+  // The tab says how many messages wait, as chat apps do.
+  const unread = data.reduce((sum, conversation) => sum + conversation.unread_count, 0);
+  document.title = unread > 0 ? `(${unread}) ${TITLE}` : TITLE;
 }
 
 function renderInbox() {
@@ -368,7 +375,13 @@ function renderMessages(scrollToEnd) {
       const reply = el("button", { type: "button", class: "reply", text: "Reply", "data-testid": "reply" });
       reply.addEventListener("click", () => startReply(message));
       item.append(reply);
-      if (!mine) {
+      if (mine) {
+        const change = el("button", { type: "button", class: "reply", text: "Edit", "data-testid": "edit" });
+        change.addEventListener("click", () => startEdit(message));
+        const remove = el("button", { type: "button", class: "reply", text: "Delete", "data-testid": "delete" });
+        remove.addEventListener("click", () => deleteMessage(message).catch((e) => setStatus(e.message)));
+        item.append(change, remove);
+      } else {
         const report = el("button", { type: "button", class: "reply", text: "Report", "data-testid": "report" });
         report.addEventListener("click", () => showReportForm(item, message, report));
         item.append(report);
@@ -463,6 +476,7 @@ function renderPending() {
 }
 
 function startReply(message) {
+  state.editing = null;
   state.replyTo = message;
   $("replying").hidden = false;
   $("replying-text").textContent = `Replying to ${message.sender ? message.sender.name : "update"}: ${message.body}`;
@@ -471,7 +485,76 @@ function startReply(message) {
 
 function cancelReply() {
   state.replyTo = null;
+  state.editing = null;
   $("replying").hidden = true;
+}
+
+/// The composer edits one of the caller's messages until sent or cancelled.
+function startEdit(message) {
+  state.replyTo = null;
+  state.editing = message;
+  $("replying").hidden = false;
+  $("replying-text").textContent = "Editing your message";
+  $("body").value = message.body;
+  $("body").focus();
+}
+
+async function saveEdit(body) {
+  const message = state.editing;
+  const { data } = await api("PATCH", `/conversations/${message.conversation_uuid}/messages/${message.uuid}`, { body });
+  cancelReply();
+  replaceMessage(data);
+}
+
+async function deleteMessage(message) {
+  const { data } = await api("DELETE", `/conversations/${message.conversation_uuid}/messages/${message.uuid}`);
+  if (state.editing && state.editing.uuid === message.uuid) cancelReply();
+  replaceMessage(data);
+}
+
+async function clearHistory() {
+  if (!state.open) return;
+  await api("POST", `/conversations/${state.open.uuid}/clear`);
+  await openConversation(state.open.uuid);
+}
+
+// ---- contacts: anyone of the platform, found by name ----
+
+function searchContacts() {
+  clearTimeout(state.contactTimer);
+  state.contactTimer = setTimeout(() => loadContacts().catch((e) => setStatus(e.message)), 250);
+}
+
+async function loadContacts() {
+  const query = $("contact-search").value.trim();
+  const list = $("contacts");
+  if (!query) {
+    list.replaceChildren();
+    return;
+  }
+  const { data } = await api("GET", `/users?q=${encodeURIComponent(query)}&limit=10`);
+  if ($("contact-search").value.trim() !== query) return; // a newer search is on its way
+  list.replaceChildren();
+  for (const user of data) {
+    const start = el("button", { type: "button", text: "Message", "data-testid": "message-contact" });
+    start.addEventListener("click", () => startConversationWith(user.uuid).catch((e) => setStatus(e.message)));
+    list.append(
+      el("li", { "data-testid": "contact" }, [
+        el("img", { class: "avatar", src: user.avatar_url || "/demo/avatars/unknown.svg", alt: "" }),
+        el("span", { class: "name", text: user.name }),
+        start,
+      ]),
+    );
+  }
+  if (data.length === 0) list.append(el("li", { class: "hint", text: "Nobody by that name." }));
+}
+
+async function startConversationWith(userId) {
+  const { data } = await api("POST", "/conversations", { participant_uuid: userId });
+  $("contact-search").value = "";
+  $("contacts").replaceChildren();
+  await loadInbox();
+  await openConversation(data.uuid);
 }
 
 async function toggleReaction(message, emoji, held) {
@@ -508,6 +591,15 @@ async function send(event) {
   const body = input.value;
   const attachments = state.pending;
   if (!state.open || (!body.trim() && !attachments.length)) return;
+  if (state.editing) {
+    try {
+      await saveEdit(body);
+      input.value = "";
+    } catch (error) {
+      setStatus(`edit failed: ${error.message}`);
+    }
+    return;
+  }
   input.value = "";
   // A send that failed keeps its client_message_id: sending the same text again in the same
   // conversation retries that message, which the server stores once even if the failed
@@ -746,6 +838,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("load-earlier").addEventListener("click", () => loadEarlier().catch((e) => setStatus(e.message)));
   $("archive").addEventListener("click", () => toggleArchive().catch((e) => setStatus(e.message)));
   $("block").addEventListener("click", () => toggleBlock().catch((e) => setStatus(e.message)));
+  $("clear").addEventListener("click", () => clearHistory().catch((e) => setStatus(e.message)));
+  $("contact-search").addEventListener("input", searchContacts);
   $("show-archived").addEventListener("change", () => loadInbox().catch((e) => setStatus(e.message)));
   loadUsers().catch((error) => setStatus(`cannot load users: ${error.message}`));
 });
