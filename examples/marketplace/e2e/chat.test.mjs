@@ -462,3 +462,55 @@ test("a buyer finds anyone by name, edits and deletes her message, clears the hi
   await buyerContext.close();
   await sellerContext.close();
 });
+
+test("a group of three: created from contacts, seen live by its members, who leave", async () => {
+  const contexts = [];
+  const open = async (user) => {
+    const context = await browser.newContext();
+    contexts.push(context);
+    return signIn(context, user);
+  };
+  const zoe = await open("buyer-zoe");
+  const ines = await open("seller-ines");
+  const renee = await open("seller-renee");
+
+  for (const name of ["ines", "renee"]) {
+    await zoe.page.fill('[data-testid="contact-search"]', name);
+    const contact = zoe.page.locator('[data-testid="contact"]').filter({ hasText: name === "ines" ? "Inés" : "Renée" });
+    await contact.locator('[data-testid="add-to-group"]').click();
+  }
+  assert.equal(await zoe.page.locator('[data-testid="group-member"]').count(), 2);
+  await zoe.page.fill("#group-title", "Scarves & mugs");
+  await zoe.page.click('[data-testid="create-group"]');
+  await zoe.page.locator("#chat-title").filter({ hasText: "Scarves & mugs" }).waitFor();
+  assert.match(await zoe.page.textContent("#chat-tag"), /^3 members: you, /);
+  await zoe.page.fill("#body", "Bundle deal for both of you?");
+  await zoe.page.click("#composer button[type=submit]");
+
+  // Both members see the group appear in their inbox and the message live.
+  for (const member of [ines, renee]) {
+    const row = member.page.locator('[data-testid="inbox-row"]').filter({ hasText: "Scarves & mugs" });
+    await row.waitFor();
+    await row.click();
+    await member.page.locator("#messages li .body").filter({ hasText: "Bundle deal" }).waitFor();
+    assert.equal(await member.page.locator('[data-testid="block"]').isVisible(), false, "no block button in a group");
+  }
+  await renee.page.fill("#body", "Deal!");
+  await renee.page.click("#composer button[type=submit]");
+  await ines.page.locator("#messages li .body").filter({ hasText: "Deal!" }).waitFor();
+  // Zoë's message shows, live, that both members have it and have read it.
+  await zoe.page.locator("#messages li.mine .time").filter({ hasText: "✓ 2 · read 2" }).waitFor();
+  await zoe.page.screenshot({ path: join(SHOTS, "11-group-of-three.png") });
+
+  // Renée leaves: the others see two members left, and the group leaves her inbox.
+  await renee.page.click('[data-testid="leave"]');
+  await renee.page.locator('[data-testid="inbox-row"]').filter({ hasText: "Scarves & mugs" }).waitFor({ state: "detached" });
+  await zoe.page.locator("#chat-tag").filter({ hasText: /^2 members: / }).waitFor();
+  assert.doesNotMatch(await zoe.page.textContent("#chat-tag"), /Renée/);
+
+  for (const user of [zoe, ines, renee]) {
+    assert.deepEqual(user.errors, []);
+    assert.deepEqual(user.consoleErrors, []);
+  }
+  for (const context of contexts) await context.close();
+});

@@ -23,6 +23,8 @@ const state = {
   blocked: new Set(), // the user ids the signed-in user has blocked
   editing: null, // the caller's own message the composer is editing
   contactTimer: null,
+  groupDraft: new Map(), // user id -> name: the members of a group being made
+  watermarks: new Map(), // in the open group: user id -> {read, delivered} seqs, kept live
 };
 
 const TITLE = "Marketplace chat demo";
@@ -84,6 +86,10 @@ function displayOf(conversation) {
 }
 
 function tagLabel(conversation) {
+  if (conversation.kind === "group" && conversation.participants) {
+    const names = conversation.participants.map((p) => (p.uuid === state.me ? "you" : p.name));
+    return `${names.length} members: ${names.join(", ")}`;
+  }
   if (!conversation.taggable_type) return "";
   const kind = conversation.taggable_type.split("\\").pop();
   return `About ${kind} #${conversation.taggable_id}`;
@@ -273,6 +279,9 @@ async function openConversation(uuid) {
   cancelReply();
   const { data } = await api("GET", `/conversations/${uuid}`);
   state.open = data;
+  state.watermarks = new Map(
+    data.participants.map((p) => [p.uuid, { read: p.pivot.last_read_seq, delivered: p.pivot.last_read_seq }]),
+  );
   const { name, avatar } = displayOf(data);
   $("chat-title").textContent = name;
   $("chat-tag").textContent = tagLabel(data);
@@ -314,7 +323,13 @@ function tickOf(message) {
   if (message.status === "read") return "✓✓ read";
   if (message.status === "delivered") return "✓✓";
   if (message.status === "sent") return "✓";
-  if (message.delivered_count !== undefined) return `✓ ${message.delivered_count} · read ${message.read_count}`;
+  if (message.delivered_count !== undefined) {
+    // The counts the message came with, moved on by the receipts heard since.
+    const others = [...state.watermarks.entries()].filter(([user]) => user !== state.me).map(([, mark]) => mark);
+    const read = Math.max(message.read_count, others.filter((mark) => mark.read >= message.seq).length);
+    const delivered = Math.max(message.delivered_count, others.filter((mark) => mark.delivered >= message.seq).length);
+    return `✓ ${Math.max(delivered, read)} · read ${read}`;
+  }
   return "";
 }
 
@@ -538,15 +553,61 @@ async function loadContacts() {
   for (const user of data) {
     const start = el("button", { type: "button", text: "Message", "data-testid": "message-contact" });
     start.addEventListener("click", () => startConversationWith(user.uuid).catch((e) => setStatus(e.message)));
+    const add = el("button", { type: "button", text: "+ Group", "data-testid": "add-to-group", title: `Add ${user.name} to a new group` });
+    add.addEventListener("click", () => addToGroupDraft(user));
     list.append(
       el("li", { "data-testid": "contact" }, [
         el("img", { class: "avatar", src: user.avatar_url || "/demo/avatars/unknown.svg", alt: "" }),
         el("span", { class: "name", text: user.name }),
-        start,
+        el("span", { class: "actions" }, [start, add]),
       ]),
     );
   }
   if (data.length === 0) list.append(el("li", { class: "hint", text: "Nobody by that name." }));
+}
+
+function addToGroupDraft(user) {
+  state.groupDraft.set(user.uuid, user.name);
+  renderGroupDraft();
+  $("group-title").focus();
+}
+
+function renderGroupDraft() {
+  const members = $("group-members");
+  members.replaceChildren();
+  for (const [uuid, name] of state.groupDraft) {
+    const remove = el("button", { type: "button", text: "×", "aria-label": `Remove ${name}` });
+    remove.addEventListener("click", () => {
+      state.groupDraft.delete(uuid);
+      renderGroupDraft();
+    });
+    members.append(el("span", { class: "chip", "data-testid": "group-member" }, [name, remove]));
+  }
+  $("group-builder").hidden = state.groupDraft.size === 0;
+}
+
+async function createGroup(event) {
+  event.preventDefault();
+  const title = $("group-title").value.trim();
+  if (!title || state.groupDraft.size === 0) return;
+  const { data } = await api("POST", "/conversations/groups", { participant_uuids: [...state.groupDraft.keys()], title });
+  state.groupDraft.clear();
+  renderGroupDraft();
+  $("group-title").value = "";
+  $("contact-search").value = "";
+  $("contacts").replaceChildren();
+  await loadInbox();
+  await openConversation(data.uuid);
+}
+
+async function leaveGroup() {
+  if (!state.open || state.open.kind !== "group") return;
+  await api("DELETE", `/conversations/${state.open.uuid}/participants/${encodeURIComponent(state.me)}`);
+  state.open = null;
+  $("chat-window").hidden = true;
+  $("chat-empty").hidden = false;
+  $("app").classList.remove("chat-open");
+  await loadInbox();
 }
 
 async function startConversationWith(userId) {
@@ -564,6 +625,14 @@ async function toggleReaction(message, emoji, held) {
 }
 
 /// Own messages up to `seq` moved on: delivered or read by the other side.
+/// A receipt in the open group: `user` has read or received up to `seq`.
+function advanceWatermark(user, seq, read) {
+  const mark = state.watermarks.get(user) || { read: 0, delivered: 0 };
+  if (read) mark.read = Math.max(mark.read, seq);
+  mark.delivered = Math.max(mark.delivered, seq);
+  state.watermarks.set(user, mark);
+}
+
 function advanceTicks(seq, status) {
   const rank = { sent: 0, delivered: 1, read: 2 };
   let changed = false;
@@ -670,6 +739,7 @@ function openCounterpart() {
 }
 
 function renderBlock() {
+  $("leave").hidden = !state.open || state.open.kind !== "group";
   const other = openCounterpart();
   $("block").hidden = !other;
   const blocked = Boolean(other && state.blocked.has(other.uuid));
@@ -787,6 +857,7 @@ async function handleEvent(event) {
     case "conversation.updated":
       if (state.open && event.conversation_uuid === state.open.uuid && event.data && event.data.participants) {
         state.open = event.data;
+        $("chat-tag").textContent = tagLabel(state.open);
         renderMessages(false);
       }
       await loadInbox();
@@ -795,15 +866,19 @@ async function handleEvent(event) {
       if (state.open && event.conversation_uuid === state.open.uuid) {
         const reader = state.open.participants.find((p) => p.uuid === event.data.user);
         if (reader) reader.pivot.last_read_seq = Math.max(reader.pivot.last_read_seq, event.data.seq);
+        advanceWatermark(event.data.user, event.data.seq, true);
         if (event.data.user !== state.me && state.open.kind === "direct") advanceTicks(event.data.seq, "read");
         renderMessages(false);
       }
       break;
     case "conversation.delivered":
-      if (state.open && event.conversation_uuid === state.open.uuid && state.open.kind === "direct") {
+      if (state.open && event.conversation_uuid === state.open.uuid) {
         for (const receipt of event.data.receipts) {
-          if (receipt.user !== state.me) advanceTicks(receipt.seq, "delivered");
+          if (receipt.user === state.me) continue;
+          if (state.open.kind === "direct") advanceTicks(receipt.seq, "delivered");
+          else advanceWatermark(receipt.user, receipt.seq, false);
         }
+        if (state.open.kind === "group") renderMessages(false);
       }
       break;
     case "message.reactions":
@@ -840,6 +915,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("block").addEventListener("click", () => toggleBlock().catch((e) => setStatus(e.message)));
   $("clear").addEventListener("click", () => clearHistory().catch((e) => setStatus(e.message)));
   $("contact-search").addEventListener("input", searchContacts);
+  $("group-builder").addEventListener("submit", (event) => createGroup(event).catch((e) => setStatus(e.message)));
+  $("leave").addEventListener("click", () => leaveGroup().catch((e) => setStatus(e.message)));
   $("show-archived").addEventListener("change", () => loadInbox().catch((e) => setStatus(e.message)));
   loadUsers().catch((error) => setStatus(`cannot load users: ${error.message}`));
 });
