@@ -18,6 +18,7 @@ mkdirSync(SHOTS, { recursive: true });
 let server;
 let browser;
 let base;
+let serverArgs; // [port, data directory]: a restart reuses both
 
 function freePort() {
   return new Promise((ok, fail) => {
@@ -43,15 +44,28 @@ async function waitForServer(url) {
   throw new Error(`server at ${url} did not start`);
 }
 
-before(async () => {
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  const dataDir = mkdtempSync(join(tmpdir(), "marketplace-data-"));
+/// Starts the example server on the run's port and data directory.
+async function startServer() {
+  const [port, dataDir] = serverArgs;
   const env = { ...process.env };
   delete env.DATABASE_URL; // the browser test runs on the default store (sled)
   env.MARKETPLACE_NOTIFY_AFTER = "1"; // notifications after a second unread, not 30
   server = spawn(BIN, ["--addr", `127.0.0.1:${port}`, "--data-dir", dataDir], { env, stdio: ["ignore", "inherit", "inherit"] });
   await waitForServer(`${base}/demo/users`);
+}
+
+/// Stops the server (SIGINT, as an operator would) and waits until the process is gone.
+async function stopServer() {
+  const exited = new Promise((ok) => server.once("exit", ok));
+  server.kill("SIGINT");
+  await exited;
+}
+
+before(async () => {
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  serverArgs = [port, mkdtempSync(join(tmpdir(), "marketplace-data-"))];
+  await startServer();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
@@ -176,7 +190,8 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
   await seller.page.locator("#messages li .body").filter({ hasText: "Or call me: [hidden]" }).waitFor();
   assert.equal(await seller.page.locator("#messages li .body").filter({ hasText: "612" }).count(), 0);
 
-  // A send whose answer is lost (it reached the server) and is sent again is one message.
+  // A send whose answer is lost (it reached the server) is retried by the client's queue
+  // with the same client_message_id: one message.
   await buyer.page.route("**/api/v1/chat/conversations/*/messages", async (route) => {
     if (route.request().method() !== "POST") return route.continue();
     await route.fetch();
@@ -184,10 +199,8 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
   });
   await buyer.page.fill("#body", "Sent once, answered never");
   await buyer.page.click("#composer button[type=submit]");
-  await buyer.page.locator("#status").filter({ hasText: "send failed" }).waitFor();
+  await buyer.page.locator("#status").filter({ hasText: "retrying" }).waitFor();
   await buyer.page.unroute("**/api/v1/chat/conversations/*/messages");
-  assert.equal(await buyer.page.inputValue("#body"), "Sent once, answered never");
-  await buyer.page.click("#composer button[type=submit]");
   await buyer.page.locator("#messages li .body").filter({ hasText: "Sent once, answered never" }).waitFor();
   const once = seller.page.locator("#messages li .body").filter({ hasText: "Sent once, answered never" });
   await once.first().waitFor();
@@ -249,7 +262,13 @@ test("a user of the other platform sees only that platform", async () => {
   assert.equal(await guest.page.locator('[data-testid="inbox-row"]').count(), 0);
   // The platform key is what the chat API checks: without it, a 401 naming the header.
   const status = await guest.page.evaluate(async () => {
-    const response = await fetch("/api/v1/chat/conversations", { headers: { Authorization: `Bearer ${state.token}` } });
+    const login = await fetch("/demo/login", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ user_id: "guest-tomas" }),
+    });
+    const { token } = await login.json();
+    const response = await fetch("/api/v1/chat/conversations", { headers: { Authorization: `Bearer ${token}` } });
     return [response.status, (await response.json()).message];
   });
   assert.equal(status[0], 401);
@@ -513,4 +532,49 @@ test("a group of three: created from contacts, seen live by its members, who lea
     assert.deepEqual(user.consoleErrors, []);
   }
   for (const context of contexts) await context.close();
+});
+
+test("the page recovers from a server restart by itself, and a message sent while it was down arrives once", async () => {
+  const buyerContext = await browser.newContext();
+  const sellerContext = await browser.newContext();
+  const buyer = await signIn(buyerContext, "buyer-ana");
+  const seller = await signIn(sellerContext, "seller-renee");
+  await buyer.page.click('button[data-order="1002"]');
+  await buyer.page.waitForSelector("#chat-window:not([hidden])");
+  await buyer.page.fill("#body", "Before the restart: is the bookshelf oak?");
+  await buyer.page.click("#composer button[type=submit]");
+  const row = seller.page.locator('[data-testid="inbox-row"]').filter({ hasText: "Ana Souza" });
+  await row.click();
+  await seller.page.locator("#messages li .body").filter({ hasText: "Before the restart" }).waitFor();
+
+  // The server goes away (its tokens with it); the buyer writes anyway.
+  await stopServer();
+  await buyer.page.locator("#status").filter({ hasText: "reconnecting" }).waitFor();
+  await buyer.page.fill("#body", "Sent while the server was down");
+  await buyer.page.click("#composer button[type=submit]");
+  await buyer.page.locator("#status").filter({ hasText: "retrying" }).waitFor();
+  assert.equal(await buyer.page.inputValue("#body"), "", "the queue holds it, not the text box");
+
+  // Back up: both tabs sign in again and reconnect without a reload; the message is stored
+  // and shown once on both sides.
+  await startServer();
+  const offline = (page) => page.locator("#messages li .body").filter({ hasText: "Sent while the server was down" });
+  await offline(seller.page).waitFor({ timeout: 60000 });
+  await offline(buyer.page).waitFor({ timeout: 60000 });
+  for (const page of [buyer.page, seller.page]) {
+    await page.waitForFunction(() => document.querySelector("#status").textContent === "live", null, { timeout: 60000 });
+  }
+  await seller.page.waitForTimeout(500);
+  assert.equal(await offline(seller.page).count(), 1, "stored once");
+  assert.equal(await offline(buyer.page).count(), 1);
+  // And the conversation goes on live.
+  await seller.page.fill("#body", "Back online: yes, solid oak.");
+  await seller.page.click("#composer button[type=submit]");
+  await buyer.page.locator("#messages li .body").filter({ hasText: "Back online" }).waitFor();
+  await buyer.page.screenshot({ path: join(SHOTS, "12-after-a-restart.png") });
+
+  assert.deepEqual(buyer.errors, []);
+  assert.deepEqual(seller.errors, []);
+  await buyerContext.close();
+  await sellerContext.close();
 });

@@ -128,6 +128,7 @@ pub fn app(services: ChatServices, config: &HostConfig) -> Host {
     let router = Router::new()
         .route("/", get(index))
         .route("/static/app.js", get(script))
+        .route("/static/chat-client.js", get(client_module))
         .route("/static/style.css", get(style))
         .route("/demo/users", get(users))
         .route("/demo/login", post(login))
@@ -191,6 +192,10 @@ async fn index() -> Response {
 
 async fn script() -> Response {
     asset("text/javascript; charset=utf-8", include_str!("../static/app.js"))
+}
+
+async fn client_module() -> Response {
+    asset("text/javascript; charset=utf-8", include_str!("../static/chat-client.js"))
 }
 
 async fn style() -> Response {

@@ -1,15 +1,14 @@
 // Marketplace chat demo page. Plain JavaScript, no build step.
 // Every piece of user text is put on the page with textContent, never as HTML.
-"use strict";
+// Everything it sends to the chat goes through the client module a host could copy.
+import { ChatClient } from "./chat-client.js";
 
 const API = "/api/v1/chat";
 const ORDER_TYPE = "App\\Models\\Order";
 const state = {
-  token: null,
-  platformKey: null, // the platform's public key: X-PUBLIC-KEY on every chat request
+  client: null, // the ChatClient of the signed-in user: token, platform key, socket, send queue
   users: [],
   me: null,
-  socket: null,
   inbox: [],
   open: null, // the open conversation resource
   messages: [], // ascending by seq
@@ -19,7 +18,6 @@ const state = {
   pending: [], // uploads the next message carries (attachment resources)
   files: new Map(), // attachment uuid -> object URL of its downloaded bytes
   notificationTimer: null,
-  failedSend: null, // {conversation, body, clientMessageId} of the last send that failed
   blocked: new Set(), // the user ids the signed-in user has blocked
   editing: null, // the caller's own message the composer is editing
   contactTimer: null,
@@ -55,13 +53,15 @@ function el(tag, props = {}, children = []) {
   return node;
 }
 
+/// A call of the chat API (through the client: a 401 signs in again), or of the demo's own
+/// routes under /demo.
 async function api(method, path, body) {
-  const response = await fetch(path.startsWith("/demo") ? path : API + path, {
+  if (!path.startsWith("/demo")) return state.client.request(method, path, body);
+  const response = await fetch(path, {
     method,
     headers: {
       "Content-Type": "application/json",
-      ...(state.token ? { Authorization: `Bearer ${state.token}` } : {}),
-      ...(state.platformKey ? { "X-PUBLIC-KEY": state.platformKey } : {}),
+      ...(state.client && state.client.token ? { Authorization: `Bearer ${state.client.token}` } : {}),
     },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
@@ -120,8 +120,8 @@ async function loadUsers() {
 async function login(userId) {
   clearInterval(state.notificationTimer);
   state.notificationTimer = null;
-  if (state.socket) state.socket.close();
-  state.socket = null;
+  if (state.client) state.client.close();
+  state.client = null;
   state.open = null;
   $("chat-window").hidden = true;
   $("chat-empty").hidden = false;
@@ -131,18 +131,25 @@ async function login(userId) {
     $("platform").textContent = "";
     return;
   }
-  state.token = null;
-  state.platformKey = null;
-  const { token, platform_key: platformKey } = await api("POST", "/demo/login", { user_id: userId });
-  state.token = token;
-  state.platformKey = platformKey;
+  const client = new ChatClient({
+    apiBase: API,
+    login: async () => {
+      const { token, platform_key: platformKey } = await api("POST", "/demo/login", { user_id: userId });
+      return { token, platformKey };
+    },
+    onEvent: (event) => handleEvent(event).catch((error) => setStatus(`event error: ${error.message}`)),
+    onStatus: setStatus,
+    onReconnect: resync,
+  });
+  state.client = client;
+  await client.signIn();
   const user = state.users.find((u) => u.id === userId);
   $("platform").textContent = user ? `on ${user.platform}` : "";
   state.me = userId;
   sessionStorage.setItem("demo-user", userId);
   $("app").hidden = false;
   await Promise.all([loadOrders(), loadInbox(), loadNotifications(), loadBlocks()]);
-  connect();
+  client.connect();
   state.notificationTimer = setInterval(
     () => loadNotifications().catch((e) => setStatus(e.message)),
     NOTIFICATION_POLL_MS,
@@ -152,7 +159,7 @@ async function login(userId) {
 // ---- notifications (the demo's stand-in for e-mail) ----
 
 async function loadNotifications() {
-  if (!state.token) return;
+  if (!state.client) return;
   const { data } = await api("GET", "/demo/notifications");
   const list = $("notifications");
   list.replaceChildren(
@@ -413,7 +420,7 @@ async function attachmentUrl(attachment) {
   const known = state.files.get(attachment.uuid);
   if (known) return known;
   const response = await fetch(attachment.url, {
-    headers: { Authorization: `Bearer ${state.token}`, "X-PUBLIC-KEY": state.platformKey },
+    headers: { Authorization: `Bearer ${state.client.token}`, "X-PUBLIC-KEY": state.client.platformKey },
   });
   if (!response.ok) throw new Error(`${response.status}: download failed`);
   const url = URL.createObjectURL(await response.blob());
@@ -455,8 +462,8 @@ function uploadFile(file) {
   progress.value = 0;
   const request = new XMLHttpRequest();
   request.open("POST", `${API}/conversations/${state.open.uuid}/attachments?name=${encodeURIComponent(file.name)}`);
-  request.setRequestHeader("Authorization", `Bearer ${state.token}`);
-  request.setRequestHeader("X-PUBLIC-KEY", state.platformKey);
+  request.setRequestHeader("Authorization", `Bearer ${state.client.token}`);
+  request.setRequestHeader("X-PUBLIC-KEY", state.client.platformKey);
   request.upload.addEventListener("progress", (event) => {
     if (event.lengthComputable) progress.value = Math.round((100 * event.loaded) / event.total);
   });
@@ -670,32 +677,22 @@ async function send(event) {
     return;
   }
   input.value = "";
-  // A send that failed keeps its client_message_id: sending the same text again in the same
-  // conversation retries that message, which the server stores once even if the failed
-  // attempt reached it.
-  const failed = state.failedSend;
-  const retrying = failed && failed.conversation === state.open.uuid && failed.body === body;
-  const clientMessageId = retrying
-    ? failed.clientMessageId
-    : crypto.randomUUID
-      ? crypto.randomUUID()
-      : String(Date.now() + Math.random());
+  // The client's queue keeps the message's client_message_id and retries it until the server
+  // acknowledges it (offline, a restart, a lost answer): it is stored once, whatever happens.
   const conversation = state.open.uuid;
+  const payload = {
+    body,
+    ...(state.replyTo ? { reply_to: state.replyTo.uuid } : {}),
+    ...(attachments.length ? { attachment_ids: attachments.map((a) => a.uuid) } : {}),
+  };
+  cancelReply();
+  state.pending = [];
+  renderPending();
   try {
-    const { data } = await api("POST", `/conversations/${state.open.uuid}/messages`, {
-      body,
-      client_message_id: clientMessageId,
-      ...(state.replyTo ? { reply_to: state.replyTo.uuid } : {}),
-      ...(attachments.length ? { attachment_ids: attachments.map((a) => a.uuid) } : {}),
-    });
-    state.failedSend = null;
-    cancelReply();
-    state.pending = [];
-    renderPending();
-    addMessage(data);
+    addMessage(await state.client.send(conversation, payload));
   } catch (error) {
-    state.failedSend = { conversation, body, clientMessageId };
-    input.value = body;
+    // Refused (not retried): the text comes back so that nothing typed is lost.
+    if (!input.value) input.value = body;
     setStatus(`send failed: ${error.message}`);
   }
 }
@@ -805,37 +802,18 @@ function setStatus(text) {
   $("status").textContent = text;
 }
 
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  // Browsers cannot set headers on a WebSocket: the token and the platform key go in the query.
-  const query = `token=${encodeURIComponent(state.token)}&public_key=${encodeURIComponent(state.platformKey)}`;
-  const socket = new WebSocket(`${scheme}://${location.host}${API}/ws?${query}`);
-  state.socket = socket;
-  socket.addEventListener("open", () => setStatus("live"));
-  socket.addEventListener("close", () => {
-    if (state.socket !== socket) return;
-    setStatus("reconnecting…");
-    setTimeout(() => state.token && connect() && resync(), 2000);
-  });
-  socket.addEventListener("message", (frame) => {
-    let event;
-    try {
-      event = JSON.parse(frame.data);
-    } catch {
-      return;
-    }
-    handleEvent(event).catch((error) => setStatus(`event error: ${error.message}`));
-  });
-  return true;
-}
-
+/// After a reconnect or a `resync`: the inbox again, and every message of the open
+/// conversation after the newest one shown (all pages).
 async function resync() {
   await loadInbox();
   if (state.open) {
+    const conversation = state.open.uuid;
     const last = state.messages[state.messages.length - 1];
-    const after = last ? last.seq : 0;
-    const page = await api("GET", `/conversations/${state.open.uuid}/messages?after=${after}&limit=100`);
-    page.data.forEach(addMessage);
+    const missed = await state.client.messagesAfter(conversation, last ? last.seq : 0);
+    if (state.open && state.open.uuid === conversation) {
+      missed.forEach(addMessage);
+      await markRead();
+    }
   }
 }
 
