@@ -296,6 +296,12 @@ pub struct ConversationResource {
     #[serde(serialize_with = "timestamp::serialize_option")]
     #[schema(value_type = Option<String>, format = DateTime, required = true, example = "2025-10-15T10:30:00.000000Z")]
     pub last_message_at: Option<DateTime<Utc>>,
+    /// What the inbox is ordered by (newest first, then `uuid` descending): the newest
+    /// message's time, which edits, deletes, reads and reactions do not move (a client
+    /// updating its inbox from `conversation.updated` sorts by it).
+    #[serde(serialize_with = "timestamp::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2025-10-15T10:30:00.000000Z")]
+    pub last_activity_at: DateTime<Utc>,
     /// Whether the caller archived it.
     pub is_archived: bool,
     /// The caller's unread messages.
@@ -349,6 +355,7 @@ impl ConversationResource {
             taggable_id: conversation.tag.as_ref().map(|tag| (&tag.taggable_id).into()),
             last_message_text: last.map(|last| last.text.clone()),
             last_message_at: last.map(|last| last.at),
+            last_activity_at: conversation.last_activity_at,
             is_archived: me.is_some_and(|me| me.is_archived),
             unread_count: me.map_or(0, |me| me.unread_count),
             created_at: conversation.created_at,

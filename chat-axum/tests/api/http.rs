@@ -8,11 +8,12 @@ use serde_json::{Value, json};
 
 use crate::common::{EXPLODING_USER, TestApp, assert_timestamp, keys, token};
 
-const CONVERSATION_KEYS: [&str; 13] = [
+const CONVERSATION_KEYS: [&str; 14] = [
     "counterpart",
     "created_at",
     "is_archived",
     "kind",
+    "last_activity_at",
     "last_message_at",
     "last_message_text",
     "participants",

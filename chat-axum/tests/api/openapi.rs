@@ -123,6 +123,7 @@ async fn the_document_describes_the_resources_of_the_contract() {
         "taggable_id",
         "last_message_text",
         "last_message_at",
+        "last_activity_at",
         "is_archived",
         "unread_count",
         "created_at",

@@ -195,7 +195,10 @@ async fn script() -> Response {
 }
 
 async fn client_module() -> Response {
-    asset("text/javascript; charset=utf-8", include_str!("../static/chat-client.js"))
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../static/chat-client.js"),
+    )
 }
 
 async fn style() -> Response {

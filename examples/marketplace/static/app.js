@@ -235,12 +235,32 @@ async function loadInbox() {
   const { data } = await api("GET", `/conversations?archived=${archived}&limit=50`);
   state.inbox = data;
   renderInbox();
-  // The tab says how many messages wait, as chat apps do.
-  const unread = data.reduce((sum, conversation) => sum + conversation.unread_count, 0);
-  document.title = unread > 0 ? `(${unread}) ${TITLE}` : TITLE;
+}
+
+/// A conversation resource from a live event (the recipient's own view) put in its place:
+/// the inbox is updated from the event itself, not fetched again.
+function upsertInboxRow(conversation) {
+  const rows = state.inbox.filter((row) => row.uuid !== conversation.uuid);
+  if (state.open && state.open.uuid === conversation.uuid && conversation.unread_count > 0) {
+    // Open on screen: what arrived is read (the read receipt follows).
+    conversation.unread_count = 0;
+    markRead().catch((e) => setStatus(e.message));
+  }
+  const mine = conversation.participants.some((p) => p.uuid === state.me);
+  if (mine && conversation.is_archived === $("show-archived").checked) rows.push(conversation);
+  const key = (row) => [row.last_activity_at, row.uuid];
+  rows.sort((a, b) => {
+    const [x, y] = [key(a), key(b)];
+    return x[0] === y[0] ? (x[1] < y[1] ? 1 : -1) : x[0] < y[0] ? 1 : -1;
+  });
+  state.inbox = rows;
+  renderInbox();
 }
 
 function renderInbox() {
+  // The tab says how many messages wait, as chat apps do.
+  const unread = state.inbox.reduce((sum, conversation) => sum + conversation.unread_count, 0);
+  document.title = unread > 0 ? `(${unread}) ${TITLE}` : TITLE;
   const list = $("inbox");
   list.replaceChildren();
   for (const conversation of state.inbox) {
@@ -658,7 +678,10 @@ async function markRead() {
   if (!last) return;
   await api("POST", `/conversations/${state.open.uuid}/read`, { up_to_seq: last.seq });
   const row = state.inbox.find((c) => c.uuid === state.open.uuid);
-  if (row) row.unread_count = 0;
+  if (row && row.unread_count > 0) {
+    row.unread_count = 0;
+    renderInbox();
+  }
 }
 
 async function send(event) {
@@ -838,7 +861,8 @@ async function handleEvent(event) {
         $("chat-tag").textContent = tagLabel(state.open);
         renderMessages(false);
       }
-      await loadInbox();
+      if (event.data && event.data.participants) upsertInboxRow(event.data);
+      else await loadInbox();
       break;
     case "conversation.read":
       if (state.open && event.conversation_uuid === state.open.uuid) {
