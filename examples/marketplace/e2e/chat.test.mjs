@@ -527,6 +527,23 @@ test("a group of three: created from contacts, seen live by its members, who lea
   await zoe.page.locator("#chat-tag").filter({ hasText: /^2 members: / }).waitFor();
   assert.doesNotMatch(await zoe.page.textContent("#chat-tag"), /Renée/);
 
+  // Zoë adds José from contacts while the group is open; he sees it in his inbox.
+  const jose = await open("buyer-jose");
+  await zoe.page.fill('[data-testid="contact-search"]', "jose");
+  await zoe.page.locator('[data-testid="contact"]').filter({ hasText: "José" }).locator('[data-testid="add-here"]').click();
+  await zoe.page.locator("#chat-tag").filter({ hasText: /^3 members: .*José Núñez/ }).waitFor();
+  await jose.page.locator('[data-testid="inbox-row"]').filter({ hasText: "Scarves & mugs" }).waitFor();
+
+  // Searching her conversations by title narrows the inbox; clearing the box brings all back.
+  const rows = zoe.page.locator('[data-testid="inbox-row"]');
+  const all = await rows.count();
+  assert.ok(all >= 2, `the group and the direct conversation: ${all}`);
+  await zoe.page.fill('[data-testid="inbox-search"]', "mugs");
+  await zoe.page.waitForFunction(() => document.querySelectorAll('[data-testid="inbox-row"]').length === 1);
+  assert.match(await rows.first().textContent(), /Scarves & mugs/);
+  await zoe.page.fill('[data-testid="inbox-search"]', "");
+  await zoe.page.waitForFunction((count) => document.querySelectorAll('[data-testid="inbox-row"]').length === count, all);
+
   for (const user of [zoe, ines, renee]) {
     assert.deepEqual(user.errors, []);
     assert.deepEqual(user.consoleErrors, []);

@@ -23,6 +23,8 @@ const state = {
   contactTimer: null,
   groupDraft: new Map(), // user id -> name: the members of a group being made
   watermarks: new Map(), // in the open group: user id -> {read, delivered} seqs, kept live
+  searching: false, // the inbox shows search results
+  searchTimer: null,
 };
 
 const TITLE = "Marketplace chat demo";
@@ -231,8 +233,26 @@ async function contactSeller(order) {
 // ---- inbox ----
 
 async function loadInbox() {
+  if (state.searching) return searchInbox();
   const archived = $("show-archived").checked ? "true" : "false";
   const { data } = await api("GET", `/conversations?archived=${archived}&limit=50`);
+  state.inbox = data;
+  renderInbox();
+}
+
+function onInboxSearch() {
+  clearTimeout(state.searchTimer);
+  state.searchTimer = setTimeout(() => {
+    state.searching = Boolean($("inbox-search").value.trim());
+    loadInbox().catch((e) => setStatus(e.message));
+  }, 250);
+}
+
+/// The caller's conversations whose title or other participant's name matches.
+async function searchInbox() {
+  const query = $("inbox-search").value.trim();
+  const { data } = await api("GET", `/conversations/search?q=${encodeURIComponent(query)}`);
+  if ($("inbox-search").value.trim() !== query) return; // a newer search is on its way
   state.inbox = data;
   renderInbox();
 }
@@ -247,7 +267,8 @@ function upsertInboxRow(conversation) {
     markRead().catch((e) => setStatus(e.message));
   }
   const mine = conversation.participants.some((p) => p.uuid === state.me);
-  if (mine && conversation.is_archived === $("show-archived").checked) rows.push(conversation);
+  const listed = state.searching ? rows.length < state.inbox.length : conversation.is_archived === $("show-archived").checked;
+  if (mine && listed) rows.push(conversation);
   const key = (row) => [row.last_activity_at, row.uuid];
   rows.sort((a, b) => {
     const [x, y] = [key(a), key(b)];
@@ -582,11 +603,18 @@ async function loadContacts() {
     start.addEventListener("click", () => startConversationWith(user.uuid).catch((e) => setStatus(e.message)));
     const add = el("button", { type: "button", text: "+ Group", "data-testid": "add-to-group", title: `Add ${user.name} to a new group` });
     add.addEventListener("click", () => addToGroupDraft(user));
+    const actions = [start, add];
+    const group = state.open && state.open.kind === "group" ? state.open : null;
+    if (group && !group.participants.some((p) => p.uuid === user.uuid)) {
+      const here = el("button", { type: "button", text: "Add here", "data-testid": "add-here", title: `Add ${user.name} to ${group.title}` });
+      here.addEventListener("click", () => addToOpenGroup(user.uuid).catch((e) => setStatus(e.message)));
+      actions.push(here);
+    }
     list.append(
       el("li", { "data-testid": "contact" }, [
         el("img", { class: "avatar", src: user.avatar_url || "/demo/avatars/unknown.svg", alt: "" }),
         el("span", { class: "name", text: user.name }),
-        el("span", { class: "actions" }, [start, add]),
+        el("span", { class: "actions" }, actions),
       ]),
     );
   }
@@ -625,6 +653,14 @@ async function createGroup(event) {
   $("contacts").replaceChildren();
   await loadInbox();
   await openConversation(data.uuid);
+}
+
+async function addToOpenGroup(userId) {
+  const { data } = await api("POST", `/conversations/${state.open.uuid}/participants`, { participant_uuids: [userId] });
+  state.open = data;
+  $("chat-tag").textContent = tagLabel(data);
+  $("contact-search").value = "";
+  $("contacts").replaceChildren();
 }
 
 async function leaveGroup() {
@@ -917,6 +953,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("block").addEventListener("click", () => toggleBlock().catch((e) => setStatus(e.message)));
   $("clear").addEventListener("click", () => clearHistory().catch((e) => setStatus(e.message)));
   $("contact-search").addEventListener("input", searchContacts);
+  $("inbox-search").addEventListener("input", onInboxSearch);
   $("group-builder").addEventListener("submit", (event) => createGroup(event).catch((e) => setStatus(e.message)));
   $("leave").addEventListener("click", () => leaveGroup().catch((e) => setStatus(e.message)));
   $("show-archived").addEventListener("change", () => loadInbox().catch((e) => setStatus(e.message)));
