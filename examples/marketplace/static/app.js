@@ -43,6 +43,15 @@ const QUICK_REACTIONS = ["👍", "❤️", "😂"];
 
 const $ = (id) => document.getElementById(id);
 
+/// Makes `item` (focusable) open conversation `uuid` on a click or on Enter.
+function opensConversation(item, uuid) {
+  const open = () => openConversation(uuid).catch((e) => setStatus(e.message));
+  item.addEventListener("click", open);
+  item.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") open();
+  });
+}
+
 function el(tag, props = {}, children = []) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
@@ -174,11 +183,7 @@ async function loadNotifications() {
         ...lines,
         el("small", { text: formatTime(mail.received_at) }),
       ]);
-      const open = () => openConversation(mail.conversation_uuid).catch((e) => setStatus(e.message));
-      item.addEventListener("click", open);
-      item.addEventListener("keydown", (event) => {
-        if (event.key === "Enter") open();
-      });
+      opensConversation(item, mail.conversation_uuid);
       return item;
     }),
   );
@@ -300,11 +305,7 @@ function renderInbox() {
     ]);
     if (state.open && state.open.uuid === conversation.uuid) row.classList.add("active");
     row.tabIndex = 0;
-    const open = () => openConversation(conversation.uuid).catch((e) => setStatus(e.message));
-    row.addEventListener("click", open);
-    row.addEventListener("keydown", (event) => {
-      if (event.key === "Enter") open();
-    });
+    opensConversation(row, conversation.uuid);
     list.append(row);
   }
   if (state.inbox.length === 0) {
