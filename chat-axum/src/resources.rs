@@ -6,7 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use chat_core::{ConversationKind, ConversationView, Participant, Profile, Stats, TaggableId, UserId};
+use chat_core::{ConversationKind, ConversationView, Participant, Profile, Role, Stats, TaggableId, UserId};
 use chrono::{DateTime, Utc};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
@@ -151,6 +151,19 @@ pub struct PivotResource {
     #[serde(serialize_with = "timestamp::serialize")]
     #[schema(value_type = String, format = DateTime, example = "2025-10-15T10:30:00.000000Z")]
     pub joined_at: DateTime<Utc>,
+    /// `owner` (a group's owner: removes others) or `member`.
+    pub role: RoleResource,
+}
+
+/// A participant's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleResource {
+    /// Owns the group: removes other members. Passes to the longest-standing member when
+    /// the owner leaves.
+    Owner,
+    /// Any other participant (both of a direct conversation).
+    Member,
 }
 
 impl From<&Participant> for PivotResource {
@@ -160,6 +173,10 @@ impl From<&Participant> for PivotResource {
             last_read_at: participant.last_read_at,
             last_read_seq: participant.last_read_seq,
             joined_at: participant.joined_at,
+            role: match participant.role {
+                Role::Owner => RoleResource::Owner,
+                Role::Member => RoleResource::Member,
+            },
         }
     }
 }

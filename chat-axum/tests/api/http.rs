@@ -99,7 +99,7 @@ async fn start_direct_answers_201_then_200_with_the_documented_resource() {
         assert_eq!(keys(participant), sorted(&expected));
         assert_eq!(
             keys(&participant["pivot"]),
-            ["joined_at", "last_read_at", "last_read_seq", "unread_count"]
+            ["joined_at", "last_read_at", "last_read_seq", "role", "unread_count"]
         );
         assert_timestamp(&participant["pivot"]["joined_at"]);
         assert_eq!(participant["pivot"]["last_read_seq"], 0);

@@ -534,6 +534,13 @@ test("a group of three: created from contacts, seen live by its members, who lea
   await zoe.page.locator("#chat-tag").filter({ hasText: /^3 members: .*José Núñez/ }).waitFor();
   await jose.page.locator('[data-testid="inbox-row"]').filter({ hasText: "Scarves & mugs" }).waitFor();
 
+  // The owner removes a member; a member sees no remove buttons.
+  await ines.page.locator("#chat-tag").filter({ hasText: /José Núñez/ }).waitFor();
+  assert.equal(await ines.page.locator('[data-testid="remove-member"]').count(), 0, "only the owner removes");
+  await zoe.page.locator('[data-testid="member"]').filter({ hasText: "José Núñez" }).locator('[data-testid="remove-member"]').click();
+  await zoe.page.locator("#chat-tag").filter({ hasText: /^2 members: / }).waitFor();
+  await jose.page.locator('[data-testid="inbox-row"]').filter({ hasText: "Scarves & mugs" }).waitFor({ state: "detached" });
+
   // Searching her conversations by title narrows the inbox; clearing the box brings all back.
   const rows = zoe.page.locator('[data-testid="inbox-row"]');
   const all = await rows.count();

@@ -660,6 +660,7 @@ async function addToOpenGroup(userId) {
   const { data } = await api("POST", `/conversations/${state.open.uuid}/participants`, { participant_uuids: [userId] });
   state.open = data;
   $("chat-tag").textContent = tagLabel(data);
+  renderMembers();
   $("contact-search").value = "";
   $("contacts").replaceChildren();
 }
@@ -795,7 +796,31 @@ function openCounterpart() {
   return state.open.counterpart;
 }
 
+/// A group's owner sees its other members with a button to remove each.
+function renderMembers() {
+  const list = $("members");
+  list.replaceChildren();
+  const group = state.open && state.open.kind === "group" ? state.open : null;
+  const me = group && group.participants.find((p) => p.uuid === state.me);
+  const owner = Boolean(me && me.pivot.role === "owner");
+  list.hidden = !owner || group.participants.length < 2;
+  if (!owner) return;
+  for (const member of group.participants.filter((p) => p.uuid !== state.me)) {
+    const remove = el("button", { type: "button", text: "Remove", "data-testid": "remove-member", "aria-label": `Remove ${member.name}` });
+    remove.addEventListener("click", () => removeMember(member.uuid).catch((e) => setStatus(e.message)));
+    list.append(el("li", { "data-testid": "member" }, [el("span", { text: member.name }), remove]));
+  }
+}
+
+async function removeMember(userId) {
+  const { data } = await api("DELETE", `/conversations/${state.open.uuid}/participants/${encodeURIComponent(userId)}`);
+  state.open = data;
+  $("chat-tag").textContent = tagLabel(data);
+  renderMembers();
+}
+
 function renderBlock() {
+  renderMembers();
   $("leave").hidden = !state.open || state.open.kind !== "group";
   const other = openCounterpart();
   $("block").hidden = !other;
@@ -896,6 +921,7 @@ async function handleEvent(event) {
       if (state.open && event.conversation_uuid === state.open.uuid && event.data && event.data.participants) {
         state.open = event.data;
         $("chat-tag").textContent = tagLabel(state.open);
+        renderMembers();
         renderMessages(false);
       }
       if (event.data && event.data.participants) upsertInboxRow(event.data);
