@@ -121,6 +121,9 @@ async function signIn(context, userId) {
   return { page, errors, consoleErrors };
 }
 
+/// A phone's screen for browser contexts.
+const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
+
 /// True when the page scrolls sideways: something is wider than the screen.
 function scrollsSideways(page) {
   return page.evaluate(() => {
@@ -309,8 +312,7 @@ test("a message left unread reaches the offline recipient's notifications panel"
 });
 
 test("on a 390 px phone the inbox and the conversation are two views, with no sideways scroll", async () => {
-  const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
-  const buyerContext = await browser.newContext(phone);
+  const buyerContext = await browser.newContext(PHONE);
   const buyer = await signIn(buyerContext, "buyer-ana");
   assert.equal(await scrollsSideways(buyer.page), false, "the inbox fits 390 px");
   assert.equal(await buyer.page.locator(".sidebar").isVisible(), true);
@@ -360,17 +362,22 @@ test("at 1280 px the inbox and the conversation sit side by side", async () => {
   await context.close();
 });
 
-test("a buyer reports a message and blocks the seller, who then cannot write to her", async () => {
-  const buyerContext = await browser.newContext();
-  const sellerContext = await browser.newContext();
-  const buyer = await signIn(buyerContext, "buyer-jose");
-  const seller = await signIn(sellerContext, "seller-ines");
+const BLOCK_CASES = [
+  { label: "at 1280 px", view: { viewport: { width: 1280, height: 800 } }, buyer: "buyer-jose", buyerName: "José Núñez", seller: "seller-ines", sellerName: "Inés Ramírez", order: "1003", shot: "9-buyer-reported-and-blocked.png" },
+  { label: "on a 390 px phone", view: PHONE, buyer: "guest-tomas", buyerName: "Tomás Ortega", seller: "host-lucia", sellerName: "Lucía Fernández", order: "2001", shot: "9b-phone-reported-and-blocked.png" },
+];
 
-  await buyer.page.click('button[data-order="1003"]');
+for (const c of BLOCK_CASES) test(`${c.label}: a buyer reports a message and blocks the seller, who then cannot write to her`, async () => {
+  const buyerContext = await browser.newContext(c.view);
+  const sellerContext = await browser.newContext(c.view);
+  const buyer = await signIn(buyerContext, c.buyer);
+  const seller = await signIn(sellerContext, c.seller);
+
+  await buyer.page.click(`button[data-order="${c.order}"]`);
   await buyer.page.waitForSelector("#chat-window:not([hidden])");
-  await buyer.page.fill("#body", "Is the wool scarf still for sale?");
+  await buyer.page.fill("#body", "Is it still available?");
   await buyer.page.click("#composer button[type=submit]");
-  const row = seller.page.locator('[data-testid="inbox-row"]').filter({ hasText: "José Núñez" });
+  const row = seller.page.locator('[data-testid="inbox-row"]').filter({ hasText: c.buyerName });
   await row.click();
   await seller.page.fill("#body", "Pay me by bank transfer outside the app and I'll give you a discount");
   await seller.page.click("#composer button[type=submit]");
@@ -388,9 +395,9 @@ test("a buyer reports a message and blocks the seller, who then cannot write to 
   // She blocks him: the header says so, and his next message is refused with a neutral reason.
   assert.equal(await buyer.page.textContent('[data-testid="block"]'), "Block");
   await buyer.page.click('[data-testid="block"]');
-  await buyer.page.locator('[data-testid="blocked-note"]').filter({ hasText: "You blocked Inés Ramírez" }).waitFor();
+  await buyer.page.locator('[data-testid="blocked-note"]').filter({ hasText: `You blocked ${c.sellerName}` }).waitFor();
   assert.equal(await buyer.page.textContent('[data-testid="block"]'), "Unblock");
-  await buyer.page.screenshot({ path: join(SHOTS, "9-buyer-reported-and-blocked.png") });
+  await buyer.page.screenshot({ path: join(SHOTS, c.shot) });
   await seller.page.fill("#body", "Hello? Still interested?");
   await seller.page.click("#composer button[type=submit]");
   const refusal = seller.page.locator("#status").filter({ hasText: "403" });
@@ -402,7 +409,7 @@ test("a buyer reports a message and blocks the seller, who then cannot write to 
   // A reload keeps the block (it is the server's), and unblocking lets him write again.
   await buyer.page.reload();
   await buyer.page.waitForFunction(() => document.querySelector("#status").textContent === "live");
-  await buyer.page.click('button[data-order="1003"]');
+  await buyer.page.click(`button[data-order="${c.order}"]`);
   await buyer.page.locator('[data-testid="blocked-note"]').waitFor();
   await buyer.page.click('[data-testid="block"]');
   await buyer.page.locator('[data-testid="blocked-note"]').waitFor({ state: "hidden" });
@@ -413,26 +420,32 @@ test("a buyer reports a message and blocks the seller, who then cannot write to 
   assert.deepEqual(buyer.errors, []);
   assert.deepEqual(seller.errors, []);
   assert.deepEqual(buyer.consoleErrors, []);
+  assert.equal(await scrollsSideways(buyer.page), false);
   await buyerContext.close();
   await sellerContext.close();
 });
 
-test("a buyer finds anyone by name, edits and deletes her message, clears the history; the tab counts unread", async () => {
-  const buyerContext = await browser.newContext();
-  const sellerContext = await browser.newContext();
+const CONTACT_CASES = [
+  { label: "at 1280 px", view: { viewport: { width: 1280, height: 800 } }, seller: "seller-ines", query: "ines", sellerName: "Inés Ramírez", shot: "10-buyer-cleared.png" },
+  { label: "on a 390 px phone", view: PHONE, seller: "seller-renee", query: "renee", sellerName: "Renée Côté", shot: "10b-phone-cleared.png" },
+];
+
+for (const c of CONTACT_CASES) test(`${c.label}: a buyer finds anyone by name, edits and deletes her message, clears the history; the tab counts unread`, async () => {
+  const buyerContext = await browser.newContext(c.view);
+  const sellerContext = await browser.newContext(c.view);
   const buyer = await signIn(buyerContext, "buyer-zoe");
-  const seller = await signIn(sellerContext, "seller-ines");
+  const seller = await signIn(sellerContext, c.seller);
 
   // Contacts: anyone of her platform, by name, accents folded; not the other platform's users.
-  await buyer.page.fill('[data-testid="contact-search"]', "ines");
-  const contact = buyer.page.locator('[data-testid="contact"]').filter({ hasText: "Inés Ramírez" });
+  await buyer.page.fill('[data-testid="contact-search"]', c.query);
+  const contact = buyer.page.locator('[data-testid="contact"]').filter({ hasText: c.sellerName });
   await contact.waitFor();
   await buyer.page.fill('[data-testid="contact-search"]', "lucia");
   await buyer.page.locator("#contacts li.hint").filter({ hasText: "Nobody by that name." }).waitFor();
-  await buyer.page.fill('[data-testid="contact-search"]', "ines");
+  await buyer.page.fill('[data-testid="contact-search"]', c.query);
   await contact.locator('[data-testid="message-contact"]').click();
   await buyer.page.waitForSelector("#chat-window:not([hidden])");
-  assert.equal(await buyer.page.textContent("#chat-title"), "Inés Ramírez");
+  assert.equal(await buyer.page.textContent("#chat-title"), c.sellerName);
   assert.equal(await buyer.page.textContent("#chat-tag"), "", "not about an order");
 
   await buyer.page.fill("#body", "Helo, do you ship to Berlin?");
@@ -473,11 +486,12 @@ test("a buyer finds anyone by name, edits and deletes her message, clears the hi
   await buyer.page.click('[data-testid="clear"]');
   await buyer.page.waitForFunction(() => document.querySelectorAll("#messages li").length === 0);
   assert.equal(await seller.page.locator("#messages li").count(), 2);
-  await buyer.page.screenshot({ path: join(SHOTS, "10-buyer-cleared.png") });
+  await buyer.page.screenshot({ path: join(SHOTS, c.shot) });
 
   assert.deepEqual(buyer.errors, []);
   assert.deepEqual(seller.errors, []);
   assert.deepEqual(buyer.consoleErrors, []);
+  assert.equal(await scrollsSideways(buyer.page), false);
   await buyerContext.close();
   await sellerContext.close();
 });
