@@ -115,6 +115,7 @@ async function signIn(context, userId) {
     if (message.type() === "error") consoleErrors.push(message.text());
   });
   await page.goto(base + "/");
+  await page.locator('[data-testid="welcome"]').waitFor(); // what a newcomer sees first
   await page.selectOption("#who", userId);
   await page.waitForSelector("#app:not([hidden])");
   await page.waitForFunction(() => document.querySelector("#status").textContent === "live");
@@ -160,6 +161,13 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
   assert.match(await row.textContent(), /Is the mug still available\? ¿Sí\?/);
   assert.equal(await row.locator("img").getAttribute("src"), "/demo/avatars/buyer-ana.svg");
   await seller.page.screenshot({ path: join(SHOTS, "1-seller-inbox.png") });
+
+  // What it is about stays on the row once it has messages; the seller can contact the
+  // buyer from the order too, which opens the same conversation.
+  assert.equal(await row.locator('[data-testid="row-tag"]').textContent(), "About Order #1001");
+  assert.equal(await seller.page.textContent('button[data-order="1001"]'), "Contact the buyer");
+  assert.match(await seller.page.locator("#orders li").filter({ hasText: "mug" }).textContent(), /Buyer: Ana Souza/);
+  assert.equal(await seller.page.locator('[data-testid="welcome"]').isVisible(), false);
 
   // The seller answers; the buyer sees it live.
   await row.click();

@@ -137,6 +137,7 @@ async function login(userId) {
   $("chat-window").hidden = true;
   $("chat-empty").hidden = false;
   $("app").classList.remove("chat-open");
+  $("welcome").hidden = Boolean(userId);
   if (!userId) {
     $("app").hidden = true;
     $("platform").textContent = "";
@@ -200,16 +201,22 @@ async function loadOrders() {
   const list = $("orders");
   list.replaceChildren();
   for (const order of data) {
-    const info = el("div", {}, [
-      el("span", { text: order.title }),
-      el("small", { text: `Seller: ${order.seller_name} · ${order.status}` }),
-    ]);
+    // A buyer sees the seller and contacts them; a seller sees the buyer and contacts them.
+    const selling = order.seller_id === state.me;
+    const buyer = state.users.find((user) => user.id === order.buyer_id);
+    const other = selling ? `Buyer: ${buyer ? buyer.name : order.buyer_id}` : `Seller: ${order.seller_name}`;
+    const info = el("div", {}, [el("span", { text: order.title }), el("small", { text: `${other} · ${order.status}` })]);
     const children = [info];
-    if (order.seller_id !== state.me) {
-      const button = el("button", { type: "button", text: "Contact the seller", dataset: { order: String(order.id) } });
-      button.addEventListener("click", () => contactSeller(order));
-      children.push(button);
-    } else if (order.status !== "delivered") {
+    const contact = el("button", {
+      type: "button",
+      text: selling ? "Contact the buyer" : "Contact the seller",
+      dataset: { order: String(order.id) },
+    });
+    contact.addEventListener("click", () =>
+      contactAbout(order, selling ? order.buyer_id : order.seller_id).catch((e) => setStatus(e.message)),
+    );
+    children.push(contact);
+    if (selling && order.status !== "delivered") {
       // The host posts the update into the chat as a system message.
       const next = order.status === "placed" ? "Mark shipped" : "Mark delivered";
       const button = el("button", { type: "button", text: next, dataset: { advance: String(order.id) } });
@@ -225,9 +232,10 @@ async function advanceOrder(order) {
   await loadOrders();
 }
 
-async function contactSeller(order) {
+/// Opens the conversation with `userId` about `order` (the same one from either side).
+async function contactAbout(order, userId) {
   const { data } = await api("POST", "/conversations", {
-    participant_uuid: order.seller_id,
+    participant_uuid: userId,
     taggable_type: ORDER_TYPE,
     taggable_id: order.id,
   });
@@ -300,6 +308,11 @@ function renderInbox() {
       el("div", {}, [
         el("div", { class: "name", text: name }),
         el("div", { class: "preview", text: conversation.last_message_text || (conversation.last_message_at ? "📎 Attachment" : tagLabel(conversation)) }),
+        // What it is about stays visible once there are messages: two conversations with
+        // the same person about two orders never look alike.
+        ...(conversation.last_message_at && tagLabel(conversation)
+          ? [el("div", { class: "row-tag", text: tagLabel(conversation), "data-testid": "row-tag" })]
+          : []),
       ]),
       meta,
     ]);
