@@ -127,9 +127,7 @@ pub fn app(services: ChatServices, config: &HostConfig) -> Host {
     }
     let router = Router::new()
         .route("/", get(index))
-        .route("/static/app.js", get(script))
-        .route("/static/chat-client.js", get(client_module))
-        .route("/static/style.css", get(style))
+        .route("/static/{file}", get(static_file))
         .route("/demo/users", get(users))
         .route("/demo/login", post(login))
         .route("/demo/orders", get(orders))
@@ -190,19 +188,30 @@ async fn index() -> Response {
     asset("text/html; charset=utf-8", include_str!("../static/index.html"))
 }
 
-async fn script() -> Response {
-    asset("text/javascript; charset=utf-8", include_str!("../static/app.js"))
-}
-
-async fn client_module() -> Response {
-    asset(
-        "text/javascript; charset=utf-8",
-        include_str!("../static/chat-client.js"),
-    )
-}
-
-async fn style() -> Response {
-    asset("text/css; charset=utf-8", include_str!("../static/style.css"))
+/// The page's script modules and style sheet, built into the binary.
+async fn static_file(Path(file): Path<String>) -> Response {
+    let (content_type, body) = match file.as_str() {
+        "style.css" => ("text/css; charset=utf-8", include_str!("../static/style.css")),
+        "app.js" => ("text/javascript; charset=utf-8", include_str!("../static/app.js")),
+        "chat-client.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../static/chat-client.js"),
+        ),
+        "page.js" => ("text/javascript; charset=utf-8", include_str!("../static/page.js")),
+        "inbox.js" => ("text/javascript; charset=utf-8", include_str!("../static/inbox.js")),
+        "conversation.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../static/conversation.js"),
+        ),
+        "attachments.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../static/attachments.js"),
+        ),
+        "people.js" => ("text/javascript; charset=utf-8", include_str!("../static/people.js")),
+        "events.js" => ("text/javascript; charset=utf-8", include_str!("../static/events.js")),
+        _ => return not_found().await,
+    };
+    asset(content_type, body)
 }
 
 async fn users() -> Json<serde_json::Value> {
