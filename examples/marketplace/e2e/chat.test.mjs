@@ -122,6 +122,13 @@ async function signIn(context, userId) {
   return { page, errors, consoleErrors };
 }
 
+/// Asserts that every console error is one that `allowed` (patterns) explains: what the
+/// browser itself logs for a request the test made fail on purpose.
+function assertOnlyExpectedConsoleErrors(consoleErrors, allowed) {
+  const unexpected = consoleErrors.filter((text) => !allowed.some((pattern) => pattern.test(text)));
+  assert.deepEqual(unexpected, []);
+}
+
 /// A phone's screen for browser contexts.
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
 
@@ -258,6 +265,9 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
 
   assert.deepEqual(buyer.errors, []);
   assert.deepEqual(seller.errors, []);
+  // The aborted answer is the only thing the browser complains about.
+  assertOnlyExpectedConsoleErrors(buyer.consoleErrors, [/Failed to load resource: net::ERR_FAILED/]);
+  assert.deepEqual(seller.consoleErrors, []);
   await buyerContext.close();
   await sellerContext.close();
 });
@@ -621,6 +631,11 @@ test("the page recovers from a server restart by itself, and a message sent whil
 
   assert.deepEqual(buyer.errors, []);
   assert.deepEqual(seller.errors, []);
+  // While the server was down: refused connections; right after: the forgotten token's 401
+  // before signing in again. Nothing else.
+  const downtime = [/ERR_CONNECTION_REFUSED/, /WebSocket connection to .* failed/, /status of 401/];
+  assertOnlyExpectedConsoleErrors(buyer.consoleErrors, downtime);
+  assertOnlyExpectedConsoleErrors(seller.consoleErrors, downtime);
   await buyerContext.close();
   await sellerContext.close();
 });
