@@ -91,7 +91,12 @@ export class ChatClient {
       throw new RequestError(0, `no answer (${error.message})`);
     }
     if (response.status === 401 && !retried) {
-      await this.signIn();
+      try {
+        await this.signIn();
+      } catch (error) {
+        // The sign-in itself found no server (it went away again): worth another try later.
+        throw new RequestError(0, `cannot sign in again (${error.message})`);
+      }
       return this.request(method, path, body, true);
     }
     const text = await response.text();
