@@ -140,11 +140,21 @@ function scrollsSideways(page) {
   });
 }
 
-test("a buyer contacts a seller and both chat live; text stays text", async () => {
-  const buyerContext = await browser.newContext();
-  const sellerContext = await browser.newContext();
-  const buyer = await signIn(buyerContext, "buyer-ana");
-  const seller = await signIn(sellerContext, "seller-ines");
+const CHAT_CASES = [
+  { label: "at 1280 px", view: { viewport: { width: 1280, height: 800 } }, buyer: "buyer-ana", buyerName: "Ana Souza", seller: "seller-ines", sellerName: "Inés Ramírez", order: "1001", item: "Handmade ceramic mug", shots: "" },
+  { label: "on a 390 px phone", view: PHONE, buyer: "buyer-zoe", buyerName: "Zoë Müller", seller: "seller-renee", sellerName: "Renée Côté", order: "1004", item: "Oak bookshelf", shots: "phone-" },
+];
+
+/// On a phone, shows the sidebar (the back button) if the conversation covers it.
+async function showSidebar(page) {
+  if (await page.locator("#back").isVisible()) await page.click("#back");
+}
+
+for (const c of CHAT_CASES) test(`${c.label}: a buyer contacts a seller and both chat live; text stays text`, async () => {
+  const buyerContext = await browser.newContext(c.view);
+  const sellerContext = await browser.newContext(c.view);
+  const buyer = await signIn(buyerContext, c.buyer);
+  const seller = await signIn(sellerContext, c.seller);
 
   // Both are on the marketplace platform, and the page says so.
   assert.equal(await buyer.page.textContent("#platform"), "on Marketplace");
@@ -154,26 +164,26 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
   assert.match(response.headers()["content-security-policy"] || "", /script-src 'self'/);
 
   // The buyer opens order 1001 and contacts its seller.
-  await buyer.page.click('button[data-order="1001"]');
+  await buyer.page.click(`button[data-order="${c.order}"]`);
   await buyer.page.waitForSelector("#chat-window:not([hidden])");
-  assert.equal(await buyer.page.textContent("#chat-title"), "Inés Ramírez");
+  assert.equal(await buyer.page.textContent("#chat-title"), c.sellerName);
   await buyer.page.fill("#body", "Olá! Is the mug still available? ¿Sí?");
   await buyer.page.click("#composer button[type=submit]");
   await buyer.page.waitForSelector('#messages li[data-seq="1"]');
 
   // The seller's sidebar shows the buyer, photo, preview and unread badge, without a reload.
-  const row = seller.page.locator('[data-testid="inbox-row"]').filter({ hasText: "Ana Souza" });
+  const row = seller.page.locator('[data-testid="inbox-row"]').filter({ hasText: c.buyerName });
   await row.waitFor();
   await assert.doesNotReject(row.locator('[data-testid="unread"]').filter({ hasText: "1" }).waitFor());
   assert.match(await row.textContent(), /Is the mug still available\? ¿Sí\?/);
-  assert.equal(await row.locator("img").getAttribute("src"), "/demo/avatars/buyer-ana.svg");
-  await seller.page.screenshot({ path: join(SHOTS, "1-seller-inbox.png") });
+  assert.equal(await row.locator("img").getAttribute("src"), `/demo/avatars/${c.buyer}.svg`);
+  await seller.page.screenshot({ path: join(SHOTS, `${c.shots}1-seller-inbox.png`) });
 
   // What it is about stays on the row once it has messages; the seller can contact the
   // buyer from the order too, which opens the same conversation.
-  assert.equal(await row.locator('[data-testid="row-tag"]').textContent(), "About Order #1001");
-  assert.equal(await seller.page.textContent('button[data-order="1001"]'), "Contact the buyer");
-  assert.match(await seller.page.locator("#orders li").filter({ hasText: "mug" }).textContent(), /Buyer: Ana Souza/);
+  assert.equal(await row.locator('[data-testid="row-tag"]').textContent(), `About Order #${c.order}`);
+  assert.equal(await seller.page.textContent(`button[data-order="${c.order}"]`), "Contact the buyer");
+  assert.match(await seller.page.locator("#orders li").filter({ hasText: c.item }).textContent(), new RegExp(`Buyer: ${c.buyerName}`));
   assert.equal(await seller.page.locator('[data-testid="welcome"]').isVisible(), false);
 
   // The seller answers; the buyer sees it live.
@@ -183,11 +193,11 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
   await buyer.page.locator('#messages li[data-seq="1"] [data-testid="seen"]').waitFor();
   // Typing shows on the other side.
   await seller.page.type("#body", "Sí");
-  await buyer.page.locator("#typing").filter({ hasText: "Inés Ramírez is typing" }).waitFor();
+  await buyer.page.locator("#typing").filter({ hasText: `${c.sellerName} is typing` }).waitFor();
   await seller.page.fill("#body", "Sí, está disponible. Envío mañana.");
   await seller.page.click("#composer button[type=submit]");
   await buyer.page.locator("#messages li").filter({ hasText: "Envío mañana" }).waitFor();
-  await buyer.page.screenshot({ path: join(SHOTS, "2-buyer-chat.png") });
+  await buyer.page.screenshot({ path: join(SHOTS, `${c.shots}2-buyer-chat.png`) });
 
   // Markup in a message is shown as text and runs nothing.
   const hostile = "<img src=x onerror=\"window.__pwned=1\"> <b>bold?</b>";
@@ -200,7 +210,7 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
   assert.equal(await seller.page.locator("#messages b").count(), 0);
   assert.equal(await seller.page.evaluate(() => window.__pwned), undefined);
   assert.equal(await buyer.page.evaluate(() => window.__pwned), undefined);
-  await seller.page.screenshot({ path: join(SHOTS, "3-seller-hostile-text.png") });
+  await seller.page.screenshot({ path: join(SHOTS, `${c.shots}3-seller-hostile-text.png`) });
 
   // The marketplace keeps deals on the platform: a phone number is masked before it is stored.
   await buyer.page.fill("#body", "Or call me: +34 612 34 56 78");
@@ -242,12 +252,14 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
   await seller.page.fill("#body", "It ships tomorrow morning.");
   await seller.page.click("#composer button[type=submit]");
   const quoted = buyer.page.locator("#messages li").filter({ hasText: "It ships tomorrow morning." });
-  await quoted.locator('[data-testid="quote"]').filter({ hasText: "Ana Souza: Olá! Is the mug still available?" }).waitFor();
+  await quoted.locator('[data-testid="quote"]').filter({ hasText: `${c.buyerName}: Olá! Is the mug still available?` }).waitFor();
 
   // The seller marks the order shipped: the host posts a system message into the chat.
-  await seller.page.click('button[data-advance="1001"]');
-  await buyer.page.locator('#messages [data-testid="system"]').filter({ hasText: "Order #1001 (Handmade ceramic mug) was shipped." }).waitFor();
-  await buyer.page.screenshot({ path: join(SHOTS, "3b-buyer-reply-reaction-system.png") });
+  await showSidebar(seller.page);
+  await seller.page.click(`button[data-advance="${c.order}"]`);
+  if (!(await seller.page.locator("#chat").isVisible())) await row.click(); // back to the conversation
+  await buyer.page.locator('#messages [data-testid="system"]').filter({ hasText: `Order #${c.order} (${c.item}) was shipped.` }).waitFor();
+  await buyer.page.screenshot({ path: join(SHOTS, `${c.shots}3b-buyer-reply-reaction-system.png`) });
 
   // The buyer sends a photo of the damage; the seller sees the thumbnail appear live.
   await buyer.page.setInputFiles("#file", { name: "mug-crack.png", mimeType: "image/png", buffer: redPng(40, 30) });
@@ -261,13 +273,15 @@ test("a buyer contacts a seller and both chat live; text stays text", async () =
   await seller.page.waitForFunction(loaded);
   await buyer.page.waitForFunction(loaded);
   assert.equal(await seller.page.locator('#messages [data-testid="thumbnail"]').getAttribute("alt"), "mug-crack.png");
-  await seller.page.screenshot({ path: join(SHOTS, "3c-seller-photo-thumbnail.png") });
+  await seller.page.screenshot({ path: join(SHOTS, `${c.shots}3c-seller-photo-thumbnail.png`) });
 
   assert.deepEqual(buyer.errors, []);
   assert.deepEqual(seller.errors, []);
   // The aborted answer is the only thing the browser complains about.
   assertOnlyExpectedConsoleErrors(buyer.consoleErrors, [/Failed to load resource: net::ERR_FAILED/]);
   assert.deepEqual(seller.consoleErrors, []);
+  assert.equal(await scrollsSideways(buyer.page), false);
+  assert.equal(await scrollsSideways(seller.page), false);
   await buyerContext.close();
   await sellerContext.close();
 });
@@ -476,7 +490,11 @@ for (const c of CONTACT_CASES) test(`${c.label}: a buyer finds anyone by name, e
 
   // The seller's tab counts what waits for him.
   await seller.page.waitForFunction(() => /^\(\d+\) /.test(document.title));
-  const row = seller.page.locator('[data-testid="inbox-row"]').filter({ hasText: "Zoë Müller" });
+  // Her untagged conversation (another test may have one about an order with him too).
+  const row = seller.page
+    .locator('[data-testid="inbox-row"]')
+    .filter({ hasText: "Zoë Müller" })
+    .filter({ hasNot: seller.page.locator('[data-testid="row-tag"]') });
   await row.locator('[data-testid="unread"]').filter({ hasText: "2" }).waitFor();
 
   // She fixes the typo and deletes the stray message; the seller sees both live.
