@@ -532,76 +532,111 @@ for (const c of CONTACT_CASES) test(`${c.label}: a buyer finds anyone by name, e
   await sellerContext.close();
 });
 
-test("a group of three: created from contacts, seen live by its members, who leave", async () => {
+const GROUP_CASES = [
+  {
+    label: "at 1280 px",
+    view: { viewport: { width: 1280, height: 800 } },
+    owner: "buyer-zoe",
+    first: { id: "seller-ines", query: "ines", short: "Inés" },
+    second: { id: "seller-renee", query: "renee", short: "Renée" },
+    added: { id: "buyer-jose", query: "jose", name: "José Núñez" },
+    title: "Scarves & mugs",
+    search: "mugs",
+    shot: "11-group-of-three.png",
+  },
+  {
+    label: "on a 390 px phone",
+    view: PHONE,
+    owner: "buyer-ana",
+    first: { id: "seller-renee", query: "renee", short: "Renée" },
+    second: { id: "buyer-jose", query: "jose", short: "José" },
+    added: { id: "buyer-zoe", query: "zoe", name: "Zoë Müller" },
+    title: "Lamps & shelves",
+    search: "lamps",
+    shot: "11b-phone-group-of-three.png",
+  },
+];
+
+for (const c of GROUP_CASES) test(`${c.label}: a group of three, created from contacts, seen live by its members, who leave`, async () => {
   const contexts = [];
   const open = async (user) => {
-    const context = await browser.newContext();
+    const context = await browser.newContext(c.view);
     contexts.push(context);
     return signIn(context, user);
   };
-  const zoe = await open("buyer-zoe");
-  const ines = await open("seller-ines");
-  const renee = await open("seller-renee");
+  const owner = await open(c.owner);
+  const first = await open(c.first.id);
+  const second = await open(c.second.id);
+  // On a phone the open group covers the sidebar: this opens it again.
+  const showGroup = async (user) => {
+    if (!(await user.page.locator("#chat").isVisible())) {
+      await user.page.locator('[data-testid="inbox-row"]').filter({ hasText: c.title }).click();
+    }
+  };
 
-  for (const name of ["ines", "renee"]) {
-    await zoe.page.fill('[data-testid="contact-search"]', name);
-    const contact = zoe.page.locator('[data-testid="contact"]').filter({ hasText: name === "ines" ? "Inés" : "Renée" });
+  for (const member of [c.first, c.second]) {
+    await owner.page.fill('[data-testid="contact-search"]', member.query);
+    const contact = owner.page.locator('[data-testid="contact"]').filter({ hasText: member.short });
     await contact.locator('[data-testid="add-to-group"]').click();
   }
-  assert.equal(await zoe.page.locator('[data-testid="group-member"]').count(), 2);
-  await zoe.page.fill("#group-title", "Scarves & mugs");
-  await zoe.page.click('[data-testid="create-group"]');
-  await zoe.page.locator("#chat-title").filter({ hasText: "Scarves & mugs" }).waitFor();
-  assert.match(await zoe.page.textContent("#chat-tag"), /^3 members: you, /);
-  await zoe.page.fill("#body", "Bundle deal for both of you?");
-  await zoe.page.click("#composer button[type=submit]");
+  assert.equal(await owner.page.locator('[data-testid="group-member"]').count(), 2);
+  await owner.page.fill("#group-title", c.title);
+  await owner.page.click('[data-testid="create-group"]');
+  await owner.page.locator("#chat-title").filter({ hasText: c.title }).waitFor();
+  assert.match(await owner.page.textContent("#chat-tag"), /^3 members: you, /);
+  await owner.page.fill("#body", "Bundle deal for both of you?");
+  await owner.page.click("#composer button[type=submit]");
 
   // Both members see the group appear in their inbox and the message live.
-  for (const member of [ines, renee]) {
-    const row = member.page.locator('[data-testid="inbox-row"]').filter({ hasText: "Scarves & mugs" });
+  for (const member of [first, second]) {
+    const row = member.page.locator('[data-testid="inbox-row"]').filter({ hasText: c.title });
     await row.waitFor();
     await row.click();
     await member.page.locator("#messages li .body").filter({ hasText: "Bundle deal" }).waitFor();
     assert.equal(await member.page.locator('[data-testid="block"]').isVisible(), false, "no block button in a group");
   }
-  await renee.page.fill("#body", "Deal!");
-  await renee.page.click("#composer button[type=submit]");
-  await ines.page.locator("#messages li .body").filter({ hasText: "Deal!" }).waitFor();
-  // Zoë's message shows, live, that both members have it and have read it.
-  await zoe.page.locator("#messages li.mine .time").filter({ hasText: "✓ 2 · read 2" }).waitFor();
-  await zoe.page.screenshot({ path: join(SHOTS, "11-group-of-three.png") });
+  await second.page.fill("#body", "Deal!");
+  await second.page.click("#composer button[type=submit]");
+  await first.page.locator("#messages li .body").filter({ hasText: "Deal!" }).waitFor();
+  // The owner's message shows, live, that both members have it and have read it.
+  await owner.page.locator("#messages li.mine .time").filter({ hasText: "✓ 2 · read 2" }).waitFor();
+  await owner.page.screenshot({ path: join(SHOTS, c.shot) });
 
-  // Renée leaves: the others see two members left, and the group leaves her inbox.
-  await renee.page.click('[data-testid="leave"]');
-  await renee.page.locator('[data-testid="inbox-row"]').filter({ hasText: "Scarves & mugs" }).waitFor({ state: "detached" });
-  await zoe.page.locator("#chat-tag").filter({ hasText: /^2 members: / }).waitFor();
-  assert.doesNotMatch(await zoe.page.textContent("#chat-tag"), /Renée/);
+  // The second member leaves: the others see two members left, and the group leaves her inbox.
+  await second.page.click('[data-testid="leave"]');
+  await second.page.locator('[data-testid="inbox-row"]').filter({ hasText: c.title }).waitFor({ state: "detached" });
+  await owner.page.locator("#chat-tag").filter({ hasText: /^2 members: / }).waitFor();
+  assert.doesNotMatch(await owner.page.textContent("#chat-tag"), new RegExp(c.second.short));
 
-  // Zoë adds José from contacts while the group is open; he sees it in his inbox.
-  const jose = await open("buyer-jose");
-  await zoe.page.fill('[data-testid="contact-search"]', "jose");
-  await zoe.page.locator('[data-testid="contact"]').filter({ hasText: "José" }).locator('[data-testid="add-here"]').click();
-  await zoe.page.locator("#chat-tag").filter({ hasText: /^3 members: .*José Núñez/ }).waitFor();
-  await jose.page.locator('[data-testid="inbox-row"]').filter({ hasText: "Scarves & mugs" }).waitFor();
+  // The owner adds someone from contacts while the group is open; they see it in their inbox.
+  const added = await open(c.added.id);
+  await showSidebar(owner.page);
+  await owner.page.fill('[data-testid="contact-search"]', c.added.query);
+  await owner.page.locator('[data-testid="contact"]').filter({ hasText: c.added.name }).locator('[data-testid="add-here"]').click();
+  await showGroup(owner);
+  await owner.page.locator("#chat-tag").filter({ hasText: new RegExp(`^3 members: .*${c.added.name}`) }).waitFor();
+  await added.page.locator('[data-testid="inbox-row"]').filter({ hasText: c.title }).waitFor();
 
   // The owner removes a member; a member sees no remove buttons.
-  await ines.page.locator("#chat-tag").filter({ hasText: /José Núñez/ }).waitFor();
-  assert.equal(await ines.page.locator('[data-testid="remove-member"]').count(), 0, "only the owner removes");
-  await zoe.page.locator('[data-testid="member"]').filter({ hasText: "José Núñez" }).locator('[data-testid="remove-member"]').click();
-  await zoe.page.locator("#chat-tag").filter({ hasText: /^2 members: / }).waitFor();
-  await jose.page.locator('[data-testid="inbox-row"]').filter({ hasText: "Scarves & mugs" }).waitFor({ state: "detached" });
+  await first.page.locator("#chat-tag").filter({ hasText: new RegExp(c.added.name) }).waitFor();
+  assert.equal(await first.page.locator('[data-testid="remove-member"]').count(), 0, "only the owner removes");
+  await owner.page.locator('[data-testid="member"]').filter({ hasText: c.added.name }).locator('[data-testid="remove-member"]').click();
+  await owner.page.locator("#chat-tag").filter({ hasText: /^2 members: / }).waitFor();
+  await added.page.locator('[data-testid="inbox-row"]').filter({ hasText: c.title }).waitFor({ state: "detached" });
 
-  // Searching her conversations by title narrows the inbox; clearing the box brings all back.
-  const rows = zoe.page.locator('[data-testid="inbox-row"]');
+  // Searching the owner's conversations by title narrows the inbox; an empty search brings all back.
+  await showSidebar(owner.page);
+  const rows = owner.page.locator('[data-testid="inbox-row"]');
   const all = await rows.count();
-  assert.ok(all >= 2, `the group and the direct conversation: ${all}`);
-  await zoe.page.fill('[data-testid="inbox-search"]', "mugs");
-  await zoe.page.waitForFunction(() => document.querySelectorAll('[data-testid="inbox-row"]').length === 1);
-  assert.match(await rows.first().textContent(), /Scarves & mugs/);
-  await zoe.page.fill('[data-testid="inbox-search"]', "");
-  await zoe.page.waitForFunction((count) => document.querySelectorAll('[data-testid="inbox-row"]').length === count, all);
+  assert.ok(all >= 2, `the group and another conversation: ${all}`);
+  await owner.page.fill('[data-testid="inbox-search"]', c.search);
+  await owner.page.waitForFunction(() => document.querySelectorAll('[data-testid="inbox-row"]').length === 1);
+  assert.match(await rows.first().textContent(), new RegExp(c.title));
+  await owner.page.fill('[data-testid="inbox-search"]', "");
+  await owner.page.waitForFunction((count) => document.querySelectorAll('[data-testid="inbox-row"]').length === count, all);
+  assert.equal(await scrollsSideways(owner.page), false);
 
-  for (const user of [zoe, ines, renee]) {
+  for (const user of [owner, first, second]) {
     assert.deepEqual(user.errors, []);
     assert.deepEqual(user.consoleErrors, []);
   }
@@ -617,7 +652,7 @@ test("the page recovers from a server restart by itself, and a message sent whil
   await buyer.page.waitForSelector("#chat-window:not([hidden])");
   await buyer.page.fill("#body", "Before the restart: is the bookshelf oak?");
   await buyer.page.click("#composer button[type=submit]");
-  const row = seller.page.locator('[data-testid="inbox-row"]').filter({ hasText: "Ana Souza" });
+  const row = seller.page.locator('[data-testid="inbox-row"]').filter({ hasText: "About Order #1002" });
   await row.click();
   await seller.page.locator("#messages li .body").filter({ hasText: "Before the restart" }).waitFor();
 
