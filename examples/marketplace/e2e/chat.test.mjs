@@ -313,6 +313,8 @@ test("a user of the other platform sees only that platform", async () => {
   assert.equal(await guest.page.textContent("#chat-title"), "Lucía Fernández");
   await guest.page.screenshot({ path: join(SHOTS, "4-rentals-platform.png") });
   assert.deepEqual(guest.errors, []);
+  // The request made without the key, on purpose, is the only complaint.
+  assertOnlyExpectedConsoleErrors(guest.consoleErrors, [/status of 401/]);
   await context.close();
 });
 
@@ -517,6 +519,22 @@ for (const c of CONTACT_CASES) test(`${c.label}: a buyer finds anyone by name, e
     (expected) => Number((/^\((\d+)\) /.exec(document.title) || [0, 0])[1]) === expected,
     waiting - 1,
   );
+
+  // Archiving moves it out of her inbox into the archived list, and back.
+  const mine = buyer.page.locator('[data-testid="inbox-row"]').filter({ hasText: c.sellerName }).filter({ hasNot: buyer.page.locator('[data-testid="row-tag"]') });
+  await buyer.page.click("#archive");
+  await buyer.page.locator("#archive").filter({ hasText: "Unarchive" }).waitFor();
+  await showSidebar(buyer.page);
+  await mine.waitFor({ state: "detached" });
+  await buyer.page.check("#show-archived");
+  await mine.waitFor();
+  await mine.click();
+  await buyer.page.click("#archive");
+  await buyer.page.locator("#archive").filter({ hasText: "Archive" }).waitFor();
+  await showSidebar(buyer.page);
+  await buyer.page.uncheck("#show-archived");
+  await mine.waitFor();
+  await mine.click();
 
   // Clearing hides the history from her only.
   await buyer.page.click('[data-testid="clear"]');
