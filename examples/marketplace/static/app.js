@@ -3,7 +3,7 @@
 // Everything it sends to the chat goes through the client module a host could copy.
 import { ChatClient } from "./chat-client.js";
 import { $, actions, API, api, el, NOTIFICATION_POLL_MS, setStatus, state } from "./page.js";
-import { uploadFile } from "./attachments.js";
+import { forgetFiles, uploadFile } from "./attachments.js";
 import { backToInbox, loadInbox, loadNotifications, loadOrders, onInboxSearch, renderInbox, upsertInboxRow } from "./inbox.js";
 import { addMessage, advanceTicks, advanceWatermark, cancelReply, clearHistory, isMine, loadEarlier, markRead, openConversation, renderMessages, replaceMessage, send, sendTyping, showTyping, toggleArchive } from "./conversation.js";
 import { createGroup, leaveGroup, loadBlocks, renderBlock, renderMembers, searchContacts, showReportForm, toggleBlock } from "./people.js";
@@ -34,6 +34,7 @@ async function login(userId) {
   state.notificationTimer = null;
   if (state.client) state.client.close();
   state.client = null;
+  forgetFiles();
   state.open = null;
   $("chat-window").hidden = true;
   $("chat-empty").hidden = false;
@@ -55,13 +56,21 @@ async function login(userId) {
     onReconnect: resync,
   });
   state.client = client;
+  // Another user chosen meanwhile: this sign-in is abandoned.
+  const superseded = () => {
+    if (state.client === client) return false;
+    client.close();
+    return true;
+  };
   await client.signIn();
+  if (superseded()) return;
   const user = state.users.find((u) => u.id === userId);
   $("platform").textContent = user ? `on ${user.platform}` : "";
   state.me = userId;
   sessionStorage.setItem("demo-user", userId);
   $("app").hidden = false;
   await Promise.all([loadOrders(), loadInbox(), loadNotifications(), loadBlocks()]);
+  if (superseded()) return;
   client.connect();
   state.notificationTimer = setInterval(
     () => loadNotifications().catch((e) => setStatus(e.message)),

@@ -2,17 +2,27 @@
 import { $, API, el, setStatus, state } from "./page.js";
 
 /// The bytes of an attachment as an object URL: downloads need the Authorization header,
-/// which an <img src> cannot send, so the page fetches them once and keeps the blob.
-export async function attachmentUrl(attachment) {
+/// which an <img src> cannot send, so the page fetches each once (re-renders share the
+/// download in flight) and keeps the blob until sign-out (forgetFiles).
+export function attachmentUrl(attachment) {
   const known = state.files.get(attachment.uuid);
   if (known) return known;
-  const response = await fetch(attachment.url, {
-    headers: { Authorization: `Bearer ${state.client.token}`, "X-PUBLIC-KEY": state.client.platformKey },
-  });
-  if (!response.ok) throw new Error(`${response.status}: download failed`);
-  const url = URL.createObjectURL(await response.blob());
-  state.files.set(attachment.uuid, url);
-  return url;
+  const download = (async () => {
+    const response = await fetch(attachment.url, {
+      headers: { Authorization: `Bearer ${state.client.token}`, "X-PUBLIC-KEY": state.client.platformKey },
+    });
+    if (!response.ok) throw new Error(`${response.status}: download failed`);
+    return URL.createObjectURL(await response.blob());
+  })();
+  state.files.set(attachment.uuid, download);
+  download.catch(() => state.files.delete(attachment.uuid)); // a failed download is tried again
+  return download;
+}
+
+/// Releases every downloaded attachment (on sign-out or a change of user).
+export function forgetFiles() {
+  for (const download of state.files.values()) download.then((url) => URL.revokeObjectURL(url), () => {});
+  state.files.clear();
 }
 
 export function attachmentsOf(message) {
@@ -44,11 +54,12 @@ export function attachmentsOf(message) {
 /// Uploads the chosen file with a progress bar; it rides on the next message sent.
 export function uploadFile(file) {
   if (!state.open || !file) return;
+  const conversation = state.open.uuid;
   const progress = $("upload-progress");
   progress.hidden = false;
   progress.value = 0;
   const request = new XMLHttpRequest();
-  request.open("POST", `${API}/conversations/${state.open.uuid}/attachments?name=${encodeURIComponent(file.name)}`);
+  request.open("POST", `${API}/conversations/${conversation}/attachments?name=${encodeURIComponent(file.name)}`);
   request.setRequestHeader("Authorization", `Bearer ${state.client.token}`);
   request.setRequestHeader("X-PUBLIC-KEY", state.client.platformKey);
   request.upload.addEventListener("progress", (event) => {
@@ -63,6 +74,8 @@ export function uploadFile(file) {
       setStatus(`upload failed: ${request.status} ${answer.message || ""}`.trim());
       return;
     }
+    // An upload belongs to the conversation it was made in: not to one opened meanwhile.
+    if (!state.open || state.open.uuid !== conversation) return;
     state.pending.push(answer.data);
     renderPending();
   });

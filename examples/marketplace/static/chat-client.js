@@ -7,7 +7,7 @@
 //     login: async () => ({ token, platformKey }),  // the host's own sign-in; called again on a 401
 //     onEvent: (event) => {},                       // every live event frame, parsed
 //     onStatus: (text) => {},                       // "live", "reconnecting…", "sending…"
-//     onReconnect: async () => {},                  // after a reconnect or a `resync`: catch up
+//     onReconnect: async () => {},                  // on every open and `resync`: catch up
 //   });
 //   await client.signIn();
 //   client.connect();
@@ -17,8 +17,9 @@
 // - request(): JSON with the bearer token and the platform key (X-PUBLIC-KEY); a 401 signs in
 //   again once and repeats the call (a restarted server forgets the demo's tokens).
 // - connect(): the WebSocket, reconnecting with backoff (1 s doubling to 30 s) and signing in
-//   again after a failed attempt; every reconnect and every `resync` frame runs onReconnect,
-//   where the page fetches what it missed (messagesAfter for each open conversation).
+//   again after a failed attempt; every open of the socket (the first one too) and every
+//   `resync` frame runs onReconnect, where the page fetches what it missed (messagesAfter
+//   for each open conversation). close() stops the socket and the send queue.
 // - send(): a queue, in order: each message keeps its client_message_id and is retried until
 //   the server acknowledges it (a network failure, a restart, a 5xx, 408 or 429), so a message
 //   sent while offline is delivered once when the server is back; a refusal (another 4xx) is
@@ -30,6 +31,7 @@ const RECONNECT_MAX_MS = 30000;
 const SEND_RETRY_MIN_MS = 500;
 const SEND_RETRY_MAX_MS = 10000;
 const PAGE = 100;
+const REQUEST_TIMEOUT_MS = 15000;
 
 /// An answer of the API that is not a success: `status` is the HTTP status (0: no answer).
 export class RequestError extends Error {
@@ -80,6 +82,8 @@ export class ChatClient {
     try {
       response = await fetch(this.apiBase + path, {
         method,
+        // A request that hangs would hold the send queue: give up and retry instead.
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
         headers: {
           "Content-Type": "application/json",
           ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}),
@@ -99,7 +103,14 @@ export class ChatClient {
       }
       return this.request(method, path, body, true);
     }
-    const text = await response.text();
+    let text;
+    try {
+      text = await response.text();
+    } catch (error) {
+      // The answer was cut off: the server may have done it, so this is retried (a send
+      // keeps its client_message_id and is stored once).
+      throw new RequestError(0, `answer cut off (${error.message})`);
+    }
     let json = {};
     try {
       json = text ? JSON.parse(text) : {};
@@ -144,7 +155,8 @@ export class ChatClient {
     if (this.sending) return;
     this.sending = true;
     let delay = SEND_RETRY_MIN_MS;
-    while (this.queue.length) {
+    // A closed client (signed out) sends nothing more; connect() starts the queue again.
+    while (this.queue.length && !this.closed) {
       const next = this.queue[0];
       try {
         const { data } = await this.request("POST", `/conversations/${next.conversation}/messages`, next.payload);
@@ -181,11 +193,10 @@ export class ChatClient {
     this.socket = socket;
     socket.addEventListener("open", () => {
       opened = true;
-      const reconnected = this.everOpened;
-      this.everOpened = true;
       this.reconnectDelay = RECONNECT_MIN_MS;
       this.onStatus("live");
-      if (reconnected) this.catchUp();
+      // Also on the first open: what happened between the page's first reads and now.
+      this.catchUp();
       if (this.queue.length) this.drain();
     });
     socket.addEventListener("close", () => {
@@ -220,12 +231,12 @@ export class ChatClient {
     Promise.resolve(this.onReconnect()).catch((error) => this.onStatus(`catch-up failed: ${error.message}`));
   }
 
-  /// Closes the socket for good (signing out); queued sends stay queued.
+  /// Closes the socket for good (signing out) and stops the send queue; what is queued
+  /// waits, unsent, until connect() is called again.
   close() {
     this.closed = true;
     if (this.socket) this.socket.close();
     this.socket = null;
-    this.everOpened = false;
     this.reconnectDelay = RECONNECT_MIN_MS;
   }
 }

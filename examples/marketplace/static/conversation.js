@@ -8,7 +8,9 @@ export async function openConversation(uuid) {
   renderPending();
   cancelReply();
   const { data } = await api("GET", `/conversations/${uuid}`);
+  // Another conversation may have been opened meanwhile: the newest choice wins.
   state.open = data;
+  state.messages = []; // never the previous conversation's, while this one's load
   state.watermarks = new Map(
     data.participants.map((p) => [p.uuid, { read: p.pivot.last_read_seq, delivered: p.pivot.last_read_seq }]),
   );
@@ -23,7 +25,10 @@ export async function openConversation(uuid) {
   $("app").classList.add("chat-open");
   $("typing").textContent = "";
   const page = await api("GET", `/conversations/${uuid}/messages?limit=30`);
-  state.messages = page.data;
+  if (!state.open || state.open.uuid !== uuid) return;
+  // Live messages that arrived during the load are kept.
+  const loaded = new Set(page.data.map((m) => m.uuid));
+  state.messages = page.data.concat(state.messages.filter((m) => !loaded.has(m.uuid))).sort((a, b) => a.seq - b.seq);
   $("load-earlier").hidden = page.data.length < 30;
   renderMessages(true);
   await markRead();
@@ -32,8 +37,10 @@ export async function openConversation(uuid) {
 
 export async function loadEarlier() {
   if (!state.open || state.messages.length === 0) return;
+  const uuid = state.open.uuid;
   const before = state.messages[0].seq;
-  const page = await api("GET", `/conversations/${state.open.uuid}/messages?before=${before}&limit=30`);
+  const page = await api("GET", `/conversations/${uuid}/messages?before=${before}&limit=30`);
+  if (!state.open || state.open.uuid !== uuid) return;
   state.messages = page.data.concat(state.messages);
   $("load-earlier").hidden = page.data.length < 30;
   renderMessages(false);
@@ -209,10 +216,11 @@ export function advanceTicks(seq, status) {
 
 export async function markRead() {
   if (!state.open) return;
+  const uuid = state.open.uuid;
   const last = state.messages[state.messages.length - 1];
-  if (!last) return;
-  await api("POST", `/conversations/${state.open.uuid}/read`, { up_to_seq: last.seq });
-  const row = state.inbox.find((c) => c.uuid === state.open.uuid);
+  if (!last || last.conversation_uuid !== uuid) return;
+  await api("POST", `/conversations/${uuid}/read`, { up_to_seq: last.seq });
+  const row = state.inbox.find((c) => c.uuid === uuid);
   if (row && row.unread_count > 0) {
     row.unread_count = 0;
     actions.renderInbox();
@@ -243,14 +251,21 @@ export async function send(event) {
     ...(state.replyTo ? { reply_to: state.replyTo.uuid } : {}),
     ...(attachments.length ? { attachment_ids: attachments.map((a) => a.uuid) } : {}),
   };
+  const replyTo = state.replyTo;
   cancelReply();
   state.pending = [];
   renderPending();
   try {
     addMessage(await state.client.send(conversation, payload));
   } catch (error) {
-    // Refused (not retried): the text comes back so that nothing typed is lost.
-    if (!input.value) input.value = body;
+    // Refused (not retried): what was typed, attached and quoted comes back, if the same
+    // conversation is still open and nothing new was started.
+    if (state.open && state.open.uuid === conversation && !input.value && !state.pending.length) {
+      input.value = body;
+      state.pending = attachments;
+      renderPending();
+      if (replyTo) startReply(replyTo);
+    }
     setStatus(`send failed: ${error.message}`);
   }
 }

@@ -72,9 +72,7 @@ export async function handleEvent(event) {
     case "typing":
       actions.showTyping(event.conversation_uuid, event.data);
       break;
-    case "resync":
-      await resync();
-      break;
+    // `resync` frames never get here: the client runs its onReconnect (resync) for them.
     default:
       break;
   }

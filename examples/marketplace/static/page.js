@@ -17,7 +17,7 @@ export const state = {
   lastTypingSent: 0,
   replyTo: null, // the message the composer replies to
   pending: [], // uploads the next message carries (attachment resources)
-  files: new Map(), // attachment uuid -> object URL of its downloaded bytes
+  files: new Map(), // attachment uuid -> promise of the object URL of its downloaded bytes
   notificationTimer: null,
   blocked: new Set(), // the user ids the signed-in user has blocked
   editing: null, // the caller's own message the composer is editing
