@@ -44,7 +44,7 @@ impl Trees {
     /// in byte order.
     pub(crate) fn blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>> {
         let mut found = Vec::new();
-        for entry in self.blocks.scan_prefix(keys::blocks_of(&caller.tenant, &caller.user)) {
+        for entry in self.blocks.scan_prefix(keys::user_prefix(&caller.tenant, &caller.user)) {
             let (_, bytes) = entry.map_err(SledStoreError::from)?;
             found.push(decode::<Block>("block", &bytes)?);
         }

@@ -38,12 +38,7 @@ impl Trees {
                             preview_of = Some(seq);
                         }
                         tx.save_message(&message)?;
-                        for file in &files {
-                            if let Some(mut attachment) = tx.attachment(file.id)? {
-                                rules::discard_attachment(&mut attachment);
-                                tx.save_attachment(&attachment)?;
-                            }
-                        }
+                        tx.discard_attachments(&files)?;
                         deleted.push(message);
                     }
                     Err(error) => return crate::tx::abort(error),
@@ -66,7 +61,7 @@ impl Trees {
     /// Removes the caller's blocks and reports and discards their unsent uploads: the keys
     /// are read by scans, then changed in one transaction (a key already gone is no error).
     pub(crate) fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
-        let prefix = keys::blocks_of(&caller.tenant, &caller.user);
+        let prefix = keys::user_prefix(&caller.tenant, &caller.user);
         let mut blocks = Vec::new();
         for entry in self.blocks.scan_prefix(&prefix) {
             blocks.push(entry.map_err(SledStoreError::from)?.0);

@@ -75,16 +75,17 @@ pub(crate) fn direct_pair_prefix(tenant: &TenantId, a: &UserId, b: &UserId) -> V
     key
 }
 
-/// `tenant \0 user \0`: the prefix of a user's `groups` entries.
-pub(crate) fn groups_of(tenant: &TenantId, member: &UserId) -> Vec<u8> {
-    let mut key = user(tenant, member);
+/// `tenant \0 user \0`: the prefix owned by one (tenant, user), under which the user's
+/// `groups`, `blocks` (as blocker) and `reports` (as reporter) entries lie.
+pub(crate) fn user_prefix(tenant: &TenantId, user_id: &UserId) -> Vec<u8> {
+    let mut key = user(tenant, user_id);
     key.push(SEP);
     key
 }
 
 /// `tenant \0 user \0 id(16)`: a `groups` entry (the user is in that group).
 pub(crate) fn group_member(tenant: &TenantId, member: &UserId, id: ConversationId) -> Vec<u8> {
-    let mut key = groups_of(tenant, member);
+    let mut key = user_prefix(tenant, member);
     key.extend_from_slice(id.as_uuid().as_bytes());
     key
 }
@@ -98,24 +99,16 @@ pub(crate) fn user(tenant: &TenantId, user: &UserId) -> Vec<u8> {
     key
 }
 
-/// `tenant \0 blocker \0`: the prefix of a user's `blocks` entries.
-pub(crate) fn blocks_of(tenant: &TenantId, blocker: &UserId) -> Vec<u8> {
-    let mut key = user(tenant, blocker);
-    key.push(SEP);
-    key
-}
-
 /// `tenant \0 blocker \0 blocked`: the key of `blocks`.
 pub(crate) fn block(tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> Vec<u8> {
-    let mut key = blocks_of(tenant, blocker);
+    let mut key = user_prefix(tenant, blocker);
     key.extend_from_slice(blocked.as_str().as_bytes());
     key
 }
 
-/// `tenant \0 reporter \0 message id(16)`: the key of `reports`; `blocks_of` of the
-/// reporter is the prefix of all of theirs.
+/// `tenant \0 reporter \0 message id(16)`: the key of `reports`.
 pub(crate) fn report(tenant: &TenantId, reporter: &UserId, message: MessageId) -> Vec<u8> {
-    let mut key = blocks_of(tenant, reporter);
+    let mut key = user_prefix(tenant, reporter);
     key.extend_from_slice(message.as_uuid().as_bytes());
     key
 }

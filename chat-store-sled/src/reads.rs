@@ -159,7 +159,7 @@ impl Trees {
     pub(crate) fn search(&self, caller: &Identity, query: &SearchQuery) -> ChatResult<Vec<ConversationRecord>> {
         let mut ids: Vec<ConversationId> = Vec::new();
         let mut seen: HashSet<ConversationId> = HashSet::new();
-        for entry in self.groups.scan_prefix(keys::groups_of(&caller.tenant, &caller.user)) {
+        for entry in self.groups.scan_prefix(keys::user_prefix(&caller.tenant, &caller.user)) {
             let (key, _) = entry.map_err(SledStoreError::from)?;
             let id = key
                 .len()

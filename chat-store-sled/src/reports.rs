@@ -49,7 +49,10 @@ impl Trees {
     /// The caller's reports by a plain prefix scan, by message id.
     pub(crate) fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<Report>> {
         let mut found = Vec::new();
-        for entry in self.reports.scan_prefix(keys::blocks_of(&caller.tenant, &caller.user)) {
+        for entry in self
+            .reports
+            .scan_prefix(keys::user_prefix(&caller.tenant, &caller.user))
+        {
             let (_, bytes) = entry.map_err(SledStoreError::from)?;
             found.push(decode::<Report>("report", &bytes)?);
         }

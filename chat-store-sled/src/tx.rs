@@ -159,6 +159,17 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Discards the records of a deleted message's `files` ([`chat_core::rules::discard_attachment`]).
+    pub(crate) fn discard_attachments(&self, files: &[chat_core::AttachedFile]) -> TxResult<()> {
+        for file in files {
+            if let Some(mut attachment) = self.attachment(file.id)? {
+                chat_core::rules::discard_attachment(&mut attachment);
+                self.save_attachment(&attachment)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Removes an attachment record and its sweep entry.
     pub(crate) fn remove_attachment(&self, id: AttachmentId) -> TxResult<()> {
         let key = id.as_uuid().as_bytes();

@@ -204,12 +204,7 @@ impl Trees {
             let deletion = check(rules::delete(record, &mut stored, &caller.user, now()))?;
             if deletion.changed() {
                 tx.save_message(&stored)?;
-                for file in &files {
-                    if let Some(mut attachment) = tx.attachment(file.id)? {
-                        rules::discard_attachment(&mut attachment);
-                        tx.save_attachment(&attachment)?;
-                    }
-                }
+                tx.discard_attachments(&files)?;
             }
             if let Deletion::DeletedPreview { seq } = deletion {
                 let newest_visible = newest_visible_below(tx, conversation, seq)?;

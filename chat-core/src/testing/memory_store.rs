@@ -50,6 +50,14 @@ impl Entry {
         })
     }
 
+    /// The newest message below `seq` that is not deleted: the preview after a delete.
+    fn newest_visible_below(&self, seq: u64) -> Option<&Message> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|message| message.seq < seq && message.deleted_at.is_none())
+    }
+
     fn message_mut(&mut self, id: MessageId) -> ChatResult<&mut Message> {
         self.messages
             .iter_mut()
@@ -84,6 +92,15 @@ impl State {
         let blocked = rules::block_that_stops(record, &caller.user)
             .is_some_and(|blocker| self.is_blocked(&caller.tenant, blocker, &caller.user));
         rules::send_refused_by_block(blocked)
+    }
+
+    /// Discards the records of a deleted message's `files`.
+    fn discard_attachments(&mut self, files: &[crate::attachment::AttachedFile]) {
+        for file in files {
+            if let Some(attachment) = self.attachments.get_mut(&file.id) {
+                rules::discard_attachment(attachment);
+            }
+        }
     }
 
     /// True when `blocker` of `tenant` has blocked `blocked`.
@@ -443,19 +460,10 @@ impl Store for MemoryStore {
         let deletion = rules::delete(&mut record, stored, &caller.user, now())?;
         let deleted = stored.clone();
         if let Deletion::DeletedPreview { seq } = deletion {
-            let newest_visible = entry
-                .messages
-                .iter()
-                .rev()
-                .find(|message| message.seq < seq && message.deleted_at.is_none());
-            rules::set_preview(&mut record, newest_visible);
+            rules::set_preview(&mut record, entry.newest_visible_below(seq));
         }
         entry.record = record.clone();
-        for file in files {
-            if let Some(attachment) = state.attachments.get_mut(&file.id) {
-                rules::discard_attachment(attachment);
-            }
-        }
+        state.discard_attachments(&files);
         Ok(Deleted {
             message: deleted,
             record,
@@ -496,19 +504,10 @@ impl Store for MemoryStore {
             }
         }
         if let Some(seq) = preview_of {
-            let newest_visible = entry
-                .messages
-                .iter()
-                .rev()
-                .find(|message| message.seq < seq && message.deleted_at.is_none());
-            rules::set_preview(&mut record, newest_visible);
+            rules::set_preview(&mut record, entry.newest_visible_below(seq));
         }
         entry.record = record.clone();
-        for file in files {
-            if let Some(attachment) = state.attachments.get_mut(&file.id) {
-                rules::discard_attachment(attachment);
-            }
-        }
+        state.discard_attachments(&files);
         Ok(ErasedBatch {
             next_after: (last < record.conversation.last_seq).then_some(last),
             record,
