@@ -670,6 +670,14 @@ impl Model {
                 for upload in discarded {
                     self.uploads[upload].state = UploadState::Discarded;
                 }
+                // Their uploads not sent go too.
+                for upload in self
+                    .uploads
+                    .iter_mut()
+                    .filter(|u| u.uploader == user && u.state == UploadState::Unsent)
+                {
+                    upload.state = UploadState::Discarded;
+                }
                 self.blocks.retain(|&(blocker, _)| blocker != user);
                 self.reports.retain(|&(reporter, _, _), _| reporter != user);
                 Outcome::Erased
