@@ -46,15 +46,15 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
         let commits_before = store.commit_stats();
         let results = measure::drive_rotating(concurrency, plan.duration, plan.warmup, SEND_TURNS, &ops).await;
         if let (Some(before), Some(after)) = (commits_before, store.commit_stats()) {
-            let (writes, flushes, syncs) = (
+            let (writes, groups, syncs) = (
                 after.durable_writes - before.durable_writes,
-                after.flushes - before.flushes,
+                after.groups - before.groups,
                 after.syncs - before.syncs,
             );
             report.notes.push(format!(
                 "{name}: {concurrency} senders, group commit: {writes} durable writes (service and HTTP sends, \
-                 warm-ups included) in {flushes} groups ({:.1} per group), {syncs} fdatasyncs",
-                writes as f64 / flushes.max(1) as f64
+                 warm-ups included) in {groups} groups ({:.1} per group), {syncs} fdatasyncs of the log",
+                writes as f64 / groups.max(1) as f64
             ));
         }
         let mut results = results.into_iter();

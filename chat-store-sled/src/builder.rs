@@ -3,9 +3,11 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::commit::GroupCommit;
+use crate::commit::DEFAULT_CHECKPOINT_BYTES;
+use crate::recovery;
 use crate::error::SledStoreError;
 use crate::store::SledStore;
 use crate::trees::{DATA_TREES, Trees};
@@ -26,11 +28,11 @@ pub const DEFAULT_TREE_PREFIX: &str = "chat";
 /// When a write is acknowledged, relative to reaching the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
-    /// Every write operation returns only after sled has flushed its log and
-    /// `fdatasync`ed its data file: an acknowledged write survives a crash of the process,
-    /// of the kernel or a power cut, as far as the drive honours the sync (see the crate
-    /// docs for what is and is not covered). Concurrent writers share one flush and one
-    /// sync (group commit). The default.
+    /// Every write operation returns only after its transaction is in the store's
+    /// write-ahead log and the log is `fdatasync`ed: an acknowledged write survives a crash
+    /// of the process, of the kernel or a power cut, as far as the drive honours the sync
+    /// (see the crate docs for what is and is not covered). Concurrent writers share one
+    /// log write and one sync (group commit). The default.
     #[default]
     Durable,
     /// Operations return once their transaction commits in memory; sled writes it out in
@@ -68,6 +70,7 @@ pub struct SledStoreBuilder {
     tree_prefix: String,
     cache_capacity: Option<u64>,
     flush_every: Option<Option<Duration>>,
+    checkpoint_bytes: u64,
 }
 
 impl std::fmt::Debug for SledStoreBuilder {
@@ -95,6 +98,7 @@ impl Default for SledStoreBuilder {
             tree_prefix: DEFAULT_TREE_PREFIX.to_owned(),
             cache_capacity: None,
             flush_every: None,
+            checkpoint_bytes: DEFAULT_CHECKPOINT_BYTES,
         }
     }
 }
@@ -163,6 +167,16 @@ impl SledStoreBuilder {
         self
     }
 
+    /// The size a durable store's write-ahead log file grows to before a checkpoint
+    /// (sled flushed and synced, older log files deleted) starts a new one:
+    /// [`DEFAULT_CHECKPOINT_BYTES`] (64 MiB) unless set. Smaller means less to apply again
+    /// when opening after a crash, and more frequent checkpoints (each a flush and sync of
+    /// sled, which holds back writes while it runs).
+    pub fn checkpoint_bytes(mut self, bytes: u64) -> Self {
+        self.checkpoint_bytes = bytes;
+        self
+    }
+
     /// Opens the store on tokio's blocking pool (sled's recovery reads the log).
     pub async fn open(self) -> Result<SledStore, SledStoreError> {
         tokio::task::spawn_blocking(move || self.open_blocking())
@@ -199,10 +213,18 @@ impl SledStoreBuilder {
             Location::Temporary => (open_caught(config.temporary(true))?, None),
         };
         check_format(&db, &self.tree_prefix)?;
-        let trees = Trees::open(db.clone(), &self.tree_prefix)?;
-        let dir = dir.filter(|_| self.durability == Durability::Durable);
-        let commit = GroupCommit::new(db, dir.as_deref())?;
-        Ok(SledStore::from_parts(trees, self.durability, commit))
+        let mut trees = Trees::open(db, &self.tree_prefix)?;
+        // Over a directory, recovery runs whatever the durability: a durable store's log
+        // may be waiting there. A Relaxed store then writes without a log.
+        let log = match dir {
+            Some(dir) => Some(recovery::open_log(&trees, &dir, &self.tree_prefix, self.checkpoint_bytes)?),
+            None => None,
+        };
+        let log = log.filter(|_| self.durability == Durability::Durable).map(Arc::new);
+        if let Some(log) = &log {
+            trees.write_through(Arc::clone(log));
+        }
+        Ok(SledStore::from_parts(trees, self.durability, log))
     }
 }
 

@@ -1,43 +1,118 @@
-//! Group commit: many writers sharing one flush and one sync.
+//! Group commit over the store's write-ahead log: many writers sharing one log write and
+//! one `fdatasync`.
 //!
-//! A durable write runs on tokio's blocking pool. Once its transaction has committed, the
-//! same blocking thread takes a ticket and waits until a flush that started after the
-//! ticket was taken has completed. The first writer to find no flush running leads: on its
-//! own thread (no hand-off to another thread or task), it flushes sled's log, then
-//! `fdatasync`s sled's data file, covering every ticket handed out so far, and wakes the
-//! others. Writers that commit while it runs gather for the next group, which the first of
-//! them to wake leads. N concurrent writers thus cost a few flushes and syncs rather than
-//! N, and the async workers never block: the task only awaits its blocking closure.
+//! A durable store runs sled without waiting for it (sled's own log is written in the
+//! background, as in [`crate::Durability::Relaxed`]) and makes each write stable through
+//! a log of its own (`wal.rs`):
 //!
-//! sled's own `flush_async` is not used: in sled 0.34 concurrent `flush_async` calls can
-//! deadlock (sled issue #1308, fixed only on sled's unreleased main branch). A blocking
-//! `flush` on tokio's blocking pool leaves sled's I/O pool free for the write it waits for.
+//! 1. **Commit.** A writing transaction runs under [`GroupCommit::logged`], which numbers
+//!    it (the number is stored in the transaction, in the `meta` tree) and, once sled has
+//!    committed it, appends its writes to an in-memory buffer. Numbering and appending
+//!    happen under one lock held across the transaction, so the log's order is sled's
+//!    commit order (sled 0.34 runs transactions one at a time anyway).
+//! 2. **Durability.** The writer then calls [`GroupCommit::wait_durable`] on the same
+//!    blocking thread. The first waiter to find no log write running leads: on its own
+//!    thread (no hand-off to another thread or task) it takes the whole buffer, appends it
+//!    to the log file and `fdatasync`s the file, covering every transaction committed so
+//!    far, and wakes the others. Writers that commit meanwhile gather in the buffer for the
+//!    next group, which the first of them to wake leads.
+//! 3. **Checkpoint.** Once the current log file has grown past the checkpoint size, the
+//!    writer that noticed it starts a new file, then flushes sled and `fdatasync`s sled's
+//!    files ([`SledFiles::flush_and_sync`]), and only then deletes the older log files:
+//!    everything they held is by then stable in sled itself. Writers keep committing into
+//!    the new file meanwhile.
 //!
-//! sled's `flush` ends with `sync_file_range` (Linux), which writes the pages out but
-//! neither flushes the drive's volatile cache nor the file's metadata (its size, once the
-//! log grows): an acknowledged write could still be lost on power loss or a kernel crash.
-//! The `fdatasync` after it does both.
+//! After a crash, `recovery.rs` applies again the logged transactions sled lost. So a
+//! group costs one `write` and one `fdatasync` of our file, instead of waiting for every
+//! I/O buffer sled wrote and range-synced for each transaction of the group (sled 0.34
+//! rolls its buffer twice per transaction; bench/README.md has the profile).
 
-use std::collections::HashSet;
-use std::ffi::OsString;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::io::{Seek, SeekFrom, Write as _};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use crate::error::SledStoreError;
+use chat_core::ChatResult;
 
-#[derive(Debug, Default)]
+use crate::error::SledStoreError;
+use crate::logged_tree::Write;
+use crate::sled_files::{SledFiles, sync_directory};
+use crate::wal;
+
+/// The log size past which a checkpoint starts a new log file (64 MiB), unless
+/// [`crate::SledStoreBuilder::checkpoint_bytes`] says otherwise.
+pub const DEFAULT_CHECKPOINT_BYTES: u64 = 64 << 20;
+
+#[derive(Debug)]
 struct State {
-    /// The last ticket handed out.
-    requested: u64,
-    /// Every ticket up to this one is on stable storage.
+    /// Records committed and not yet written to the log file.
+    buffer: Vec<u8>,
+    /// The last commit number appended to the buffer (or already written).
+    appended: u64,
+    /// Every commit up to this one is in the log and synced.
     durable: u64,
-    /// True while a leader flushes.
-    flushing: bool,
-    /// A flush or sync failed: nothing later can be acknowledged (sled then refuses every
-    /// later write too).
+    /// True while a leader writes and syncs the log.
+    writing: bool,
+    /// True while a checkpoint runs.
+    checkpointing: bool,
+    /// A log write, sync or checkpoint failed: nothing later can be acknowledged, and no
+    /// later transaction runs.
     failed: Option<Arc<str>>,
+    /// The log file written to now.
+    log: Arc<LogFile>,
+    /// Bytes written to `log` since it was started.
+    log_bytes: u64,
+}
+
+/// One open log file.
+#[derive(Debug)]
+struct LogFile {
+    file: File,
+    generation: u64,
+    /// Where the records end and how far the file is extended with zeros: written by the
+    /// group's leader only (one at a time), so never contended.
+    space: Mutex<Space>,
+}
+
+/// The records' end and the zeros ahead of it in one log file.
+#[derive(Debug)]
+struct Space {
+    /// The records end here (the file's cursor).
+    end: u64,
+    /// The file is extended with zeros up to here.
+    allocated: u64,
+    /// The next extension (doubling from [`FIRST_EXTENSION`] up to [`MAX_EXTENSION`]).
+    extension: u64,
+}
+
+/// The first extension of a log file with zeros (64 KiB): a store that writes little never
+/// writes much more.
+const FIRST_EXTENSION: u64 = 64 << 10;
+/// The largest extension (4 MiB).
+const MAX_EXTENSION: u64 = 4 << 20;
+
+impl LogFile {
+    /// Appends `group` at the records' end. When it does not fit in the zeros ahead, the
+    /// file is first extended with more zeros, so that most groups' `fdatasync` has no
+    /// size change to write (on ext4 that spares a journal commit per group).
+    fn append(&self, group: &[u8]) -> std::io::Result<()> {
+        let mut space = self.space.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut file = &self.file;
+        let needed = space.end + group.len() as u64;
+        if needed > space.allocated {
+            let target = needed.max(space.allocated + space.extension);
+            file.seek(SeekFrom::Start(space.allocated))?;
+            let zeros = vec![0u8; usize::try_from(target - space.allocated).unwrap_or(usize::MAX)];
+            file.write_all(&zeros)?;
+            file.seek(SeekFrom::Start(space.end))?;
+            space.allocated = target;
+            space.extension = (space.extension * 2).min(MAX_EXTENSION);
+        }
+        file.write_all(group)?;
+        space.end = needed;
+        Ok(())
+    }
 }
 
 /// Counters of the group commit, for monitoring (see [`crate::SledStore::commit_stats`]).
@@ -46,67 +121,73 @@ struct State {
 pub struct CommitStats {
     /// Writes that waited for durability.
     pub durable_writes: u64,
-    /// Flushes run for them (one per group). Far fewer than `durable_writes` under
-    /// concurrency.
-    pub flushes: u64,
-    /// `fdatasync` calls of sled's data file after those flushes: equal to `flushes`,
-    /// except for a temporary database (in memory, nothing to sync).
+    /// Groups: each one write of the write-ahead log, shared by every transaction that
+    /// committed before it started. Far fewer than `durable_writes` under concurrency.
+    pub groups: u64,
+    /// `fdatasync` calls of the write-ahead log: one per group.
     pub syncs: u64,
+    /// Checkpoints: sled flushed and synced, older log files deleted.
+    pub checkpoints: u64,
 }
 
-/// The shared flush and sync of one database.
+/// The write-ahead log and group commit of one durable store.
 #[derive(Debug)]
 pub(crate) struct GroupCommit {
     db: sled::Db,
-    /// sled's files to sync; `None` for a temporary database.
-    files: Option<Files>,
+    dir: PathBuf,
+    prefix: String,
+    sled_files: SledFiles,
+    checkpoint_bytes: u64,
+    /// The last commit number given: held across a logged transaction.
+    order: Mutex<u64>,
     state: Mutex<State>,
     done: Condvar,
-    flushes: AtomicU64,
+    durable_writes: AtomicU64,
+    groups: AtomicU64,
     syncs: AtomicU64,
+    checkpoints: AtomicU64,
+}
+
+/// What opening a log needs: where it lives and where recovery left it.
+pub(crate) struct LogStart {
+    pub(crate) db: sled::Db,
+    pub(crate) dir: PathBuf,
+    pub(crate) prefix: String,
+    pub(crate) sled_files: SledFiles,
+    /// The newest commit number sled holds (after recovery).
+    pub(crate) last_commit: u64,
+    /// The generation of the (new, empty) log file to write.
+    pub(crate) generation: u64,
+    pub(crate) checkpoint_bytes: u64,
 }
 
 impl GroupCommit {
-    /// The group commit of `db`, syncing the data file in `dir` (`None`: nothing to sync,
-    /// for temporary databases).
-    ///
-    /// Also syncs the directory and sled's `conf` once, so that the files' directory
-    /// entries are on disk before the first write is acknowledged.
-    pub(crate) fn new(db: sled::Db, dir: Option<&Path>) -> Result<Self, SledStoreError> {
-        let files = match dir {
-            None => None,
-            Some(dir) => {
-                let sync_error = |what: &str, error: std::io::Error| {
-                    SledStoreError::Sync(format!("{what} in {}: {error}", dir.display()))
-                };
-                let data = File::open(dir.join("db")).map_err(|error| sync_error("opening sled's data file", error))?;
-                data.sync_all()
-                    .map_err(|error| sync_error("syncing sled's data file", error))?;
-                if let Ok(conf) = File::open(dir.join("conf")) {
-                    conf.sync_all()
-                        .map_err(|error| sync_error("syncing sled's conf", error))?;
-                }
-                File::open(dir)
-                    .and_then(|directory| directory.sync_all())
-                    .map_err(|error| sync_error("syncing the directory", error))?;
-                let files = Files {
-                    data,
-                    blobs: dir.join("blobs"),
-                    synced_blobs: Mutex::new(HashSet::new()),
-                };
-                files
-                    .sync_new_blobs()
-                    .map_err(|error| sync_error("syncing sled's blob files", error))?;
-                Some(files)
-            }
-        };
+    /// Starts writing to a new, empty log file of `start.generation`.
+    pub(crate) fn start(start: LogStart) -> Result<Self, SledStoreError> {
+        let log = create_log_file(&start.dir, &start.prefix, start.generation)
+            .map_err(|error| SledStoreError::Sync(error.to_string()))?;
         Ok(Self {
-            db,
-            files,
-            state: Mutex::new(State::default()),
+            db: start.db,
+            dir: start.dir,
+            prefix: start.prefix,
+            sled_files: start.sled_files,
+            checkpoint_bytes: start.checkpoint_bytes.max(1),
+            order: Mutex::new(start.last_commit),
+            state: Mutex::new(State {
+                buffer: Vec::new(),
+                appended: start.last_commit,
+                durable: start.last_commit,
+                writing: false,
+                checkpointing: false,
+                failed: None,
+                log: Arc::new(log),
+                log_bytes: 0,
+            }),
             done: Condvar::new(),
-            flushes: AtomicU64::new(0),
+            durable_writes: AtomicU64::new(0),
+            groups: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
+            checkpoints: AtomicU64::new(0),
         })
     }
 
@@ -116,22 +197,50 @@ impl GroupCommit {
 
     pub(crate) fn stats(&self) -> CommitStats {
         CommitStats {
-            durable_writes: self.lock().requested,
-            flushes: self.flushes.load(Ordering::Relaxed),
+            durable_writes: self.durable_writes.load(Ordering::Relaxed),
+            groups: self.groups.load(Ordering::Relaxed),
             syncs: self.syncs.load(Ordering::Relaxed),
+            checkpoints: self.checkpoints.load(Ordering::Relaxed),
         }
     }
 
-    /// Blocks until everything committed before this call is on stable storage. A
-    /// blocking call: run it on tokio's blocking pool, after the write's transaction.
+    fn failure(&self) -> Option<SledStoreError> {
+        self.lock()
+            .failed
+            .as_ref()
+            .map(|error| SledStoreError::Flush(error.to_string()))
+    }
+
+    /// Runs one writing transaction: `transaction` gets the commit number to store and
+    /// returns its answer and its writes, which (when there are any) are appended to the
+    /// log's buffer in commit order. Refused once the log has failed.
+    pub(crate) fn logged<T>(&self, transaction: impl FnOnce(u64) -> ChatResult<(T, Vec<Write>)>) -> ChatResult<T> {
+        if let Some(error) = self.failure() {
+            return Err(error.into());
+        }
+        let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        let commit = *order + 1;
+        let (answer, writes) = transaction(commit)?;
+        if !writes.is_empty() {
+            *order = commit;
+            let mut state = self.lock();
+            wal::encode_record(&mut state.buffer, commit, &writes);
+            state.appended = commit;
+        }
+        Ok(answer)
+    }
+
+    /// Blocks until every transaction committed before this call is in the log and
+    /// synced. A blocking call: run it on tokio's blocking pool, after the write's
+    /// transaction.
     ///
-    /// The first waiter to find no flush running leads: it flushes and syncs once for
-    /// every ticket handed out so far, then wakes the others, who are covered or lead the
-    /// next group.
+    /// It covers operations that changed nothing too (a repeated `client_message_id`, a
+    /// second delete): what they return may have been committed by a concurrent call whose
+    /// group is still being written.
     pub(crate) fn wait_durable(&self) -> Result<(), SledStoreError> {
+        self.durable_writes.fetch_add(1, Ordering::Relaxed);
         let mut state = self.lock();
-        state.requested += 1;
-        let ticket = state.requested;
+        let ticket = state.appended;
         loop {
             if let Some(error) = &state.failed {
                 return Err(SledStoreError::Flush(error.to_string()));
@@ -139,108 +248,157 @@ impl GroupCommit {
             if state.durable >= ticket {
                 return Ok(());
             }
-            if state.flushing {
+            if state.writing {
                 state = self.done.wait(state).unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
-            state.flushing = true;
-            let covered = state.requested;
+            state.writing = true;
+            let covered = state.appended;
+            let group = std::mem::take(&mut state.buffer);
+            let log = Arc::clone(&state.log);
             drop(state);
-            let mut turn = FlushTurn {
+            let mut turn = LeaderTurn {
                 commit: self,
                 outcome: None,
+                finished: false,
             };
-            turn.outcome = Some(self.flush_and_sync().map(|()| covered));
-            drop(turn);
+            turn.outcome = Some(self.write_group(&log, &group).map(|()| (covered, group.len() as u64)));
+            let checkpoint_due = turn.finish();
+            if checkpoint_due {
+                self.checkpoint();
+            }
             state = self.lock();
         }
     }
 
-    /// One group's flush of sled's log, then the `fdatasync` of its data file.
-    fn flush_and_sync(&self) -> Result<(), String> {
-        self.db.flush().map_err(|error| error.to_string())?;
-        self.flushes.fetch_add(1, Ordering::Relaxed);
-        if let Some(files) = &self.files {
-            files
-                .sync_new_blobs()
-                .map_err(|error| format!("syncing sled's blob files: {error}"))?;
-            files
-                .data
-                .sync_data()
-                .map_err(|error| format!("fdatasync of sled's data file: {error}"))?;
-            self.syncs.fetch_add(1, Ordering::Relaxed);
-        }
+    /// One group: the buffered records appended to the log file, then its `fdatasync`.
+    fn write_group(&self, log: &LogFile, group: &[u8]) -> Result<(), String> {
+        log.append(group)
+            .map_err(|error| format!("writing the write-ahead log: {error}"))?;
+        self.groups.fetch_add(1, Ordering::Relaxed);
+        log.file
+            .sync_data()
+            .map_err(|error| format!("fdatasync of the write-ahead log: {error}"))?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
-}
 
-/// sled's files of one durable database.
-#[derive(Debug)]
-struct Files {
-    /// sled's data file (`<dir>/db`, its log and pages), opened read-only for `fdatasync`
-    /// (Linux syncs the file whatever the descriptor's mode).
-    data: File,
-    /// `<dir>/blobs`: sled writes log items over a quarter of a segment (128 KiB) to files
-    /// of their own there, without ever syncing them.
-    blobs: PathBuf,
-    /// The blob files already synced (a blob is written once, never changed, and deleted
-    /// once its item is rewritten).
-    synced_blobs: Mutex<HashSet<OsString>>,
-}
-
-impl Files {
-    /// Syncs the blob files written since the last call, and then the blob directory.
-    /// Usually finds none: one `readdir` of an empty directory.
-    fn sync_new_blobs(&self) -> std::io::Result<()> {
-        let mut synced = self.synced_blobs.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut present = HashSet::with_capacity(synced.len());
-        let mut new = false;
-        let entries = match std::fs::read_dir(&self.blobs) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(error) => return Err(error),
+    /// Starts a new log file, makes everything committed stable in sled itself, then
+    /// deletes the older log files. Does nothing while another checkpoint runs.
+    fn checkpoint(&self) {
+        let generation = {
+            let mut state = self.lock();
+            if state.checkpointing || state.failed.is_some() {
+                return;
+            }
+            state.checkpointing = true;
+            state.log.generation + 1
         };
-        for entry in entries {
-            let name = entry?.file_name();
-            if !synced.contains(&name) {
-                match File::open(self.blobs.join(&name)) {
-                    Ok(blob) => blob.sync_all()?,
-                    // Deleted since the listing: its item was rewritten.
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(error) => return Err(error),
-                }
-                new = true;
-            }
-            present.insert(name);
-        }
-        if new {
-            File::open(&self.blobs)?.sync_all()?;
-        }
-        *synced = present;
-        Ok(())
-    }
-}
-
-/// The leader's turn: however it ends (done, or a panic inside sled), ending it publishes
-/// the outcome, lets the next waiter lead and wakes everyone.
-struct FlushTurn<'a> {
-    commit: &'a GroupCommit,
-    outcome: Option<Result<u64, String>>,
-}
-
-impl Drop for FlushTurn<'_> {
-    fn drop(&mut self) {
-        let mut state = self.commit.lock();
-        state.flushing = false;
-        match self.outcome.take() {
-            Some(Ok(covered)) => state.durable = state.durable.max(covered),
-            Some(Err(error)) => {
-                tracing::error!(%error, "chat-store-sled: flushing to disk failed");
-                state.failed = Some(Arc::from(error));
-            }
-            None => {}
+        let outcome = self.rotate_and_flush(generation);
+        let mut state = self.lock();
+        state.checkpointing = false;
+        if let Err(error) = outcome {
+            tracing::error!(%error, "chat-store-sled: checkpoint of the write-ahead log failed");
+            state.failed = Some(Arc::from(error));
         }
         drop(state);
+        self.done.notify_all();
+    }
+
+    fn rotate_and_flush(&self, generation: u64) -> Result<(), String> {
+        let log = create_log_file(&self.dir, &self.prefix, generation)?;
+        {
+            let mut state = self.lock();
+            state.log = Arc::new(log);
+            state.log_bytes = 0;
+        }
+        self.retire_logs_before(generation)
+    }
+
+    /// Flushes and syncs sled, then deletes the log files older than `generation`: every
+    /// record in them was committed before `generation` took over, so the flush covers
+    /// it. Also what opening a store ends with, once recovery has applied those files.
+    pub(crate) fn retire_logs_before(&self, generation: u64) -> Result<(), String> {
+        self.sled_files.flush_and_sync(&self.db)?;
+        let older = wal::log_files(&self.dir, &self.prefix).map_err(|error| error.to_string())?;
+        for (old, path) in older.into_iter().filter(|(old, _)| *old < generation) {
+            std::fs::remove_file(&path)
+                .map_err(|error| format!("removing the write-ahead log of generation {old}: {error}"))?;
+        }
+        sync_directory(&self.dir).map_err(|error| format!("syncing {}: {error}", self.dir.display()))?;
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Creates the empty log file of `generation` and makes its directory entry stable.
+fn create_log_file(dir: &std::path::Path, prefix: &str, generation: u64) -> Result<LogFile, String> {
+    let path = wal::file_path(dir, prefix, generation);
+    let file = std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .open(&path)
+        .map_err(|error| format!("creating {}: {error}", path.display()))?;
+    sync_directory(dir).map_err(|error| format!("syncing {}: {error}", dir.display()))?;
+    Ok(LogFile {
+        file,
+        generation,
+        space: Mutex::new(Space {
+            end: 0,
+            allocated: 0,
+            extension: FIRST_EXTENSION,
+        }),
+    })
+}
+
+/// The leader's turn: however it ends (done, or a panic), ending it publishes the outcome,
+/// lets the next waiter lead and wakes everyone.
+struct LeaderTurn<'a> {
+    commit: &'a GroupCommit,
+    /// The commit covered and the bytes written, or the failure.
+    outcome: Option<Result<(u64, u64), String>>,
+    finished: bool,
+}
+
+impl LeaderTurn<'_> {
+    /// Ends the turn; true when the log file has grown past the checkpoint size.
+    fn finish(mut self) -> bool {
+        self.finished = true;
+        self.publish()
+    }
+
+    fn publish(&mut self) -> bool {
+        let mut state = self.commit.lock();
+        state.writing = false;
+        // No outcome: the leader panicked, perhaps halfway through a write. A later group
+        // appended after a torn record would be lost on recovery, so nothing more is
+        // acknowledged.
+        match self
+            .outcome
+            .take()
+            .unwrap_or_else(|| Err("the write-ahead log's writer panicked".to_owned()))
+        {
+            Ok((covered, bytes)) => {
+                state.durable = state.durable.max(covered);
+                state.log_bytes += bytes;
+            }
+            Err(error) => {
+                tracing::error!(%error, "chat-store-sled: writing the write-ahead log failed");
+                state.failed = Some(Arc::from(error));
+            }
+        }
+        let checkpoint_due =
+            state.log_bytes >= self.commit.checkpoint_bytes && !state.checkpointing && state.failed.is_none();
+        drop(state);
         self.commit.done.notify_all();
+        checkpoint_due
+    }
+}
+
+impl Drop for LeaderTurn<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.publish();
+        }
     }
 }

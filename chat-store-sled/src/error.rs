@@ -63,6 +63,9 @@ pub enum SledStoreError {
     /// sync the database's files (see [`crate::SledStoreBuilder::db_at`]).
     #[error("a durable store over an existing sled::Db needs its directory: use SledStoreBuilder::db_at")]
     UnknownDirectory,
+    /// Applying a transaction of the write-ahead log again, when opening the store, failed.
+    #[error("applying the write-ahead log failed: {0}")]
+    Replay(String),
     /// A blocking task running sled failed to complete (it panicked or was cancelled).
     #[error("a blocking sled task failed: {0}")]
     Task(String),

@@ -24,12 +24,13 @@ use crate::trees::Trees;
 struct Inner {
     trees: Trees,
     durability: Durability,
-    commit: GroupCommit,
+    /// The write-ahead log of a durable store over a directory.
+    commit: Option<Arc<GroupCommit>>,
 }
 
 impl SledStore {
     /// The store over opened `trees` (see [`SledStoreBuilder::open`]).
-    pub(crate) fn from_parts(trees: Trees, durability: Durability, commit: GroupCommit) -> Self {
+    pub(crate) fn from_parts(trees: Trees, durability: Durability, commit: Option<Arc<GroupCommit>>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 trees,
@@ -95,10 +96,10 @@ impl SledStore {
             .map_err(SledStoreError::from)
     }
 
-    /// How many durable writes were acknowledged and how many flushes and syncs they
-    /// needed.
+    /// How many durable writes were acknowledged, and how many log writes, syncs and
+    /// checkpoints they needed (all zero for a Relaxed or temporary store).
     pub fn commit_stats(&self) -> CommitStats {
-        self.inner.commit.stats()
+        self.inner.commit.as_ref().map(|commit| commit.stats()).unwrap_or_default()
     }
 
     /// Runs a sled operation on tokio's blocking pool.
@@ -129,8 +130,8 @@ impl SledStore {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let answer = operation(&inner.trees)?;
-            if inner.durability == Durability::Durable {
-                inner.commit.wait_durable()?;
+            if let Some(commit) = &inner.commit {
+                commit.wait_durable()?;
             }
             Ok(answer)
         })

@@ -3,13 +3,19 @@
 //! Everything here blocks (sled is a blocking library); [`crate::SledStore`] runs it on
 //! tokio's blocking pool. The operations themselves live in `writes.rs` and `reads.rs`.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use chat_core::{ChatResult, ConversationId, ConversationKind, ConversationRecord, Identity};
 use sled::Transactional;
 use sled::transaction::TransactionError;
 
+use crate::commit::GroupCommit;
 use crate::error::SledStoreError;
 use crate::keys;
-use crate::tx::{Tx, TxResult, decode, decode_record};
+use crate::logged_tree::{LoggedTree, Write};
+use crate::tx::{Tx, TxResult, abort, decode, decode_record};
+use crate::wal::Record;
 
 /// Names of the data trees, after the configurable prefix (`chat/conversations`, …).
 pub(crate) const DATA_TREES: [&str; 13] = [
@@ -31,6 +37,10 @@ pub(crate) const DATA_TREES: [&str; 13] = [
 /// The key, in the `meta` tree, saying that `groups` holds every group membership (stores
 /// made before the index get it built once, when opened).
 const GROUPS_INDEX_BUILT: &[u8] = b"groups_index_built";
+
+/// The key, in the `meta` tree, of the number of the last transaction written through the
+/// write-ahead log (u64, big-endian), stored by that transaction itself (`recovery.rs`).
+const LAST_COMMIT: &[u8] = b"last_commit";
 
 /// The open trees of one store.
 pub(crate) struct Trees {
@@ -63,12 +73,17 @@ pub(crate) struct Trees {
     pub(crate) blocks: sled::Tree,
     /// `tenant \0 reporter \0 message id(16)` -> the JSON [`chat_core::Report`].
     pub(crate) reports: sled::Tree,
+    /// The format marker, the groups index marker and the last logged commit number.
+    meta: sled::Tree,
+    /// A durable store's write-ahead log; `None` for a Relaxed or temporary store.
+    log: Option<Arc<GroupCommit>>,
 }
 
 impl Trees {
     /// Opens (creating if needed) the data trees named `prefix/…` in `db`.
     pub(crate) fn open(db: sled::Db, prefix: &str) -> Result<Self, SledStoreError> {
         let open = |name: &str| db.open_tree(format!("{prefix}/{name}"));
+        let meta = open("meta")?;
         Self {
             conversations: open("conversations")?,
             inbox: open("inbox")?,
@@ -83,13 +98,22 @@ impl Trees {
             notifications_due: open("notifications_due")?,
             blocks: open("blocks")?,
             reports: open("reports")?,
+            meta,
+            log: None,
             db: db.clone(),
         }
-        .with_groups_index(&db.open_tree(format!("{prefix}/meta"))?)
+        .with_groups_index()
+    }
+
+    /// From now on, every writing transaction goes through `log` (a durable store, once
+    /// recovery is done).
+    pub(crate) fn write_through(&mut self, log: Arc<GroupCommit>) {
+        self.log = Some(log);
     }
 
     /// Builds the `groups` index of a store made before it existed, once.
-    fn with_groups_index(self, meta: &sled::Tree) -> Result<Self, SledStoreError> {
+    fn with_groups_index(self) -> Result<Self, SledStoreError> {
+        let meta = &self.meta;
         if meta.get(GROUPS_INDEX_BUILT)?.is_some() {
             return Ok(self);
         }
@@ -109,8 +133,48 @@ impl Trees {
         Ok(self)
     }
 
-    /// Runs `body` as one serializable sled transaction over all data trees.
+    /// Runs `body` as one serializable sled transaction over all data trees; in a durable
+    /// store, through the write-ahead log (numbered, and its writes logged once committed).
     pub(crate) fn transaction<T>(&self, body: impl Fn(&Tx<'_>) -> TxResult<T>) -> ChatResult<T> {
+        match &self.log {
+            Some(log) => log.logged(|commit| self.run(Some(commit), &body)),
+            None => self.run(None, &body).map(|(answer, _)| answer),
+        }
+    }
+
+    /// The number of the last logged transaction sled holds (0 before the first).
+    pub(crate) fn last_commit(&self) -> Result<u64, SledStoreError> {
+        match self.meta.get(LAST_COMMIT)? {
+            None => Ok(0),
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| SledStoreError::corrupt("commit number", format!("{} bytes", bytes.len()))),
+        }
+    }
+
+    /// Applies a logged transaction again, with its number (recovery).
+    pub(crate) fn replay(&self, record: &Record) -> Result<(), SledStoreError> {
+        let applied = self.run(Some(record.commit), &|tx: &Tx<'_>| {
+            for write in &record.writes {
+                let Some(tree) = tx.tree(write.tree) else {
+                    return abort(SledStoreError::corrupt(
+                        "write-ahead log",
+                        format!("commit {} writes to tree {}", record.commit, write.tree),
+                    ));
+                };
+                match &write.value {
+                    Some(value) => tree.insert(write.key.clone(), value.clone())?,
+                    None => tree.remove(write.key.clone())?,
+                };
+            }
+            Ok(())
+        });
+        applied.map(|_| ()).map_err(|error| SledStoreError::Replay(error.to_string()))
+    }
+
+    /// One sled transaction over all data trees and `meta`: `body`'s answer and the writes
+    /// it made. With a commit number, a transaction that wrote anything also stores it.
+    fn run<T>(&self, commit: Option<u64>, body: &impl Fn(&Tx<'_>) -> TxResult<T>) -> ChatResult<(T, Vec<Write>)> {
         let trees = (
             &self.conversations,
             &self.inbox,
@@ -125,6 +189,7 @@ impl Trees {
             &self.notifications_due,
             &self.blocks,
             &self.reports,
+            &self.meta,
         );
         let result = trees.transaction(
             |(
@@ -141,22 +206,31 @@ impl Trees {
                 notifications_due,
                 blocks,
                 reports,
+                meta,
             )| {
-                body(&Tx {
-                    conversations,
-                    inbox,
-                    messages,
-                    message_ids,
-                    client_ids,
-                    directs,
-                    user_stats,
-                    groups,
-                    attachments,
-                    attachment_sweep,
-                    notifications_due,
-                    blocks,
-                    reports,
-                })
+                let writes = RefCell::new(Vec::new());
+                let answer = body(&Tx {
+                    conversations: LoggedTree::new(conversations, 0, &writes),
+                    inbox: LoggedTree::new(inbox, 1, &writes),
+                    messages: LoggedTree::new(messages, 2, &writes),
+                    message_ids: LoggedTree::new(message_ids, 3, &writes),
+                    client_ids: LoggedTree::new(client_ids, 4, &writes),
+                    directs: LoggedTree::new(directs, 5, &writes),
+                    user_stats: LoggedTree::new(user_stats, 6, &writes),
+                    groups: LoggedTree::new(groups, 7, &writes),
+                    attachments: LoggedTree::new(attachments, 8, &writes),
+                    attachment_sweep: LoggedTree::new(attachment_sweep, 9, &writes),
+                    notifications_due: LoggedTree::new(notifications_due, 10, &writes),
+                    blocks: LoggedTree::new(blocks, 11, &writes),
+                    reports: LoggedTree::new(reports, 12, &writes),
+                })?;
+                let writes = writes.into_inner();
+                if let Some(commit) = commit
+                    && !writes.is_empty()
+                {
+                    meta.insert(LAST_COMMIT, &commit.to_be_bytes())?;
+                }
+                Ok((answer, writes))
             },
         );
         match result {

@@ -8,11 +8,12 @@ use chat_core::{
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::transaction::ConflictableTransactionError;
 
 use crate::counters::Counters;
 use crate::error::SledStoreError;
 use crate::keys;
+use crate::logged_tree::LoggedTree;
 
 /// The result of a transaction body: domain errors abort it.
 pub(crate) type TxResult<T> = Result<T, ConflictableTransactionError<ChatError>>;
@@ -66,24 +67,45 @@ impl IndexState {
     }
 }
 
-/// The trees as seen inside one transaction.
+/// The trees as seen inside one transaction (each write noted for the write-ahead log).
 pub(crate) struct Tx<'a> {
-    pub(crate) conversations: &'a TransactionalTree,
-    pub(crate) inbox: &'a TransactionalTree,
-    pub(crate) messages: &'a TransactionalTree,
-    pub(crate) message_ids: &'a TransactionalTree,
-    pub(crate) client_ids: &'a TransactionalTree,
-    pub(crate) directs: &'a TransactionalTree,
-    pub(crate) user_stats: &'a TransactionalTree,
-    pub(crate) groups: &'a TransactionalTree,
-    pub(crate) attachments: &'a TransactionalTree,
-    pub(crate) attachment_sweep: &'a TransactionalTree,
-    pub(crate) notifications_due: &'a TransactionalTree,
-    pub(crate) blocks: &'a TransactionalTree,
-    pub(crate) reports: &'a TransactionalTree,
+    pub(crate) conversations: LoggedTree<'a>,
+    pub(crate) inbox: LoggedTree<'a>,
+    pub(crate) messages: LoggedTree<'a>,
+    pub(crate) message_ids: LoggedTree<'a>,
+    pub(crate) client_ids: LoggedTree<'a>,
+    pub(crate) directs: LoggedTree<'a>,
+    pub(crate) user_stats: LoggedTree<'a>,
+    pub(crate) groups: LoggedTree<'a>,
+    pub(crate) attachments: LoggedTree<'a>,
+    pub(crate) attachment_sweep: LoggedTree<'a>,
+    pub(crate) notifications_due: LoggedTree<'a>,
+    pub(crate) blocks: LoggedTree<'a>,
+    pub(crate) reports: LoggedTree<'a>,
 }
 
 impl Tx<'_> {
+    /// The tree of a logged write: its place in the transaction (`Trees::run` numbers
+    /// them in this order).
+    pub(crate) fn tree(&self, index: u8) -> Option<&LoggedTree<'_>> {
+        Some(match index {
+            0 => &self.conversations,
+            1 => &self.inbox,
+            2 => &self.messages,
+            3 => &self.message_ids,
+            4 => &self.client_ids,
+            5 => &self.directs,
+            6 => &self.user_stats,
+            7 => &self.groups,
+            8 => &self.attachments,
+            9 => &self.attachment_sweep,
+            10 => &self.notifications_due,
+            11 => &self.blocks,
+            12 => &self.reports,
+            _ => return None,
+        })
+    }
+
     pub(crate) fn record(&self, id: ConversationId) -> TxResult<Option<ConversationRecord>> {
         match self.conversations.get(keys::conversation(id))? {
             Some(bytes) => match decode_record(&bytes) {

@@ -1,7 +1,7 @@
 //! Shared test support: a `SledStore` that owns the temporary directory it lives in.
 
 use chat_core::testing::GuardedStore;
-use chat_store_sled::{Durability, SledStore};
+use chat_store_sled::{Durability, SledStore, SledStoreBuilder, SledStoreError};
 use tempfile::TempDir;
 
 /// A store in a temporary directory that is removed when the store is dropped (after
@@ -23,4 +23,35 @@ pub async fn open(durability: Durability) -> DirStore {
         .await
         .expect("open the sled store");
     GuardedStore::new(store, dir)
+}
+
+/// True for sled's "the directory is locked" error: a store or `sled::Db` dropped just
+/// before may still be releasing sled's file lock (on a blocking-pool thread, or in sled's
+/// background flusher) for a moment. sled reports it as an I/O error without a kind of its
+/// own (`Other`, or `WouldBlock` from the lock call).
+pub fn is_lock_held(error: &sled::Error) -> bool {
+    matches!(error, sled::Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::Other | std::io::ErrorKind::WouldBlock))
+}
+
+/// How long an open waits for a lock still held by what was dropped just before.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens the store at `path` (durable, the defaults), waiting up to [`LOCK_WAIT`] for sled's
+/// lock; any other error (a newer layout, a foreign database) is returned at once.
+pub async fn open_store(path: &std::path::Path) -> Result<SledStore, SledStoreError> {
+    open_store_with(|| SledStore::builder().path(path)).await
+}
+
+/// [`open_store`] with the builder `builder` makes.
+pub async fn open_store_with(builder: impl Fn() -> SledStoreBuilder) -> Result<SledStore, SledStoreError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match builder().open().await {
+            Err(SledStoreError::Sled(error)) if is_lock_held(&error) && std::time::Instant::now() < deadline => {
+                eprintln!("open: sled's lock is still held, retrying: {error}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
 }

@@ -1,7 +1,6 @@
 //! SledStore's integration tests, one test binary: the conformance suite in both durability
-//! modes, group commit and its fdatasync (under strace), opening and reopening, the SIGKILL
-//! crash test and the (ignored)
-//! scale check.
+//! modes, group commit and its fdatasync (under strace), opening and reopening, recovery
+//! from the write-ahead log, the SIGKILL crash test and the (ignored) scale check.
 //!
 //! ```text
 //! cargo test -p chat-store-sled --test store                 # all of them
@@ -14,6 +13,7 @@ mod conformance_relaxed;
 mod crash;
 mod group_commit;
 mod open;
+mod recovery;
 mod reopen;
 mod scale;
 mod sync;

@@ -7,16 +7,7 @@ use chat_core::testing::Fixture;
 use chat_core::{ChatError, InboxFilter, Store};
 use chat_store_sled::{FORMAT_VERSION, SledStore, SledStoreError};
 
-/// True for sled's "the directory is locked" error: a store or `sled::Db` dropped just
-/// before may still be releasing sled's file lock (on a blocking-pool thread, or in sled's
-/// background flusher) for a moment. sled reports it as an I/O error without a kind of its
-/// own (`Other`, or `WouldBlock` from the lock call).
-fn is_lock_held(error: &sled::Error) -> bool {
-    matches!(error, sled::Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::Other | std::io::ErrorKind::WouldBlock))
-}
-
-/// How long an open waits for a lock still held by what was dropped just before.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+use crate::common::{LOCK_WAIT, is_lock_held, open_store};
 
 /// Opens the directory with sled itself, waiting up to [`LOCK_WAIT`] for its lock; any
 /// other error is returned at once.
@@ -35,21 +26,6 @@ fn sled_open(path: &std::path::Path) -> Result<sled::Db, sled::Error> {
 /// [`sled_open`], which must succeed.
 fn open_db(path: &std::path::Path) -> sled::Db {
     sled_open(path).unwrap_or_else(|error| panic!("open sled directly: {error:?}"))
-}
-
-/// Opens the store at `path`, waiting up to [`LOCK_WAIT`] for sled's lock; any other error
-/// (a newer layout, a foreign database) is returned at once.
-async fn open_store(path: &std::path::Path) -> Result<SledStore, SledStoreError> {
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        match SledStore::open(path).await {
-            Err(SledStoreError::Sled(error)) if is_lock_held(&error) && std::time::Instant::now() < deadline => {
-                eprintln!("open: sled's lock is still held, retrying: {error}");
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            other => return other,
-        }
-    }
 }
 
 /// Opens the store at `path` right after a raw [`sled::Db`] (or another store) on it was

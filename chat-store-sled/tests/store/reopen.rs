@@ -14,13 +14,13 @@ use chat_store_sled::{Durability, SledStore};
 
 /// Everything a user can read back.
 #[derive(Debug, PartialEq)]
-struct Snapshot {
+pub struct Snapshot {
     inbox: Vec<ConversationRecord>,
     stats: Stats,
     histories: BTreeMap<ConversationId, Vec<Message>>,
 }
 
-async fn snapshot(store: &SledStore, users: &[Identity]) -> Vec<Snapshot> {
+pub async fn snapshot(store: &SledStore, users: &[Identity]) -> Vec<Snapshot> {
     let mut snapshots = Vec::new();
     for identity in users {
         let mut inbox: Vec<ConversationRecord> = Vec::new();
@@ -63,7 +63,7 @@ async fn snapshot(store: &SledStore, users: &[Identity]) -> Vec<Snapshot> {
 }
 
 /// Writes a bit of everything through the services.
-async fn populate(fx: &Fixture) {
+pub async fn populate(fx: &Fixture) {
     let conversations = fx.conversations();
     let messages = fx.messages();
     let direct = fx.direct(0, 1).await;
