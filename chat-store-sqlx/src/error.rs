@@ -64,7 +64,7 @@ pub(crate) fn is_reply_refused(error: &sqlx::Error) -> bool {
 }
 
 /// True when the `append_message` function refused a blocked sender (SQLSTATE CH403, see
-/// the migration `blocks`): answered as [`chat_core::rules::blocked_send`].
+/// the migration `send_checks_blocks_inline`): answered as [`chat_core::rules::blocked_send`].
 pub(crate) fn is_send_blocked(error: &sqlx::Error) -> bool {
     error
         .as_database_error()
