@@ -123,7 +123,7 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
                 ),
                 (Backend::Sled, Some((_, http_relaxed))) => report.target(
                     name,
-                    "send durable (flush + fdatasync), 16 senders, HTTP / HTTP on Relaxed",
+                    "send durable (log write + fdatasync), 16 senders, HTTP / HTTP on Relaxed",
                     http.ops_per_sec() / http_relaxed.ops_per_sec().max(1e-9),
                     0.8,
                     false,

@@ -118,17 +118,20 @@ impl SledStoreBuilder {
     /// Uses a database the host has already opened. The store keeps its data in its own
     /// trees (named `<tree_prefix>/…`) and leaves the host's trees alone.
     ///
-    /// sled does not tell where a `Db` lives, so a [`Durability::Durable`] store cannot
-    /// sync its files: opening fails with [`SledStoreError::UnknownDirectory`]. Use
-    /// [`db_at`](Self::db_at) instead, or [`Durability::Relaxed`].
+    /// sled does not tell where a `Db` lives, so a [`Durability::Durable`] store would have
+    /// nowhere to keep its write-ahead log: opening fails with
+    /// [`SledStoreError::UnknownDirectory`]. Use [`db_at`](Self::db_at) instead, or
+    /// [`Durability::Relaxed`] (which then cannot recover a log a durable store left
+    /// there either).
     pub fn db(mut self, db: sled::Db) -> Self {
         self.location = Location::Db(db, None);
         self
     }
 
     /// Uses a database the host has already opened in the directory `dir` (the path it
-    /// gave sled), whose data file a [`Durability::Durable`] store syncs after each group
-    /// of writes. The store keeps its data in its own trees, as with [`db`](Self::db).
+    /// gave sled), where the store keeps its write-ahead log (`chat-wal.*`, see the crate
+    /// docs) and whose data file a checkpoint syncs. The store keeps its data in its own
+    /// trees, as with [`db`](Self::db); the host's own trees are not logged.
     pub fn db_at(mut self, db: sled::Db, dir: impl Into<PathBuf>) -> Self {
         self.location = Location::Db(db, Some(dir.into()));
         self

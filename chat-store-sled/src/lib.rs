@@ -28,6 +28,7 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | `meta` | `format` | `chat-store-sled\0` + layout version (u32) |
+//! | `meta` | `last_commit` | the number of the last transaction written through the write-ahead log (u64) |
 //! | `conversations` | id (16 bytes) | the conversation *and its participants* (JSON) |
 //! | `inbox` | `tenant \0 user \0 archived` + !last_activity (8) + !id (16) | unread count (8) + tag match key |
 //! | `messages` | conversation (16) + seq (8, big-endian) | the message (JSON) |
@@ -78,52 +79,67 @@
 //!   conversations pays for the matches, not for the 10,000. A store made before the
 //!   `groups` tree gets it built once when opened.
 //!
-//! ## Durability: what sled guarantees here, and what it does not
+//! ## Durability: what is guaranteed here, and what is not
 //!
 //! With [`Durability::Durable`] (the default) every writing operation, after its
-//! transaction commits, waits until sled has flushed its log *and* the store has
-//! `fdatasync`ed sled's data file, before it returns. Operations that change nothing (a
-//! repeated `client_message_id`, a second delete) wait too, because what they return may
-//! belong to a concurrent call whose flush is still running.
+//! transaction commits, waits until that transaction's writes are in the store's own
+//! write-ahead log and the log file is `fdatasync`ed, before it returns. Operations that
+//! change nothing (a repeated `client_message_id`, a second delete) wait too, because what
+//! they return may belong to a concurrent call whose group is still being written.
 //!
-//! - **Group commit.** At most one flush and sync runs at a time; every writer that commits
-//!   while it runs is covered by the next one, so concurrent writers share them
-//!   ([`SledStore::commit_stats`] counts writes, flushes and syncs;
-//!   `tests/store/group_commit.rs` checks that 256 concurrent sends need far fewer flushes
-//!   than sends, while a lone writer needs one each, and `tests/store/sync.rs` counts the
-//!   `fdatasync` calls under `strace`: at least one per group). The leader is the first
-//!   waiting writer's own blocking-pool thread, so a group costs no hand-off to another
-//!   thread or task, and nothing blocks an async worker. sled's own `flush_async` is *not*
-//!   used: in sled 0.34 concurrent `flush_async` calls deadlock (sled issue #1308, fixed
-//!   only on sled's unreleased main branch; this crate's durable conformance run hung on
-//!   it).
+//! - **The write-ahead log.** sled 0.34 cannot make a single transaction stable cheaply:
+//!   it writes and range-syncs its I/O buffer twice per transaction, and its `flush` must
+//!   wait for all of them (bench/README.md has the profile). So sled runs without waiting,
+//!   as in Relaxed mode, and the store logs each committed transaction's writes (keys and
+//!   new values, in commit order, each record checksummed) to `chat-wal.<prefix>.<n>` in
+//!   sled's directory. The file is extended with zeros ahead of its records, so that most
+//!   syncs write data only, not the file's size.
+//! - **Group commit.** One leader at a time appends every record committed so far and
+//!   syncs once; writers that commit meanwhile gather for the next group
+//!   ([`SledStore::commit_stats`] counts writes, groups, syncs and checkpoints;
+//!   `tests/store/group_commit.rs` checks that concurrent sends share groups while a lone
+//!   writer needs one each, and `tests/store/sync.rs` counts the `fdatasync` calls under
+//!   `strace`: at least one per group). The leader is the first waiting writer's own
+//!   blocking-pool thread, so a group costs no hand-off to another thread or task, and
+//!   nothing blocks an async worker.
+//! - **Checkpoints.** Once the log file passes [`SledStoreBuilder::checkpoint_bytes`]
+//!   (64 MiB), a new file takes over, sled is flushed and its data file (and new blob
+//!   files) `fdatasync`ed, and only then are the older log files deleted.
+//! - **Recovery.** Each logged transaction also stores its number in sled, so on opening
+//!   the store knows which records sled already holds; the later ones are applied again,
+//!   in order, each in one sled transaction (`tests/store/recovery.rs` copies sled's files
+//!   after a flush, writes more, and recovers every acknowledged write from the log). A
+//!   record cut short or failing its checksum ends the log: it is the tail a crash cut off
+//!   while it was written, never acknowledged. A log with a hole (a record missing before
+//!   later ones) is refused as [`SledStoreError::Corrupt`] rather than applied over it.
+//!   Then sled is synced and the applied log deleted. A Relaxed store opened over the
+//!   directory recovers the same way first.
 //! - **Atomicity.** sled writes a transaction's updates as one batch in its log and
-//!   recovery applies it whole or not at all: a crash at any moment never leaves half a
-//!   send (a message without its seq, a counter without its message).
-//! - **Process crashes** (panic, `kill -9`, the OOM killer) lose nothing acknowledged: the
-//!   flush has handed the log to the operating system. `tests/store/crash/` kills a writer
-//!   process with SIGKILL at random moments (also while it opens and recovers the
-//!   database) and checks after every restart that every acknowledged message, read and
-//!   deletion is there, seqs are dense, unread counts, previews and counters agree with
-//!   the messages, and no direct conversation exists twice.
-//! - **Power loss and kernel crashes.** sled 0.34's flush ends with `sync_file_range`
-//!   (Linux), which writes the log's pages out but neither syncs the file's metadata (its
-//!   growth) nor flushes the drive's volatile write cache. The store therefore follows each
-//!   group's flush with `fdatasync` of sled's data file (`<dir>/db`), which does both, and
-//!   syncs first any new file in `<dir>/blobs` (sled writes log items over 128 KiB there
-//!   and never syncs them) and that directory. On opening, the data file, `conf` and the
-//!   directory are synced once, so their directory entries are stable. So an acknowledged
-//!   write is on stable storage, *provided* the drive honours flush requests (or has a
-//!   power-loss-protected cache) and the file system keeps its `fdatasync` promise (ext4 and
-//!   XFS do; a host with `nobarrier`, or a virtual disk that ignores flushes, does not).
-//!   Not covered: sled's snapshot files (sled syncs them itself and rebuilds them from the
+//!   recovery applies it whole or not at all, and so does the log's replay: a crash at any
+//!   moment never leaves half a send (a message without its seq, a counter without its
+//!   message).
+//! - **Process crashes** (panic, `kill -9`, the OOM killer) lose nothing acknowledged.
+//!   `tests/store/crash/` kills a writer process with SIGKILL at random moments (also
+//!   while it opens and recovers the database) and checks after every restart that every
+//!   acknowledged message, read and deletion is there, seqs are dense, unread counts,
+//!   previews and counters agree with the messages, and no direct conversation exists
+//!   twice.
+//! - **Power loss and kernel crashes.** An acknowledged write is in a log file synced by
+//!   `fdatasync` (the file and the directory entry of a new log file are synced when it is
+//!   created), so it is on stable storage, *provided* the drive honours flush requests (or
+//!   has a power-loss-protected cache) and the file system keeps its `fdatasync` promise
+//!   (ext4 and XFS do; a host with `nobarrier`, or a virtual disk that ignores flushes,
+//!   does not). Recovery then rests on sled recovering a consistent prefix of its own
+//!   commits from its checksummed log, which is sled's design; no test here cuts the
+//!   power, so that part rests on the sync being made (which `tests/store/sync.rs` counts)
+//!   and on the staged power cut of `tests/store/recovery.rs`.
+//!   Not covered: sled's snapshot files (sled syncs them itself and rebuilds them from its
 //!   log; a snapshot sled was still writing when killed, `snap.<lsn>.generating`, which
-//!   sled 0.34 would read and refuse as corrupt, is removed when the store opens); a database opened with [`SledStoreBuilder::db`] (sled does not
-//!   say where it lives, so a durable store refuses it: use [`SledStoreBuilder::db_at`]);
-//!   temporary databases (in memory, nothing to sync); and [`Durability::Relaxed`].
-//!   `tests/store/crash/` (SIGKILL) proves recovery of what reached the kernel; that the
-//!   sync happens for each group is what `tests/store/sync.rs` proves (no test here cuts
-//!   the power).
+//!   sled 0.34 would read and refuse as corrupt, is removed when the store opens); a
+//!   database opened with [`SledStoreBuilder::db`] (sled does not say where it lives, so a
+//!   durable store refuses it: use [`SledStoreBuilder::db_at`]; a Relaxed store opened that
+//!   way cannot recover a durable store's log either); temporary databases (nothing to
+//!   sync: Durable is Relaxed there); and [`Durability::Relaxed`].
 //! - **Damaged files.** sled checksums its log; on recovery a damaged stretch is treated
 //!   like a torn tail: everything from there on is dropped *silently* and the database
 //!   opens in an earlier, consistent state (`tests/store/open.rs` shows it). sled does not
@@ -145,12 +161,12 @@
 //! ## Threads
 //!
 //! sled is blocking: every operation runs on tokio's blocking pool (`spawn_blocking`),
-//! never on the async workers, and so do flushes. Dropping the last handle of the store
+//! never on the async workers, and so do log writes, syncs and checkpoints. Dropping the last handle of the store
 //! flushes and closes the database on the dropping thread; call [`SledStore::flush`]
 //! first (or drop it from a blocking context) to keep that off an async worker. sled 0.34
-//! runs transactions one at a time in the whole process (a global lock), and a flush in
-//! progress holds them back until the log write completes: writes do not run in
-//! parallel, which is why group commit matters. Reads run in parallel and never take a
+//! runs transactions one at a time in the whole process (a global lock), so writes do
+//! not run in parallel; a group's log write and sync run while the next transactions
+//! commit. Reads run in parallel and never take a
 //! transaction: each read of a conversation is one key.
 #![forbid(unsafe_code)]
 

@@ -42,7 +42,8 @@ impl SledStore {
 }
 
 /// The embedded store: every [`Store`] operation is one sled transaction, run on tokio's
-/// blocking pool, and (in [`Durability::Durable`] mode) acknowledged only once flushed.
+/// blocking pool, and (in [`Durability::Durable`] mode) acknowledged only once it is in
+/// the synced write-ahead log.
 ///
 /// Cheap to clone (an `Arc` inside). Dropping the last clone flushes and closes the
 /// database (a blocking call); [`SledStore::flush`] flushes without closing.
@@ -115,10 +116,10 @@ impl SledStore {
     }
 
     /// Runs a writing operation, then (when durable) waits on the same blocking thread
-    /// until it is on stable storage, sharing the flush and the sync with concurrent
+    /// until it is on stable storage, sharing the log write and the sync with concurrent
     /// writers (see [`crate::CommitStats`] and `commit.rs`).
     ///
-    /// The flush also covers operations that changed nothing (a repeated
+    /// The wait also covers operations that changed nothing (a repeated
     /// `client_message_id`, a second delete): what they return may have been committed by
     /// a concurrent call whose flush is still running, and it must be durable before it
     /// is acknowledged.
