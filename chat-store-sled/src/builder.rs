@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::commit::DEFAULT_CHECKPOINT_BYTES;
-use crate::recovery;
 use crate::error::SledStoreError;
+use crate::recovery;
 use crate::store::SledStore;
 use crate::trees::{DATA_TREES, Trees};
 
@@ -39,7 +39,8 @@ pub enum Durability {
     /// the background (every `flush_every_ms`, 500 ms by default) and when the store is
     /// dropped or [`SledStore::flush`] is called. A crash loses the last moments of
     /// acknowledged writes (whole transactions, never half of one). For tests and for
-    /// caches that can be rebuilt.
+    /// caches that can be rebuilt. Opened over a directory, it first applies a durable
+    /// store's write-ahead log left there (and syncs sled once).
     Relaxed,
 }
 
@@ -220,9 +221,17 @@ impl SledStoreBuilder {
         // Over a directory, recovery runs whatever the durability: a durable store's log
         // may be waiting there. A Relaxed store then writes without a log.
         let log = match dir {
-            Some(dir) => Some(recovery::open_log(&trees, &dir, &self.tree_prefix, self.checkpoint_bytes)?),
+            Some(dir) => Some(recovery::open_log(
+                &trees,
+                &dir,
+                &self.tree_prefix,
+                self.checkpoint_bytes,
+            )?),
             None => None,
         };
+        if log.is_none() {
+            trees.mark_log_stale()?;
+        }
         let log = log.filter(|_| self.durability == Durability::Durable).map(Arc::new);
         if let Some(log) = &log {
             trees.write_through(Arc::clone(log));

@@ -242,11 +242,11 @@ impl GroupCommit {
         let mut state = self.lock();
         let ticket = state.appended;
         loop {
-            if let Some(error) = &state.failed {
-                return Err(SledStoreError::Flush(error.to_string()));
-            }
             if state.durable >= ticket {
                 return Ok(());
+            }
+            if let Some(error) = &state.failed {
+                return Err(SledStoreError::Flush(error.to_string()));
             }
             if state.writing {
                 state = self.done.wait(state).unwrap_or_else(PoisonError::into_inner);
@@ -294,13 +294,19 @@ impl GroupCommit {
             state.checkpointing = true;
             state.log.generation + 1
         };
-        let outcome = self.rotate_and_flush(generation);
+        let mut turn = CheckpointTurn {
+            commit: self,
+            outcome: None,
+        };
+        turn.outcome = Some(self.rotate_and_flush(generation));
+    }
+
+    /// Nothing more is acknowledged, nor run: sled failed inside a logged transaction, so
+    /// its state may no longer match the log.
+    pub(crate) fn poison(&self, error: &str) {
         let mut state = self.lock();
-        state.checkpointing = false;
-        if let Err(error) = outcome {
-            tracing::error!(%error, "chat-store-sled: checkpoint of the write-ahead log failed");
-            state.failed = Some(Arc::from(error));
-        }
+        tracing::error!(%error, "chat-store-sled: sled failed in a logged transaction");
+        state.failed = Some(Arc::from(format!("sled failed in a logged transaction: {error}")));
         drop(state);
         self.done.notify_all();
     }
@@ -328,6 +334,30 @@ impl GroupCommit {
         sync_directory(&self.dir).map_err(|error| format!("syncing {}: {error}", self.dir.display()))?;
         self.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// A checkpoint's turn: however it ends (done, failed, or a panic inside sled), it lets the
+/// next checkpoint run, and a failure stops acknowledgements.
+struct CheckpointTurn<'a> {
+    commit: &'a GroupCommit,
+    outcome: Option<Result<(), String>>,
+}
+
+impl Drop for CheckpointTurn<'_> {
+    fn drop(&mut self) {
+        let mut state = self.commit.lock();
+        state.checkpointing = false;
+        let outcome = self
+            .outcome
+            .take()
+            .unwrap_or_else(|| Err("the checkpoint panicked".to_owned()));
+        if let Err(error) = outcome {
+            tracing::error!(%error, "chat-store-sled: checkpoint of the write-ahead log failed");
+            state.failed = Some(Arc::from(error));
+        }
+        drop(state);
+        self.commit.done.notify_all();
     }
 }
 

@@ -109,11 +109,17 @@
 //!   the store knows which records sled already holds; the later ones are applied again,
 //!   in order, each in one sled transaction (`tests/store/recovery.rs` copies sled's files
 //!   after a flush, writes more, and recovers every acknowledged write from the log). A
-//!   record cut short or failing its checksum ends the log: it is the tail a crash cut off
-//!   while it was written, never acknowledged. A log with a hole (a record missing before
+//!   record cut short or failing its checksum ends the log: normally the tail a crash cut
+//!   off while it was written, never acknowledged (a record damaged later, by the disk,
+//!   looks the same, and the records after it are then dropped without an error, as sled
+//!   does with its own log). A log with a hole (a record missing before
 //!   later ones) is refused as [`SledStoreError::Corrupt`] rather than applied over it.
 //!   Then sled is synced and the applied log deleted. A Relaxed store opened over the
-//!   directory recovers the same way first.
+//!   directory recovers the same way first; one over a bare `sled::Db` marks any log
+//!   there stale, so that it is later deleted rather than applied over newer writes.
+//! - **One store per database and prefix.** Two stores opened at once over one database
+//!   with the same [`SledStoreBuilder::tree_prefix`] would number and delete each other's
+//!   log files: open one and clone it.
 //! - **Atomicity.** sled writes a transaction's updates as one batch in its log and
 //!   recovery applies it whole or not at all, and so does the log's replay: a crash at any
 //!   moment never leaves half a send (a message without its seq, a counter without its

@@ -8,11 +8,14 @@
 //! again, in order, each in one sled transaction that stores its number too. Re-applying a
 //! record writes the same bytes its transaction wrote (the writes are after-images, not
 //! operations), and a record is never applied over a state newer than its own, so the
-//! result is the state after the last logged transaction. Then sled is flushed and synced,
-//! and the old log files are deleted (`GroupCommit::retire_logs_before`).
+//! result is the state after the last logged transaction (a log marked stale aside).
+//! Then sled is flushed and synced, and the old log files are deleted
+//! (`GroupCommit::retire_logs_before`).
 //!
 //! A Relaxed store opened over a directory runs this too (a durable store's log may be
-//! waiting there) and then writes without a log.
+//! waiting there) and then writes without a log. A Relaxed store over a bare `sled::Db`
+//! cannot (it does not know the directory): it marks the log stale in `meta` instead, and
+//! the next recovery deletes such files unread rather than apply them over newer writes.
 
 use std::path::Path;
 
@@ -42,14 +45,27 @@ pub(crate) fn open_log(
     let mut last = held;
     let mut replayed = Replayed::default();
     let mut torn: Option<&Path> = None;
-    for (_, path) in &files {
+    // A store without the directory wrote without the log since these files: they are
+    // older than sled's state, and are deleted unread.
+    let stale = trees.log_is_stale()?;
+    if stale && !files.is_empty() {
+        tracing::warn!(
+            files = files.len(),
+            "chat-store-sled: write-ahead log files older than unlogged writes are discarded"
+        );
+    }
+    for (_, path) in files.iter().filter(|_| !stale) {
         let contents = wal::read_log(path)?;
         if let Some(torn) = torn
             && !contents.records.is_empty()
         {
             return Err(SledStoreError::corrupt(
                 "write-ahead log",
-                format!("{} ends in a damaged record, yet {} follows it", torn.display(), path.display()),
+                format!(
+                    "{} ends in a damaged record, yet {} follows it",
+                    torn.display(),
+                    path.display()
+                ),
             ));
         }
         replayed.files += 1;
@@ -91,5 +107,6 @@ pub(crate) fn open_log(
         checkpoint_bytes,
     })?;
     commit.retire_logs_before(generation).map_err(SledStoreError::Sync)?;
+    trees.clear_log_stale()?;
     Ok(commit)
 }

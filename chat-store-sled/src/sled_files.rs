@@ -96,7 +96,6 @@ impl SledFiles {
     }
 }
 
-
 /// `fsync` of a directory: its entries (files created, renamed or removed) are stable.
 pub(crate) fn sync_directory(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()

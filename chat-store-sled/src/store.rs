@@ -100,7 +100,11 @@ impl SledStore {
     /// How many durable writes were acknowledged, and how many log writes, syncs and
     /// checkpoints they needed (all zero for a Relaxed or temporary store).
     pub fn commit_stats(&self) -> CommitStats {
-        self.inner.commit.as_ref().map(|commit| commit.stats()).unwrap_or_default()
+        self.inner
+            .commit
+            .as_ref()
+            .map(|commit| commit.stats())
+            .unwrap_or_default()
     }
 
     /// Runs a sled operation on tokio's blocking pool.

@@ -42,6 +42,11 @@ const GROUPS_INDEX_BUILT: &[u8] = b"groups_index_built";
 /// write-ahead log (u64, big-endian), stored by that transaction itself (`recovery.rs`).
 const LAST_COMMIT: &[u8] = b"last_commit";
 
+/// The key, in the `meta` tree, saying that a store without its directory (Relaxed, over a
+/// bare `sled::Db`) has written without the log since: log records left in the directory
+/// are older than what sled holds and must not be applied (`recovery.rs`).
+const LOG_STALE: &[u8] = b"log_stale";
+
 /// The open trees of one store.
 pub(crate) struct Trees {
     pub(crate) db: sled::Db,
@@ -152,6 +157,30 @@ impl Trees {
         }
     }
 
+    /// Marks any log left in the directory as stale: this store writes without the log and
+    /// cannot tell where the directory is (a Relaxed store over a bare `sled::Db`).
+    pub(crate) fn mark_log_stale(&self) -> Result<(), SledStoreError> {
+        if self.meta.get(LOG_STALE)?.is_none() {
+            self.meta.insert(LOG_STALE, &[])?;
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// True when [`mark_log_stale`](Self::mark_log_stale) was called since the last
+    /// recovery.
+    pub(crate) fn log_is_stale(&self) -> Result<bool, SledStoreError> {
+        Ok(self.meta.get(LOG_STALE)?.is_some())
+    }
+
+    /// Clears the mark once the stale log files are gone (after recovery's checkpoint).
+    pub(crate) fn clear_log_stale(&self) -> Result<(), SledStoreError> {
+        if self.meta.remove(LOG_STALE)?.is_some() {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
     /// Applies a logged transaction again, with its number (recovery).
     pub(crate) fn replay(&self, record: &Record) -> Result<(), SledStoreError> {
         let applied = self.run(Some(record.commit), &|tx: &Tx<'_>| {
@@ -169,7 +198,9 @@ impl Trees {
             }
             Ok(())
         });
-        applied.map(|_| ()).map_err(|error| SledStoreError::Replay(error.to_string()))
+        applied
+            .map(|_| ())
+            .map_err(|error| SledStoreError::Replay(error.to_string()))
     }
 
     /// One sled transaction over all data trees and `meta`: `body`'s answer and the writes
@@ -236,7 +267,12 @@ impl Trees {
         match result {
             Ok(value) => Ok(value),
             Err(TransactionError::Abort(error)) => Err(error),
-            Err(TransactionError::Storage(error)) => Err(SledStoreError::from(error).into()),
+            Err(TransactionError::Storage(error)) => {
+                if let (Some(log), Some(_)) = (&self.log, commit) {
+                    log.poison(&error.to_string());
+                }
+                Err(SledStoreError::from(error).into())
+            }
         }
     }
 

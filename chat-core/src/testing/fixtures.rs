@@ -83,7 +83,16 @@ impl Fixture {
 
     /// As [`Fixture::new`] with other limits.
     pub fn with_limits(store: Arc<dyn Store>, users: usize, limits: Limits) -> Self {
-        let tenant = fresh_tenant();
+        Self::in_tenant(store, fresh_tenant(), users, limits)
+    }
+
+    /// The same tenant and users (with default limits) over `store`: the same data seen
+    /// through a store opened again, say.
+    pub fn over(&self, store: Arc<dyn Store>) -> Self {
+        Self::in_tenant(store, self.tenant.clone(), self.users.len(), Limits::default())
+    }
+
+    fn in_tenant(store: Arc<dyn Store>, tenant: TenantId, users: usize, limits: Limits) -> Self {
         let mut directory = InMemoryDirectory::new();
         let mut identities = Vec::with_capacity(users);
         for index in 0..users {

@@ -101,7 +101,8 @@ async fn behind() -> Behind {
     let records_at_copy = records_end(&logs[0]);
     assert!(records_at_copy > 0, "the log holds the writes so far");
     for n in 0..10 {
-        fx.send(3 - 2 * (n % 2), conversation, &format!("lost by sled {n}")).await;
+        fx.send(3 - 2 * (n % 2), conversation, &format!("lost by sled {n}"))
+            .await;
     }
     // Only the log is copied now: sled's files stay as they were at the copy.
     let log_name = logs[0].file_name().expect("name").to_owned();
@@ -217,7 +218,13 @@ async fn a_log_with_a_hole_is_refused() {
         .await
         .expect_err("a hole in the log");
     assert!(
-        matches!(error, SledStoreError::Corrupt { what: "write-ahead log", .. }),
+        matches!(
+            error,
+            SledStoreError::Corrupt {
+                what: "write-ahead log",
+                ..
+            }
+        ),
         "{error:?}"
     );
 }
@@ -245,4 +252,38 @@ async fn checkpoints_keep_the_log_short() {
     drop(store);
     let reopened = open().await.expect("reopen");
     assert_eq!(snapshot(&reopened, &users).await, before);
+}
+
+/// A Relaxed store over a bare `sled::Db` cannot apply a log it does not know of; it marks
+/// the log stale, so a later open deletes it rather than apply old records over its writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_outlived_by_unlogged_writes_is_discarded_not_applied() {
+    let behind = behind().await;
+    let dir = behind.behind_dir.path().to_path_buf();
+    {
+        let db = sled::open(&dir).expect("sled");
+        let relaxed = open_store_with(|| {
+            SledStore::builder()
+                .db(db.clone())
+                .durability(chat_store_sled::Durability::Relaxed)
+        })
+        .await
+        .expect("open relaxed over the bare database");
+        assert_eq!(history_len(&relaxed, &behind.fx, behind.conversation).await, 1);
+        let fx = behind.fx.over(Arc::new(relaxed.clone()) as Arc<dyn Store>);
+        fx.send(1, behind.conversation, "written without the log").await;
+        relaxed.flush().await.expect("flush");
+    }
+    let reopened = open_store_with(|| SledStore::builder().path(&dir))
+        .await
+        .expect("reopen durable");
+    assert_eq!(
+        history_len(&reopened, &behind.fx, behind.conversation).await,
+        2,
+        "the unlogged send stays and the stale log's sends are not applied over it"
+    );
+    assert_eq!(log_files(&dir).len(), 1, "the stale log is deleted");
+    let fx = behind.fx.over(Arc::new(reopened.clone()) as Arc<dyn Store>);
+    fx.send(3, behind.conversation, "and the log starts afresh").await;
+    assert_eq!(history_len(&reopened, &behind.fx, behind.conversation).await, 3);
 }
