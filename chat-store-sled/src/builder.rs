@@ -122,8 +122,11 @@ impl SledStoreBuilder {
     /// sled does not tell where a `Db` lives, so a [`Durability::Durable`] store would have
     /// nowhere to keep its write-ahead log: opening fails with
     /// [`SledStoreError::UnknownDirectory`]. Use [`db_at`](Self::db_at) instead, or
-    /// [`Durability::Relaxed`] (which then cannot recover a log a durable store left
-    /// there either).
+    /// [`Durability::Relaxed`]. A Relaxed store opened this way cannot apply a log a
+    /// durable store left in the directory; its first write marks that log stale, and the
+    /// next store over the directory deletes it unread, with any acknowledged writes sled
+    /// had lost (open such a directory with [`path`](Self::path) or
+    /// [`db_at`](Self::db_at) after a crash).
     pub fn db(mut self, db: sled::Db) -> Self {
         self.location = Location::Db(db, None);
         self
@@ -204,6 +207,7 @@ impl SledStoreBuilder {
         if let Some(every) = self.flush_every {
             config = config.flush_every_ms(every.map(|every| u64::try_from(every.as_millis()).unwrap_or(u64::MAX)));
         }
+        let bare_db = matches!(self.location, Location::Db(_, None));
         let (db, dir) = match self.location {
             Location::Unset => return Err(SledStoreError::NoLocation),
             Location::Db(_, None) if self.durability == Durability::Durable => {
@@ -229,8 +233,8 @@ impl SledStoreBuilder {
             )?),
             None => None,
         };
-        if log.is_none() {
-            trees.mark_log_stale()?;
+        if bare_db {
+            trees.mark_log_stale_on_write();
         }
         let log = log.filter(|_| self.durability == Durability::Durable).map(Arc::new);
         if let Some(log) = &log {

@@ -115,8 +115,12 @@
 //!   does with its own log). A log with a hole (a record missing before
 //!   later ones) is refused as [`SledStoreError::Corrupt`] rather than applied over it.
 //!   Then sled is synced and the applied log deleted. A Relaxed store opened over the
-//!   directory recovers the same way first; one over a bare `sled::Db` marks any log
-//!   there stale, so that it is later deleted rather than applied over newer writes.
+//!   directory recovers the same way first; one over a bare `sled::Db` cannot, and its
+//!   first write marks any log there stale, so that the log is later deleted (with the
+//!   acknowledged writes sled had lost) rather than applied over newer writes.
+//! - **Failures stop acknowledgements.** A failed log write, sync or checkpoint, or a sled
+//!   storage error inside a logged transaction, fails every later write until the store
+//!   is opened again (which recovers from the log).
 //! - **One store per database and prefix.** Two stores opened at once over one database
 //!   with the same [`SledStoreBuilder::tree_prefix`] would number and delete each other's
 //!   log files: open one and clone it.

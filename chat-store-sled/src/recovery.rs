@@ -21,7 +21,7 @@ use std::path::Path;
 
 use crate::commit::{GroupCommit, LogStart};
 use crate::error::SledStoreError;
-use crate::sled_files::SledFiles;
+use crate::sled_files::{SledFiles, sync_directory};
 use crate::trees::Trees;
 use crate::wal;
 
@@ -53,6 +53,14 @@ pub(crate) fn open_log(
             files = files.len(),
             "chat-store-sled: write-ahead log files older than unlogged writes are discarded"
         );
+    }
+    if stale {
+        // Deleted before the mark goes: a crash in between finds the mark and no files.
+        for (_, path) in &files {
+            std::fs::remove_file(path).map_err(|error| wal::wal_error("removing the stale", path, error))?;
+        }
+        sync_directory(dir).map_err(|error| wal::wal_error("syncing the directory of", dir, error))?;
+        trees.clear_log_stale()?;
     }
     for (_, path) in files.iter().filter(|_| !stale) {
         let contents = wal::read_log(path)?;
@@ -106,7 +114,7 @@ pub(crate) fn open_log(
         generation,
         checkpoint_bytes,
     })?;
+    // Also makes the cleared mark durable before anything is acknowledged.
     commit.retire_logs_before(generation).map_err(SledStoreError::Sync)?;
-    trees.clear_log_stale()?;
     Ok(commit)
 }

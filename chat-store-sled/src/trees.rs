@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chat_core::{ChatResult, ConversationId, ConversationKind, ConversationRecord, Identity};
 use sled::Transactional;
@@ -82,6 +83,11 @@ pub(crate) struct Trees {
     meta: sled::Tree,
     /// A durable store's write-ahead log; `None` for a Relaxed or temporary store.
     log: Option<Arc<GroupCommit>>,
+    /// Unlogged writes mark a log in the directory stale (see
+    /// [`mark_log_stale_on_write`](Self::mark_log_stale_on_write)).
+    stale_on_write: bool,
+    /// The mark is committed: later transactions need not write it again.
+    stale_marked: AtomicBool,
 }
 
 impl Trees {
@@ -105,6 +111,8 @@ impl Trees {
             reports: open("reports")?,
             meta,
             log: None,
+            stale_on_write: false,
+            stale_marked: AtomicBool::new(false),
             db: db.clone(),
         }
         .with_groups_index()
@@ -157,27 +165,23 @@ impl Trees {
         }
     }
 
-    /// Marks any log left in the directory as stale: this store writes without the log and
-    /// cannot tell where the directory is (a Relaxed store over a bare `sled::Db`).
-    pub(crate) fn mark_log_stale(&self) -> Result<(), SledStoreError> {
-        if self.meta.get(LOG_STALE)?.is_none() {
-            self.meta.insert(LOG_STALE, &[])?;
-            self.db.flush()?;
-        }
-        Ok(())
+    /// From now on, the first transaction that writes also marks any log left in the
+    /// directory as stale, in that same transaction: this store writes without the log and
+    /// cannot tell where the directory is (a Relaxed store over a bare `sled::Db`). A store
+    /// that only reads leaves such a log to be applied.
+    pub(crate) fn mark_log_stale_on_write(&mut self) {
+        self.stale_on_write = true;
     }
 
-    /// True when [`mark_log_stale`](Self::mark_log_stale) was called since the last
-    /// recovery.
+    /// True when an unlogged write was made since the last recovery.
     pub(crate) fn log_is_stale(&self) -> Result<bool, SledStoreError> {
         Ok(self.meta.get(LOG_STALE)?.is_some())
     }
 
-    /// Clears the mark once the stale log files are gone (after recovery's checkpoint).
+    /// Clears the mark once the stale log files are gone (recovery's checkpoint then makes
+    /// it durable before anything is acknowledged).
     pub(crate) fn clear_log_stale(&self) -> Result<(), SledStoreError> {
-        if self.meta.remove(LOG_STALE)?.is_some() {
-            self.db.flush()?;
-        }
+        self.meta.remove(LOG_STALE)?;
         Ok(())
     }
 
@@ -256,16 +260,25 @@ impl Trees {
                     reports: LoggedTree::new(reports, 12, &writes),
                 })?;
                 let writes = writes.into_inner();
-                if let Some(commit) = commit
-                    && !writes.is_empty()
-                {
-                    meta.insert(LAST_COMMIT, &commit.to_be_bytes())?;
+                let mut marked_stale = false;
+                if !writes.is_empty() {
+                    if let Some(commit) = commit {
+                        meta.insert(LAST_COMMIT, &commit.to_be_bytes())?;
+                    } else if self.stale_on_write && !self.stale_marked.load(Ordering::Acquire) {
+                        meta.insert(LOG_STALE, &[])?;
+                        marked_stale = true;
+                    }
                 }
-                Ok((answer, writes))
+                Ok((answer, writes, marked_stale))
             },
         );
         match result {
-            Ok(value) => Ok(value),
+            Ok((answer, writes, marked_stale)) => {
+                if marked_stale {
+                    self.stale_marked.store(true, Ordering::Release);
+                }
+                Ok((answer, writes))
+            }
             Err(TransactionError::Abort(error)) => Err(error),
             Err(TransactionError::Storage(error)) => {
                 if let (Some(log), Some(_)) = (&self.log, commit) {

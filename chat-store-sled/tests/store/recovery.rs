@@ -287,3 +287,30 @@ async fn a_log_outlived_by_unlogged_writes_is_discarded_not_applied() {
     fx.send(3, behind.conversation, "and the log starts afresh").await;
     assert_eq!(history_len(&reopened, &behind.fx, behind.conversation).await, 3);
 }
+
+/// Only an unlogged write marks the log stale: a Relaxed store over a bare `sled::Db` that
+/// only reads leaves the log to be applied by the next store over the directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_store_that_only_reads_leaves_the_log_to_be_applied() {
+    let behind = behind().await;
+    let dir = behind.behind_dir.path().to_path_buf();
+    {
+        let db = sled::open(&dir).expect("sled");
+        let relaxed = open_store_with(|| {
+            SledStore::builder()
+                .db(db.clone())
+                .durability(chat_store_sled::Durability::Relaxed)
+        })
+        .await
+        .expect("open relaxed over the bare database");
+        assert_eq!(history_len(&relaxed, &behind.fx, behind.conversation).await, 1);
+    }
+    let reopened = open_store_with(|| SledStore::builder().path(&dir))
+        .await
+        .expect("reopen durable");
+    assert_eq!(
+        history_len(&reopened, &behind.fx, behind.conversation).await,
+        11,
+        "the log is applied: every acknowledged send is back"
+    );
+}
