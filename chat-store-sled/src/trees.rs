@@ -14,7 +14,7 @@ use sled::transaction::TransactionError;
 use crate::commit::GroupCommit;
 use crate::error::SledStoreError;
 use crate::keys;
-use crate::logged_tree::{LoggedTree, Write};
+use crate::logged_tree::Write;
 use crate::tx::{Tx, TxResult, abort, decode, decode_record};
 use crate::wal::Record;
 
@@ -244,21 +244,24 @@ impl Trees {
                 meta,
             )| {
                 let writes = RefCell::new(Vec::new());
-                let answer = body(&Tx {
-                    conversations: LoggedTree::new(conversations, 0, &writes),
-                    inbox: LoggedTree::new(inbox, 1, &writes),
-                    messages: LoggedTree::new(messages, 2, &writes),
-                    message_ids: LoggedTree::new(message_ids, 3, &writes),
-                    client_ids: LoggedTree::new(client_ids, 4, &writes),
-                    directs: LoggedTree::new(directs, 5, &writes),
-                    user_stats: LoggedTree::new(user_stats, 6, &writes),
-                    groups: LoggedTree::new(groups, 7, &writes),
-                    attachments: LoggedTree::new(attachments, 8, &writes),
-                    attachment_sweep: LoggedTree::new(attachment_sweep, 9, &writes),
-                    notifications_due: LoggedTree::new(notifications_due, 10, &writes),
-                    blocks: LoggedTree::new(blocks, 11, &writes),
-                    reports: LoggedTree::new(reports, 12, &writes),
-                })?;
+                let answer = body(&Tx::new(
+                    [
+                        conversations,
+                        inbox,
+                        messages,
+                        message_ids,
+                        client_ids,
+                        directs,
+                        user_stats,
+                        groups,
+                        attachments,
+                        attachment_sweep,
+                        notifications_due,
+                        blocks,
+                        reports,
+                    ],
+                    &writes,
+                ))?;
                 let writes = writes.into_inner();
                 let mut marked_stale = false;
                 if !writes.is_empty() {

@@ -8,12 +8,14 @@ use chat_core::{
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::transaction::ConflictableTransactionError;
+use std::cell::RefCell;
+
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use crate::counters::Counters;
 use crate::error::SledStoreError;
 use crate::keys;
-use crate::logged_tree::LoggedTree;
+use crate::logged_tree::{LoggedTree, Write};
 
 /// The result of a transaction body: domain errors abort it.
 pub(crate) type TxResult<T> = Result<T, ConflictableTransactionError<ChatError>>;
@@ -84,26 +86,69 @@ pub(crate) struct Tx<'a> {
     pub(crate) reports: LoggedTree<'a>,
 }
 
+impl<'a> Tx<'a> {
+    /// The views of one transaction attempt, in this order (the order of the fields, and of
+    /// [`Tx::tree`]'s numbers, which the write-ahead log stores), noting writes in
+    /// `writes`.
+    pub(crate) fn new(views: [&'a TransactionalTree; 13], writes: &'a RefCell<Vec<Write>>) -> Self {
+        let mut index = 0u8;
+        let [
+            conversations,
+            inbox,
+            messages,
+            message_ids,
+            client_ids,
+            directs,
+            user_stats,
+            groups,
+            attachments,
+            attachment_sweep,
+            notifications_due,
+            blocks,
+            reports,
+        ] = views.map(|view| {
+            let tree = LoggedTree::new(view, index, writes);
+            index += 1;
+            tree
+        });
+        Self {
+            conversations,
+            inbox,
+            messages,
+            message_ids,
+            client_ids,
+            directs,
+            user_stats,
+            groups,
+            attachments,
+            attachment_sweep,
+            notifications_due,
+            blocks,
+            reports,
+        }
+    }
+}
+
 impl Tx<'_> {
-    /// The tree of a logged write: its place in the transaction (`Trees::run` numbers
-    /// them in this order).
+    /// The tree of a logged write, by the number [`Tx::new`] gave it.
     pub(crate) fn tree(&self, index: u8) -> Option<&LoggedTree<'_>> {
-        Some(match index {
-            0 => &self.conversations,
-            1 => &self.inbox,
-            2 => &self.messages,
-            3 => &self.message_ids,
-            4 => &self.client_ids,
-            5 => &self.directs,
-            6 => &self.user_stats,
-            7 => &self.groups,
-            8 => &self.attachments,
-            9 => &self.attachment_sweep,
-            10 => &self.notifications_due,
-            11 => &self.blocks,
-            12 => &self.reports,
-            _ => return None,
-        })
+        [
+            &self.conversations,
+            &self.inbox,
+            &self.messages,
+            &self.message_ids,
+            &self.client_ids,
+            &self.directs,
+            &self.user_stats,
+            &self.groups,
+            &self.attachments,
+            &self.attachment_sweep,
+            &self.notifications_due,
+            &self.blocks,
+            &self.reports,
+        ]
+        .get(usize::from(index))
+        .copied()
     }
 
     pub(crate) fn record(&self, id: ConversationId) -> TxResult<Option<ConversationRecord>> {

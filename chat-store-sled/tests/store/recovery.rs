@@ -254,6 +254,19 @@ async fn checkpoints_keep_the_log_short() {
     assert_eq!(snapshot(&reopened, &users).await, before);
 }
 
+/// A Relaxed store over the database in `dir` opened by the test itself (a bare
+/// `sled::Db`: the store does not know the directory).
+async fn open_bare_relaxed(dir: &Path) -> SledStore {
+    let db = sled::open(dir).expect("sled");
+    open_store_with(|| {
+        SledStore::builder()
+            .db(db.clone())
+            .durability(chat_store_sled::Durability::Relaxed)
+    })
+    .await
+    .expect("open relaxed over the bare database")
+}
+
 /// A Relaxed store over a bare `sled::Db` cannot apply a log it does not know of; it marks
 /// the log stale, so a later open deletes it rather than apply old records over its writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,14 +274,7 @@ async fn a_log_outlived_by_unlogged_writes_is_discarded_not_applied() {
     let behind = behind().await;
     let dir = behind.behind_dir.path().to_path_buf();
     {
-        let db = sled::open(&dir).expect("sled");
-        let relaxed = open_store_with(|| {
-            SledStore::builder()
-                .db(db.clone())
-                .durability(chat_store_sled::Durability::Relaxed)
-        })
-        .await
-        .expect("open relaxed over the bare database");
+        let relaxed = open_bare_relaxed(&dir).await;
         assert_eq!(history_len(&relaxed, &behind.fx, behind.conversation).await, 1);
         let fx = behind.fx.over(Arc::new(relaxed.clone()) as Arc<dyn Store>);
         fx.send(1, behind.conversation, "written without the log").await;
@@ -295,14 +301,7 @@ async fn a_bare_store_that_only_reads_leaves_the_log_to_be_applied() {
     let behind = behind().await;
     let dir = behind.behind_dir.path().to_path_buf();
     {
-        let db = sled::open(&dir).expect("sled");
-        let relaxed = open_store_with(|| {
-            SledStore::builder()
-                .db(db.clone())
-                .durability(chat_store_sled::Durability::Relaxed)
-        })
-        .await
-        .expect("open relaxed over the bare database");
+        let relaxed = open_bare_relaxed(&dir).await;
         assert_eq!(history_len(&relaxed, &behind.fx, behind.conversation).await, 1);
     }
     let reopened = open_store_with(|| SledStore::builder().path(&dir))
