@@ -41,6 +41,8 @@ pub mod directory;
 pub mod error;
 pub mod events;
 pub mod ids;
+#[cfg(feature = "kernel")]
+pub mod kernel;
 pub mod limits;
 pub mod model;
 pub mod notification;

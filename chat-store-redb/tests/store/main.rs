@@ -1,0 +1,19 @@
+//! RedbStore's integration tests, one test binary: the chat-core conformance suite over a
+//! temporary redb store, and the engine's own contract (durable commits that survive a
+//! reopen, range scans, snapshots, the table and the file lock).
+//!
+//! ```text
+//! cargo test -p chat-store-redb --test store            # all of them
+//! cargo test -p chat-store-redb --test store engine::   # the engine's
+//! ```
+
+mod engine;
+
+use std::sync::Arc;
+
+use chat_core::Store;
+use chat_store_redb::{RedbStore, RedbStoreExt};
+
+chat_core::conformance_tests!(async {
+    Arc::new(RedbStore::temporary().await.expect("open a temporary redb store")) as Arc<dyn Store>
+});
