@@ -104,10 +104,11 @@ impl AnyStore {
         }
     }
 
-    /// The sled store's group-commit counters; `None` on Postgres.
-    pub fn commit_stats(&self) -> Option<chat_store_sled::CommitStats> {
+    /// The kernel's group-commit counters and the write-ahead log's syncs (sled);
+    /// `None` on Postgres.
+    pub fn commit_stats(&self) -> Option<(chat_core::kernel::CommitStats, u64)> {
         match self {
-            Self::Sled(store) => Some(store.commit_stats()),
+            Self::Sled(store) => Some((store.commit_stats(), store.engine().log_stats().syncs)),
             Self::Postgres(_) => None,
         }
     }
@@ -125,7 +126,7 @@ impl AnyStore {
 /// Opens a sled store in a fresh directory below `dir`.
 pub async fn open_sled(dir: &Path, name: &str, durability: Durability) -> (SledStore, PathBuf) {
     let path = dir.join(format!("{name}-{}", uuid::Uuid::now_v7().simple()));
-    let store = SledStore::builder()
+    let store = chat_store_sled::SledStoreBuilder::new()
         .path(&path)
         .durability(durability)
         .open()

@@ -99,7 +99,7 @@ pub(crate) async fn fresh(backend: Backend, plan: &Plan, name: &str, durability:
 pub(crate) async fn close(store: AnyStore) {
     match store {
         AnyStore::Sled(store) => {
-            let _ = store.flush().await;
+            let _ = store.engine().flush();
         }
         AnyStore::Postgres(store) => env::drop_postgres(&store).await,
     }
@@ -117,7 +117,7 @@ pub(crate) async fn inbox_store(backend: Backend, plan: &Plan, sizes: &[usize], 
         match &store {
             AnyStore::Sled(s) => {
                 load::sled_inbox(s, size).await;
-                s.flush().await.expect("flush");
+                s.engine().flush().expect("flush");
             }
             AnyStore::Postgres(s) => load::pg_inbox(s, size).await,
         }
@@ -237,7 +237,7 @@ pub async fn history(backend: Backend, plan: &Plan, report: &mut Report) {
         let id = match &store {
             AnyStore::Sled(s) => {
                 let id = load::sled_history(s, size).await;
-                s.flush().await.expect("flush");
+                s.engine().flush().expect("flush");
                 id
             }
             AnyStore::Postgres(s) => load::pg_history(s, size).await,

@@ -45,11 +45,11 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
         }
         let commits_before = store.commit_stats();
         let results = measure::drive_rotating(concurrency, plan.duration, plan.warmup, SEND_TURNS, &ops).await;
-        if let (Some(before), Some(after)) = (commits_before, store.commit_stats()) {
+        if let (Some((before, syncs_before)), Some((after, syncs_after))) = (commits_before, store.commit_stats()) {
             let (writes, groups, syncs) = (
-                after.durable_writes - before.durable_writes,
+                after.writes - before.writes,
                 after.groups - before.groups,
-                after.syncs - before.syncs,
+                syncs_after - syncs_before,
             );
             report.notes.push(format!(
                 "{name}: {concurrency} senders, group commit: {writes} durable writes (service and HTTP sends, \

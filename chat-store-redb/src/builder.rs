@@ -1,7 +1,6 @@
 //! [`RedbStoreBuilder`]: where the database lives, its table and cache, and opening it;
-//! [`RedbStoreExt`]: the shortcuts on [`RedbStore`].
+//! [`open`] and [`temporary`]: the shortcuts.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,7 +11,7 @@ use crate::engine::{DEFAULT_TABLE, RedbEngine};
 use crate::error::RedbStoreError;
 
 /// The chat store over redb: the chat-core kernel ([`KvStore`]) over a [`RedbEngine`].
-/// Open one with [`RedbStoreExt::open`] or [`RedbStoreBuilder`].
+/// Open one with [`open`] or [`RedbStoreBuilder`].
 pub type RedbStore = KvStore<RedbEngine>;
 
 enum Location {
@@ -129,13 +128,17 @@ impl RedbStoreBuilder {
     }
 
     /// Opens the store on the calling thread (for synchronous hosts, and `main` before a
-    /// runtime exists).
+    /// runtime exists): the engine ([`open_engine`](Self::open_engine)), then the kernel
+    /// over it ([`KvStore::open`]), which checks the keyspace's layout version and writes
+    /// it into an empty keyspace. Fails with [`RedbStoreError::Kernel`] when the table holds
+    /// a keyspace of another layout.
     pub fn open_blocking(self) -> Result<RedbStore, RedbStoreError> {
-        Ok(KvStore::new(self.open_engine()?))
+        Ok(KvStore::over(self.open_engine()?)?)
     }
 
     /// Opens the engine alone, on the calling thread: the database and its table, without
-    /// the kernel (for hosts and tests that work on the keyspace directly).
+    /// the kernel (for hosts and tests that work on the keyspace directly;
+    /// `KvStore::over(engine)` makes the store of it).
     pub fn open_engine(self) -> Result<RedbEngine, RedbStoreError> {
         let redb_builder = || {
             let mut builder = redb::Builder::new();
@@ -219,36 +222,14 @@ fn sync_dir(dir: &Path) -> Result<(), RedbStoreError> {
     Ok(())
 }
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for super::RedbStore {}
+/// Opens (or creates) the database file at `path` with the defaults:
+/// [`RedbStoreBuilder::path`] then [`RedbStoreBuilder::open`].
+pub async fn open(path: impl Into<PathBuf>) -> Result<RedbStore, RedbStoreError> {
+    RedbStoreBuilder::new().path(path).open().await
 }
 
-/// The shortcuts of [`RedbStore`] (a type alias of chat-core's `KvStore`, which can only get
-/// methods through a trait): bring it into scope with `use chat_store_redb::RedbStoreExt`.
-pub trait RedbStoreExt: sealed::Sealed + Sized {
-    /// A [`RedbStoreBuilder`] with nothing chosen yet.
-    fn builder() -> RedbStoreBuilder;
-
-    /// Opens (or creates) the database file at `path` with the defaults:
-    /// [`RedbStoreBuilder::path`] then [`RedbStoreBuilder::open`].
-    fn open(path: impl Into<PathBuf>) -> impl Future<Output = Result<Self, RedbStoreError>> + Send;
-
-    /// A store over a database in a new temporary directory, removed when the store is
-    /// dropped (for tests): [`RedbStoreBuilder::temporary`] then [`RedbStoreBuilder::open`].
-    fn temporary() -> impl Future<Output = Result<Self, RedbStoreError>> + Send;
-}
-
-impl RedbStoreExt for RedbStore {
-    fn builder() -> RedbStoreBuilder {
-        RedbStoreBuilder::new()
-    }
-
-    fn open(path: impl Into<PathBuf>) -> impl Future<Output = Result<Self, RedbStoreError>> + Send {
-        RedbStoreBuilder::new().path(path).open()
-    }
-
-    fn temporary() -> impl Future<Output = Result<Self, RedbStoreError>> + Send {
-        RedbStoreBuilder::new().temporary().open()
-    }
+/// A store over a database in a new temporary directory, removed when the store is dropped
+/// (for tests): [`RedbStoreBuilder::temporary`] then [`RedbStoreBuilder::open`].
+pub async fn temporary() -> Result<RedbStore, RedbStoreError> {
+    RedbStoreBuilder::new().temporary().open().await
 }

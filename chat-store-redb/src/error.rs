@@ -30,6 +30,10 @@ pub enum RedbStoreError {
     /// redb refused the durability the store asks for.
     #[error("redb refused the durability level: {0}")]
     Durability(#[from] redb::SetDurabilityError),
+    /// The kernel refused the keyspace (written in another layout, or corrupt), or the
+    /// engine failed while the kernel checked it.
+    #[error("the chat store kernel could not open the keyspace: {0}")]
+    Kernel(#[from] chat_core::kernel::KernelError),
     /// A file system operation of ours failed: creating the database's directory, syncing
     /// the directory that holds a new database file, or making a temporary directory.
     #[error("{what}: {source}")]

@@ -9,9 +9,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), chat_store_redb::RedbStoreError> {
 //! use std::sync::Arc;
-//! use chat_store_redb::{RedbStore, RedbStoreExt};
-//!
-//! let store = RedbStore::open("./data/chat.redb").await?;
+//! let store = chat_store_redb::open("./data/chat.redb").await?;
 //! let store: Arc<dyn chat_core::Store> = Arc::new(store);
 //! # Ok(()) }
 //! ```
@@ -35,6 +33,10 @@
 //!   concurrent operations into one commit (group commit) is the kernel's, and atomicity
 //!   and crash recovery are redb's. The only extra durability step is that opening a
 //!   *new* database file syncs the directory entries naming it (on Unix).
+//! - **The kernel's layout.** Opening a store runs the kernel's check of the keyspace's
+//!   layout version ([`chat_core::kernel::KvStore::open`]), which writes the version into an
+//!   empty keyspace (one commit) and refuses a keyspace of another layout
+//!   ([`RedbStoreError::Kernel`]).
 //! - **One process.** redb locks the file: another open of it, from this process or
 //!   another, fails with [`redb::DatabaseError::DatabaseAlreadyOpen`] while the store (any
 //!   clone of it) lives.
@@ -50,7 +52,7 @@ mod builder;
 mod engine;
 mod error;
 
-pub use builder::{RedbStore, RedbStoreBuilder, RedbStoreExt};
+pub use builder::{RedbStore, RedbStoreBuilder, open, temporary};
 pub use engine::{DEFAULT_TABLE, RedbEngine, RedbRead};
 pub use error::RedbStoreError;
 /// The redb this crate is built with, for [`RedbStoreBuilder::database`] and

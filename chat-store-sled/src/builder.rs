@@ -3,24 +3,16 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::commit::DEFAULT_CHECKPOINT_BYTES;
+use chat_core::kernel::KvStore;
+
+use crate::SledStore;
+use crate::engine::SledEngine;
 use crate::error::SledStoreError;
+use crate::layout;
+use crate::log::{DEFAULT_CHECKPOINT_BYTES, WriteAheadLog};
 use crate::recovery;
-use crate::store::SledStore;
-use crate::trees::{DATA_TREES, Trees};
-
-/// The layout version this build writes and reads. Bump it (and add a migration) whenever
-/// a key or value encoding changes.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// What the format marker starts with; a marker without it belongs to something else.
-const FORMAT_MAGIC: &[u8] = b"chat-store-sled\0";
-
-/// The key of the format marker in the `…/meta` tree.
-const FORMAT_KEY: &[u8] = b"format";
 
 /// The tree name prefix used unless [`SledStoreBuilder::tree_prefix`] says otherwise.
 pub const DEFAULT_TREE_PREFIX: &str = "chat";
@@ -28,7 +20,7 @@ pub const DEFAULT_TREE_PREFIX: &str = "chat";
 /// When a write is acknowledged, relative to reaching the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
-    /// Every write operation returns only after its transaction is in the store's
+    /// Every write operation returns only after its writes are in the store's
     /// write-ahead log and the log is `fdatasync`ed: an acknowledged write survives a crash
     /// of the process, of the kernel or a power cut, as far as the drive honours the sync
     /// (see the crate docs for what is and is not covered). Concurrent writers share one
@@ -37,7 +29,7 @@ pub enum Durability {
     Durable,
     /// Operations return once their transaction commits in memory; sled writes it out in
     /// the background (every `flush_every_ms`, 500 ms by default) and when the store is
-    /// dropped or [`SledStore::flush`] is called. A crash loses the last moments of
+    /// dropped or [`SledEngine::flush`] is called. A crash loses the last moments of
     /// acknowledged writes (whole transactions, never half of one). For tests and for
     /// caches that can be rebuilt. Opened over a directory, it first applies a durable
     /// store's write-ahead log left there (and syncs sled once).
@@ -57,8 +49,8 @@ enum Location {
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), chat_store_sled::SledStoreError> {
-/// use chat_store_sled::{Durability, SledStore};
-/// let store = SledStore::builder()
+/// use chat_store_sled::{Durability, SledStoreBuilder};
+/// let store = SledStoreBuilder::new()
 ///     .path("/var/lib/myapp/chat")
 ///     .durability(Durability::Durable)
 ///     .open()
@@ -194,9 +186,10 @@ impl SledStoreBuilder {
     /// Opens the store on the calling thread (for synchronous hosts and `main` before a
     /// runtime exists).
     ///
-    /// Fails with [`SledStoreError::Foreign`] when the database holds data under the
-    /// store's tree names without the store's format marker, with
-    /// [`SledStoreError::UnsupportedVersion`] when it was written in another layout, and
+    /// A database of layout version 1 (a tree per record kind) is moved into the
+    /// kernel's keyspace once. Fails with [`SledStoreError::Foreign`] when the database
+    /// holds data under the store's tree names without the store's format marker, with
+    /// [`SledStoreError::UnsupportedVersion`] when it was written in an unknown layout, and
     /// with [`SledStoreError::Sled`] or [`SledStoreError::OpenPanicked`] when sled cannot
     /// read its files.
     pub fn open_blocking(self) -> Result<SledStore, SledStoreError> {
@@ -220,27 +213,21 @@ impl SledStoreBuilder {
             }
             Location::Temporary => (open_caught(config.temporary(true))?, None),
         };
-        check_format(&db, &self.tree_prefix)?;
-        let mut trees = Trees::open(db, &self.tree_prefix)?;
+        let tree = layout::open_tree(&db, &self.tree_prefix)?;
         // Over a directory, recovery runs whatever the durability: a durable store's log
         // may be waiting there. A Relaxed store then writes without a log.
-        let log = match dir {
-            Some(dir) => Some(recovery::open_log(
-                &trees,
-                &dir,
-                &self.tree_prefix,
-                self.checkpoint_bytes,
-            )?),
+        let recovered = match &dir {
+            Some(dir) => Some(recovery::recover(&db, &tree, dir, &self.tree_prefix)?),
             None => None,
         };
-        if bare_db {
-            trees.mark_log_stale_on_write();
-        }
-        let log = log.filter(|_| self.durability == Durability::Durable).map(Arc::new);
-        if let Some(log) = &log {
-            trees.write_through(Arc::clone(log));
-        }
-        Ok(SledStore::from_parts(trees, self.durability, log))
+        let log = match (recovered, dir) {
+            (Some(recovered), Some(dir)) if self.durability == Durability::Durable => Some(WriteAheadLog::start(
+                recovered.log_start(&db, dir, &self.tree_prefix, self.checkpoint_bytes),
+            )?),
+            _ => None,
+        };
+        let engine = SledEngine::new(db, tree, self.durability, log, bare_db);
+        Ok(KvStore::over(engine)?)
     }
 }
 
@@ -282,53 +269,5 @@ fn open_caught(config: sled::Config) -> Result<sled::Db, SledStoreError> {
                 .unwrap_or_else(|| "unknown panic".to_owned());
             Err(SledStoreError::OpenPanicked(message))
         }
-    }
-}
-
-/// Checks (or, in a database without the store's trees, writes) the format marker.
-fn check_format(db: &sled::Db, prefix: &str) -> Result<(), SledStoreError> {
-    let meta_name = format!("{prefix}/meta");
-    let names = db.tree_names();
-    let has_tree = |name: &str| names.iter().any(|existing| existing.as_ref() == name.as_bytes());
-    if has_tree(&meta_name) {
-        let meta = db.open_tree(&meta_name)?;
-        return match meta.get(FORMAT_KEY)? {
-            Some(marker) => parse_marker(&marker),
-            None => Err(SledStoreError::Foreign {
-                detail: format!("tree {meta_name:?} has no format marker"),
-            }),
-        };
-    }
-    for name in DATA_TREES {
-        let name = format!("{prefix}/{name}");
-        if has_tree(&name) && !db.open_tree(&name)?.is_empty() {
-            return Err(SledStoreError::Foreign {
-                detail: format!("tree {name:?} holds data but there is no format marker"),
-            });
-        }
-    }
-    let meta = db.open_tree(&meta_name)?;
-    let mut marker = FORMAT_MAGIC.to_vec();
-    marker.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
-    meta.insert(FORMAT_KEY, marker)?;
-    db.flush()?;
-    Ok(())
-}
-
-fn parse_marker(marker: &[u8]) -> Result<(), SledStoreError> {
-    let Some(version) = marker.strip_prefix(FORMAT_MAGIC) else {
-        return Err(SledStoreError::Foreign {
-            detail: "the format marker was written by something else".to_owned(),
-        });
-    };
-    let version: [u8; 4] = version.try_into().map_err(|_| SledStoreError::Foreign {
-        detail: "the format marker is malformed".to_owned(),
-    })?;
-    match u32::from_be_bytes(version) {
-        FORMAT_VERSION => Ok(()),
-        found => Err(SledStoreError::UnsupportedVersion {
-            found,
-            supported: FORMAT_VERSION,
-        }),
     }
 }

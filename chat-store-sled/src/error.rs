@@ -63,9 +63,12 @@ pub enum SledStoreError {
     /// sync the database's files (see [`crate::SledStoreBuilder::db_at`]).
     #[error("a durable store over an existing sled::Db needs its directory: use SledStoreBuilder::db_at")]
     UnknownDirectory,
-    /// Applying a transaction of the write-ahead log again, when opening the store, failed.
+    /// Applying a batch of the write-ahead log again, when opening the store, failed.
     #[error("applying the write-ahead log failed: {0}")]
     Replay(String),
+    /// The storage kernel refused the keyspace (a layout it does not know) or failed.
+    #[error(transparent)]
+    Kernel(#[from] chat_core::kernel::KernelError),
     /// A blocking task running sled failed to complete (it panicked or was cancelled).
     #[error("a blocking sled task failed: {0}")]
     Task(String),

@@ -1,66 +1,103 @@
-//! Opening a store over its directory: the logged transactions sled lost in a crash are
-//! applied again, then the log starts afresh.
+//! Opening a store over its directory: the logged batches sled lost in a crash are applied
+//! again, then the log starts afresh.
 //!
 //! sled recovers a prefix of its own commits (its log is checksummed and replayed in
-//! order), and each logged transaction stored its commit number in the `meta` tree in the
-//! same sled transaction. So the number sled holds, `P`, says exactly which records of the
-//! write-ahead log sled already has (`<= P`) and which it lost (`> P`): those are applied
-//! again, in order, each in one sled transaction that stores its number too. Re-applying a
-//! record writes the same bytes its transaction wrote (the writes are after-images, not
-//! operations), and a record is never applied over a state newer than its own, so the
-//! result is the state after the last logged transaction (a log marked stale aside).
-//! Then sled is flushed and synced, and the old log files are deleted
-//! (`GroupCommit::retire_logs_before`).
-//!
-//! A Relaxed store opened over a directory runs this too (a durable store's log may be
-//! waiting there) and then writes without a log. A Relaxed store over a bare `sled::Db`
-//! cannot (it does not know the directory): it marks the log stale in `meta` instead, and
-//! the next recovery deletes such files unread rather than apply them over newer writes.
+//! order), and each logged batch stored its number in the same sled batch. So the number
+//! sled holds, `P`, says exactly which records of the write-ahead log sled already has
+//! (`<= P`) and which it lost (`> P`): those are applied again, in order, each in one sled
+//! batch that stores its number too. Re-applying a record writes the same bytes its batch
+//! wrote (the writes are after-images, not operations), and a record is never applied over
+//! a state newer than its own, so the result is the state after the last logged batch (a
+//! log marked stale aside). Then sled is flushed and synced, and the old log files are
+//! deleted. Records of layout 1 (a tree per kind) land in the keyspace the layout moved
+//! them to.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::commit::{GroupCommit, LogStart};
 use crate::error::SledStoreError;
+use crate::layout;
+use crate::log::{LogStart, retire_logs_before};
 use crate::sled_files::{SledFiles, sync_directory};
-use crate::trees::Trees;
-use crate::wal;
+use crate::wal::{self, Record};
 
-/// What recovery did, for the log line and tests.
-#[derive(Debug, Default)]
-struct Replayed {
-    files: usize,
-    records: u64,
+/// Where recovery left a store's directory: what a write-ahead log continues from.
+pub(crate) struct Recovered {
+    pub(crate) sled_files: SledFiles,
+    pub(crate) last_commit: u64,
+    pub(crate) generation: u64,
 }
 
-/// Recovers the store in `dir` from its log files and opens a new, empty log file.
-pub(crate) fn open_log(
-    trees: &Trees,
-    dir: &Path,
-    prefix: &str,
-    checkpoint_bytes: u64,
-) -> Result<GroupCommit, SledStoreError> {
+impl Recovered {
+    /// What starting a new log after recovery needs.
+    pub(crate) fn log_start(self, db: &sled::Db, dir: PathBuf, prefix: &str, checkpoint_bytes: u64) -> LogStart {
+        LogStart {
+            db: db.clone(),
+            dir,
+            prefix: prefix.to_owned(),
+            sled_files: self.sled_files,
+            last_commit: self.last_commit,
+            generation: self.generation,
+            checkpoint_bytes,
+        }
+    }
+}
+
+/// The number of the last logged batch `tree` holds (0 before the first).
+fn last_commit(tree: &sled::Tree) -> Result<u64, SledStoreError> {
+    match tree.get(layout::LAST_COMMIT)? {
+        None => Ok(0),
+        Some(bytes) => <[u8; 8]>::try_from(bytes.as_ref())
+            .map(u64::from_be_bytes)
+            .map_err(|_| SledStoreError::corrupt("commit number", format!("{} bytes", bytes.len()))),
+    }
+}
+
+/// Applies a logged batch again, with its number (one sled batch).
+fn replay(tree: &sled::Tree, record: &Record) -> Result<(), SledStoreError> {
+    let mut batch = sled::Batch::default();
+    for write in &record.writes {
+        let key = write.keyspace_key().ok_or_else(|| {
+            SledStoreError::corrupt(
+                "write-ahead log",
+                format!("commit {} writes to tree {}", record.commit, write.tree),
+            )
+        })?;
+        match &write.value {
+            Some(value) => batch.insert(key, value.as_slice()),
+            None => batch.remove(key),
+        }
+    }
+    batch.insert(layout::LAST_COMMIT, &record.commit.to_be_bytes());
+    tree.apply_batch(batch)
+        .map_err(|error| SledStoreError::Replay(error.to_string()))
+}
+
+/// Recovers the store in `dir` from its log files, makes sled stable and deletes the
+/// files. A torn tail ends the log; a hole (a record missing before later ones) is refused
+/// as [`SledStoreError::Corrupt`] rather than applied over.
+pub(crate) fn recover(db: &sled::Db, tree: &sled::Tree, dir: &Path, prefix: &str) -> Result<Recovered, SledStoreError> {
     let sled_files = SledFiles::open(dir)?;
     let files = wal::log_files(dir, prefix).map_err(|error| wal::wal_error("listing", dir, error))?;
-    let held = trees.last_commit()?;
+    let held = last_commit(tree)?;
     let mut last = held;
-    let mut replayed = Replayed::default();
+    let mut records = 0u64;
     let mut torn: Option<&Path> = None;
     // A store without the directory wrote without the log since these files: they are
     // older than sled's state, and are deleted unread.
-    let stale = trees.log_is_stale()?;
-    if stale && !files.is_empty() {
-        tracing::warn!(
-            files = files.len(),
-            "chat-store-sled: write-ahead log files older than unlogged writes are discarded"
-        );
-    }
+    let stale = tree.get(layout::LOG_STALE)?.is_some();
     if stale {
+        if !files.is_empty() {
+            tracing::warn!(
+                files = files.len(),
+                "chat-store-sled: write-ahead log files older than unlogged writes are discarded"
+            );
+        }
         // Deleted before the mark goes: a crash in between finds the mark and no files.
         for (_, path) in &files {
             std::fs::remove_file(path).map_err(|error| wal::wal_error("removing the stale", path, error))?;
         }
         sync_directory(dir).map_err(|error| wal::wal_error("syncing the directory of", dir, error))?;
-        trees.clear_log_stale()?;
+        tree.remove(layout::LOG_STALE)?;
     }
     for (_, path) in files.iter().filter(|_| !stale) {
         let contents = wal::read_log(path)?;
@@ -76,7 +113,6 @@ pub(crate) fn open_log(
                 ),
             ));
         }
-        replayed.files += 1;
         for record in contents.records.iter().filter(|record| record.commit > held) {
             if record.commit != last + 1 {
                 return Err(SledStoreError::corrupt(
@@ -88,33 +124,28 @@ pub(crate) fn open_log(
                     ),
                 ));
             }
-            trees.replay(record)?;
+            replay(tree, record)?;
             last = record.commit;
-            replayed.records += 1;
+            records += 1;
         }
         if contents.torn_tail {
             torn = Some(path);
         }
     }
-    if replayed.records > 0 {
+    if records > 0 {
         tracing::info!(
-            files = replayed.files,
-            records = replayed.records,
+            files = files.len(),
+            records,
             last_commit = last,
-            "chat-store-sled: applied the write-ahead log's transactions sled had lost"
+            "chat-store-sled: applied the write-ahead log's batches sled had lost"
         );
     }
     let generation = files.last().map_or(1, |(generation, _)| generation + 1);
-    let commit = GroupCommit::start(LogStart {
-        db: trees.db.clone(),
-        dir: dir.to_path_buf(),
-        prefix: prefix.to_owned(),
+    // Also makes the cleared stale mark durable before anything is acknowledged.
+    retire_logs_before(db, &sled_files, dir, prefix, generation).map_err(SledStoreError::Sync)?;
+    Ok(Recovered {
         sled_files,
         last_commit: last,
         generation,
-        checkpoint_bytes,
-    })?;
-    // Also makes the cleared mark durable before anything is acknowledged.
-    commit.retire_logs_before(generation).map_err(SledStoreError::Sync)?;
-    Ok(commit)
+    })
 }

@@ -1,22 +1,23 @@
 //! The store's write-ahead log: the files, and the format of their records.
 //!
-//! A durable store appends each committed transaction's writes to a log file of its own in
-//! sled's directory, `chat-wal.<prefix in hex>.<generation>`, and acknowledges a write once
-//! the log holds it and is `fdatasync`ed (`commit.rs`). Each record is
+//! A durable store appends each batch the kernel commits (the writes of one group of
+//! transactions) to a log file of its own in sled's directory,
+//! `chat-wal.<prefix in hex>.<generation>`, and the batch is acknowledged once the log holds
+//! it and is `fdatasync`ed (`log.rs`). Each record is
 //!
 //! ```text
 //! payload length (u64 BE) | CRC-32 of the payload (u32 BE) | payload
 //! payload = commit number (u64 BE) | write count (u64 BE) | writes
 //! write   = tree (u8) | key length (u64 BE) | key | 0 (removed) or 1 | value length (u64 BE) | value
+//! tree    = 0xff: the kernel's keyspace (layout 2); 0..=12: a tree of layout 1
 //! ```
 //!
-//! Commit numbers count the logged transactions of the store, one after the other; each
-//! transaction also stores its number in the store's `meta` tree, so after a crash the
-//! records past the number sled recovered are exactly the ones to apply again
-//! (`recovery.rs`). A record cut short, or whose checksum fails, ends the log: it is the
+//! Commit numbers count the logged batches of the store, one after the other; each batch
+//! also stores its number in sled, in the same sled batch, so after a crash the records
+//! past the number sled recovered are exactly the ones to apply again (`recovery.rs`). A record cut short, or whose checksum fails, ends the log: it is the
 //! tail a crash cut off while it was written, and was never acknowledged.
 //!
-//! The file is extended with zeros ahead of the records (`commit.rs`), so that a group's
+//! The file is extended with zeros ahead of the records (`log.rs`), so that a group's
 //! `fdatasync` writes data only, not the file's new size. A payload length of 0, which no
 //! record has, therefore marks the end of the records.
 
@@ -24,10 +25,37 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use sled::IVec;
+use chat_core::kernel::WriteBatch;
 
 use crate::error::SledStoreError;
-use crate::logged_tree::Write;
+
+/// The `tree` byte of a write in the kernel's keyspace (every record this version writes).
+/// Records of layout version 1 name one of its 13 trees by position (0..=12) instead; their
+/// keys are the kernel's without its kind byte, which is the position plus one.
+pub(crate) const KEYSPACE: u8 = 0xff;
+
+/// The number of trees of layout version 1.
+const V1_TREES: u8 = 13;
+
+/// One write of a logged transaction: `value` `None` removes the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Write {
+    /// [`KEYSPACE`], or a tree of layout version 1.
+    pub(crate) tree: u8,
+    pub(crate) key: Vec<u8>,
+    pub(crate) value: Option<Vec<u8>>,
+}
+
+impl Write {
+    /// The write's key in the kernel's keyspace; `None` for a tree no layout had.
+    pub(crate) fn keyspace_key(&self) -> Option<Vec<u8>> {
+        match self.tree {
+            KEYSPACE => Some(self.key.clone()),
+            tree if tree < V1_TREES => Some([&[tree + 1][..], &self.key].concat()),
+            _ => None,
+        }
+    }
+}
 
 /// The file-name start of a store's log files (`chat-wal.<prefix in hex>.`).
 pub(crate) fn file_stem(prefix: &str) -> String {
@@ -60,17 +88,34 @@ pub(crate) fn log_files(dir: &Path, prefix: &str) -> std::io::Result<Vec<(u64, P
     Ok(files)
 }
 
-/// Appends the record of transaction `commit` with `writes` to `buffer`.
-pub(crate) fn encode_record(buffer: &mut Vec<u8>, commit: u64, writes: &[Write]) {
+/// Appends the record of commit `commit` with the kernel's `batch` to `buffer`.
+pub(crate) fn encode_record(buffer: &mut Vec<u8>, commit: u64, batch: &WriteBatch) {
+    encode_writes(
+        buffer,
+        commit,
+        batch
+            .iter()
+            .map(|(key, value)| (KEYSPACE, key.as_slice(), value.as_deref())),
+        batch.len(),
+    );
+}
+
+/// Appends a record of `count` writes (tree, key, value) to `buffer`.
+fn encode_writes<'a>(
+    buffer: &mut Vec<u8>,
+    commit: u64,
+    writes: impl Iterator<Item = (u8, &'a [u8], Option<&'a [u8]>)>,
+    count: usize,
+) {
     let start = buffer.len();
     buffer.extend_from_slice(&[0; 12]);
     buffer.extend_from_slice(&commit.to_be_bytes());
-    buffer.extend_from_slice(&(writes.len() as u64).to_be_bytes());
-    for write in writes {
-        buffer.push(write.tree);
-        buffer.extend_from_slice(&(write.key.len() as u64).to_be_bytes());
-        buffer.extend_from_slice(&write.key);
-        match &write.value {
+    buffer.extend_from_slice(&(count as u64).to_be_bytes());
+    for (tree, key, value) in writes {
+        buffer.push(tree);
+        buffer.extend_from_slice(&(key.len() as u64).to_be_bytes());
+        buffer.extend_from_slice(key);
+        match value {
             None => buffer.push(0),
             Some(value) => {
                 buffer.push(1);
@@ -187,14 +232,14 @@ fn take_u64(rest: &mut &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(*number))
 }
 
-fn take_bytes(rest: &mut &[u8]) -> Option<IVec> {
+fn take_bytes(rest: &mut &[u8]) -> Option<Vec<u8>> {
     let len = usize::try_from(take_u64(rest)?).ok()?;
     if rest.len() < len {
         return None;
     }
     let (bytes, after) = rest.split_at(len);
     *rest = after;
-    Some(IVec::from(bytes))
+    Some(bytes.to_vec())
 }
 
 pub(crate) fn wal_error(what: &str, path: &Path, error: std::io::Error) -> SledStoreError {
@@ -210,9 +255,32 @@ mod tests {
     fn write(tree: u8, key: &[u8], value: Option<&[u8]>) -> Write {
         Write {
             tree,
-            key: IVec::from(key),
-            value: value.map(IVec::from),
+            key: key.to_vec(),
+            value: value.map(<[u8]>::to_vec),
         }
+    }
+
+    fn encode(buffer: &mut Vec<u8>, commit: u64, writes: &[Write]) {
+        let writes_iter = writes
+            .iter()
+            .map(|write| (write.tree, write.key.as_slice(), write.value.as_deref()));
+        encode_writes(buffer, commit, writes_iter, writes.len());
+    }
+
+    #[test]
+    fn batches_are_logged_in_the_keyspace_and_version_1_trees_map_to_kinds() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = file_path(dir.path(), "chat", 1);
+        let batch = WriteBatch::from([(vec![3, 1], Some(vec![9])), (vec![1, 2], None)]);
+        let mut buffer = Vec::new();
+        encode_record(&mut buffer, 5, &batch);
+        std::fs::write(&path, &buffer).expect("write the log");
+        let read = read_log(&path).expect("read");
+        let keys: Vec<_> = read.records[0].writes.iter().map(Write::keyspace_key).collect();
+        assert_eq!(keys, [Some(vec![1, 2]), Some(vec![3, 1])]);
+        assert_eq!(write(0, b"id", None).keyspace_key(), Some(b"\x01id".to_vec()));
+        assert_eq!(write(12, b"r", None).keyspace_key(), Some(b"\x0dr".to_vec()));
+        assert_eq!(write(13, b"r", None).keyspace_key(), None);
     }
 
     #[test]
@@ -222,10 +290,10 @@ mod tests {
         let first = vec![write(0, b"a", Some(b"one")), write(4, b"b", None)];
         let second = vec![write(12, b"", Some(&[0; 300]))];
         let mut buffer = Vec::new();
-        encode_record(&mut buffer, 7, &first);
-        encode_record(&mut buffer, 8, &second);
+        encode(&mut buffer, 7, &first);
+        encode(&mut buffer, 8, &second);
         let whole = buffer.len();
-        encode_record(&mut buffer, 9, &first);
+        encode(&mut buffer, 9, &first);
         std::fs::write(&path, &buffer).expect("write the log");
         let read = read_log(&path).expect("read");
         assert_eq!(read.records.len(), 3);

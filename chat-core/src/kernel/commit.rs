@@ -73,7 +73,11 @@ impl GroupCommit {
     }
 
     /// Runs `body` as one read over what the engine holds (durable writes only).
-    pub(crate) fn read<E: KvEngine, T>(&self, engine: &E, body: impl FnOnce(&Tx<'_>) -> ChatResult<T>) -> ChatResult<T> {
+    pub(crate) fn read<E: KvEngine, T>(
+        &self,
+        engine: &E,
+        body: impl FnOnce(&Tx<'_>) -> ChatResult<T>,
+    ) -> ChatResult<T> {
         let view = engine.read().map_err(engine_error)?;
         body(&Tx::read(&view))
     }
@@ -82,7 +86,11 @@ impl GroupCommit {
     /// discards them). Returns once every write it wrote or read is durable: also an
     /// operation that changed nothing waits, since what it read may belong to a group still
     /// being committed.
-    pub(crate) fn write<E: KvEngine, T>(&self, engine: &E, body: impl FnOnce(&Tx<'_>) -> ChatResult<T>) -> ChatResult<T> {
+    pub(crate) fn write<E: KvEngine, T>(
+        &self,
+        engine: &E,
+        body: impl FnOnce(&Tx<'_>) -> ChatResult<T>,
+    ) -> ChatResult<T> {
         let (answer, wrote, wait_for) = {
             let mut layers = lock(&self.layers);
             if let Some(reason) = &layers.poisoned {

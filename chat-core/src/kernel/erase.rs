@@ -22,7 +22,11 @@ pub(crate) fn erase_messages(
         let last = after_seq.saturating_add(limit as u64).min(record.conversation.last_seq);
         let (mut deleted, mut unreacted, mut preview_of) = (Vec::new(), Vec::new(), None);
         let first = after_seq.saturating_add(1);
-        let batch = if first <= last { tx.messages_between(id, first, last)? } else { Vec::new() };
+        let batch = if first <= last {
+            tx.messages_between(id, first, last)?
+        } else {
+            Vec::new()
+        };
         for mut message in batch {
             let files = message.attachments.clone();
             match rules::erase_message(record, &mut message, &caller.user, now())? {

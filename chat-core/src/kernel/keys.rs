@@ -119,7 +119,10 @@ pub(crate) fn client_id(conversation_id: ConversationId, sender: &UserId, client
 /// `tenant \0 low \0 high \0`: the prefix of every direct key of one pair (any tag).
 pub(crate) fn direct_pair_prefix(tenant: &TenantId, a: &UserId, b: &UserId) -> Vec<u8> {
     let (low, high) = if a <= b { (a, b) } else { (b, a) };
-    let mut key = key(Kind::Direct, tenant.as_str().len() + low.as_str().len() + high.as_str().len() + 3);
+    let mut key = key(
+        Kind::Direct,
+        tenant.as_str().len() + low.as_str().len() + high.as_str().len() + 3,
+    );
     for part in [tenant.as_str(), low.as_str(), high.as_str()] {
         key.extend_from_slice(part.as_bytes());
         key.push(SEP);

@@ -122,7 +122,7 @@ impl<E: KvEngine> KvStore<E> {
     /// The store over `engine`: checks the keyspace's layout version, writing it into an
     /// empty keyspace (a blocking call: engines block). [`KernelError::Layout`] for a
     /// keyspace of another layout.
-    pub fn open(engine: E) -> Result<Self, KernelError> {
+    pub fn over(engine: E) -> Result<Self, KernelError> {
         let store = Self::unchecked(engine);
         let found = {
             let view = store.inner.engine.read().map_err(KernelError::Engine)?;
@@ -141,8 +141,16 @@ impl<E: KvEngine> KvStore<E> {
                 }
             }
             None => {
-                let batch = WriteBatch::from([(keys::FORMAT.to_vec(), Some(keys::FORMAT_VERSION.to_be_bytes().to_vec()))]);
-                store.inner.engine.commit(&batch).map_err(KernelError::Engine)?;
+                // A transaction like any other, so the engine's commits are the kernel's groups.
+                let version = keys::FORMAT_VERSION.to_be_bytes().to_vec();
+                store
+                    .inner
+                    .commit
+                    .write(&store.inner.engine, |tx| {
+                        tx.put(keys::FORMAT.to_vec(), version);
+                        Ok(())
+                    })
+                    .map_err(|error| KernelError::Engine(Box::new(error)))?;
             }
         }
         Ok(store)

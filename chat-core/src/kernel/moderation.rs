@@ -11,7 +11,12 @@ use super::keys::{self, Kind};
 use super::records::{decode, encode};
 use super::tx::Tx;
 
-pub(crate) fn set_block(tx: &Tx<'_>, caller: &Identity, user: &UserId, block: bool) -> ChatResult<(Option<Block>, bool)> {
+pub(crate) fn set_block(
+    tx: &Tx<'_>,
+    caller: &Identity,
+    user: &UserId,
+    block: bool,
+) -> ChatResult<(Option<Block>, bool)> {
     let key = keys::block(&caller.tenant, &caller.user, user);
     let current: Option<Block> = tx.get(&key)?.map(|bytes| decode("block", &bytes)).transpose()?;
     let (after, changed) = rules::set_block(current.as_ref(), &caller.user, user, block, now());

@@ -59,7 +59,11 @@ pub(crate) fn inbox_page(tx: &Tx<'_>, caller: &Identity, query: &InboxQuery) -> 
         if query.unread_only && unread == 0 {
             continue;
         }
-        if query.tag.as_ref().is_some_and(|filter| !tag_key_may_match(filter, tag_key)) {
+        if query
+            .tag
+            .as_ref()
+            .is_some_and(|filter| !tag_key_may_match(filter, tag_key))
+        {
             continue;
         }
         let id = keys::inbox_key_conversation(&key).ok_or_else(|| KernelError::corrupt("inbox entry", "short key"))?;
@@ -120,7 +124,12 @@ impl Iterator for InboxMerge<'_> {
     }
 }
 
-pub(crate) fn history_page(tx: &Tx<'_>, caller: &Identity, id: ConversationId, query: HistoryQuery) -> ChatResult<HistoryPage> {
+pub(crate) fn history_page(
+    tx: &Tx<'_>,
+    caller: &Identity,
+    id: ConversationId,
+    query: HistoryQuery,
+) -> ChatResult<HistoryPage> {
     let record = tx.member_record(caller, id)?;
     let cleared = record.participant(&caller.user).map_or(0, |p| p.cleared_through_seq);
     // Seqs are dense, so the page is an exact key range: no scan beyond the page.
@@ -173,7 +182,12 @@ fn quotes_at(tx: &Tx<'_>, record: &ConversationRecord, seqs: &[u64]) -> ChatResu
 
 /// The messages with these seqs of a conversation the caller is in (ascending, once each),
 /// skipping seqs it does not have.
-pub(crate) fn messages_by_seq(tx: &Tx<'_>, caller: &Identity, id: ConversationId, seqs: &[u64]) -> ChatResult<Vec<Message>> {
+pub(crate) fn messages_by_seq(
+    tx: &Tx<'_>,
+    caller: &Identity,
+    id: ConversationId,
+    seqs: &[u64],
+) -> ChatResult<Vec<Message>> {
     let record = tx.member_record(caller, id)?;
     let mut seqs: Vec<u64> = seqs
         .iter()

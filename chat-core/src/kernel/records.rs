@@ -103,7 +103,10 @@ impl Tx<'_> {
     /// A conversation record, if it exists.
     pub(crate) fn record(&self, id: ConversationId) -> ChatResult<Option<ConversationRecord>> {
         self.get(&keys::conversation(id))?
-            .map(|bytes| decode::<ConversationRecord>("conversation", &bytes).map(ConversationRecord::with_delivery_at_least_read))
+            .map(|bytes| {
+                decode::<ConversationRecord>("conversation", &bytes)
+                    .map(ConversationRecord::with_delivery_at_least_read)
+            })
             .transpose()
     }
 
@@ -129,7 +132,11 @@ impl Tx<'_> {
     pub(crate) fn message(&self, conversation: ConversationId, seq: u64) -> ChatResult<Message> {
         match self.get(&keys::message(conversation, seq))? {
             Some(bytes) => decode("message", &bytes),
-            None => Err(KernelError::corrupt("message", format!("seq {seq} of conversation {conversation} is missing")).into()),
+            None => Err(KernelError::corrupt(
+                "message",
+                format!("seq {seq} of conversation {conversation} is missing"),
+            )
+            .into()),
         }
     }
 
@@ -158,12 +165,25 @@ impl Tx<'_> {
     }
 
     /// The messages with seqs in `first..=last` of `conversation`, ascending: one range read.
-    pub(crate) fn messages_between(&self, conversation: ConversationId, first: u64, last: u64) -> ChatResult<Vec<Message>> {
+    pub(crate) fn messages_between(
+        &self,
+        conversation: ConversationId,
+        first: u64,
+        last: u64,
+    ) -> ChatResult<Vec<Message>> {
         let end = keys::message(conversation, last.saturating_add(1));
-        let end = if last == u64::MAX { keys::prefix_end(&keys::message(conversation, 0)[..17]) } else { Some(end) };
-        self.scan(&keys::message(conversation, first), end.as_deref(), super::engine::Direction::Forward)
-            .map(|entry| entry.and_then(|(_, bytes)| decode("message", &bytes)))
-            .collect()
+        let end = if last == u64::MAX {
+            keys::prefix_end(&keys::message(conversation, 0)[..17])
+        } else {
+            Some(end)
+        };
+        self.scan(
+            &keys::message(conversation, first),
+            end.as_deref(),
+            super::engine::Direction::Forward,
+        )
+        .map(|entry| entry.and_then(|(_, bytes)| decode("message", &bytes)))
+        .collect()
     }
 
     /// The newest message below `seq` that is not deleted (the preview after a delete): one
@@ -260,7 +280,11 @@ impl Tx<'_> {
     /// Saves `after` (a record that was `before`, or new when `before` is `None`) and moves
     /// every participant's inbox entry, counters and notification entry with it: added,
     /// removed and changed participants alike. Nothing is written when nothing changed.
-    pub(crate) fn save_changes(&self, before: Option<&ConversationRecord>, after: &ConversationRecord) -> ChatResult<()> {
+    pub(crate) fn save_changes(
+        &self,
+        before: Option<&ConversationRecord>,
+        after: &ConversationRecord,
+    ) -> ChatResult<()> {
         if before == Some(after) {
             return Ok(());
         }

@@ -87,7 +87,10 @@ impl<'a> Tx<'a> {
         let mut layers = vec![range(&self.own.borrow())];
         layers.extend(self.below.iter().rev().map(|layer| range(layer)));
         Merged {
-            layers: layers.into_iter().map(|entries| entries.into_iter().peekable()).collect(),
+            layers: layers
+                .into_iter()
+                .map(|entries| entries.into_iter().peekable())
+                .collect(),
             base: self.base.scan(start, end, direction).peekable(),
             direction,
         }
@@ -146,8 +149,7 @@ impl Iterator for Merged<'_> {
                     value.get_or_insert(entry.1);
                 }
             }
-            if let Some(Ok((_, base_value))) = self.base.next_if(|entry| entry.as_ref().is_ok_and(|(k, _)| *k == key))
-            {
+            if let Some(Ok((_, base_value))) = self.base.next_if(|entry| entry.as_ref().is_ok_and(|(k, _)| *k == key)) {
                 value.get_or_insert(Some(base_value));
             }
             if let Some(Some(value)) = value {
@@ -200,7 +202,10 @@ mod tests {
         let mut backward = keys(tx.scan(b"", None, Direction::Backward));
         backward.reverse();
         assert_eq!(backward, expected);
-        assert_eq!(keys(tx.scan(b"c", Some(b"e"), Direction::Forward)), expected[1..2].to_vec());
+        assert_eq!(
+            keys(tx.scan(b"c", Some(b"e"), Direction::Forward)),
+            expected[1..2].to_vec()
+        );
         assert_eq!(tx.get(b"a").expect("get"), None);
         assert_eq!(tx.get(b"b").expect("get"), Some(b"3".to_vec()));
         assert_eq!(tx.get(b"c").expect("get"), None);
@@ -215,7 +220,10 @@ mod tests {
         let tx = Tx::read(&read);
         assert_eq!(
             keys(tx.scan_prefix(b"\x01")),
-            vec![(b"\x01a".to_vec(), b"1".to_vec()), (b"\x01\xff".to_vec(), b"2".to_vec())]
+            vec![
+                (b"\x01a".to_vec(), b"1".to_vec()),
+                (b"\x01\xff".to_vec(), b"2".to_vec())
+            ]
         );
     }
 }

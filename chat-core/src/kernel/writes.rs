@@ -125,7 +125,9 @@ pub(crate) fn mark_delivered(
     id: ConversationId,
     up_to: ReadUpTo,
 ) -> ChatResult<(ConversationRecord, bool)> {
-    tx.update(caller, id, |record| rules::mark_delivered(record, &caller.user, up_to, now()))
+    tx.update(caller, id, |record| {
+        rules::mark_delivered(record, &caller.user, up_to, now())
+    })
 }
 
 pub(crate) fn mark_delivered_many(
@@ -271,7 +273,9 @@ pub(crate) fn add_participants(
     users: &[UserId],
     max_participants: usize,
 ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
-    tx.update(caller, id, |record| rules::add_participants(record, users, max_participants, now()))
+    tx.update(caller, id, |record| {
+        rules::add_participants(record, users, max_participants, now())
+    })
 }
 
 pub(crate) fn remove_participant(
@@ -280,6 +284,8 @@ pub(crate) fn remove_participant(
     id: ConversationId,
     user: &UserId,
 ) -> ChatResult<ConversationRecord> {
-    let (record, _) = tx.update(caller, id, |record| rules::remove_participant(record, &caller.user, user, now()))?;
+    let (record, _) = tx.update(caller, id, |record| {
+        rules::remove_participant(record, &caller.user, user, now())
+    })?;
     Ok(record)
 }

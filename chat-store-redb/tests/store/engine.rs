@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chat_core::kernel::{Direction, KvEngine, KvRead, WriteBatch};
 use chat_store_redb::redb::{self, Database, TableDefinition};
-use chat_store_redb::{RedbEngine, RedbStore, RedbStoreBuilder, RedbStoreError, RedbStoreExt};
+use chat_store_redb::{RedbEngine, RedbStoreBuilder, RedbStoreError};
 
 fn batch(entries: &[(&[u8], Option<&[u8]>)]) -> WriteBatch {
     entries
@@ -290,18 +290,25 @@ fn a_builder_without_a_location_is_refused() {
 async fn the_store_opens_on_the_blocking_pool() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("chat.redb");
-    let store = RedbStore::open(&path).await.expect("open");
+    let store = chat_store_redb::open(&path).await.expect("open");
     store.engine().commit(&batch(&[(b"k", Some(b"v"))])).expect("commit");
     assert_eq!(get(store.engine(), b"k"), Some(b"v".to_vec()));
     // A clone shares the engine (and its lock).
     let clone = store.clone();
     assert_eq!(get(clone.engine(), b"k"), Some(b"v".to_vec()));
     assert!(matches!(
-        RedbStore::open(&path).await,
+        chat_store_redb::open(&path).await,
         Err(RedbStoreError::Database(redb::DatabaseError::DatabaseAlreadyOpen))
     ));
 
-    let temporary = RedbStore::temporary().await.expect("temporary");
+    // Closed with its last clone; the reopened store accepts the keyspace the first one
+    // set up and sees what it committed.
+    drop((store, clone));
+    let store = chat_store_redb::open(&path).await.expect("reopen");
+    assert_eq!(get(store.engine(), b"k"), Some(b"v".to_vec()));
+    drop(store);
+
+    let temporary = chat_store_redb::temporary().await.expect("temporary");
     let temp_dir = temporary
         .engine()
         .temporary_dir()

@@ -12,8 +12,7 @@ mod engine;
 use std::sync::Arc;
 
 use chat_core::Store;
-use chat_store_redb::{RedbStore, RedbStoreExt};
 
 chat_core::conformance_tests!(async {
-    Arc::new(RedbStore::temporary().await.expect("open a temporary redb store")) as Arc<dyn Store>
+    Arc::new(chat_store_redb::temporary().await.expect("open a temporary redb store")) as Arc<dyn Store>
 });

@@ -16,7 +16,7 @@ pub async fn open_durable() -> DirStore {
 /// A store with this durability in a fresh directory.
 pub async fn open(durability: Durability) -> DirStore {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = SledStore::builder()
+    let store = SledStoreBuilder::new()
         .path(dir.path())
         .durability(durability)
         .open()
@@ -39,7 +39,7 @@ pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Opens the store at `path` (durable, the defaults), waiting up to [`LOCK_WAIT`] for sled's
 /// lock; any other error (a newer layout, a foreign database) is returned at once.
 pub async fn open_store(path: &std::path::Path) -> Result<SledStore, SledStoreError> {
-    open_store_with(|| SledStore::builder().path(path)).await
+    open_store_with(|| SledStoreBuilder::new().path(path)).await
 }
 
 /// [`open_store`] with the builder `builder` makes.
@@ -52,6 +52,21 @@ pub async fn open_store_with(builder: impl Fn() -> SledStoreBuilder) -> Result<S
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
             other => return other,
+        }
+    }
+}
+
+/// Waits until sled's lock on `dir` is free (a store dropped just before may still hold it
+/// for a moment).
+pub async fn wait_for_lock(dir: &std::path::Path) {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::open(dir) {
+            Ok(_) => return,
+            Err(error) if is_lock_held(&error) && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("sled: {error}"),
         }
     }
 }

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use chat_core::Store;
-use chat_store_sled::SledStore;
 
 chat_core::conformance_tests!(async {
-    Arc::new(SledStore::temporary().await.expect("a temporary sled store")) as Arc<dyn Store>
+    Arc::new(chat_store_sled::temporary().await.expect("a temporary sled store")) as Arc<dyn Store>
 });

@@ -41,12 +41,12 @@ async fn a_hosts_database_is_shared_without_touching_its_trees() {
     let orders = db.open_tree("host/orders").expect("host tree");
     orders.insert(b"order-1", b"paid").expect("host write");
 
-    let chat = SledStore::builder()
+    let chat = chat_store_sled::SledStoreBuilder::new()
         .db_at(db.clone(), dir.path())
         .open()
         .await
         .expect("chat store");
-    let support = SledStore::builder()
+    let support = chat_store_sled::SledStoreBuilder::new()
         .db_at(db.clone(), dir.path())
         .tree_prefix("support")
         .open()
@@ -69,11 +69,11 @@ async fn a_hosts_database_is_shared_without_touching_its_trees() {
         .iter()
         .map(|name| String::from_utf8_lossy(name).into_owned())
         .collect();
-    assert!(names.iter().any(|name| name == "chat/messages"));
-    assert!(names.iter().any(|name| name == "support/messages"));
+    assert!(names.iter().any(|name| name == "chat/kv"));
+    assert!(names.iter().any(|name| name == "support/kv"));
     drop((chat, support, orders, fx));
 
-    let again = SledStore::builder()
+    let again = chat_store_sled::SledStoreBuilder::new()
         .db_at(db, dir.path())
         .open()
         .await
@@ -99,7 +99,7 @@ async fn data_without_a_format_marker_is_foreign() {
         .expect("tree")
         .insert(b"someone", b"else")
         .expect("write");
-    let error = SledStore::builder()
+    let error = chat_store_sled::SledStoreBuilder::new()
         .db_at(db, dir.path())
         .open()
         .await
@@ -115,7 +115,7 @@ async fn another_programs_marker_is_foreign() {
         .expect("tree")
         .insert(b"format", b"some-other-app v3")
         .expect("write");
-    let error = SledStore::builder()
+    let error = chat_store_sled::SledStoreBuilder::new()
         .db_at(db, dir.path())
         .open()
         .await
@@ -127,16 +127,16 @@ async fn another_programs_marker_is_foreign() {
 async fn a_newer_layout_is_detected_not_misread() {
     let dir = tempfile::tempdir().expect("temporary directory");
     {
-        let store = SledStore::open(dir.path()).await.expect("create");
+        let store = chat_store_sled::open(dir.path()).await.expect("create");
         drop(store);
     }
     {
         let db = open_db(dir.path());
         let mut marker = b"chat-store-sled\0".to_vec();
         marker.extend_from_slice(&(FORMAT_VERSION + 1).to_be_bytes());
-        db.open_tree("chat/meta")
-            .expect("meta")
-            .insert(b"format", marker)
+        db.open_tree("chat/kv")
+            .expect("the store's tree")
+            .insert([0xff, b'f'], marker)
             .expect("write");
         db.flush().expect("flush");
     }
@@ -163,7 +163,7 @@ async fn a_store_reopens_its_own_marker() {
 #[tokio::test]
 async fn an_unfinished_snapshot_left_by_a_kill_does_not_stop_the_store_from_opening() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).await.expect("create"));
+    let store: Arc<dyn Store> = Arc::new(chat_store_sled::open(dir.path()).await.expect("create"));
     let fx = Fixture::new(Arc::clone(&store), 2);
     let conversation = fx.direct(0, 1).await;
     fx.send(0, conversation, "before the kill").await;
@@ -194,13 +194,15 @@ async fn garbage_files_are_an_error_not_a_panic() {
     let dir = tempfile::tempdir().expect("temporary directory");
     std::fs::write(dir.path().join("conf"), b"this is not a sled config \x00\xff\x13").expect("write conf");
     std::fs::write(dir.path().join("db"), vec![0xA5u8; 64 * 1024]).expect("write db");
-    let result = SledStore::open(dir.path()).await;
+    let result = chat_store_sled::open(dir.path()).await;
     let error = result.expect_err("garbage must not open");
     eprintln!("garbage files: {error}");
 
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"plain file").expect("write");
-    let error = SledStore::open(&file).await.expect_err("a file is not a directory");
+    let error = chat_store_sled::open(&file)
+        .await
+        .expect_err("a file is not a directory");
     eprintln!("a plain file: {error}");
 }
 
@@ -208,7 +210,7 @@ async fn garbage_files_are_an_error_not_a_panic() {
 async fn a_corrupt_record_is_a_backend_error_not_a_panic() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let (caller, id) = {
-        let store = SledStore::open(dir.path()).await.expect("create");
+        let store = chat_store_sled::open(dir.path()).await.expect("create");
         let fx = Fixture::new(Arc::new(store) as Arc<dyn Store>, 2);
         let id = fx.direct(0, 1).await;
         fx.send(0, id, "soon unreadable").await;
@@ -216,9 +218,10 @@ async fn a_corrupt_record_is_a_backend_error_not_a_panic() {
     };
     {
         let db = open_db(dir.path());
-        db.open_tree("chat/conversations")
-            .expect("tree")
-            .insert(id.as_uuid().as_bytes(), b"{not json".to_vec())
+        // The kernel's conversation record: kind 1, then the id.
+        db.open_tree("chat/kv")
+            .expect("the store's tree")
+            .insert([&[1u8][..], id.as_uuid().as_bytes()].concat(), b"{not json".to_vec())
             .expect("corrupt it");
         db.flush().expect("flush");
     }
@@ -245,7 +248,9 @@ async fn a_corrupt_record_is_a_backend_error_not_a_panic() {
 
 #[test]
 fn a_builder_without_a_location_is_an_error() {
-    let error = SledStore::builder().open_blocking().expect_err("no location");
+    let error = chat_store_sled::SledStoreBuilder::new()
+        .open_blocking()
+        .expect_err("no location");
     assert!(matches!(error, SledStoreError::NoLocation));
 }
 
@@ -256,7 +261,7 @@ fn a_builder_without_a_location_is_an_error() {
 async fn damaged_log_bytes_never_panic_and_leave_a_consistent_earlier_state() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let (users, ids) = {
-        let store = SledStore::open(dir.path()).await.expect("create");
+        let store = chat_store_sled::open(dir.path()).await.expect("create");
         let fx = Fixture::new(Arc::new(store) as Arc<dyn Store>, 3);
         let mut ids = Vec::new();
         for (a, b) in [(0, 1), (0, 2), (1, 2)] {
@@ -276,7 +281,7 @@ async fn damaged_log_bytes_never_panic_and_leave_a_consistent_earlier_state() {
         *byte ^= 0x5A;
     }
     std::fs::write(&path, &bytes).expect("write db");
-    let store = match SledStore::open(dir.path()).await {
+    let store = match chat_store_sled::open(dir.path()).await {
         Err(error) => {
             eprintln!("damaged log: open failed cleanly: {error}");
             return;
@@ -314,13 +319,13 @@ async fn damaged_log_bytes_never_panic_and_leave_a_consistent_earlier_state() {
 async fn a_durable_store_over_a_db_without_its_directory_is_refused() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = open_db(dir.path());
-    let error = SledStore::builder()
+    let error = chat_store_sled::SledStoreBuilder::new()
         .db(db.clone())
         .open()
         .await
         .expect_err("no directory");
     assert!(matches!(error, SledStoreError::UnknownDirectory), "{error}");
-    SledStore::builder()
+    chat_store_sled::SledStoreBuilder::new()
         .db(db)
         .durability(chat_store_sled::Durability::Relaxed)
         .open()

@@ -87,7 +87,7 @@ async fn behind() -> Behind {
         .flush_every_ms(None)
         .open()
         .expect("sled");
-    let live = open_store_with(|| SledStore::builder().db_at(db.clone(), live_dir.path()))
+    let live = open_store_with(|| chat_store_sled::SledStoreBuilder::new().db_at(db.clone(), live_dir.path()))
         .await
         .expect("open");
     let fx = Fixture::new(Arc::new(live.clone()) as Arc<dyn Store>, 4);
@@ -143,13 +143,13 @@ async fn what_sled_lost_is_applied_again_from_the_log() {
     let bare = tempfile::tempdir().expect("temporary directory");
     copy_dir(behind.behind_dir.path(), bare.path());
     std::fs::remove_file(bare.path().join(&behind.log_name)).expect("set the log aside");
-    let sled_only = open_store_with(|| SledStore::builder().path(bare.path()))
+    let sled_only = open_store_with(|| chat_store_sled::SledStoreBuilder::new().path(bare.path()))
         .await
         .expect("open");
     assert_eq!(history_len(&sled_only, &behind.fx, behind.conversation).await, 1);
     drop(sled_only);
 
-    let recovered = open_store_with(|| SledStore::builder().path(behind.behind_dir.path()))
+    let recovered = open_store_with(|| chat_store_sled::SledStoreBuilder::new().path(behind.behind_dir.path()))
         .await
         .expect("open and recover");
     assert_eq!(
@@ -178,7 +178,7 @@ async fn a_torn_tail_loses_only_the_last_record() {
         .expect("open the log")
         .set_len(end - 3)
         .expect("tear the tail");
-    let recovered = open_store_with(|| SledStore::builder().path(behind.behind_dir.path()))
+    let recovered = open_store_with(|| chat_store_sled::SledStoreBuilder::new().path(behind.behind_dir.path()))
         .await
         .expect("open and recover");
     assert_eq!(
@@ -214,7 +214,7 @@ async fn a_log_with_a_hole_is_refused() {
     let end = start + 12 + usize::try_from(payload).expect("size");
     let holed = [&bytes[..start], &bytes[end..]].concat();
     std::fs::write(&log, holed).expect("write");
-    let error = open_store_with(|| SledStore::builder().path(behind.behind_dir.path()))
+    let error = open_store_with(|| chat_store_sled::SledStoreBuilder::new().path(behind.behind_dir.path()))
         .await
         .expect_err("a hole in the log");
     assert!(
@@ -232,7 +232,13 @@ async fn a_log_with_a_hole_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoints_keep_the_log_short() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let open = || open_store_with(|| SledStore::builder().path(dir.path()).checkpoint_bytes(16 * 1024));
+    let open = || {
+        open_store_with(|| {
+            chat_store_sled::SledStoreBuilder::new()
+                .path(dir.path())
+                .checkpoint_bytes(16 * 1024)
+        })
+    };
     let store = open().await.expect("open");
     let fx = Fixture::new(Arc::new(store.clone()) as Arc<dyn Store>, 4);
     populate(&fx).await;
@@ -240,7 +246,7 @@ async fn checkpoints_keep_the_log_short() {
     for n in 0..100 {
         fx.send(1 + n % 2, conversation, "a send that fills the log").await;
     }
-    let stats = store.commit_stats();
+    let stats = store.engine().log_stats();
     assert!(stats.checkpoints >= 3, "{stats:?}");
     let logs = log_files(dir.path());
     assert!(logs.len() <= 2, "older log files are deleted: {logs:?}");
@@ -259,7 +265,7 @@ async fn checkpoints_keep_the_log_short() {
 async fn open_bare_relaxed(dir: &Path) -> SledStore {
     let db = sled::open(dir).expect("sled");
     open_store_with(|| {
-        SledStore::builder()
+        chat_store_sled::SledStoreBuilder::new()
             .db(db.clone())
             .durability(chat_store_sled::Durability::Relaxed)
     })
@@ -278,9 +284,9 @@ async fn a_log_outlived_by_unlogged_writes_is_discarded_not_applied() {
         assert_eq!(history_len(&relaxed, &behind.fx, behind.conversation).await, 1);
         let fx = behind.fx.over(Arc::new(relaxed.clone()) as Arc<dyn Store>);
         fx.send(1, behind.conversation, "written without the log").await;
-        relaxed.flush().await.expect("flush");
+        relaxed.engine().flush().expect("flush");
     }
-    let reopened = open_store_with(|| SledStore::builder().path(&dir))
+    let reopened = open_store_with(|| chat_store_sled::SledStoreBuilder::new().path(&dir))
         .await
         .expect("reopen durable");
     assert_eq!(
@@ -304,7 +310,7 @@ async fn a_bare_store_that_only_reads_leaves_the_log_to_be_applied() {
         let relaxed = open_bare_relaxed(&dir).await;
         assert_eq!(history_len(&relaxed, &behind.fx, behind.conversation).await, 1);
     }
-    let reopened = open_store_with(|| SledStore::builder().path(&dir))
+    let reopened = open_store_with(|| chat_store_sled::SledStoreBuilder::new().path(&dir))
         .await
         .expect("reopen durable");
     assert_eq!(

@@ -138,7 +138,7 @@ async fn reopen_reads_back_identical(durability: Durability) {
     let open = || async {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            match SledStore::builder()
+            match chat_store_sled::SledStoreBuilder::new()
                 .path(dir.path())
                 .durability(durability)
                 .open()
@@ -183,21 +183,62 @@ async fn relaxed_store_reads_back_identical_after_a_clean_close() {
     reopen_reads_back_identical(Durability::Relaxed).await;
 }
 
-/// Issue 13: search reads the `groups` tree. A store made before it existed gets it built
-/// once when opened, so its groups are still found by title and by member.
+/// The trees of layout 1, by their kind byte minus one (the kernel's kinds 1..=13).
+const V1_TREES: [&str; 13] = [
+    "conversations",
+    "inbox",
+    "messages",
+    "message_ids",
+    "client_ids",
+    "directs",
+    "user_stats",
+    "groups",
+    "attachments",
+    "attachment_sweep",
+    "notifications_due",
+    "blocks",
+    "reports",
+];
+
+/// Rewrites the store in `dir` as layout 1 left it: a tree per record kind, the commit
+/// number and marker in `chat/meta`, and (as before the groups index) no group
+/// memberships.
+fn rewrite_as_layout_1(dir: &std::path::Path) {
+    let db = sled::open(dir).expect("sled");
+    let kv = db.open_tree("chat/kv").expect("the store's tree");
+    let meta = db.open_tree("chat/meta").expect("meta");
+    for entry in &kv {
+        let (key, value) = entry.expect("entry");
+        match key.first() {
+            Some(&kind @ 1..=13) if kind != 8 => {
+                let tree = db
+                    .open_tree(format!("chat/{}", V1_TREES[usize::from(kind) - 1]))
+                    .expect("tree");
+                tree.insert(&key[1..], value).expect("insert");
+            }
+            _ if key.as_ref() == [0xff, b'c'] => {
+                meta.insert("last_commit", value).expect("commit number");
+            }
+            _ => {}
+        }
+    }
+    let mut marker = b"chat-store-sled\0".to_vec();
+    marker.extend_from_slice(&1u32.to_be_bytes());
+    meta.insert("format", marker).expect("marker");
+    db.drop_tree("chat/kv").expect("drop the keyspace");
+    db.flush().expect("flush");
+}
+
+/// A database of layout 1 (a tree per record kind, before the storage kernel) is moved
+/// into the keyspace when opened: everything reads back identical, group memberships
+/// missing from it are built from the records (search finds the group), the old trees go,
+/// and the store keeps working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_made_before_the_groups_index_gets_it_when_opened() {
-    let db = sled::Config::new().temporary(true).open().expect("sled");
-    let open = || async {
-        SledStore::builder()
-            .db(db.clone())
-            .durability(Durability::Relaxed)
-            .open()
-            .await
-            .expect("open")
-    };
-    let store = open().await;
-    let fx = Fixture::new(Arc::new(store.clone()) as Arc<dyn Store>, 3);
+async fn a_layout_1_database_is_moved_into_the_keyspace_when_opened() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = crate::common::open_store(dir.path()).await.expect("open");
+    let fx = Fixture::new(Arc::new(store.clone()) as Arc<dyn Store>, 4);
+    populate(&fx).await;
     let input = NewGroupInput {
         participants: vec![fx.user(1).user.clone()],
         title: "Café con Inés".into(),
@@ -211,27 +252,38 @@ async fn a_store_made_before_the_groups_index_gets_it_when_opened() {
         .expect("group")
         .conversation
         .id;
-    let search = |store: SledStore, title: &str| {
-        let query = chat_core::SearchQuery {
-            title_contains: title.to_owned(),
-            participants: Vec::new(),
-            limit: 10,
-        };
-        let me = fx.user(1).clone();
-        async move { store.search(&me, query).await.expect("search") }
-    };
-    assert_eq!(search(store.clone(), "ines").await.len(), 1);
-    // As a store of an earlier version left it: no groups tree, no marker.
-    db.open_tree("chat/groups").expect("tree").clear().expect("clear");
-    db.open_tree("chat/meta")
-        .expect("tree")
-        .remove("groups_index_built")
-        .expect("remove");
-    assert!(
-        search(store.clone(), "ines").await.is_empty(),
-        "nothing to read without the index"
+    let users = fx.users.clone();
+    let before = snapshot(&store, &users).await;
+    drop(fx);
+    drop(store);
+    crate::common::wait_for_lock(dir.path()).await;
+    rewrite_as_layout_1(dir.path());
+
+    let store = crate::common::open_store(dir.path()).await.expect("open layout 1");
+    assert_eq!(
+        snapshot(&store, &users).await,
+        before,
+        "everything reads back identical"
     );
-    let reopened = open().await;
-    let found = search(reopened, "ines").await;
+    let query = chat_core::SearchQuery {
+        title_contains: "ines".to_owned(),
+        participants: Vec::new(),
+        limit: 10,
+    };
+    let found = store.search(&users[1], query).await.expect("search");
     assert_eq!(found.iter().map(|r| r.conversation.id).collect::<Vec<_>>(), [group]);
+    let names: Vec<String> = store
+        .engine()
+        .db()
+        .tree_names()
+        .iter()
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|name| name == "chat/meta" || name == "chat/messages"),
+        "the layout 1 trees are dropped: {names:?}"
+    );
+    let fx = Fixture::new(Arc::new(store.clone()) as Arc<dyn Store>, 2);
+    let id = fx.direct(0, 1).await;
+    fx.send(0, id, "after the move").await;
 }

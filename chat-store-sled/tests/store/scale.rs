@@ -185,7 +185,7 @@ async fn conversation_costs(
 async fn costs_do_not_grow_with_conversations_or_history() {
     let conversations = env("CHAT_SCALE_CONVERSATIONS", 20_000);
     let messages = env("CHAT_SCALE_MESSAGES", 200_000);
-    let store = SledStore::builder()
+    let store = chat_store_sled::SledStoreBuilder::new()
         .temporary()
         .durability(Durability::Relaxed)
         .open()

@@ -26,8 +26,10 @@ usage: marketplace [--addr HOST:PORT] [--data-dir DIR] [--help]
 
 settings (flag or environment variable, default in brackets):
   --addr HOST:PORT, MARKETPLACE_ADDR       where to listen [127.0.0.1:3000]
-  --data-dir DIR, MARKETPLACE_DATA_DIR     the sled store's directory, and attachments in
+  --data-dir DIR, MARKETPLACE_DATA_DIR     the embedded store's directory, and attachments in
                                            its attachments/ folder [./data]
+  MARKETPLACE_ENGINE                       the embedded store's engine: sled or redb (the
+                                           file chat.redb in the data directory) [sled]
   DATABASE_URL                             store in Postgres instead (with its event bus, so
                                            several instances share live events) [unset: sled]
   REDIS_URL                                with DATABASE_URL: carry live events over Redis
@@ -62,6 +64,7 @@ const ATTACHMENT_SWEEP_EVERY: Duration = Duration::from_secs(60 * 60);
 struct Config {
     addr: SocketAddr,
     data_dir: PathBuf,
+    engine: Engine,
     database_url: Option<String>,
     redis_url: Option<String>,
     pg_schema: String,
@@ -69,6 +72,27 @@ struct Config {
     notify_after: Duration,
     allowed_origins: Option<Vec<String>>,
     serve: ServeConfig,
+}
+
+/// The embedded store's engine (without `DATABASE_URL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Engine {
+    /// `chat-store-sled`, the default.
+    Sled,
+    /// `chat-store-redb`.
+    Redb,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name.trim() {
+            "" | "sled" => Ok(Self::Sled),
+            "redb" => Ok(Self::Redb),
+            other => Err(format!("MARKETPLACE_ENGINE must be sled or redb, got {other:?}")),
+        }
+    }
 }
 
 /// What the command line asked for.
@@ -109,6 +133,7 @@ impl Config {
             }
         }
         let addr = addr.parse().map_err(|error| format!("bad address {addr:?}: {error}"))?;
+        let engine = std::env::var("MARKETPLACE_ENGINE").unwrap_or_default().parse()?;
         let database_url = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty());
         let redis_url = std::env::var("REDIS_URL").ok().filter(|url| !url.is_empty());
         let pg_schema = std::env::var("MARKETPLACE_PG_SCHEMA").unwrap_or_else(|_| "chat".to_owned());
@@ -132,6 +157,7 @@ impl Config {
         Ok(Command::Run(Box::new(Self {
             addr,
             data_dir: PathBuf::from(data_dir),
+            engine,
             database_url,
             redis_url,
             pg_schema,
@@ -179,11 +205,23 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Option<Arc<dyn E
                     "REDIS_URL is used with DATABASE_URL only; sled serves one node with the in-process bus"
                 );
             }
-            let store = chat_store_sled::SledStore::open(&config.data_dir)
-                .await
-                .map_err(|error| format!("cannot open the sled store in {}: {error}", config.data_dir.display()))?;
-            tracing::info!(data_dir = %config.data_dir.display(), "storing in sled");
-            Ok((Arc::new(store), None))
+            let dir = config.data_dir.display();
+            match config.engine {
+                Engine::Sled => {
+                    let store = chat_store_sled::open(&config.data_dir)
+                        .await
+                        .map_err(|error| format!("cannot open the sled store in {dir}: {error}"))?;
+                    tracing::info!(data_dir = %dir, "storing in sled");
+                    Ok((Arc::new(store), None))
+                }
+                Engine::Redb => {
+                    let store = chat_store_redb::open(config.data_dir.join("chat.redb"))
+                        .await
+                        .map_err(|error| format!("cannot open the redb store in {dir}: {error}"))?;
+                    tracing::info!(data_dir = %dir, "storing in redb");
+                    Ok((Arc::new(store), None))
+                }
+            }
         }
     }
 }

@@ -140,7 +140,7 @@ fn crash_child_writer() {
         .expect("runtime");
     runtime.block_on(async move {
         let dir = std::path::PathBuf::from(dir);
-        let store = SledStore::open(&dir).await.expect("open the store in the child");
+        let store = chat_store_sled::open(&dir).await.expect("open the store in the child");
         // No hourly upload budget: the children upload as fast as they can.
         let mut limits = Limits::default();
         limits.uploads_per_hour = 0;
@@ -368,7 +368,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
         .build()
         .expect("runtime");
     let group = runtime.block_on(async {
-        let store = SledStore::open(dir.path()).await.expect("open");
+        let store = chat_store_sled::open(dir.path()).await.expect("open");
         store
             .create_group(
                 &caller(0),
@@ -462,7 +462,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
             "the child panicked before being killed:\n{stderr_text}"
         );
         let stored = runtime.block_on(async {
-            let store = SledStore::open(dir.path()).await.expect("reopen after the crash");
+            let store = chat_store_sled::open(dir.path()).await.expect("reopen after the crash");
             verify(&store, dir.path(), group, &acked).await
         });
         per_cycle.push((acked.messages.len() - before, stored));

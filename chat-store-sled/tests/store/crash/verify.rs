@@ -445,12 +445,14 @@ async fn verify_outbox(store: &SledStore, records: &HashMap<ConversationId, Conv
         claimed_once, pending,
         "the outbox index yields exactly the pending notifications"
     );
-    let index = store
+    // The kernel's due-time index: the keys of kind 11 in the store's tree.
+    let tree = store
+        .engine()
         .db()
-        .open_tree(format!("{}/notifications_due", chat_store_sled::DEFAULT_TREE_PREFIX))
-        .expect("the due index");
+        .open_tree(format!("{}/kv", chat_store_sled::DEFAULT_TREE_PREFIX))
+        .expect("the store's tree");
     assert_eq!(
-        index.len(),
+        tree.scan_prefix([11u8]).count(),
         pending.len(),
         "one index key per pending notification, none stale"
     );
