@@ -13,3 +13,8 @@ async fn two_workers_share_one_memory_outbox() {
     let store = Arc::new(MemoryStore::new()) as Arc<dyn Store>;
     chat_core::testing::conformance::notifications::two_workers_share_the_outbox(store.clone(), store, 200).await;
 }
+
+/// The kernel's own suite over the memory engine.
+mod kernel {
+    chat_core::kernel_tests!(async { chat_core::kernel::MemoryEngine::new() });
+}

@@ -193,6 +193,12 @@ impl SledStoreBuilder {
     /// with [`SledStoreError::Sled`] or [`SledStoreError::OpenPanicked`] when sled cannot
     /// read its files.
     pub fn open_blocking(self) -> Result<SledStore, SledStoreError> {
+        Ok(KvStore::over(self.open_engine()?)?)
+    }
+
+    /// Opens the engine alone, on the calling thread (what [`open_blocking`](Self::open_blocking)
+    /// puts the kernel over; for tests that wrap the engine).
+    pub fn open_engine(self) -> Result<SledEngine, SledStoreError> {
         let mut config = sled::Config::new();
         if let Some(bytes) = self.cache_capacity {
             config = config.cache_capacity(bytes);
@@ -226,8 +232,7 @@ impl SledStoreBuilder {
             )?),
             _ => None,
         };
-        let engine = SledEngine::new(db, tree, self.durability, log, bare_db);
-        Ok(KvStore::over(engine)?)
+        Ok(SledEngine::new(db, tree, self.durability, log, bare_db))
     }
 }
 

@@ -7,17 +7,29 @@ use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, now};
 use crate::rules::{self, Deletion};
 use crate::store::{Appended, Deleted, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange, ReadUpTo};
+use crate::tag::Tag;
 
 use super::engine::Direction;
 use super::keys;
 use super::records::{decode, seq_value};
 use super::tx::Tx;
 
+/// A tag the kernel can store: one that reads back. A tag built without [`Tag::new`]
+/// (its fields are public) may not, since reading a record checks its tag; such a tag is
+/// refused as the validation error [`Tag::new`] gives, before anything is written.
+fn storable(tag: Option<&Tag>) -> ChatResult<()> {
+    match tag {
+        Some(tag) => Tag::new(tag.taggable_type.clone(), tag.taggable_id.clone()).map(drop),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn find_or_create_direct(
     tx: &Tx<'_>,
     caller: &Identity,
     new: &NewDirect,
 ) -> ChatResult<(ConversationRecord, bool)> {
+    storable(new.tag.as_ref())?;
     let key = keys::direct(&caller.tenant, &caller.user, &new.counterpart, new.tag.as_ref());
     if let Some(id) = tx.get(&key)? {
         return match tx.record_named_by("direct index", &id)? {
@@ -37,7 +49,7 @@ pub(crate) fn find_direct(
     tx: &Tx<'_>,
     caller: &Identity,
     counterpart: &UserId,
-    tag: Option<&crate::tag::Tag>,
+    tag: Option<&Tag>,
 ) -> ChatResult<Option<ConversationRecord>> {
     match tx.get(&keys::direct(&caller.tenant, &caller.user, counterpart, tag))? {
         Some(id) => tx.record_named_by("direct index", &id),
@@ -46,6 +58,7 @@ pub(crate) fn find_direct(
 }
 
 pub(crate) fn create_group(tx: &Tx<'_>, caller: &Identity, new: &NewGroup) -> ChatResult<ConversationRecord> {
+    storable(new.tag.as_ref())?;
     let record = rules::new_group(caller, new, now());
     tx.save_changes(None, &record)?;
     Ok(record)

@@ -15,6 +15,7 @@ pub mod bus_suite;
 pub mod conformance;
 pub mod fixtures;
 pub mod guarded_store;
+pub mod kernel_suite;
 pub mod memory_store;
 pub mod model_based;
 

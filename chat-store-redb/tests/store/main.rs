@@ -16,3 +16,13 @@ use chat_core::Store;
 chat_core::conformance_tests!(async {
     Arc::new(chat_store_redb::temporary().await.expect("open a temporary redb store")) as Arc<dyn Store>
 });
+
+/// The storage kernel's own suite over a redb engine in a temporary file.
+mod kernel_suite {
+    chat_core::kernel_tests!(async {
+        chat_store_redb::RedbStoreBuilder::new()
+            .temporary()
+            .open_engine()
+            .expect("a temporary redb engine")
+    });
+}

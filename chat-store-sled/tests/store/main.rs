@@ -17,3 +17,14 @@ mod recovery;
 mod reopen;
 mod scale;
 mod sync;
+
+/// The storage kernel's own suite over a (temporary, Relaxed) sled engine.
+mod kernel_suite {
+    chat_core::kernel_tests!(async {
+        chat_store_sled::SledStoreBuilder::new()
+            .temporary()
+            .durability(chat_store_sled::Durability::Relaxed)
+            .open_engine()
+            .expect("a temporary sled engine")
+    });
+}

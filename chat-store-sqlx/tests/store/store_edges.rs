@@ -1,4 +1,4 @@
-//! Edge cases of the Store contract, checked on PgStore and on the reference store alike.
+//! Edge cases of the Store contract: unvalidated tags on PgStore and on the reference store.
 
 use std::sync::Arc;
 
@@ -50,7 +50,34 @@ async fn pg_empty_tag_parts_are_not_no_tag() {
     empty_tag_parts_are_not_no_tag(store).await;
 }
 
+/// The reference store (the storage kernel) keeps records in an encoding that checks tags
+/// when read back, so it refuses a tag that would not read back, as the validation error
+/// `Tag::new` gives, and stores nothing: the conversation stays unstarted.
 #[tokio::test]
-async fn reference_empty_tag_parts_are_not_no_tag() {
-    empty_tag_parts_are_not_no_tag(Arc::new(MemoryStore::new())).await;
+async fn reference_refuses_a_tag_it_could_not_read_back() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let caller = Identity::new(fresh_tenant(), user_id(0));
+    let empty = Tag {
+        taggable_type: String::new(),
+        taggable_id: TaggableId::Str(String::new()),
+    };
+    let new = NewDirect {
+        counterpart: user_id(1),
+        tag: Some(empty.clone()),
+        metadata: Default::default(),
+    };
+    let error = store.find_or_create_direct(&caller, new).await.expect_err("refused");
+    assert!(
+        error
+            .field_errors()
+            .is_some_and(|errors| errors.fields().contains_key("taggable_type")),
+        "{error:?}"
+    );
+    let found = store
+        .find_direct(&caller, &user_id(1), Some(&empty))
+        .await
+        .expect("read");
+    assert!(found.is_none(), "nothing was stored");
+    let stats = store.stats(&caller).await.expect("stats");
+    assert_eq!(stats.total_conversations, 0);
 }
