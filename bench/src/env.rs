@@ -113,14 +113,19 @@ impl AnyStore {
         }
     }
 
-    /// Services over this store with the benchmark directory, without the limit on
-    /// conversations started (the find-or-create scenario starts thousands a second).
+    /// Services over this store ([`services_over`]).
     pub fn services(&self) -> ChatServices {
-        let mut limits = chat_core::Limits::default();
-        limits.conversations_started_per_hour = 0;
-        limits.uploads_per_hour = 0;
-        ChatServices::new(self.dyn_store(), Arc::new(EveryoneDirectory)).with_limits(limits)
+        services_over(self.dyn_store())
     }
+}
+
+/// Services over `store` with the benchmark directory, without the limit on conversations
+/// started (the find-or-create scenario starts thousands a second).
+pub fn services_over(store: Arc<dyn Store>) -> ChatServices {
+    let mut limits = chat_core::Limits::default();
+    limits.conversations_started_per_hour = 0;
+    limits.uploads_per_hour = 0;
+    ChatServices::new(store, Arc::new(EveryoneDirectory)).with_limits(limits)
 }
 
 /// Opens a sled store in a fresh directory below `dir`.

@@ -262,3 +262,12 @@ async fn run(args: Args) {
         args.out.display()
     );
 }
+
+#[cfg(test)]
+mod tests {
+    /// The crate's modules never import each other in a cycle.
+    #[test]
+    fn modules_do_not_import_each_other_in_a_cycle() {
+        chat_core::testing::module_graph::assert_no_import_cycles(env!("CARGO_MANIFEST_DIR"));
+    }
+}

@@ -1,5 +1,7 @@
 //! Scenario 1, `send`: sends through the services, over HTTP and the raw baseline; on sled
-//! also on a Relaxed store (no flush, no sync), the ceiling of any group commit.
+//! also on a Relaxed store (no flush, no sync), the ceiling of any group commit, and the
+//! same sends on the other embedded engine, redb (durable: its commit fsyncs), in the same
+//! rotation.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +35,19 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
         }
         Backend::Postgres => None,
     };
+    // sled only: the other embedded engine, durable, beside it.
+    let redb = match backend {
+        Backend::Sled => {
+            let path = plan
+                .data_dir
+                .join(format!("send-redb-{}.redb", uuid::Uuid::now_v7().simple()));
+            let store = chat_store_redb::open(&path).await.expect("opening the redb store");
+            let services = env::services_over(Arc::new(store.clone()));
+            let addr = env::serve(services.clone()).await;
+            Some((store, services, addr, path))
+        }
+        Backend::Postgres => None,
+    };
     for concurrency in [1usize, 4, 16] {
         let conversations = sender_conversations(&services, concurrency).await;
         let service = service_op(&services, Arc::clone(&conversations));
@@ -42,6 +57,11 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
             let conversations = sender_conversations(relaxed_services, concurrency).await;
             ops.push(service_op(relaxed_services, Arc::clone(&conversations)));
             ops.push(http_op(*relaxed_addr, conversations).await);
+        }
+        if let Some((_, redb_services, redb_addr, _)) = &redb {
+            let conversations = sender_conversations(redb_services, concurrency).await;
+            ops.push(service_op(redb_services, Arc::clone(&conversations)));
+            ops.push(http_op(*redb_addr, conversations).await);
         }
         let commits_before = store.commit_stats();
         let results = measure::drive_rotating(concurrency, plan.duration, plan.warmup, SEND_TURNS, &ops).await;
@@ -63,6 +83,7 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
         };
         let raw_rate = raw_m.ops_per_sec().max(1e-9);
         let ceiling = results.next().zip(results.next());
+        let redb_results = results.next().zip(results.next());
         let against_ceiling = |durable: &measure::Measured, no_sync: Option<&measure::Measured>| match no_sync {
             Some(no_sync) => format!(
                 "{:.2}x raw, {:.2}x the same on Relaxed",
@@ -84,6 +105,28 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
                         m.ops_per_sec() / raw_rate
                     ),
                 );
+            }
+        }
+        if let Some((redb_service, redb_http)) = &redb_results {
+            for (case, m, relaxed) in [
+                ("service", redb_service, ceiling.as_ref().map(|(s, _)| s)),
+                ("HTTP", redb_http, ceiling.as_ref().map(|(_, h)| h)),
+            ] {
+                let note = match relaxed {
+                    Some(relaxed) => format!(
+                        "redb durable (its commit fsyncs): {:.2}x sled Relaxed, {:.2}x sled durable",
+                        m.ops_per_sec() / relaxed.ops_per_sec().max(1e-9),
+                        m.ops_per_sec()
+                            / if case == "HTTP" {
+                                http.ops_per_sec()
+                            } else {
+                                service.ops_per_sec()
+                            }
+                            .max(1e-9)
+                    ),
+                    None => String::new(),
+                };
+                report.measured("send", "redb", &format!("{concurrency} senders, {case}"), m, true, note);
             }
         }
         let service_note = against_ceiling(&service, ceiling.as_ref().map(|(s, _)| s));
@@ -136,6 +179,10 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
     close(store).await;
     if let Some((relaxed, ..)) = relaxed {
         close(relaxed).await;
+    }
+    if let Some((store, services, _, path)) = redb {
+        drop((store, services));
+        let _ = std::fs::remove_file(path);
     }
 }
 

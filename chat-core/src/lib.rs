@@ -46,6 +46,7 @@ pub mod kernel;
 pub mod limits;
 pub mod model;
 pub mod notification;
+pub mod outbox;
 pub mod policy;
 pub mod report_sink;
 pub mod rules;

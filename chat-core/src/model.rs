@@ -191,7 +191,7 @@ pub struct Participant {
     /// The outbox row of this (user, conversation), invariant 14: set by a send the user
     /// has not read, gone once nothing is unread or the notification was delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_notification: Option<crate::notification::PendingNotification>,
+    pub pending_notification: Option<crate::outbox::PendingNotification>,
 }
 
 /// A conversation with its participants, ordered by `joined_at` then user id.

@@ -216,7 +216,7 @@ pub fn append(
             if let Some(delay) = new.notify_after {
                 let due_at = message
                     .created_at
-                    .checked_add_signed(crate::notification::bounded_delay(delay))
+                    .checked_add_signed(crate::outbox::bounded_delay(delay))
                     .unwrap_or(DateTime::<Utc>::MAX_UTC);
                 pend(participant, message.seq, due_at);
             }

@@ -15,7 +15,7 @@ use crate::attachment::{Attachment, UploadedFile};
 use crate::error::ChatResult;
 use crate::ids::{AttachmentId, ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{Block, ConversationRecord, Message, Metadata, Quote, Report, ReportReason, Stats};
-use crate::notification::{DueNotification, SettledNotification};
+use crate::outbox::{DueNotification, SettledNotification};
 use crate::tag::{Tag, TagFilter};
 
 /// Input of [`Store::find_or_create_direct`]; the caller is the creator.

@@ -18,3 +18,9 @@ async fn two_workers_share_one_memory_outbox() {
 mod kernel {
     chat_core::kernel_tests!(async { chat_core::kernel::MemoryEngine::new() });
 }
+
+/// The crate's modules never import each other in a cycle.
+#[test]
+fn modules_do_not_import_each_other_in_a_cycle() {
+    chat_core::testing::module_graph::assert_no_import_cycles(env!("CARGO_MANIFEST_DIR"));
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chat_core::kernel::KvStore;
 
-use crate::SledStore;
+use crate::durability::Durability;
 use crate::engine::SledEngine;
 use crate::error::SledStoreError;
 use crate::layout;
@@ -17,25 +17,6 @@ use crate::recovery;
 /// The tree name prefix used unless [`SledStoreBuilder::tree_prefix`] says otherwise.
 pub const DEFAULT_TREE_PREFIX: &str = "chat";
 
-/// When a write is acknowledged, relative to reaching the disk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Durability {
-    /// Every write operation returns only after its writes are in the store's
-    /// write-ahead log and the log is `fdatasync`ed: an acknowledged write survives a crash
-    /// of the process, of the kernel or a power cut, as far as the drive honours the sync
-    /// (see the crate docs for what is and is not covered). Concurrent writers share one
-    /// log write and one sync (group commit). The default.
-    #[default]
-    Durable,
-    /// Operations return once their transaction commits in memory; sled writes it out in
-    /// the background (every `flush_every_ms`, 500 ms by default) and when the store is
-    /// dropped or [`SledEngine::flush`] is called. A crash loses the last moments of
-    /// acknowledged writes (whole transactions, never half of one). For tests and for
-    /// caches that can be rebuilt. Opened over a directory, it first applies a durable
-    /// store's write-ahead log left there (and syncs sled once).
-    Relaxed,
-}
-
 enum Location {
     Unset,
     Path(PathBuf),
@@ -43,7 +24,7 @@ enum Location {
     Temporary,
 }
 
-/// Opens a [`SledStore`]: over a directory ([`path`](Self::path)), over a `sled::Db` the
+/// Opens a [`SledStore`](crate::SledStore): over a directory ([`path`](Self::path)), over a `sled::Db` the
 /// host already uses ([`db`](Self::db)) or over a temporary database
 /// ([`temporary`](Self::temporary)).
 ///
@@ -177,7 +158,7 @@ impl SledStoreBuilder {
     }
 
     /// Opens the store on tokio's blocking pool (sled's recovery reads the log).
-    pub async fn open(self) -> Result<SledStore, SledStoreError> {
+    pub async fn open(self) -> Result<KvStore<SledEngine>, SledStoreError> {
         tokio::task::spawn_blocking(move || self.open_blocking())
             .await
             .map_err(|error| SledStoreError::Task(error.to_string()))?
@@ -192,7 +173,7 @@ impl SledStoreBuilder {
     /// [`SledStoreError::UnsupportedVersion`] when it was written in an unknown layout, and
     /// with [`SledStoreError::Sled`] or [`SledStoreError::OpenPanicked`] when sled cannot
     /// read its files.
-    pub fn open_blocking(self) -> Result<SledStore, SledStoreError> {
+    pub fn open_blocking(self) -> Result<KvStore<SledEngine>, SledStoreError> {
         Ok(KvStore::over(self.open_engine()?)?)
     }
 

@@ -5,7 +5,7 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use chat_core::kernel::{Direction, EngineError, KvEngine, KvRead, KvScan, WriteBatch};
 
-use crate::builder::Durability;
+use crate::durability::Durability;
 use crate::error::SledStoreError;
 use crate::layout;
 use crate::log::{LogStats, WriteAheadLog};

@@ -133,6 +133,7 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+mod durability;
 mod engine;
 mod error;
 mod layout;
@@ -143,7 +144,8 @@ mod wal;
 
 use chat_core::kernel::KvStore;
 
-pub use builder::{DEFAULT_TREE_PREFIX, Durability, SledStoreBuilder};
+pub use builder::{DEFAULT_TREE_PREFIX, SledStoreBuilder};
+pub use durability::Durability;
 pub use engine::{SledEngine, SledRead};
 pub use error::SledStoreError;
 pub use layout::FORMAT_VERSION;

@@ -17,49 +17,6 @@ use sqlx::{Row, postgres::PgRow};
 use crate::error::db;
 use crate::store::{PgStore, finish};
 
-/// The statements of blocks.
-#[derive(Debug)]
-pub(crate) struct BlockSql {
-    /// `$1` tenant, `$2` low, `$3` high: the pair's advisory lock for this transaction (host ids hold no control characters, so chr(1) separates them).
-    lock_pair: String,
-    /// `$1` tenant, `$2` low, `$3` high: row locks of the pair's direct conversations.
-    lock_directs: String,
-    /// `$1` tenant, `$2` blocker, `$3` blocked.
-    get: String,
-    /// `$1` tenant, `$2` blocker, `$3` blocked, `$4` created_at.
-    insert: String,
-    /// `$1` tenant, `$2` blocker, `$3` blocked.
-    delete: String,
-    /// `$1` tenant, `$2` blocker: by blocked user, byte order.
-    list: String,
-}
-
-impl BlockSql {
-    /// The statements for the tables of schema `s` (validated).
-    pub(crate) fn new(s: &str) -> Self {
-        Self {
-            // The schema is part of the key: stores of two schemas never wait for each other.
-            lock_pair: format!(
-                "SELECT pg_advisory_xact_lock(hashtextextended('{s} block ' || $1 || chr(1) || $2 || chr(1) || $3, 0))"
-            ),
-            lock_directs: format!(
-                "SELECT c.id FROM {s}.conversations c \
-                 WHERE c.tenant = $1 AND c.kind = 'direct' AND c.direct_low = $2 AND c.direct_high = $3 \
-                 FOR NO KEY UPDATE"
-            ),
-            get: format!(
-                "SELECT blocker, blocked, created_at FROM {s}.blocks \
-                 WHERE tenant = $1 AND blocker = $2 AND blocked = $3"
-            ),
-            insert: format!("INSERT INTO {s}.blocks (tenant, blocker, blocked, created_at) VALUES ($1, $2, $3, $4)"),
-            delete: format!("DELETE FROM {s}.blocks WHERE tenant = $1 AND blocker = $2 AND blocked = $3"),
-            list: format!(
-                "SELECT blocker, blocked, created_at FROM {s}.blocks WHERE tenant = $1 AND blocker = $2 ORDER BY blocked"
-            ),
-        }
-    }
-}
-
 fn block_from_row(row: &PgRow) -> ChatResult<Block> {
     let user = |column: &str| -> ChatResult<UserId> {
         let text: String = row.try_get(column).map_err(db)?;

@@ -150,3 +150,15 @@ pub async fn migrate(pool: &PgPool, schema: &SchemaName) -> Result<(), PgStoreEr
     let _ = sqlx::Connection::close(conn).await;
     result
 }
+
+impl PgStore {
+    /// A builder (schema `chat`, no migrations on build).
+    pub fn builder() -> PgStoreBuilder {
+        PgStoreBuilder::default()
+    }
+
+    /// Runs the embedded migrations into this store's schema (see [`migrate`]).
+    pub async fn migrate(&self) -> Result<(), PgStoreError> {
+        migrate(self.pool(), self.schema()).await
+    }
+}

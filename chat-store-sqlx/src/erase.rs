@@ -9,58 +9,8 @@ use chat_core::{AttachedFile, ChatResult, ConversationId, ConversationRecord, Id
 use sqlx::postgres::PgConnection;
 
 use crate::error::db;
-use crate::rows::{MESSAGE_COLUMNS, message_from_row, to_i64};
+use crate::rows::{message_from_row, to_i64};
 use crate::store::{PgStore, finish};
-
-/// The statements of erasing.
-#[derive(Debug)]
-pub(crate) struct EraseSql {
-    /// `$1` conversation, `$2` after seq, `$3` last seq: the messages in between, by seq.
-    range: String,
-    /// `$1` conversation, then arrays of id, body, deleted_at, reactions and attachments
-    /// (JSON text): writes what the rule made of each message.
-    save_messages: String,
-    /// `$1` conversation, `$2` updated_at, `$3`..`$7` the preview: the conversation row,
-    /// bumping its version.
-    save_conversation: String,
-    /// `$1` tenant, `$2` user.
-    delete_blocks: String,
-    /// `$1` tenant, `$2` user.
-    delete_reports: String,
-    /// `$1` tenant, `$2` user: `rules::erasing_discards` and `rules::discard_attachment`
-    /// in SQL, through the index of attachments not sent.
-    discard_unsent: String,
-}
-
-impl EraseSql {
-    /// The statements for the tables of schema `s` (validated).
-    pub(crate) fn new(s: &str) -> Self {
-        Self {
-            range: format!(
-                "SELECT {MESSAGE_COLUMNS} FROM {s}.messages m \
-                 WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq <= $3 ORDER BY m.seq"
-            ),
-            save_messages: format!(
-                "UPDATE {s}.messages m SET body = u.body, deleted_at = u.deleted_at, \
-                   reactions = u.reactions::jsonb, attachments = u.attachments::jsonb \
-                 FROM unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]) \
-                   AS u(id, body, deleted_at, reactions, attachments) \
-                 WHERE m.conversation_id = $1 AND m.id = u.id"
-            ),
-            save_conversation: format!(
-                "UPDATE {s}.conversations SET updated_at = $2, last_message_id = $3, last_message_seq = $4, \
-                   last_message_sender = $5, last_message_text = $6, last_message_at = $7, version = version + 1 \
-                 WHERE id = $1"
-            ),
-            delete_blocks: format!("DELETE FROM {s}.blocks WHERE tenant = $1 AND blocker = $2"),
-            delete_reports: format!("DELETE FROM {s}.reports WHERE tenant = $1 AND reporter = $2"),
-            discard_unsent: format!(
-                "UPDATE {s}.attachments SET state = 'discarded' \
-                 WHERE state <> 'sent' AND state IN ('uploading', 'unsent') AND tenant = $1 AND uploader = $2"
-            ),
-        }
-    }
-}
 
 /// `value` as JSON text, for a `::jsonb` cast in SQL.
 fn json_text<T: serde::Serialize>(value: &T) -> ChatResult<String> {

@@ -11,34 +11,6 @@ use crate::PgStoreError;
 use crate::error::db;
 use crate::store::{PgStore, finish};
 
-/// The statements of reports.
-#[derive(Debug)]
-pub(crate) struct ReportSql {
-    /// `$1` tenant, `$2` reporter, `$3` message.
-    get: String,
-    /// `$1` tenant, `$2` reporter, `$3` message, `$4` conversation, `$5` reason, `$6` note,
-    /// `$7` created_at.
-    insert: String,
-    /// `$1` tenant, `$2` reporter: by message id.
-    list: String,
-}
-
-const COLUMNS: &str = "reporter, message_id, conversation_id, reason, note, created_at";
-
-impl ReportSql {
-    /// The statements for the tables of schema `s` (validated).
-    pub(crate) fn new(s: &str) -> Self {
-        Self {
-            get: format!("SELECT {COLUMNS} FROM {s}.reports WHERE tenant = $1 AND reporter = $2 AND message_id = $3"),
-            insert: format!(
-                "INSERT INTO {s}.reports (tenant, reporter, message_id, conversation_id, reason, note, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            ),
-            list: format!("SELECT {COLUMNS} FROM {s}.reports WHERE tenant = $1 AND reporter = $2 ORDER BY message_id"),
-        }
-    }
-}
-
 fn report_from_row(row: &PgRow) -> ChatResult<Report> {
     let reporter: String = row.try_get("reporter").map_err(db)?;
     let reason: String = row.try_get("reason").map_err(db)?;

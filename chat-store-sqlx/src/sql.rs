@@ -49,9 +49,9 @@ pub(crate) struct Sql {
     pub search: String,
     pub stats: String,
     pub attachments: AttachmentSql,
-    pub blocks: crate::blocks::BlockSql,
-    pub reports: crate::reports::ReportSql,
-    pub erase: crate::erase::EraseSql,
+    pub blocks: crate::moderation_sql::BlockSql,
+    pub reports: crate::moderation_sql::ReportSql,
+    pub erase: crate::moderation_sql::EraseSql,
     /// `$1` now, `$2` lease end, `$3` limit, `$4` tenant or NULL: claims due notifications
     /// (`rules::claim_notification`).
     pub claim_notifications: String,
@@ -218,9 +218,9 @@ impl Sql {
             lock_message_id: lock("m.id = $3"),
             append: format!("SELECT * FROM {s}.append_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
             attachments: AttachmentSql::new(s),
-            blocks: crate::blocks::BlockSql::new(s),
-            reports: crate::reports::ReportSql::new(s),
-            erase: crate::erase::EraseSql::new(s),
+            blocks: crate::moderation_sql::BlockSql::new(s),
+            reports: crate::moderation_sql::ReportSql::new(s),
+            erase: crate::moderation_sql::EraseSql::new(s),
             // rules::claim_notification in SQL: due rows, earliest first, of conversations
             // no one else holds (SKIP LOCKED: another node's claim or a send in progress;
             // those come in a later round). Locking the conversation and bumping its version

@@ -13,7 +13,6 @@ use sqlx::postgres::{PgConnection, PgPool, PgRow, Postgres};
 use sqlx::types::Json;
 use sqlx::{Row, Transaction};
 
-use crate::builder::{PgStoreBuilder, migrate};
 use crate::error::{PgStoreError, db};
 use crate::rows::{message_from_row, record_from_row, role_text, to_i64};
 use crate::schema::SchemaName;
@@ -67,20 +66,10 @@ struct Locked {
 }
 
 impl PgStore {
-    /// A builder (schema `chat`, no migrations on build).
-    pub fn builder() -> PgStoreBuilder {
-        PgStoreBuilder::default()
-    }
-
     /// The store on `pool` in schema `chat`. The tables must exist: call
-    /// [`PgStore::migrate`] once (or build with [`PgStoreBuilder::run_migrations`]).
+    /// [`PgStore::migrate`] once (or build with [`crate::PgStoreBuilder::run_migrations`]).
     pub fn new(pool: PgPool) -> Self {
         Self::on(pool, SchemaName::default())
-    }
-
-    /// Runs the embedded migrations into this store's schema (see [`migrate`]).
-    pub async fn migrate(&self) -> Result<(), PgStoreError> {
-        migrate(&self.pool, &self.schema).await
     }
 
     /// The store on `pool` in `schema`, for the builder.

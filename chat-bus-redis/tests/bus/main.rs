@@ -16,3 +16,9 @@ mod live_delivery;
 mod restart;
 mod subscriptions;
 mod suite;
+
+/// The crate's modules never import each other in a cycle.
+#[test]
+fn modules_do_not_import_each_other_in_a_cycle() {
+    chat_core::testing::module_graph::assert_no_import_cycles(env!("CARGO_MANIFEST_DIR"));
+}

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::ChatResult;
 use crate::ids::TenantId;
-use crate::notification::{DueNotification, SettledNotification};
+use crate::outbox::{DueNotification, SettledNotification};
 use crate::rules;
 
 use super::error::KernelError;

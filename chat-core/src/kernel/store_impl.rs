@@ -8,7 +8,7 @@ use crate::attachment::{Attachment, UploadedFile};
 use crate::error::ChatResult;
 use crate::ids::{AttachmentId, ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{Block, ConversationRecord, Message, Report, Stats};
-use crate::notification::{DueNotification, SettledNotification};
+use crate::outbox::{DueNotification, SettledNotification};
 use crate::store::{
     Appended, Deleted, ErasedBatch, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, NewReport,
     Reacted, ReactionChange, ReadUpTo, Reported, SearchQuery, Store,

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::{ConversationRecord, Participant};
-use crate::notification::{NotificationOutcome, PendingNotification, SettledNotification};
+use crate::outbox::{NotificationOutcome, PendingNotification, SettledNotification};
 
 /// A message `seq` reached `participant` (not its author): a pending notification from it,
 /// due at `due_at`, unless one is pending already (a burst is one notification).

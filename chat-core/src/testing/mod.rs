@@ -18,6 +18,7 @@ pub mod guarded_store;
 pub mod kernel_suite;
 pub mod memory_store;
 pub mod model_based;
+pub mod module_graph;
 
 pub use fixtures::{Fixture, RecordingEventBus};
 pub use guarded_store::GuardedStore;

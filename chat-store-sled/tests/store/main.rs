@@ -28,3 +28,9 @@ mod kernel_suite {
             .expect("a temporary sled engine")
     });
 }
+
+/// The crate's modules never import each other in a cycle.
+#[test]
+fn modules_do_not_import_each_other_in_a_cycle() {
+    chat_core::testing::module_graph::assert_no_import_cycles(env!("CARGO_MANIFEST_DIR"));
+}

@@ -22,3 +22,9 @@ mod store_edges;
 mod strict_isolation;
 mod two_nodes;
 mod worker_kill;
+
+/// The crate's modules never import each other in a cycle.
+#[test]
+fn modules_do_not_import_each_other_in_a_cycle() {
+    chat_core::testing::module_graph::assert_no_import_cycles(env!("CARGO_MANIFEST_DIR"));
+}

@@ -417,3 +417,9 @@ async fn the_fallback_avatar_and_the_icon_are_served() {
         assert!(text.contains("<svg"), "{path}");
     }
 }
+
+/// The crate's modules never import each other in a cycle.
+#[test]
+fn modules_do_not_import_each_other_in_a_cycle() {
+    chat_core::testing::module_graph::assert_no_import_cycles(env!("CARGO_MANIFEST_DIR"));
+}

@@ -14,11 +14,10 @@ use crate::testing::fixtures::Fixture;
 use crate::view::ConversationView;
 
 use super::model::Model;
+use super::observed::{conversation_outcome, history_rows, summary_of};
 use super::ops::{EMOJI, Op, REPORT_REASONS, SEARCH_QUERIES, USERS, archive_filter};
 use super::outbox::{Outbox, Recipient};
-use super::outcome::{
-    Outcome, conversation_outcome, error_outcome, history_rows, message_outcome, reactions_of, summary_of, user_index,
-};
+use super::outcome::{Outcome, error_outcome, message_outcome, reactions_of, user_index};
 
 /// Runs one generated sequence; `Err` describes the first disagreement.
 pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), String> {

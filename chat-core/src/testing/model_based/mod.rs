@@ -15,6 +15,7 @@
 
 mod case;
 mod model;
+mod observed;
 mod ops;
 mod outbox;
 mod outcome;
