@@ -129,7 +129,7 @@ impl RedbStoreBuilder {
 
     /// Opens the store on the calling thread (for synchronous hosts, and `main` before a
     /// runtime exists): the engine ([`open_engine`](Self::open_engine)), then the kernel
-    /// over it ([`KvStore::open`]), which checks the keyspace's layout version and writes
+    /// over it ([`KvStore::over`]), which checks the keyspace's layout version and writes
     /// it into an empty keyspace. Fails with [`RedbStoreError::Kernel`] when the table holds
     /// a keyspace of another layout.
     pub fn open_blocking(self) -> Result<RedbStore, RedbStoreError> {

@@ -34,7 +34,7 @@
 //!   and crash recovery are redb's. The only extra durability step is that opening a
 //!   *new* database file syncs the directory entries naming it (on Unix).
 //! - **The kernel's layout.** Opening a store runs the kernel's check of the keyspace's
-//!   layout version ([`chat_core::kernel::KvStore::open`]), which writes the version into an
+//!   layout version ([`chat_core::kernel::KvStore::over`]), which writes the version into an
 //!   empty keyspace (one commit) and refuses a keyspace of another layout
 //!   ([`RedbStoreError::Kernel`]).
 //! - **One process.** redb locks the file: another open of it, from this process or
