@@ -186,6 +186,10 @@ pub struct Participant {
     pub last_delivered_at: Option<DateTime<Utc>>,
     /// Hidden from the user's default inbox until a new message arrives.
     pub is_archived: bool,
+    /// Muted by the user: messages still count as unread, but no notification is made for
+    /// them (no outbox row). Kept until the user unmutes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub muted: bool,
     /// Messages up to this seq are hidden from this user's history.
     pub cleared_through_seq: u64,
     /// The outbox row of this (user, conversation), invariant 14: set by a send the user

@@ -76,6 +76,7 @@ pub fn new_participant(user: UserId, role: Role, at: DateTime<Utc>, last_read_se
         last_delivered_seq: last_read_seq,
         last_delivered_at: None,
         is_archived: false,
+        muted: false,
         cleared_through_seq: 0,
         pending_notification: None,
     }
@@ -213,7 +214,7 @@ pub fn append(
             participant.pending_notification = None;
         } else {
             participant.unread_count += 1;
-            if let Some(delay) = new.notify_after {
+            if let Some(delay) = new.notify_after.filter(|_| !participant.muted) {
                 let due_at = message
                     .created_at
                     .checked_add_signed(crate::outbox::bounded_delay(delay))
@@ -278,6 +279,18 @@ pub fn mark_read(
     deliver_up_to(participant, target, now);
     cancel_when_all_read(participant);
     Ok(true)
+}
+
+/// Mutes (or unmutes) the conversation for `user`; `true` when it changed. Muting drops a
+/// pending notification (none is made while muted); unread counts go on as before.
+pub fn set_muted(record: &mut ConversationRecord, user: &UserId, muted: bool) -> ChatResult<bool> {
+    let participant = own_row(record, user)?;
+    let changed = participant.muted != muted;
+    participant.muted = muted;
+    if muted {
+        participant.pending_notification = None;
+    }
+    Ok(changed)
 }
 
 /// Sets `user`'s archive flag; `true` when it changed.

@@ -404,6 +404,9 @@ pub trait Store: Send + Sync + 'static {
         archived: bool,
     ) -> ChatResult<ConversationRecord>;
 
+    /// Mutes or unmutes the conversation for the caller ([`crate::rules::set_muted`]).
+    async fn set_muted(&self, caller: &Identity, id: ConversationId, muted: bool) -> ChatResult<ConversationRecord>;
+
     /// Hides every current message from the caller's history and marks them read
     /// ([`crate::rules::clear_history`]).
     async fn clear_history(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord>;

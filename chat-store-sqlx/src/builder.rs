@@ -122,7 +122,8 @@ impl PgStoreBuilder {
 /// whose `search_path` is that schema alone, so sqlx records them in `<schema>._sqlx_migrations`
 /// and never touches a `_sqlx_migrations` table of the host (in `public` or elsewhere). Running
 /// it again is a no-op; several nodes may run it at once (sqlx's migration lock serialises them).
-/// After the SQL migrations, the search keys of existing rows are rewritten from Rust when
+/// After the SQL migrations, the SQL functions' current definitions (`functions/*.sql`) are
+/// installed where they changed (`functions.rs`), and the search keys of existing rows are rewritten from Rust when
 /// [`chat_core::rules::title_search_key`] changed (once; see `search_keys.rs`).
 pub async fn migrate(pool: &PgPool, schema: &SchemaName) -> Result<(), PgStoreError> {
     // A connection of our own: its search_path is changed, so it never goes back to the pool.
@@ -143,7 +144,10 @@ pub async fn migrate(pool: &PgPool, schema: &SchemaName) -> Result<(), PgStoreEr
     let search_path = format!("SET search_path TO {}", schema.quoted());
     sqlx::query(&search_path).execute(&mut conn).await?;
     let result = match MIGRATOR.run_direct(&mut conn).await {
-        Ok(()) => crate::search_keys::upgrade(&mut conn).await.map(|_| ()),
+        Ok(()) => match crate::functions::install(&mut conn).await {
+            Ok(()) => crate::search_keys::upgrade(&mut conn).await.map(|_| ()),
+            Err(error) => Err(error),
+        },
         Err(error) => Err(error.into()),
     };
     // Closing is best effort; the migration result is what matters.

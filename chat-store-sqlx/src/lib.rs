@@ -85,6 +85,7 @@ mod builder;
 mod bus;
 mod erase;
 mod error;
+mod functions;
 mod moderation_sql;
 mod notifications;
 mod operations;

@@ -320,6 +320,13 @@ impl Store for PgStore {
         Ok(record)
     }
 
+    async fn set_muted(&self, caller: &Identity, id: ConversationId, muted: bool) -> ChatResult<ConversationRecord> {
+        let (record, _) = self
+            .update_own_row(caller, id, |record| rules::set_muted(record, &caller.user, muted))
+            .await?;
+        Ok(record)
+    }
+
     async fn clear_history(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord> {
         let (record, ()) = self
             .update_own_row(caller, id, |record| rules::clear_history(record, &caller.user, now()))

@@ -18,13 +18,13 @@ use crate::error::PgStoreError;
 
 /// The columns of a conversation record: the conversation `c` and the aggregated
 /// participant arrays `pa` (see [`participants_lateral`]). The `append_message` function of
-/// the migrations returns the same columns; change both together.
+/// `functions/append_message.sql` returns the same columns; change both together.
 pub(crate) const RECORD_COLUMNS: &str = "c.id, c.tenant, c.kind, c.title, c.tag_type, c.tag_id, c.tag_id_is_int, \
      c.created_by, c.created_at, c.updated_at, c.last_seq, c.last_activity_at, c.last_message_id, \
      c.last_message_seq, c.last_message_sender, c.last_message_text, c.last_message_at, c.metadata, c.version, \
      pa.p_users, pa.p_roles, pa.p_joined_at, pa.p_last_read_seq, pa.p_last_read_at, pa.p_unread, \
      pa.p_archived, pa.p_cleared, pa.p_delivered_seq, pa.p_delivered_at, \
-     pa.p_notify_seq, pa.p_notify_due_at, pa.p_notify_attempts";
+     pa.p_notify_seq, pa.p_notify_due_at, pa.p_notify_attempts, pa.p_muted";
 
 /// The participants of conversation `c` as parallel arrays (one aggregation, so every array
 /// has the same order).
@@ -36,7 +36,7 @@ pub(crate) fn participants_lateral(schema: &str) -> String {
          array_agg(p.is_archived) AS p_archived, array_agg(p.cleared_through_seq) AS p_cleared, \
          array_agg(p.last_delivered_seq) AS p_delivered_seq, array_agg(p.last_delivered_at) AS p_delivered_at, \
          array_agg(p.notify_first_seq) AS p_notify_seq, array_agg(p.notify_due_at) AS p_notify_due_at, \
-         array_agg(p.notify_attempts) AS p_notify_attempts \
+         array_agg(p.notify_attempts) AS p_notify_attempts, array_agg(p.muted) AS p_muted \
          FROM {schema}.participants p WHERE p.conversation_id = c.id) pa"
     )
 }
@@ -233,6 +233,7 @@ pub(crate) fn record_from_row(row: &PgRow) -> Result<ConversationRecord, PgStore
     let notify_due: Vec<Option<DateTime<Utc>>> =
         get::<Option<Vec<Option<DateTime<Utc>>>>>(row, "p_notify_due_at")?.unwrap_or_default();
     let notify_attempts: Vec<i32> = get::<Option<Vec<i32>>>(row, "p_notify_attempts")?.unwrap_or_default();
+    let muted: Vec<bool> = get::<Option<Vec<bool>>>(row, "p_muted")?.unwrap_or_default();
     let count = users.len();
     if [
         roles.len(),
@@ -247,6 +248,7 @@ pub(crate) fn record_from_row(row: &PgRow) -> Result<ConversationRecord, PgStore
         notify_seq.len(),
         notify_due.len(),
         notify_attempts.len(),
+        muted.len(),
     ]
     .iter()
     .any(|&len| len != count)
@@ -263,6 +265,7 @@ pub(crate) fn record_from_row(row: &PgRow) -> Result<ConversationRecord, PgStore
             last_read_at: last_read_at[index],
             unread_count: to_u64(unread[index], "unread_count")?,
             is_archived: archived[index],
+            muted: muted[index],
             cleared_through_seq: to_u64(cleared[index], "cleared_through_seq")?,
             last_delivered_seq: to_u64(delivered[index], "last_delivered_seq")?,
             last_delivered_at: delivered_at[index],

@@ -255,7 +255,7 @@ impl Sql {
                 "WITH c AS (UPDATE {s}.conversations SET updated_at = $3, version = version + 1 WHERE id = $1) \
                  UPDATE {s}.participants SET role = $4, last_read_seq = $5, last_read_at = $6, unread_count = $7, \
                    is_archived = $8, cleared_through_seq = $9, last_delivered_seq = $10, last_delivered_at = $11, \
-                   notify_first_seq = $12, notify_due_at = $13, notify_attempts = $14 \
+                   notify_first_seq = $12, notify_due_at = $13, notify_attempts = $14, muted = $15 \
                  WHERE conversation_id = $1 AND user_id = $2"
             ),
             save_message: format!(

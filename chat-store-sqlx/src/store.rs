@@ -298,6 +298,7 @@ impl PgStore {
             .bind(pending_first_seq(participant))
             .bind(participant.pending_notification.map(|pending| pending.due_at))
             .bind(pending_attempts(participant))
+            .bind(participant.muted)
             .execute(&mut *conn)
             .await
             .map_err(db)?;

@@ -156,6 +156,11 @@ impl<E: KvEngine> Store for KvStore<E> {
             .await
     }
 
+    async fn set_muted(&self, caller: &Identity, id: ConversationId, muted: bool) -> ChatResult<ConversationRecord> {
+        let caller = caller.clone();
+        self.write(move |tx| writes::set_muted(tx, &caller, id, muted)).await
+    }
+
     async fn clear_history(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord> {
         let caller = caller.clone();
         self.write(move |tx| writes::clear_history(tx, &caller, id)).await

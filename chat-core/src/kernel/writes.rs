@@ -230,6 +230,16 @@ pub(crate) fn set_archived(
     Ok(record)
 }
 
+pub(crate) fn set_muted(
+    tx: &Tx<'_>,
+    caller: &Identity,
+    id: ConversationId,
+    muted: bool,
+) -> ChatResult<ConversationRecord> {
+    let (record, _) = tx.update(caller, id, |record| rules::set_muted(record, &caller.user, muted))?;
+    Ok(record)
+}
+
 pub(crate) fn clear_history(tx: &Tx<'_>, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord> {
     let (record, ()) = tx.update(caller, id, |record| rules::clear_history(record, &caller.user, now()))?;
     Ok(record)

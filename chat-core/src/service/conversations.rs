@@ -311,6 +311,22 @@ impl ConversationService {
         self.updated_for_actor(actor, record).await
     }
 
+    /// Mutes the conversation for the actor: its messages still count as unread, but the
+    /// actor gets no notification of them until they unmute.
+    pub async fn mute(&self, actor: &Identity, id: ConversationId) -> ChatResult<ConversationView> {
+        self.set_muted(actor, id, true).await
+    }
+
+    /// Unmutes the conversation for the actor: later messages notify again.
+    pub async fn unmute(&self, actor: &Identity, id: ConversationId) -> ChatResult<ConversationView> {
+        self.set_muted(actor, id, false).await
+    }
+
+    async fn set_muted(&self, actor: &Identity, id: ConversationId, muted: bool) -> ChatResult<ConversationView> {
+        let record = self.ctx.store.set_muted(actor, id, muted).await?;
+        self.updated_for_actor(actor, record).await
+    }
+
     /// Hides the current history from the actor (others keep theirs) and marks it read.
     pub async fn clear_history(&self, actor: &Identity, id: ConversationId) -> ChatResult<ConversationView> {
         let ctx = &self.ctx;

@@ -465,6 +465,10 @@ impl Store for RefusingStore {
         self.store.set_archived(caller, id, archived).await
     }
 
+    async fn set_muted(&self, caller: &Identity, id: ConversationId, muted: bool) -> ChatResult<ConversationRecord> {
+        self.store.set_muted(caller, id, muted).await
+    }
+
     async fn clear_history(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord> {
         self.store.clear_history(caller, id).await
     }

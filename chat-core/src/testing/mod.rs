@@ -97,6 +97,7 @@ macro_rules! conformance_tests {
             sixteen_racing_reports_of_one_message_store_one,
             erasing_a_user_leaves_nothing_of_theirs,
             an_interrupted_erase_resumes_and_finishes,
+            a_muted_conversation_counts_unread_but_notifies_no_one_who_muted_it,
         );
 
         #[test]

@@ -60,6 +60,7 @@ async fn migrating_twice_is_a_no_op() {
             "blocks",
             "conversations",
             "event_payloads",
+            "function_definitions",
             "messages",
             "participants",
             "reports",
@@ -132,6 +133,7 @@ async fn our_migrations_and_the_hosts_keep_to_their_own_tables() {
                 "blocks",
                 "conversations",
                 "event_payloads",
+                "function_definitions",
                 "messages",
                 "participants",
                 "reports",
@@ -250,4 +252,46 @@ async fn migrating_rewrites_the_search_keys_of_existing_titles() {
         .await
         .expect("version");
     assert_eq!(version, 2);
+}
+
+/// Each SQL function's current definition (`functions/*.sql`) is installed once and
+/// recorded; migrating again leaves it alone, and a recorded definition that differs from
+/// the file (an older build's) is replaced by the file's, after which sends still work.
+#[tokio::test]
+async fn function_definitions_are_installed_once_and_again_only_when_they_change() {
+    let Some(url) = common::database_url() else { return };
+    let (store, schema) = common::migrated_store(&url, 2).await;
+    let pool = store.pool();
+    let table = format!("\"{}\".function_definitions", schema.name());
+    let read = || async {
+        sqlx::query_as::<_, (String, String, chrono::DateTime<chrono::Utc>)>(&format!(
+            "SELECT name, definition, installed_at FROM {table} ORDER BY name"
+        ))
+        .fetch_all(pool)
+        .await
+        .expect("function definitions")
+    };
+    let first = read().await;
+    let names: Vec<&str> = first.iter().map(|(name, ..)| name.as_str()).collect();
+    assert_eq!(names, ["append_message"]);
+    assert!(
+        first[0].1.contains("CREATE FUNCTION append_message("),
+        "the file's text is recorded"
+    );
+    store.migrate().await.expect("second run");
+    assert_eq!(read().await, first, "an unchanged definition is not installed again");
+
+    sqlx::query(&format!(
+        "UPDATE {table} SET definition = 'an older build''s definition'"
+    ))
+    .execute(pool)
+    .await
+    .expect("age the record");
+    store.migrate().await.expect("third run");
+    let again = read().await;
+    assert_eq!(again[0].1, first[0].1, "the file's definition is installed again");
+    assert!(again[0].2 > first[0].2, "installed_at moves");
+    let fx = chat_core::testing::Fixture::new(std::sync::Arc::new(store.clone()), 2);
+    let id = fx.direct(0, 1).await;
+    assert_eq!(fx.send(0, id, "after the reinstall").await.seq, 1);
 }

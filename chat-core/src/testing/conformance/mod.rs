@@ -21,7 +21,8 @@
 //! - [`attachments`]: uploads, binding them to messages, and the sweep;
 //! - [`blocks`]: blocking (invariant 13);
 //! - [`erase`]: erasing a user (invariant 15);
-//! - [`notifications`]: the outbox and its worker (invariant 14).
+//! - [`notifications`]: the outbox and its worker (invariant 14);
+//! - [`mute`]: muting a conversation.
 //!
 //! The helpers below check what several cases share.
 
@@ -34,6 +35,7 @@ pub mod groups;
 pub mod history;
 pub mod inbox;
 pub mod messages;
+pub mod mute;
 pub mod notifications;
 pub mod participant_state;
 pub mod reactions;
@@ -70,6 +72,7 @@ pub use messages::{
     only_the_sender_edits_or_deletes, preview_follows_the_newest_message,
     repeated_client_message_id_returns_the_stored_message,
 };
+pub use mute::a_muted_conversation_counts_unread_but_notifies_no_one_who_muted_it;
 pub use notifications::{
     a_burst_is_one_notification_and_reading_first_cancels_it, claims_are_leased_and_settle_by_the_rules,
     leaving_removal_clearing_and_replying_cancel_pending_notifications,

@@ -19,9 +19,9 @@ use crate::service::NotificationWorker;
 use crate::store::Store;
 use crate::testing::fixtures::{Fixture, user_name};
 
-const DELAY: Duration = Duration::from_secs(300);
+pub(super) const DELAY: Duration = Duration::from_secs(300);
 
-fn notifying(store: Arc<dyn Store>, users: usize, delay: Duration) -> Fixture {
+pub(super) fn notifying(store: Arc<dyn Store>, users: usize, delay: Duration) -> Fixture {
     let mut fx = Fixture::new(store, users);
     fx.services = fx.services.clone().with_notifications(delay);
     fx
@@ -29,7 +29,7 @@ fn notifying(store: Arc<dyn Store>, users: usize, delay: Duration) -> Fixture {
 
 /// Every pending notification of the fixture's tenant due at `at`, claimed with a minute's
 /// lease.
-async fn claim_at(fx: &Fixture, at: DateTime<Utc>) -> Vec<DueNotification> {
+pub(super) async fn claim_at(fx: &Fixture, at: DateTime<Utc>) -> Vec<DueNotification> {
     fx.services
         .store()
         .claim_notifications(Some(&fx.tenant), at, at + TimeDelta::minutes(1), 1000)
@@ -37,7 +37,7 @@ async fn claim_at(fx: &Fixture, at: DateTime<Utc>) -> Vec<DueNotification> {
         .expect("claim notifications")
 }
 
-fn later() -> DateTime<Utc> {
+pub(super) fn later() -> DateTime<Utc> {
     Utc::now() + TimeDelta::hours(1)
 }
 
