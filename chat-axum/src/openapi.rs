@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::ChatApi;
-use crate::routes::{attachments, blocks, conversations, delivery, export, messages, reactions, reports, users};
+use crate::routes::{attachments, blocks, conversations, delivery, export, messages, mute, reactions, reports, users};
 use crate::ws;
 
 /// The document of every route [`crate::router`] serves; paths are relative to where the
@@ -42,6 +42,7 @@ pub(crate) fn documented_routes() -> OpenApiRouter<ChatApi> {
         .routes(routes!(conversations::mark_read))
         .routes(routes!(delivery::mark_delivered))
         .routes(routes!(conversations::archive, conversations::unarchive))
+        .routes(routes!(mute::mute, mute::unmute))
         .routes(routes!(conversations::clear))
         .routes(routes!(messages::typing))
         .routes(routes!(conversations::add_participants))

@@ -321,6 +321,8 @@ pub struct ConversationResource {
     pub last_activity_at: DateTime<Utc>,
     /// Whether the caller archived it.
     pub is_archived: bool,
+    /// Whether the caller muted it (unread still counts; no notifications).
+    pub muted: bool,
     /// The caller's unread messages.
     pub unread_count: u64,
     /// When it was started.
@@ -374,6 +376,7 @@ impl ConversationResource {
             last_message_at: last.map(|last| last.at),
             last_activity_at: conversation.last_activity_at,
             is_archived: me.is_some_and(|me| me.is_archived),
+            muted: me.is_some_and(|me| me.muted),
             unread_count: me.map_or(0, |me| me.unread_count),
             created_at: conversation.created_at,
             updated_at: conversation.updated_at,

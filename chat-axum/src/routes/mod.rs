@@ -7,6 +7,7 @@ pub(crate) mod conversations;
 pub(crate) mod delivery;
 pub(crate) mod export;
 pub(crate) mod messages;
+pub(crate) mod mute;
 pub(crate) mod reactions;
 pub(crate) mod reports;
 pub(crate) mod users;

@@ -20,6 +20,7 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("post", "/conversations/{uuid}/archive" | "/conversations/{uuid}/clear" | "/conversations/{uuid}/typing")
         | ("get", "/conversations/{uuid}" | "/conversations/{uuid}/messages")
         | ("delete", "/conversations/{uuid}/archive")
+        | ("put" | "delete", "/conversations/{uuid}/mute")
         | ("delete", "/conversations/{uuid}/messages/{message_uuid}")
         | ("put" | "delete", "/conversations/{uuid}/messages/{message_uuid}/reactions/{emoji}")
         | ("delete", "/conversations/{uuid}/participants/{user}") => None,
@@ -122,7 +123,7 @@ async fn not_yours_answers_exactly_like_missing_on_every_route() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 18, "every operation on a conversation was walked");
+    assert_eq!(walked, 20, "every operation on a conversation was walked");
 
     // Nothing the stranger did changed anything.
     let after = app.get(&format!("/conversations/{group}"), 0).await.json;

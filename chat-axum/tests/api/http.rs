@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::common::{EXPLODING_USER, TestApp, assert_timestamp, keys, token};
 
-const CONVERSATION_KEYS: [&str; 14] = [
+const CONVERSATION_KEYS: [&str; 15] = [
     "counterpart",
     "created_at",
     "is_archived",
@@ -16,6 +16,7 @@ const CONVERSATION_KEYS: [&str; 14] = [
     "last_activity_at",
     "last_message_at",
     "last_message_text",
+    "muted",
     "participants",
     "taggable_id",
     "taggable_type",

@@ -16,6 +16,7 @@ mod mass_assignment;
 mod message_features;
 mod message_policy;
 mod module_graph;
+mod mute;
 mod openapi;
 mod platforms;
 mod reports;
