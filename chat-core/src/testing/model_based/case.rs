@@ -43,6 +43,7 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
             | Op::Deliver { conv, .. }
             | Op::MarkRead { conv, .. }
             | Op::Archive { conv, .. }
+            | Op::Mute { conv, .. }
             | Op::Clear { conv, .. }
             | Op::Edit { conv, .. }
             | Op::Delete { conv, .. }
@@ -208,6 +209,14 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
                     conversations.archive(fx.user(actor), target).await
                 } else {
                     conversations.unarchive(fx.user(actor), target).await
+                };
+                conversation_outcome(&model, result)
+            }
+            Op::Mute { actor, muted, .. } => {
+                let result = if muted {
+                    conversations.mute(fx.user(actor), target).await
+                } else {
+                    conversations.unmute(fx.user(actor), target).await
                 };
                 conversation_outcome(&model, result)
             }

@@ -75,6 +75,10 @@ pub(super) struct ModelMember {
     pub(super) delivered: u64,
     pub(super) archived: bool,
     pub(super) cleared: u64,
+    pub(super) muted: bool,
+    /// The newest seq no notification may be made for: what was unread when the member
+    /// muted, and every message while muted.
+    pub(super) quiet_through: u64,
 }
 
 impl ModelMember {
@@ -139,6 +143,7 @@ impl ModelConversation {
                 unread: self.unread(member),
                 archived: member.archived,
                 cleared: member.cleared,
+                muted: member.muted,
             })
             .collect();
         members.sort_by_key(|member| member.user);
@@ -160,6 +165,8 @@ impl ModelConversation {
             delivered: last_read,
             archived: false,
             cleared: 0,
+            muted: false,
+            quiet_through: 0,
         }
     }
 
@@ -190,6 +197,8 @@ impl ModelConversation {
             member.archived = false;
             if Some(member.user) == sender {
                 member.read_up_to(seq);
+            } else if member.muted {
+                member.quiet_through = seq;
             }
         }
         seq
@@ -437,6 +446,19 @@ impl Model {
                 };
                 if let Some(member) = c.member_mut(actor) {
                     member.archived = archived;
+                }
+                Outcome::Conversation(c.summary(conv))
+            }
+            Op::Mute { actor, conv, muted } => {
+                let Some((conv, c)) = self.member_conversation(conv, actor) else {
+                    return Outcome::NotFound("conversation");
+                };
+                let last_seq = c.last_seq();
+                if let Some(member) = c.member_mut(actor) {
+                    member.muted = muted;
+                    if muted {
+                        member.quiet_through = last_seq;
+                    }
                 }
                 Outcome::Conversation(c.summary(conv))
             }

@@ -47,6 +47,7 @@ pub(super) fn summary_of(model: &Model, view: &ConversationView) -> Summary {
             unread: p.participant.unread_count,
             archived: p.participant.is_archived,
             cleared: p.participant.cleared_through_seq,
+            muted: p.participant.muted,
         })
         .collect();
     members.sort_by_key(|member| member.user);

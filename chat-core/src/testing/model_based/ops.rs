@@ -70,6 +70,8 @@ pub(super) enum Op {
     },
     /// Archive or unarchive.
     Archive { actor: usize, conv: usize, archived: bool },
+    /// Mute or unmute.
+    Mute { actor: usize, conv: usize, muted: bool },
     /// Clear history.
     Clear { actor: usize, conv: usize },
     /// Edit a message.
@@ -145,6 +147,7 @@ pub(super) fn op_strategy() -> impl Strategy<Value = Op> {
             .prop_map(|(actor, conv, up_to)| Op::MarkRead { actor, conv, up_to }),
         2 => (user.clone(), conv.clone(), any::<bool>())
             .prop_map(|(actor, conv, archived)| Op::Archive { actor, conv, archived }),
+        1 => (user.clone(), conv.clone(), any::<bool>()).prop_map(|(actor, conv, muted)| Op::Mute { actor, conv, muted }),
         1 => (user.clone(), conv.clone()).prop_map(|(actor, conv)| Op::Clear { actor, conv }),
         2 => (user.clone(), conv.clone(), 0..16usize).prop_map(|(actor, conv, msg)| Op::Edit { actor, conv, msg }),
         2 => (user.clone(), conv.clone(), 0..16usize).prop_map(|(actor, conv, msg)| Op::Delete { actor, conv, msg }),

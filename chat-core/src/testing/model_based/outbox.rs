@@ -1,6 +1,7 @@
 //! The outbox in the model (invariant 14), for `Op::Notify`: a worker round with no delay
-//! must notify every member with an unread message newer than their last notification, and
-//! may notify only members with something unread (a delete can leave a notification whose
+//! must notify every member with an unread message newer than their last notification and
+//! than what they muted (what was unread when they muted, and what came while muted), and
+//! may notify only members with something unread who have not muted the conversation (a delete can leave a notification whose
 //! new messages are gone but older unread ones remain: notifying those again is allowed).
 //! The answer is a range, so `case.rs` checks it here rather than by equality.
 
@@ -35,9 +36,13 @@ impl Outbox {
                     .map(|(seq, _)| seq)
                     .collect();
                 let Some(&newest) = unread.last() else { continue };
+                if member.muted {
+                    // Muting dropped any notification, and none is made while muted.
+                    continue;
+                }
                 may.insert((index, member.user));
                 let through = self.notified_through.get(&(index, member.user)).copied().unwrap_or(0);
-                if newest > through {
+                if newest > through.max(member.quiet_through) {
                     must.insert((index, member.user));
                 }
             }

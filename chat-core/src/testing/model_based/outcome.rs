@@ -80,6 +80,7 @@ pub(super) struct MemberSummary {
     pub(super) unread: u64,
     pub(super) archived: bool,
     pub(super) cleared: u64,
+    pub(super) muted: bool,
 }
 
 pub(super) fn error_outcome(error: ChatError) -> Outcome {
