@@ -176,6 +176,20 @@ impl<E: KvEngine> KvStore<E> {
         self.inner.commit.stats()
     }
 
+    /// The number of entries of the outbox's due-time index (one per pending
+    /// notification): for the crash test's check that none is stale. A blocking call.
+    #[cfg(feature = "testing")]
+    pub fn notification_index_len(&self) -> crate::ChatResult<usize> {
+        self.inner.commit.read(&self.inner.engine, |tx| {
+            let mut count = 0;
+            for entry in tx.scan_prefix(&keys::kind_prefix(keys::Kind::NotificationDue)) {
+                entry?;
+                count += 1;
+            }
+            Ok(count)
+        })
+    }
+
     /// Runs a read-only operation on the blocking pool, over what the engine holds.
     async fn read<T, F>(&self, operation: F) -> ChatResult<T>
     where

@@ -13,6 +13,8 @@
 
 pub mod bus_suite;
 pub mod conformance;
+#[cfg(unix)]
+pub mod crash;
 pub mod fixtures;
 pub mod guarded_store;
 pub mod kernel_suite;

@@ -32,3 +32,14 @@ mod kernel_suite {
 fn modules_do_not_import_each_other_in_a_cycle() {
     chat_core::testing::module_graph::assert_no_import_cycles(env!("CARGO_MANIFEST_DIR"));
 }
+
+/// The crash test (chat-core's shared harness): SIGKILL at random moments, nothing
+/// acknowledged lost (`CHAT_CRASH_CYCLES`, `CHAT_CRASH_SEED`).
+#[cfg(unix)]
+mod crash {
+    chat_core::crash_tests!(|dir: std::path::PathBuf| async move {
+        chat_store_redb::open(dir.join("chat.redb"))
+            .await
+            .expect("open the redb store")
+    });
+}

@@ -10,7 +10,6 @@
 mod common;
 mod conformance_durable;
 mod conformance_relaxed;
-mod crash;
 mod group_commit;
 mod open;
 mod recovery;
@@ -33,4 +32,13 @@ mod kernel_suite {
 #[test]
 fn modules_do_not_import_each_other_in_a_cycle() {
     chat_core::testing::module_graph::assert_no_import_cycles(env!("CARGO_MANIFEST_DIR"));
+}
+
+/// The crash test (chat-core's shared harness): SIGKILL at random moments, nothing
+/// acknowledged lost (`CHAT_CRASH_CYCLES`, `CHAT_CRASH_SEED`).
+#[cfg(unix)]
+mod crash {
+    chat_core::crash_tests!(|dir: std::path::PathBuf| async move {
+        crate::common::open_store(&dir).await.expect("open the sled store")
+    });
 }

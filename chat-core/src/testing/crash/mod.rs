@@ -1,4 +1,5 @@
-//! Crash test: a child process (this test binary, re-run in child mode) sends messages to
+//! The crash test of the embedded stores (feature `testing`): a child process (the calling
+//! crate's test binary, re-run in child mode) sends messages to
 //! several conversations from several senders, marks some read, deletes a few, and prints
 //! reacts and marks delivered, and prints
 //! every acknowledged operation; the parent kills it with SIGKILL at random moments,
@@ -16,24 +17,32 @@
 //! `CHAT_CRASH_CYCLES` sets the number of kill/reopen cycles (default 20) and
 //! `CHAT_CRASH_SEED` the random seed (printed, so a failure can be replayed).
 
-#![cfg(unix)]
+//!
+//! A store over the kernel runs it with one line in its tests (see [`crate::crash_tests!`]):
+//!
+//! ```ignore
+//! mod crash {
+//!     chat_core::crash_tests!(|dir| async move { my_store::open(&dir).await.expect("open") });
+//! }
+//! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use chat_core::model::LastMessage;
-use chat_core::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReactionChange, ReadUpTo};
-use chat_core::testing::fixtures::sample_png;
-use chat_core::{
+use crate::kernel::{KvEngine, KvStore};
+use crate::model::LastMessage;
+use crate::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReactionChange, ReadUpTo};
+use crate::testing::fixtures::sample_png;
+use crate::{
     ArchiveFilter, ChatError, ConversationId, ConversationKind, ConversationRecord, Identity, InboxCursor, Message,
     MessageId, Store, Tag, TenantId, UserId,
 };
-use chat_core::{Attachment, AttachmentId, ChatServices, InMemoryDirectory, Limits};
-use chat_store_sled::SledStore;
+use crate::{Attachment, AttachmentId, ChatServices, InMemoryDirectory, Limits};
 use object_store::ObjectStoreExt;
 
 const USERS: usize = 4;
@@ -86,7 +95,7 @@ fn objects(dir: &std::path::Path) -> Arc<object_store::local::LocalFileSystem> {
 }
 
 /// Services over `store` with attachments in `dir`'s object store, and these limits.
-fn services(store: &SledStore, dir: &std::path::Path, limits: Limits) -> ChatServices {
+fn services<E: KvEngine>(store: &KvStore<E>, dir: &std::path::Path, limits: Limits) -> ChatServices {
     ChatServices::new(Arc::new(store.clone()), Arc::new(InMemoryDirectory::new()))
         .with_limits(limits)
         .with_attachments(objects(dir))
@@ -119,9 +128,16 @@ fn report(line: String) {
     out.flush().expect("stdout");
 }
 
-/// Child mode: runs only when the parent sets `CHAT_CRASH_CHILD_DIR`; a no-op otherwise.
-#[test]
-fn crash_child_writer() {
+/// The child: runs only when the parent set `CHAT_CRASH_CHILD_DIR` (a no-op otherwise).
+/// Opens the store in that directory with `open` and writes until it is killed, printing
+/// every acknowledged operation. [`crate::crash_tests!`] calls it from the
+/// `crash_child_writer` test it generates.
+pub fn child<E, F, Fut>(open: F)
+where
+    E: KvEngine,
+    F: FnOnce(PathBuf) -> Fut,
+    Fut: std::future::Future<Output = KvStore<E>>,
+{
     let Ok(dir) = std::env::var(CHILD_DIR) else { return };
     let run: u64 = std::env::var(CHILD_RUN)
         .ok()
@@ -140,7 +156,7 @@ fn crash_child_writer() {
         .expect("runtime");
     runtime.block_on(async move {
         let dir = std::path::PathBuf::from(dir);
-        let store = chat_store_sled::open(&dir).await.expect("open the store in the child");
+        let store = open(dir.clone()).await;
         // No hourly upload budget: the children upload as fast as they can.
         let mut limits = Limits::default();
         limits.uploads_per_hour = 0;
@@ -323,16 +339,24 @@ mod verify;
 
 use verify::{Acknowledged, verify};
 
-/// The child's test by its path inside the test binary, which `--exact` matches: this
-/// module's path without the crate name (`crash::crash_child_writer`).
-fn child_test_name() -> String {
-    let module = module_path!().split_once("::").map_or("", |(_crate, module)| module);
-    format!("{module}::crash_child_writer")
+/// The child's test by its path inside the test binary, which `--exact` matches: the
+/// path of the module that invoked [`crate::crash_tests!`] without the crate name
+/// (`crash::crash_child_writer`).
+fn child_test_name(module: &str) -> String {
+    match module.split_once("::") {
+        Some((_crate, module)) => format!("{module}::crash_child_writer"),
+        None => "crash_child_writer".to_owned(),
+    }
 }
 
-fn spawn_child(dir: &std::path::Path, run: u64, group: ConversationId) -> Child {
+fn spawn_child(module: &str, dir: &std::path::Path, run: u64, group: ConversationId) -> Child {
     Command::new(std::env::current_exe().expect("test binary"))
-        .args([child_test_name().as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            child_test_name(module).as_str(),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR, dir)
         .env(CHILD_RUN, run.to_string())
         .env(CHILD_GROUP, group.to_string())
@@ -342,8 +366,17 @@ fn spawn_child(dir: &std::path::Path, run: u64, group: ConversationId) -> Child 
         .expect("spawn the child writer")
 }
 
-#[test]
-fn acknowledged_writes_survive_sigkill_at_random_moments() {
+/// The parent: `CHAT_CRASH_CYCLES` times, runs the child over `dir`, kills it with SIGKILL
+/// at a random moment, reopens the store with `open` and checks that every acknowledged
+/// write is there and every invariant holds ([`verify`]). `module` is the path of the
+/// module holding the child's test (`module_path!()` there). [`crate::crash_tests!`] calls
+/// it from the test it generates.
+pub fn parent<E, F, Fut>(module: &str, dir: &std::path::Path, open: F)
+where
+    E: KvEngine,
+    F: Fn(PathBuf) -> Fut,
+    Fut: std::future::Future<Output = KvStore<E>>,
+{
     if std::env::var(CHILD_DIR).is_ok() {
         return;
     }
@@ -361,14 +394,13 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
         });
     eprintln!("crash test: {cycles} cycles, CHAT_CRASH_SEED={seed}");
     let mut rng = Rng::new(seed);
-    let dir = tempfile::tempdir().expect("temporary directory");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     let group = runtime.block_on(async {
-        let store = chat_store_sled::open(dir.path()).await.expect("open");
+        let store = open(dir.to_path_buf()).await;
         store
             .create_group(
                 &caller(0),
@@ -391,7 +423,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
     let mut per_cycle = Vec::new();
     let started = Instant::now();
     for run in 0..cycles {
-        let mut child = spawn_child(dir.path(), run, group);
+        let mut child = spawn_child(module, dir, run, group);
         let stdout = child.stdout.take().expect("child stdout");
         let stderr = child.stderr.take().expect("child stderr");
         let (lines_tx, lines_rx) = mpsc::channel::<String>();
@@ -462,8 +494,8 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
             "the child panicked before being killed:\n{stderr_text}"
         );
         let stored = runtime.block_on(async {
-            let store = chat_store_sled::open(dir.path()).await.expect("reopen after the crash");
-            verify(&store, dir.path(), group, &acked).await
+            let store = open(dir.to_path_buf()).await;
+            verify(&store, dir, group, &acked).await
         });
         per_cycle.push((acked.messages.len() - before, stored));
     }
@@ -489,4 +521,28 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
         !acked.messages.is_empty(),
         "the children must have acknowledged some sends"
     );
+}
+
+/// Generates the crash test (`acknowledged_writes_survive_sigkill_at_random_moments`) and
+/// its child (`crash_child_writer`) over the kernel store the given closure opens in a
+/// directory (`|dir: PathBuf| async move { ... }`, returning a `KvStore`). Invoke it in a
+/// module of its own; the calling crate needs `tempfile` as a dev-dependency. Unix only
+/// (the parent kills its child with SIGKILL).
+#[macro_export]
+macro_rules! crash_tests {
+    ($open:expr) => {
+        /// The crash test's child: a no-op unless the parent started it.
+        #[test]
+        fn crash_child_writer() {
+            $crate::testing::crash::child($open);
+        }
+
+        /// Acknowledged writes survive SIGKILL at random moments (`CHAT_CRASH_CYCLES`,
+        /// `CHAT_CRASH_SEED`).
+        #[test]
+        fn acknowledged_writes_survive_sigkill_at_random_moments() {
+            let dir = ::tempfile::tempdir().expect("temporary directory");
+            $crate::testing::crash::parent(module_path!(), dir.path(), $open);
+        }
+    };
 }

@@ -95,7 +95,7 @@ impl Acknowledged {
     }
 }
 
-async fn full_history(store: &SledStore, viewer: &Identity, id: ConversationId) -> Vec<Message> {
+async fn full_history<E: KvEngine>(store: &KvStore<E>, viewer: &Identity, id: ConversationId) -> Vec<Message> {
     let mut messages = Vec::new();
     loop {
         let after = messages.last().map_or(0, |m: &Message| m.seq);
@@ -118,7 +118,7 @@ async fn full_history(store: &SledStore, viewer: &Identity, id: ConversationId) 
     }
 }
 
-async fn full_inbox(store: &SledStore, viewer: &Identity) -> Vec<ConversationRecord> {
+async fn full_inbox<E: KvEngine>(store: &KvStore<E>, viewer: &Identity) -> Vec<ConversationRecord> {
     let mut rows: Vec<ConversationRecord> = Vec::new();
     loop {
         let after = rows.last().map(|row| InboxCursor {
@@ -145,8 +145,8 @@ async fn full_inbox(store: &SledStore, viewer: &Identity) -> Vec<ConversationRec
 }
 
 /// Checks every invariant on the reopened store; returns the number of messages stored.
-pub(super) async fn verify(
-    store: &SledStore,
+pub(super) async fn verify<E: KvEngine>(
+    store: &KvStore<E>,
     dir: &std::path::Path,
     group: ConversationId,
     acked: &Acknowledged,
@@ -399,7 +399,7 @@ pub(super) async fn verify(
     tokio::time::sleep(Duration::from_millis(2)).await;
     services(store, dir, limits).attachments().sweep().await.expect("sweep");
     let left = store
-        .discard_stale_attachments(None, chat_core::model::now(), 1000)
+        .discard_stale_attachments(None, crate::model::now(), 1000)
         .await
         .expect("records left");
     assert!(left.is_empty(), "records left after the sweep: {left:?}");
@@ -420,7 +420,7 @@ pub(super) async fn verify(
 /// The due index agrees with the rows: claiming everything due by a far future yields
 /// exactly the pending notifications of `records` (leased to that future: still pending, and
 /// due by the next cycle's far future). Run after every other check: it changes the rows.
-async fn verify_outbox(store: &SledStore, records: &HashMap<ConversationId, ConversationRecord>) {
+async fn verify_outbox<E: KvEngine>(store: &KvStore<E>, records: &HashMap<ConversationId, ConversationRecord>) {
     let far = chrono::Utc::now() + chrono::TimeDelta::days(200 * 365);
     let claimed: Vec<(ConversationId, UserId)> = store
         .claim_notifications(Some(&tenant()), far, far, 100_000)
@@ -445,14 +445,8 @@ async fn verify_outbox(store: &SledStore, records: &HashMap<ConversationId, Conv
         claimed_once, pending,
         "the outbox index yields exactly the pending notifications"
     );
-    // The kernel's due-time index: the keys of kind 11 in the store's tree.
-    let tree = store
-        .engine()
-        .db()
-        .open_tree(format!("{}/kv", chat_store_sled::DEFAULT_TREE_PREFIX))
-        .expect("the store's tree");
     assert_eq!(
-        tree.scan_prefix([11u8]).count(),
+        store.notification_index_len().expect("the due-time index"),
         pending.len(),
         "one index key per pending notification, none stale"
     );
