@@ -158,8 +158,10 @@ where
         let dir = std::path::PathBuf::from(dir);
         let store = open(dir.clone()).await;
         // No hourly upload budget: the children upload as fast as they can.
-        let mut limits = Limits::default();
-        limits.uploads_per_hour = 0;
+        let limits = Limits {
+            uploads_per_hour: 0,
+            ..Limits::default()
+        };
         let services = services(&store, &dir, limits);
         report("OPEN".to_owned());
         let mut conversations: Vec<(ConversationId, Vec<usize>)> = vec![(group, (0..USERS).collect())];

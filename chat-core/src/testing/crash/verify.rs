@@ -394,8 +394,10 @@ pub(super) async fn verify<E: KvEngine>(
     }
     // Uploads cut short, never sent, or of deleted messages: a sweep that treats every
     // unsent upload as stale leaves exactly the bytes of the messages that show them.
-    let mut limits = Limits::default();
-    limits.unsent_upload_ttl = Duration::ZERO;
+    let limits = Limits {
+        unsent_upload_ttl: Duration::ZERO,
+        ..Limits::default()
+    };
     tokio::time::sleep(Duration::from_millis(2)).await;
     services(store, dir, limits).attachments().sweep().await.expect("sweep");
     let left = store
