@@ -370,7 +370,7 @@ fn spawn_child(module: &str, dir: &std::path::Path, run: u64, group: Conversatio
 
 /// The parent: `CHAT_CRASH_CYCLES` times, runs the child over `dir`, kills it with SIGKILL
 /// at a random moment, reopens the store with `open` and checks that every acknowledged
-/// write is there and every invariant holds ([`verify`]). `module` is the path of the
+/// write is there and every invariant holds (`verify.rs`). `module` is the path of the
 /// module holding the child's test (`module_path!()` there). [`crate::crash_tests!`] calls
 /// it from the test it generates.
 pub fn parent<E, F, Fut>(module: &str, dir: &std::path::Path, open: F)
