@@ -5,10 +5,18 @@
 //! as an order), an inbox sorted by activity, unread counts, read receipts, typing and live
 //! events.
 //!
-//! A host builds [`ChatServices`] from a [`Store`] (sled, Postgres, or the in-memory
-//! reference store of the `testing` feature), its own [`UserDirectory`] and optionally an
-//! [`EventBus`], then calls [`ConversationService`] and [`MessageService`] with the
+//! A host builds [`ChatServices`] from a [`Store`], its own [`UserDirectory`] and optionally
+//! an [`EventBus`], then calls [`ConversationService`] and [`MessageService`] with the
 //! authenticated [`Identity`] of each request.
+//!
+//! Which store: `chat-store-sled` (`SledStore`, the default for one node: embedded,
+//! acknowledged only once in its synced write-ahead log) or `chat-store-redb` (`RedbStore`:
+//! embedded, one file, each commit fsynced by redb) for a single node; `chat-store-sqlx`
+//! (`PgStore`) when several nodes share the data, with `PgEventBus` or `chat-bus-redis`'s
+//! `RedisEventBus` carrying live events between them. The embedded stores are all the storage
+//! kernel of the `kernel` feature over an engine, so they share every operation, group commit
+//! and the rule that a read never returns a write that is not yet durable; the `testing`
+//! feature's in-memory reference store is the same kernel over a `BTreeMap`.
 //!
 //! ## Choices made here
 //!

@@ -3,10 +3,10 @@
 //!
 //! Stores load a [`ConversationRecord`] (and the one message an operation needs) inside their
 //! transaction, apply the rule here, and persist what changed. No function here does I/O or
-//! reads the clock: the caller passes the time, taken inside its transaction. The in-memory
-//! reference store, SledStore and PgStore all call these functions; PgStore's SQL
-//! `append_message` function mirrors [`append`] and says so, and the model-based test keeps
-//! them equal.
+//! reads the clock: the caller passes the time, taken inside its transaction. The storage
+//! kernel (`chat_core::kernel`, the one implementation of the embedded stores: memory, sled,
+//! redb) and PgStore call these functions; PgStore's SQL `append_message` function mirrors
+//! [`append`] and says so, and the model-based test keeps them equal.
 
 use std::cmp::Ordering;
 use std::ops::RangeInclusive;
