@@ -4,8 +4,9 @@
 //! with several operations in flight, then one flush. Postgres: one
 //! `INSERT ... SELECT generate_series` per table of the PgStore schema.
 
+use chat_core::store::ConversationStore;
 use chat_core::store::{NewDirect, NewMessage};
-use chat_core::{ConversationId, Identity, Metadata, Store, TenantId};
+use chat_core::{ConversationId, Identity, Metadata, TenantId};
 use chat_store_sled::SledStore;
 use chat_store_sqlx::PgStore;
 use futures_util::StreamExt as _;

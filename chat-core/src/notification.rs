@@ -4,8 +4,8 @@
 //! A send leaves one [`PendingNotification`] on every recipient's row that has none, in the
 //! send's own transaction ([`crate::rules::append`]); reading everything, clearing, leaving
 //! or being removed takes it away. A [`crate::service::NotificationWorker`] claims the due
-//! ones ([`crate::Store::claim_notifications`]), renders each into a [`Notification`],
-//! calls the notifier and settles them ([`crate::Store::settle_notifications`]): the row
+//! ones ([`crate::store::OutboxStore::claim_notifications`]), renders each into a [`Notification`],
+//! calls the notifier and settles them ([`crate::store::OutboxStore::settle_notifications`]): the row
 //! goes only after the notifier succeeded.
 
 use async_trait::async_trait;

@@ -36,7 +36,7 @@ pub struct PendingNotification {
     pub attempts: u32,
 }
 
-/// A pending notification a worker claimed ([`crate::Store::claim_notifications`]): it is
+/// A pending notification a worker claimed ([`crate::store::OutboxStore::claim_notifications`]): it is
 /// leased to that worker until `pending.due_at`, after which any worker may claim it again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DueNotification {
@@ -58,7 +58,7 @@ impl DueNotification {
     }
 }
 
-/// How a claimed notification ended, for [`crate::Store::settle_notifications`].
+/// How a claimed notification ended, for [`crate::store::OutboxStore::settle_notifications`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NotificationOutcome {
     /// Told (or nothing left to tell) of every message up to `through_seq`. The row goes,

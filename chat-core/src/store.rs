@@ -1,4 +1,12 @@
-//! The `Store` trait: whole operations, each one atomic transaction in the backend.
+//! The store traits: whole operations, each one atomic transaction in the backend.
+//!
+//! Cut as object_store cuts its trait: a core, [`ConversationStore`] (conversations,
+//! messages, receipts, inbox, history, search, stats), and object-safe capabilities:
+//! [`ModerationStore`] (blocks, reports), [`AttachmentStore`], [`OutboxStore`] (the
+//! notification worker's claims) and [`ErasureStore`]. Each has blanket impls for `Arc<T>`
+//! and `Box<T>`. [`Store`] is all five, implemented for every type that implements them:
+//! what a host hands to [`crate::ChatServices`] (`Arc<dyn Store>`). A backend implements
+//! the five traits (the storage kernel does for every key-value engine; PgStore in SQL).
 //!
 //! Stores keep atomicity and the membership check: every operation takes the caller (the
 //! authenticated tenant and user, one [`Identity`]) and checks, inside the same transaction,
@@ -7,6 +15,8 @@
 //! which every store applies. Input validation, limits, profiles and events are the
 //! services' job and are *not* repeated in stores; stores may assume their input has been
 //! validated.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,7 +28,7 @@ use crate::model::{Block, ConversationRecord, Message, Metadata, Quote, Report, 
 use crate::outbox::{DueNotification, SettledNotification};
 use crate::tag::{Tag, TagFilter};
 
-/// Input of [`Store::find_or_create_direct`]; the caller is the creator.
+/// Input of [`crate::store::ConversationStore::find_or_create_direct`]; the caller is the creator.
 #[derive(Clone, Debug)]
 pub struct NewDirect {
     /// The other user; never the caller.
@@ -29,7 +39,7 @@ pub struct NewDirect {
     pub metadata: Metadata,
 }
 
-/// Input of [`Store::create_group`]; the caller is the creator and owner.
+/// Input of [`crate::store::ConversationStore::create_group`]; the caller is the creator and owner.
 #[derive(Clone, Debug)]
 pub struct NewGroup {
     /// The other members: distinct, without the creator, at least one.
@@ -42,7 +52,7 @@ pub struct NewGroup {
     pub metadata: Metadata,
 }
 
-/// Input of [`Store::append_message`]; the caller is the sender and must participate. The
+/// Input of [`crate::store::ConversationStore::append_message`]; the caller is the sender and must participate. The
 /// appended message is built by [`crate::rules::append`].
 #[derive(Clone, Debug)]
 pub struct NewMessage {
@@ -66,7 +76,7 @@ pub struct NewMessage {
     pub notify_after: Option<chrono::TimeDelta>,
 }
 
-/// Input of [`Store::set_reaction`].
+/// Input of [`crate::store::ConversationStore::set_reaction`].
 #[derive(Clone, Debug)]
 pub struct ReactionChange {
     /// The conversation.
@@ -81,7 +91,7 @@ pub struct ReactionChange {
     pub max_distinct: usize,
 }
 
-/// Output of [`Store::set_reaction`].
+/// Output of [`crate::store::ConversationStore::set_reaction`].
 #[derive(Clone, Debug)]
 pub struct Reacted {
     /// The message with its reactions as they are now.
@@ -92,7 +102,7 @@ pub struct Reacted {
     pub changed: bool,
 }
 
-/// Input of [`Store::report_message`]; the caller is the reporter.
+/// Input of [`crate::store::ModerationStore::report_message`]; the caller is the reporter.
 #[derive(Clone, Debug)]
 pub struct NewReport {
     /// The conversation.
@@ -105,7 +115,7 @@ pub struct NewReport {
     pub note: Option<String>,
 }
 
-/// Output of [`Store::report_message`].
+/// Output of [`crate::store::ModerationStore::report_message`].
 #[derive(Clone, Debug)]
 pub struct Reported {
     /// The report as stored (the first one, for a repeat).
@@ -116,7 +126,7 @@ pub struct Reported {
     pub created: bool,
 }
 
-/// Output of [`Store::erase_messages`]: one batch of erasing a user's part of a
+/// Output of [`crate::store::ErasureStore::erase_messages`]: one batch of erasing a user's part of a
 /// conversation.
 #[derive(Clone, Debug)]
 pub struct ErasedBatch {
@@ -131,7 +141,7 @@ pub struct ErasedBatch {
     pub next_after: Option<u64>,
 }
 
-/// Output of [`Store::delete_message`].
+/// Output of [`crate::store::ConversationStore::delete_message`].
 #[derive(Clone, Debug)]
 pub struct Deleted {
     /// The message as it is now (deleted).
@@ -142,7 +152,7 @@ pub struct Deleted {
     pub changed: bool,
 }
 
-/// Output of [`Store::history_page`]: the page, what its replies quote, and the
+/// Output of [`crate::store::ConversationStore::history_page`]: the page, what its replies quote, and the
 /// conversation as it was read (the reader's own row and the others' watermarks, for
 /// receipts), all from one call. Reads like the slice of its messages.
 #[derive(Clone, Debug)]
@@ -176,7 +186,7 @@ impl IntoIterator for HistoryPage {
     }
 }
 
-/// Output of [`Store::append_message`].
+/// Output of [`crate::store::ConversationStore::append_message`].
 #[derive(Clone, Debug)]
 pub struct Appended {
     /// The new message, or the stored one for a repeated `client_message_id`.
@@ -187,7 +197,7 @@ pub struct Appended {
     pub record: ConversationRecord,
 }
 
-/// How far [`Store::mark_read`] moves the watermark.
+/// How far [`crate::store::ConversationStore::mark_read`] moves the watermark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadUpTo {
     /// Up to the newest message.
@@ -236,7 +246,7 @@ impl InboxCursor {
     }
 }
 
-/// Input of [`Store::inbox_page`].
+/// Input of [`crate::store::ConversationStore::inbox_page`].
 #[derive(Clone, Debug, Default)]
 pub struct InboxQuery {
     /// By the caller's archive flag.
@@ -251,7 +261,7 @@ pub struct InboxQuery {
     pub limit: usize,
 }
 
-/// Input of [`Store::history_page`]. Seqs the actor has cleared are never returned.
+/// Input of [`crate::store::ConversationStore::history_page`]. Seqs the actor has cleared are never returned.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HistoryQuery {
     /// Only seq < before.
@@ -263,7 +273,7 @@ pub struct HistoryQuery {
     pub limit: usize,
 }
 
-/// Input of [`Store::search`].
+/// Input of [`crate::store::ConversationStore::search`].
 #[derive(Clone, Debug, Default)]
 pub struct SearchQuery {
     /// Conversations whose title contains this text, case-insensitively.
@@ -274,14 +284,15 @@ pub struct SearchQuery {
     pub limit: usize,
 }
 
-/// Persistence for conversations and messages. Object safe: use `Arc<dyn Store>`.
+/// The core of a store: conversations, messages, receipts, inbox, history, search and stats.
+/// Object safe (`Arc<dyn ConversationStore>`).
 ///
 /// Every method is one atomic transaction and keeps the invariants of the design document;
 /// the conformance suite in `chat_core::testing` (feature `testing`) proves it for a backend.
 /// Timestamps are taken inside the operation with [`crate::model::now`] and handed to the
 /// rules, which keep a conversation's message times from decreasing.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait ConversationStore: Send + Sync + 'static {
     /// Finds the direct conversation of the caller and `new.counterpart` with the tag, or
     /// creates it ([`crate::rules::new_direct`]); `true` when created. At most one exists per
     /// (tenant, unordered pair, tag), also under races.
@@ -290,7 +301,7 @@ pub trait Store: Send + Sync + 'static {
     async fn find_or_create_direct(&self, caller: &Identity, new: NewDirect) -> ChatResult<(ConversationRecord, bool)>;
 
     /// The direct conversation of the caller and `counterpart` with `tag`, if it exists
-    /// (the key of [`Store::find_or_create_direct`]); creates nothing. The services use it
+    /// (the key of [`crate::store::ConversationStore::find_or_create_direct`]); creates nothing. The services use it
     /// to reopen an existing conversation when the caller may not start new ones.
     async fn find_direct(
         &self,
@@ -298,19 +309,6 @@ pub trait Store: Send + Sync + 'static {
         counterpart: &UserId,
         tag: Option<&Tag>,
     ) -> ChatResult<Option<ConversationRecord>>;
-
-    /// Blocks (`block` true) or unblocks `user` for the caller by
-    /// [`crate::rules::set_block`]: returns the block as it is now (`None` when not blocked)
-    /// and whether this call changed it. Serialized with the sends into the pair's direct
-    /// conversations (invariant 13): a send of `user` that commits after the block is
-    /// stored is impossible. `user` is validated (never the caller).
-    async fn set_block(&self, caller: &Identity, user: &UserId, block: bool) -> ChatResult<(Option<Block>, bool)>;
-
-    /// The caller's blocks, ordered by the blocked user's id (byte order).
-    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>>;
-
-    /// True when `blocker` of `tenant` has blocked `blocked`.
-    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool>;
 
     /// Creates a group owned by the caller ([`crate::rules::new_group`]).
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord>;
@@ -356,32 +354,6 @@ pub trait Store: Send + Sync + 'static {
     /// [`crate::rules::send_refused_by_block`] (after the message is found). Concurrent changes of one
     /// message are serialized: none is lost.
     async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted>;
-
-    /// Erases the caller's part of the messages with seqs `after_seq + 1 ..=
-    /// after_seq + limit` of a conversation the caller is in, by [`crate::rules::erase_message`],
-    /// in one transaction: their messages deleted (attachments discarded, unread counts and
-    /// the preview kept right, as [`Store::delete_message`] does), their reactions off
-    /// everyone else's. Repeating a batch changes nothing.
-    async fn erase_messages(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        after_seq: u64,
-        limit: usize,
-    ) -> ChatResult<ErasedBatch>;
-
-    /// Removes the caller's blocks (as blocker) and reports (as reporter) and discards
-    /// their uploads not sent ([`crate::rules::erasing_discards`]); idempotent.
-    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()>;
-
-    /// Stores the caller's report of a message of a conversation the caller is in
-    /// ([`crate::rules::report`]): at most one per reporter and message; a repeat returns
-    /// the stored report and changes nothing.
-    async fn report_message(&self, caller: &Identity, new: NewReport) -> ChatResult<Reported>;
-
-    /// The caller's reports, by message id (UUID v7: the oldest message first), for the
-    /// export.
-    async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<Report>>;
 
     /// The messages with these seqs of a conversation the caller is in, ascending, in one
     /// read (the originals that a page of replies quotes). Seqs with no message are
@@ -467,7 +439,38 @@ pub trait Store: Send + Sync + 'static {
 
     /// The caller's totals.
     async fn stats(&self, caller: &Identity) -> ChatResult<Stats>;
+}
 
+/// Blocks and reports (invariant 13): a capability of a store, object safe.
+#[async_trait]
+pub trait ModerationStore: Send + Sync + 'static {
+    /// Blocks (`block` true) or unblocks `user` for the caller by
+    /// [`crate::rules::set_block`]: returns the block as it is now (`None` when not blocked)
+    /// and whether this call changed it. Serialized with the sends into the pair's direct
+    /// conversations (invariant 13): a send of `user` that commits after the block is
+    /// stored is impossible. `user` is validated (never the caller).
+    async fn set_block(&self, caller: &Identity, user: &UserId, block: bool) -> ChatResult<(Option<Block>, bool)>;
+
+    /// The caller's blocks, ordered by the blocked user's id (byte order).
+    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>>;
+
+    /// True when `blocker` of `tenant` has blocked `blocked`.
+    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool>;
+
+    /// Stores the caller's report of a message of a conversation the caller is in
+    /// ([`crate::rules::report`]): at most one per reporter and message; a repeat returns
+    /// the stored report and changes nothing.
+    async fn report_message(&self, caller: &Identity, new: NewReport) -> ChatResult<Reported>;
+
+    /// The caller's reports, by message id (UUID v7: the oldest message first), for the
+    /// export.
+    async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<Report>>;
+}
+
+/// Attachment records: uploads, reads by members, and the sweep's two steps. A capability of a
+/// store, object safe.
+#[async_trait]
+pub trait AttachmentStore: Send + Sync + 'static {
     /// Writes the record of an upload the caller begins into conversation `id`, before any
     /// byte is stored ([`crate::rules::begin_upload`]): a process that dies mid-upload
     /// leaves a record the sweep finds. `name` is validated.
@@ -513,7 +516,12 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the records of these attachments that are discarded (any other is left
     /// alone): the sweep's last step, once their bytes are gone.
     async fn forget_attachments(&self, attachments: &[AttachmentId]) -> ChatResult<()>;
+}
 
+/// The outbox of offline notifications (invariant 14): claims and settlements for the
+/// notification worker. A capability of a store, object safe.
+#[async_trait]
+pub trait OutboxStore: Send + Sync + 'static {
     /// For the notification worker, in `tenant` (or every tenant with `None`): claims up to `limit` pending
     /// notifications due at `now` (the earliest due first; returned in no particular order),
     /// by [`crate::rules::claim_notification`]
@@ -532,3 +540,309 @@ pub trait Store: Send + Sync + 'static {
     /// meanwhile is left alone.
     async fn settle_notifications(&self, settled: &[SettledNotification]) -> ChatResult<()>;
 }
+
+/// Erasing a user (invariant 15), in bounded batches. A capability of a store, object safe.
+#[async_trait]
+pub trait ErasureStore: Send + Sync + 'static {
+    /// Erases the caller's part of the messages with seqs `after_seq + 1 ..=
+    /// after_seq + limit` of a conversation the caller is in, by [`crate::rules::erase_message`],
+    /// in one transaction: their messages deleted (attachments discarded, unread counts and
+    /// the preview kept right, as [`crate::store::ConversationStore::delete_message`] does), their reactions off
+    /// everyone else's. Repeating a batch changes nothing.
+    async fn erase_messages(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> ChatResult<ErasedBatch>;
+
+    /// Removes the caller's blocks (as blocker) and reports (as reporter) and discards
+    /// their uploads not sent ([`crate::rules::erasing_discards`]); idempotent.
+    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()>;
+}
+
+/// A whole store: the core ([`ConversationStore`]) and every capability ([`ModerationStore`],
+/// [`AttachmentStore`], [`OutboxStore`], [`ErasureStore`]). What [`crate::ChatServices`] is
+/// built from (`Arc<dyn Store>`); implemented for every type that implements the five, so a
+/// backend implements those and never this. Calling a capability's method on an
+/// `Arc<dyn Store>` needs that trait in scope (`use chat_core::store::OutboxStore`).
+pub trait Store: ConversationStore + ModerationStore + AttachmentStore + OutboxStore + ErasureStore {}
+
+impl<T> Store for T where T: ConversationStore + ModerationStore + AttachmentStore + OutboxStore + ErasureStore + ?Sized {}
+
+/// `Arc<T>` and `Box<T>` of a store are that store (object_store's pattern): each method
+/// forwards to the one inside.
+macro_rules! forward_to_inner {
+    ($wrapper:ident) => {
+        #[async_trait]
+        impl<T: ConversationStore + ?Sized> ConversationStore for $wrapper<T> {
+            async fn find_or_create_direct(
+                &self,
+                caller: &Identity,
+                new: NewDirect,
+            ) -> ChatResult<(ConversationRecord, bool)> {
+                (**self).find_or_create_direct(caller, new).await
+            }
+
+            async fn find_direct(
+                &self,
+                caller: &Identity,
+                counterpart: &UserId,
+                tag: Option<&Tag>,
+            ) -> ChatResult<Option<ConversationRecord>> {
+                (**self).find_direct(caller, counterpart, tag).await
+            }
+
+            async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {
+                (**self).create_group(caller, new).await
+            }
+
+            async fn get_conversation(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord> {
+                (**self).get_conversation(caller, id).await
+            }
+
+            async fn append_message(&self, caller: &Identity, new: NewMessage) -> ChatResult<Appended> {
+                (**self).append_message(caller, new).await
+            }
+
+            async fn append_system_message(&self, tenant: &TenantId, new: NewMessage) -> ChatResult<Appended> {
+                (**self).append_system_message(tenant, new).await
+            }
+
+            async fn mark_delivered(
+                &self,
+                caller: &Identity,
+                id: ConversationId,
+                up_to: ReadUpTo,
+            ) -> ChatResult<(ConversationRecord, bool)> {
+                (**self).mark_delivered(caller, id, up_to).await
+            }
+
+            async fn mark_delivered_many(
+                &self,
+                tenant: &TenantId,
+                id: ConversationId,
+                up_to: &[(UserId, u64)],
+            ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
+                (**self).mark_delivered_many(tenant, id, up_to).await
+            }
+
+            async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted> {
+                (**self).set_reaction(caller, change).await
+            }
+
+            async fn messages_by_seq(
+                &self,
+                caller: &Identity,
+                id: ConversationId,
+                seqs: &[u64],
+            ) -> ChatResult<Vec<Message>> {
+                (**self).messages_by_seq(caller, id, seqs).await
+            }
+
+            async fn mark_read(
+                &self,
+                caller: &Identity,
+                id: ConversationId,
+                up_to: ReadUpTo,
+            ) -> ChatResult<(ConversationRecord, bool)> {
+                (**self).mark_read(caller, id, up_to).await
+            }
+
+            async fn set_archived(
+                &self,
+                caller: &Identity,
+                id: ConversationId,
+                archived: bool,
+            ) -> ChatResult<ConversationRecord> {
+                (**self).set_archived(caller, id, archived).await
+            }
+
+            async fn set_muted(
+                &self,
+                caller: &Identity,
+                id: ConversationId,
+                muted: bool,
+            ) -> ChatResult<ConversationRecord> {
+                (**self).set_muted(caller, id, muted).await
+            }
+
+            async fn clear_history(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord> {
+                (**self).clear_history(caller, id).await
+            }
+
+            async fn edit_message(
+                &self,
+                caller: &Identity,
+                conversation: ConversationId,
+                message: MessageId,
+                body: String,
+            ) -> ChatResult<(Message, ConversationRecord)> {
+                (**self).edit_message(caller, conversation, message, body).await
+            }
+
+            async fn delete_message(
+                &self,
+                caller: &Identity,
+                conversation: ConversationId,
+                message: MessageId,
+            ) -> ChatResult<Deleted> {
+                (**self).delete_message(caller, conversation, message).await
+            }
+
+            async fn add_participants(
+                &self,
+                caller: &Identity,
+                id: ConversationId,
+                users: Vec<UserId>,
+                max_participants: usize,
+            ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
+                (**self)
+                    .add_participants(caller, id, users, max_participants)
+                    .await
+            }
+
+            async fn remove_participant(
+                &self,
+                caller: &Identity,
+                id: ConversationId,
+                user: &UserId,
+            ) -> ChatResult<ConversationRecord> {
+                (**self).remove_participant(caller, id, user).await
+            }
+
+            async fn inbox_page(&self, caller: &Identity, query: InboxQuery) -> ChatResult<Vec<ConversationRecord>> {
+                (**self).inbox_page(caller, query).await
+            }
+
+            async fn history_page(
+                &self,
+                caller: &Identity,
+                id: ConversationId,
+                query: HistoryQuery,
+            ) -> ChatResult<HistoryPage> {
+                (**self).history_page(caller, id, query).await
+            }
+
+            async fn search(&self, caller: &Identity, query: SearchQuery) -> ChatResult<Vec<ConversationRecord>> {
+                (**self).search(caller, query).await
+            }
+
+            async fn stats(&self, caller: &Identity) -> ChatResult<Stats> {
+                (**self).stats(caller).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: ModerationStore + ?Sized> ModerationStore for $wrapper<T> {
+            async fn set_block(
+                &self,
+                caller: &Identity,
+                user: &UserId,
+                block: bool,
+            ) -> ChatResult<(Option<Block>, bool)> {
+                (**self).set_block(caller, user, block).await
+            }
+
+            async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>> {
+                (**self).blocks(caller).await
+            }
+
+            async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
+                (**self).is_blocked(tenant, blocker, blocked).await
+            }
+
+            async fn report_message(&self, caller: &Identity, new: NewReport) -> ChatResult<Reported> {
+                (**self).report_message(caller, new).await
+            }
+
+            async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<Report>> {
+                (**self).reports_by(caller).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: AttachmentStore + ?Sized> AttachmentStore for $wrapper<T> {
+            async fn begin_upload(&self, caller: &Identity, id: ConversationId, name: &str) -> ChatResult<Attachment> {
+                (**self).begin_upload(caller, id, name).await
+            }
+
+            async fn finish_upload(
+                &self,
+                caller: &Identity,
+                attachment: AttachmentId,
+                uploaded: UploadedFile,
+            ) -> ChatResult<Attachment> {
+                (**self).finish_upload(caller, attachment, uploaded).await
+            }
+
+            async fn abandon_upload(&self, caller: &Identity, attachment: AttachmentId) -> ChatResult<()> {
+                (**self).abandon_upload(caller, attachment).await
+            }
+
+            async fn attachment(
+                &self,
+                caller: &Identity,
+                id: ConversationId,
+                attachment: AttachmentId,
+            ) -> ChatResult<Attachment> {
+                (**self).attachment(caller, id, attachment).await
+            }
+
+            async fn discard_stale_attachments(
+                &self,
+                tenant: Option<&TenantId>,
+                unsent_before: DateTime<Utc>,
+                limit: usize,
+            ) -> ChatResult<Vec<Attachment>> {
+                (**self)
+                    .discard_stale_attachments(tenant, unsent_before, limit)
+                    .await
+            }
+
+            async fn forget_attachments(&self, attachments: &[AttachmentId]) -> ChatResult<()> {
+                (**self).forget_attachments(attachments).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: OutboxStore + ?Sized> OutboxStore for $wrapper<T> {
+            async fn claim_notifications(
+                &self,
+                tenant: Option<&TenantId>,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+                limit: usize,
+            ) -> ChatResult<Vec<DueNotification>> {
+                (**self)
+                    .claim_notifications(tenant, now, lease_until, limit)
+                    .await
+            }
+
+            async fn settle_notifications(&self, settled: &[SettledNotification]) -> ChatResult<()> {
+                (**self).settle_notifications(settled).await
+            }
+        }
+
+        #[async_trait]
+        impl<T: ErasureStore + ?Sized> ErasureStore for $wrapper<T> {
+            async fn erase_messages(
+                &self,
+                caller: &Identity,
+                id: ConversationId,
+                after_seq: u64,
+                limit: usize,
+            ) -> ChatResult<ErasedBatch> {
+                (**self).erase_messages(caller, id, after_seq, limit).await
+            }
+
+            async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
+                (**self).erase_user_records(caller).await
+            }
+        }
+    };
+}
+
+forward_to_inner!(Arc);
+forward_to_inner!(Box);

@@ -15,13 +15,14 @@
 //! conversations and 1 000 000 in one of them. Needs a superuser (`LOAD 'auto_explain'`).
 //! Drops the schema at the end unless `KEEP=1`.
 
+use chat_core::store::ConversationStore;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
 use chat_core::store::NewMessage;
 use chat_core::{
-    ArchiveFilter, ConversationId, HistoryQuery, Identity, InboxCursor, InboxQuery, ReadUpTo, SearchQuery, Store,
-    TagFilter, TaggableId, TenantId, UserId,
+    ArchiveFilter, ConversationId, HistoryQuery, Identity, InboxCursor, InboxQuery, ReadUpTo, SearchQuery, TagFilter,
+    TaggableId, TenantId, UserId,
 };
 use chat_store_sqlx::PgStore;
 use sqlx::Executor;

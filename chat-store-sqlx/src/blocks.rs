@@ -85,7 +85,7 @@ impl PgStore {
         rules::send_refused_by_block(blocked)
     }
 
-    /// [`chat_core::Store::set_block`]: the pair's advisory lock, the row locks of its
+    /// [`chat_core::store::ModerationStore::set_block`]: the pair's advisory lock, the row locks of its
     /// direct conversations, then [`rules::set_block`], in one transaction.
     pub(crate) async fn set_block(
         &self,
@@ -136,7 +136,7 @@ impl PgStore {
         Ok((after, changed))
     }
 
-    /// [`chat_core::Store::blocks`].
+    /// [`chat_core::store::ModerationStore::blocks`].
     pub(crate) async fn list_blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>> {
         let rows = sqlx::query(&self.sql.blocks.list)
             .bind(caller.tenant.as_str())
@@ -147,7 +147,7 @@ impl PgStore {
         rows.iter().map(block_from_row).collect()
     }
 
-    /// [`chat_core::Store::is_blocked`].
+    /// [`chat_core::store::ModerationStore::is_blocked`].
     pub(crate) async fn has_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         Ok(self.read_block(&mut conn, tenant, blocker, blocked).await?.is_some())

@@ -27,7 +27,7 @@ struct Changes {
 }
 
 impl PgStore {
-    /// [`chat_core::Store::erase_messages`].
+    /// [`chat_core::store::ErasureStore::erase_messages`].
     pub(crate) async fn erase_messages(
         &self,
         caller: &Identity,
@@ -140,7 +140,7 @@ impl PgStore {
         self.discard_attachments_of(conn, &changes.files).await
     }
 
-    /// [`chat_core::Store::erase_user_records`].
+    /// [`chat_core::store::ErasureStore::erase_user_records`].
     pub(crate) async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
         let mut tx = self.begin().await?;
         let mut result = Ok(());

@@ -8,12 +8,12 @@ use async_trait::async_trait;
 use chat_core::model::now;
 use chat_core::rules::{self, Deletion};
 use chat_core::store::{
-    Appended, Deleted, HistoryPage, NewDirect, NewGroup, NewMessage, NewReport, Reacted, ReactionChange, Reported,
+    Appended, AttachmentStore, ConversationStore, Deleted, ErasureStore, HistoryPage, ModerationStore, NewDirect,
+    NewGroup, NewMessage, NewReport, OutboxStore, Reacted, ReactionChange, Reported,
 };
 use chat_core::{
     Attachment, AttachmentId, Block, ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, Identity,
-    InboxQuery, Message, MessageId, Quote, ReadUpTo, Report, SearchQuery, Stats, Store, Tag, TenantId, UploadedFile,
-    UserId,
+    InboxQuery, Message, MessageId, Quote, ReadUpTo, Report, SearchQuery, Stats, Tag, TenantId, UploadedFile, UserId,
 };
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -25,7 +25,7 @@ use crate::sql::TagMode;
 use crate::store::{PgStore, finish};
 
 #[async_trait]
-impl Store for PgStore {
+impl ConversationStore for PgStore {
     async fn find_or_create_direct(&self, caller: &Identity, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
         let (low, high) = rules::direct_pair(&caller.user, &new.counterpart);
         let (tag_type, tag_id, tag_is_int) = tag_columns(new.tag.as_ref());
@@ -119,40 +119,6 @@ impl Store for PgStore {
             .await
             .map_err(db)?;
         Ok(row.as_ref().map(record_from_row).transpose()?)
-    }
-
-    async fn set_block(&self, caller: &Identity, user: &UserId, block: bool) -> ChatResult<(Option<Block>, bool)> {
-        PgStore::set_block(self, caller, user, block).await
-    }
-
-    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>> {
-        self.list_blocks(caller).await
-    }
-
-    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
-        self.has_blocked(tenant, blocker, blocked).await
-    }
-
-    async fn report_message(&self, caller: &Identity, new: NewReport) -> ChatResult<Reported> {
-        PgStore::report_message(self, caller, new).await
-    }
-
-    async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<Report>> {
-        self.list_reports(caller).await
-    }
-
-    async fn erase_messages(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        after_seq: u64,
-        limit: usize,
-    ) -> ChatResult<chat_core::ErasedBatch> {
-        PgStore::erase_messages(self, caller, id, after_seq, limit).await
-    }
-
-    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
-        PgStore::erase_user_records(self, caller).await
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {
@@ -553,7 +519,33 @@ impl Store for PgStore {
             unread_messages: get("unread_messages")?,
         })
     }
+}
 
+#[async_trait]
+impl ModerationStore for PgStore {
+    async fn set_block(&self, caller: &Identity, user: &UserId, block: bool) -> ChatResult<(Option<Block>, bool)> {
+        PgStore::set_block(self, caller, user, block).await
+    }
+
+    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>> {
+        self.list_blocks(caller).await
+    }
+
+    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
+        self.has_blocked(tenant, blocker, blocked).await
+    }
+
+    async fn report_message(&self, caller: &Identity, new: NewReport) -> ChatResult<Reported> {
+        PgStore::report_message(self, caller, new).await
+    }
+
+    async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<Report>> {
+        self.list_reports(caller).await
+    }
+}
+
+#[async_trait]
+impl AttachmentStore for PgStore {
     async fn begin_upload(&self, caller: &Identity, id: ConversationId, name: &str) -> ChatResult<Attachment> {
         self.begin_upload_record(caller, id, name).await
     }
@@ -592,7 +584,10 @@ impl Store for PgStore {
     async fn forget_attachments(&self, attachments: &[AttachmentId]) -> ChatResult<()> {
         self.forget(attachments).await
     }
+}
 
+#[async_trait]
+impl OutboxStore for PgStore {
     async fn claim_notifications(
         &self,
         tenant: Option<&TenantId>,
@@ -605,6 +600,23 @@ impl Store for PgStore {
 
     async fn settle_notifications(&self, settled: &[chat_core::SettledNotification]) -> ChatResult<()> {
         self.settle(settled).await
+    }
+}
+
+#[async_trait]
+impl ErasureStore for PgStore {
+    async fn erase_messages(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> ChatResult<chat_core::ErasedBatch> {
+        PgStore::erase_messages(self, caller, id, after_seq, limit).await
+    }
+
+    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
+        PgStore::erase_user_records(self, caller).await
     }
 }
 

@@ -26,7 +26,7 @@ fn report_from_row(row: &PgRow) -> ChatResult<Report> {
 }
 
 impl PgStore {
-    /// [`chat_core::Store::report_message`]: the conversation's lock and membership, the
+    /// [`chat_core::store::ModerationStore::report_message`]: the conversation's lock and membership, the
     /// message, then [`rules::report`], in one transaction.
     pub(crate) async fn report_message(&self, caller: &Identity, new: NewReport) -> ChatResult<Reported> {
         let mut tx = self.begin().await?;
@@ -73,7 +73,7 @@ impl PgStore {
         })
     }
 
-    /// [`chat_core::Store::reports_by`].
+    /// [`chat_core::store::ModerationStore::reports_by`].
     pub(crate) async fn list_reports(&self, caller: &Identity) -> ChatResult<Vec<Report>> {
         let rows = sqlx::query(&self.sql.reports.list)
             .bind(caller.tenant.as_str())

@@ -10,15 +10,16 @@ use crate::ids::{AttachmentId, ConversationId, Identity, MessageId, TenantId, Us
 use crate::model::{Block, ConversationRecord, Message, Report, Stats};
 use crate::outbox::{DueNotification, SettledNotification};
 use crate::store::{
-    Appended, Deleted, ErasedBatch, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, NewReport,
-    Reacted, ReactionChange, ReadUpTo, Reported, SearchQuery, Store,
+    Appended, AttachmentStore, ConversationStore, Deleted, ErasedBatch, ErasureStore, HistoryPage, HistoryQuery,
+    InboxQuery, ModerationStore, NewDirect, NewGroup, NewMessage, NewReport, OutboxStore, Reacted, ReactionChange,
+    ReadUpTo, Reported, SearchQuery,
 };
 use crate::tag::Tag;
 
 use super::{KvEngine, KvStore, attachments, erase, moderation, notifications, reads, writes};
 
 #[async_trait]
-impl<E: KvEngine> Store for KvStore<E> {
+impl<E: KvEngine> ConversationStore for KvStore<E> {
     async fn find_or_create_direct(&self, caller: &Identity, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
         let caller = caller.clone();
         self.write(move |tx| writes::find_or_create_direct(tx, &caller, &new))
@@ -33,23 +34,6 @@ impl<E: KvEngine> Store for KvStore<E> {
     ) -> ChatResult<Option<ConversationRecord>> {
         let (caller, counterpart, tag) = (caller.clone(), counterpart.clone(), tag.cloned());
         self.read(move |tx| writes::find_direct(tx, &caller, &counterpart, tag.as_ref()))
-            .await
-    }
-
-    async fn set_block(&self, caller: &Identity, user: &UserId, block: bool) -> ChatResult<(Option<Block>, bool)> {
-        let (caller, user) = (caller.clone(), user.clone());
-        self.write(move |tx| moderation::set_block(tx, &caller, &user, block))
-            .await
-    }
-
-    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>> {
-        let caller = caller.clone();
-        self.read(move |tx| moderation::blocks(tx, &caller)).await
-    }
-
-    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
-        let (tenant, blocker, blocked) = (tenant.clone(), blocker.clone(), blocked.clone());
-        self.read(move |tx| moderation::is_blocked(tx, &tenant, &blocker, &blocked))
             .await
     }
 
@@ -99,34 +83,6 @@ impl<E: KvEngine> Store for KvStore<E> {
     async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted> {
         let caller = caller.clone();
         self.write(move |tx| writes::set_reaction(tx, &caller, &change)).await
-    }
-
-    async fn erase_messages(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        after_seq: u64,
-        limit: usize,
-    ) -> ChatResult<ErasedBatch> {
-        let caller = caller.clone();
-        self.write(move |tx| erase::erase_messages(tx, &caller, id, after_seq, limit))
-            .await
-    }
-
-    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
-        let caller = caller.clone();
-        self.write(move |tx| erase::erase_user_records(tx, &caller)).await
-    }
-
-    async fn report_message(&self, caller: &Identity, new: NewReport) -> ChatResult<Reported> {
-        let caller = caller.clone();
-        self.write(move |tx| moderation::report_message(tx, &caller, &new))
-            .await
-    }
-
-    async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<Report>> {
-        let caller = caller.clone();
-        self.read(move |tx| moderation::reports_by(tx, &caller)).await
     }
 
     async fn messages_by_seq(&self, caller: &Identity, id: ConversationId, seqs: &[u64]) -> ChatResult<Vec<Message>> {
@@ -236,7 +192,41 @@ impl<E: KvEngine> Store for KvStore<E> {
         let caller = caller.clone();
         self.read(move |tx| reads::stats(tx, &caller)).await
     }
+}
 
+#[async_trait]
+impl<E: KvEngine> ModerationStore for KvStore<E> {
+    async fn set_block(&self, caller: &Identity, user: &UserId, block: bool) -> ChatResult<(Option<Block>, bool)> {
+        let (caller, user) = (caller.clone(), user.clone());
+        self.write(move |tx| moderation::set_block(tx, &caller, &user, block))
+            .await
+    }
+
+    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>> {
+        let caller = caller.clone();
+        self.read(move |tx| moderation::blocks(tx, &caller)).await
+    }
+
+    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
+        let (tenant, blocker, blocked) = (tenant.clone(), blocker.clone(), blocked.clone());
+        self.read(move |tx| moderation::is_blocked(tx, &tenant, &blocker, &blocked))
+            .await
+    }
+
+    async fn report_message(&self, caller: &Identity, new: NewReport) -> ChatResult<Reported> {
+        let caller = caller.clone();
+        self.write(move |tx| moderation::report_message(tx, &caller, &new))
+            .await
+    }
+
+    async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<Report>> {
+        let caller = caller.clone();
+        self.read(move |tx| moderation::reports_by(tx, &caller)).await
+    }
+}
+
+#[async_trait]
+impl<E: KvEngine> AttachmentStore for KvStore<E> {
     async fn begin_upload(&self, caller: &Identity, id: ConversationId, name: &str) -> ChatResult<Attachment> {
         let (caller, name) = (caller.clone(), name.to_owned());
         self.write(move |tx| attachments::begin_upload(tx, &caller, id, &name))
@@ -286,7 +276,10 @@ impl<E: KvEngine> Store for KvStore<E> {
         let ids = attachments.to_vec();
         self.write(move |tx| attachments::forget_attachments(tx, &ids)).await
     }
+}
 
+#[async_trait]
+impl<E: KvEngine> OutboxStore for KvStore<E> {
     async fn claim_notifications(
         &self,
         tenant: Option<&TenantId>,
@@ -303,5 +296,25 @@ impl<E: KvEngine> Store for KvStore<E> {
         let settled = settled.to_vec();
         self.write(move |tx| notifications::settle_notifications(tx, &settled))
             .await
+    }
+}
+
+#[async_trait]
+impl<E: KvEngine> ErasureStore for KvStore<E> {
+    async fn erase_messages(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> ChatResult<ErasedBatch> {
+        let caller = caller.clone();
+        self.write(move |tx| erase::erase_messages(tx, &caller, id, after_seq, limit))
+            .await
+    }
+
+    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
+        let caller = caller.clone();
+        self.write(move |tx| erase::erase_user_records(tx, &caller)).await
     }
 }

@@ -4,7 +4,7 @@
 //! The pending notification lives on the participant row
 //! ([`Participant::pending_notification`]), so every store writes it in the transaction of
 //! the operation that changed it, with no table or tree of its own to keep in step; stores
-//! only index it by `due_at` for [`crate::Store::claim_notifications`].
+//! only index it by `due_at` for [`crate::store::OutboxStore::claim_notifications`].
 
 use chrono::{DateTime, Utc};
 

@@ -25,8 +25,9 @@ use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
 use crate::model::{ConversationRecord, Message, Stats};
 use crate::service::{ChatServices, SendMessage, StartDirect};
 use crate::store::{
-    Appended, Deleted, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Reacted, ReactionChange,
-    ReadUpTo, SearchQuery, Store,
+    Appended, AttachmentStore, ConversationStore, Deleted, ErasureStore, HistoryPage, HistoryQuery, InboxQuery,
+    ModerationStore, NewDirect, NewGroup, NewMessage, OutboxStore, Reacted, ReactionChange, ReadUpTo, SearchQuery,
+    Store,
 };
 use crate::tag::Tag;
 
@@ -345,7 +346,7 @@ struct RefusingStore {
 }
 
 #[async_trait]
-impl Store for RefusingStore {
+impl ConversationStore for RefusingStore {
     async fn find_or_create_direct(&self, caller: &Identity, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
         self.store.find_or_create_direct(caller, new).await
     }
@@ -357,49 +358,6 @@ impl Store for RefusingStore {
         tag: Option<&Tag>,
     ) -> ChatResult<Option<ConversationRecord>> {
         self.store.find_direct(caller, counterpart, tag).await
-    }
-
-    async fn set_block(
-        &self,
-        caller: &Identity,
-        user: &UserId,
-        block: bool,
-    ) -> ChatResult<(Option<crate::model::Block>, bool)> {
-        self.store.set_block(caller, user, block).await
-    }
-
-    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<crate::model::Block>> {
-        self.store.blocks(caller).await
-    }
-
-    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
-        self.store.is_blocked(tenant, blocker, blocked).await
-    }
-
-    async fn report_message(
-        &self,
-        caller: &Identity,
-        new: crate::store::NewReport,
-    ) -> ChatResult<crate::store::Reported> {
-        self.store.report_message(caller, new).await
-    }
-
-    async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<crate::model::Report>> {
-        self.store.reports_by(caller).await
-    }
-
-    async fn erase_messages(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        after_seq: u64,
-        limit: usize,
-    ) -> ChatResult<crate::store::ErasedBatch> {
-        self.store.erase_messages(caller, id, after_seq, limit).await
-    }
-
-    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
-        self.store.erase_user_records(caller).await
     }
 
     async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {
@@ -531,7 +489,42 @@ impl Store for RefusingStore {
     async fn stats(&self, caller: &Identity) -> ChatResult<Stats> {
         self.store.stats(caller).await
     }
+}
 
+#[async_trait]
+impl ModerationStore for RefusingStore {
+    async fn set_block(
+        &self,
+        caller: &Identity,
+        user: &UserId,
+        block: bool,
+    ) -> ChatResult<(Option<crate::model::Block>, bool)> {
+        self.store.set_block(caller, user, block).await
+    }
+
+    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<crate::model::Block>> {
+        self.store.blocks(caller).await
+    }
+
+    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
+        self.store.is_blocked(tenant, blocker, blocked).await
+    }
+
+    async fn report_message(
+        &self,
+        caller: &Identity,
+        new: crate::store::NewReport,
+    ) -> ChatResult<crate::store::Reported> {
+        self.store.report_message(caller, new).await
+    }
+
+    async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<crate::model::Report>> {
+        self.store.reports_by(caller).await
+    }
+}
+
+#[async_trait]
+impl AttachmentStore for RefusingStore {
     async fn begin_upload(
         &self,
         caller: &Identity,
@@ -575,7 +568,10 @@ impl Store for RefusingStore {
     async fn forget_attachments(&self, attachments: &[crate::ids::AttachmentId]) -> ChatResult<()> {
         self.store.forget_attachments(attachments).await
     }
+}
 
+#[async_trait]
+impl OutboxStore for RefusingStore {
     async fn claim_notifications(
         &self,
         tenant: Option<&crate::ids::TenantId>,
@@ -588,5 +584,22 @@ impl Store for RefusingStore {
 
     async fn settle_notifications(&self, settled: &[crate::notification::SettledNotification]) -> ChatResult<()> {
         self.store.settle_notifications(settled).await
+    }
+}
+
+#[async_trait]
+impl ErasureStore for RefusingStore {
+    async fn erase_messages(
+        &self,
+        caller: &Identity,
+        id: ConversationId,
+        after_seq: u64,
+        limit: usize,
+    ) -> ChatResult<crate::store::ErasedBatch> {
+        self.store.erase_messages(caller, id, after_seq, limit).await
+    }
+
+    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
+        self.store.erase_user_records(caller).await
     }
 }

@@ -7,8 +7,9 @@
 //! chat_core::conformance_tests!(async { Arc::new(MyStore::open_temporary().await) as Arc<dyn Store> });
 //! ```
 //!
-//! The expression is evaluated once per test and may also yield `Option<Arc<dyn Store>>`:
-//! `None` skips the test (say why on stderr), e.g. when no database is configured.
+//! The expression is evaluated once per test and may also yield a [`TestStore`] (a store
+//! with something that must outlive it, such as its temporary directory) or either in an
+//! `Option`: `None` skips the test (say why on stderr), e.g. when no database is configured.
 //! The calling crate needs `tokio` (features `macros`, `rt-multi-thread`) as a dev-dependency.
 
 pub mod bus_suite;
@@ -16,15 +17,15 @@ pub mod conformance;
 #[cfg(unix)]
 pub mod crash;
 pub mod fixtures;
-pub mod guarded_store;
 pub mod kernel_suite;
 pub mod memory_store;
 pub mod model_based;
 pub mod module_graph;
+pub mod test_store;
 
 pub use fixtures::{Fixture, RecordingEventBus};
-pub use guarded_store::GuardedStore;
 pub use memory_store::MemoryStore;
+pub use test_store::{IntoTestStore, TestStore};
 
 /// Generates one `#[tokio::test]` per case of the [event bus suite](crate::testing::bus_suite)
 /// over the two nodes the given expression makes (an `Option<TwoNodes>`: `None` skips the
@@ -105,8 +106,7 @@ macro_rules! conformance_tests {
         #[test]
         fn model_based_operations_match_the_reference_model() {
             $crate::testing::model_based::run(|| async {
-                let store: ::std::option::Option<::std::sync::Arc<dyn $crate::Store>> = ($make_store).await.into();
-                store
+                $crate::testing::IntoTestStore::into_test_store(($make_store).await)
             });
         }
     };
@@ -114,9 +114,10 @@ macro_rules! conformance_tests {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
-                let store: ::std::option::Option<::std::sync::Arc<dyn $crate::Store>> = ($make_store).await.into();
+                let store = $crate::testing::IntoTestStore::into_test_store(($make_store).await);
                 let Some(store) = store else { return };
-                $crate::testing::conformance::$case(store).await;
+                $crate::testing::conformance::$case(::std::sync::Arc::clone(&store.store)).await;
+                drop(store);
             }
         )*
     };

@@ -1,12 +1,25 @@
 //! Shared test support: a `SledStore` that owns the temporary directory it lives in.
 
-use chat_core::testing::GuardedStore;
+use std::sync::Arc;
+
+use chat_core::testing::TestStore;
 use chat_store_sled::{Durability, SledStore, SledStoreBuilder, SledStoreError};
 use tempfile::TempDir;
 
-/// A store in a temporary directory that is removed when the store is dropped (after
-/// sled has closed its files).
-pub type DirStore = GuardedStore<SledStore, TempDir>;
+/// A store in a temporary directory, removed after the store is dropped (once sled has
+/// closed its files).
+pub struct DirStore {
+    /// The store.
+    pub store: SledStore,
+    /// Its directory.
+    pub dir: TempDir,
+}
+
+impl From<DirStore> for TestStore {
+    fn from(dir_store: DirStore) -> Self {
+        TestStore::guarded(Arc::new(dir_store.store), dir_store.dir)
+    }
+}
 
 /// A durable store in a fresh directory.
 pub async fn open_durable() -> DirStore {
@@ -22,7 +35,7 @@ pub async fn open(durability: Durability) -> DirStore {
         .open()
         .await
         .expect("open the sled store");
-    GuardedStore::new(store, dir)
+    DirStore { store, dir }
 }
 
 /// True for sled's "the directory is locked" error: a store or `sled::Db` dropped just

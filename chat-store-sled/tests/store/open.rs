@@ -1,6 +1,7 @@
 //! Opening: the builder over a path or a host's `sled::Db`, the format marker, and clear
 //! errors (never panics) for foreign, newer or corrupt databases.
 
+use chat_core::store::ConversationStore;
 use std::sync::Arc;
 
 use chat_core::testing::Fixture;

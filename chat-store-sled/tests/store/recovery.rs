@@ -8,6 +8,7 @@
 //! crash at that moment leaves on disk), more is written, and then the log, which holds
 //! the later writes, is copied next to them.
 
+use chat_core::store::ConversationStore;
 use std::path::Path;
 use std::sync::Arc;
 

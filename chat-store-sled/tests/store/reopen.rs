@@ -1,6 +1,7 @@
 //! Reopening: everything written reads back identical after the store is dropped and
 //! opened again, in both durability modes; a host's own sled database is shared safely.
 
+use chat_core::store::ConversationStore;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -7,10 +7,11 @@
 //! CHAT_SCALE_CONVERSATIONS=100000 CHAT_SCALE_MESSAGES=1000000 cargo test ...   # the issue's sizes
 //! ```
 
+use chat_core::store::ConversationStore;
 use std::time::{Duration, Instant};
 
 use chat_core::store::{HistoryQuery, InboxQuery, NewDirect, NewMessage, ReadUpTo};
-use chat_core::{ConversationId, Identity, InboxCursor, Store, TenantId, UserId};
+use chat_core::{ConversationId, Identity, InboxCursor, TenantId, UserId};
 use chat_store_sled::{Durability, SledStore};
 
 fn env(name: &str, default: usize) -> usize {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_core::Store;
-use chat_core::testing::GuardedStore;
+use chat_core::testing::TestStore;
 use chat_store_sqlx::PgStore;
 use sqlx::postgres::PgConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -109,10 +109,10 @@ pub async fn migrated_store_on(url: &str, pool: PgPool) -> (PgStore, TestSchema)
 }
 
 /// What `conformance_tests!` takes: a store in a fresh schema, or `None` (skipped).
-pub async fn conformance_store() -> Option<Arc<dyn Store>> {
+pub async fn conformance_store() -> Option<TestStore> {
     let url = database_url()?;
     let (store, schema) = migrated_store(&url, 8).await;
-    Some(Arc::new(GuardedStore::new(store, schema)))
+    Some(TestStore::guarded(Arc::new(store) as Arc<dyn Store>, schema))
 }
 
 /// A database of its own, dropped at the end, so the host's `public` is really the host's.

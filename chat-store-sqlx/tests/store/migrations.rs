@@ -1,6 +1,6 @@
 //! Our migrations: idempotent, in their own schema, beside a host's own sqlx migrations.
 
-use chat_core::Store;
+use chat_core::store::ConversationStore;
 use chat_store_sqlx::{PgStore, PgStoreError};
 use sqlx::postgres::PgPool;
 
@@ -150,8 +150,14 @@ async fn our_migrations_and_the_hosts_keep_to_their_own_tables() {
         let tenant = chat_core::TenantId::default();
         let ana = chat_core::Identity::new(tenant.clone(), chat_core::UserId::new("ana").expect("user"));
         let bruno = chat_core::Identity::new(tenant.clone(), chat_core::UserId::new("bruno").expect("user"));
-        assert_eq!(Store::stats(&store, &ana).await.expect("stats").total_conversations, 0);
-        let (record, created) = Store::find_or_create_direct(
+        assert_eq!(
+            ConversationStore::stats(&store, &ana)
+                .await
+                .expect("stats")
+                .total_conversations,
+            0
+        );
+        let (record, created) = ConversationStore::find_or_create_direct(
             &store,
             &ana,
             chat_core::store::NewDirect {
@@ -164,10 +170,13 @@ async fn our_migrations_and_the_hosts_keep_to_their_own_tables() {
         .expect("direct");
         assert!(created);
         assert_eq!(
-            Store::stats(&store, &bruno).await.expect("stats").total_conversations,
+            ConversationStore::stats(&store, &bruno)
+                .await
+                .expect("stats")
+                .total_conversations,
             1
         );
-        Store::remove_participant(&store, &ana, record.conversation.id, &ana.user)
+        ConversationStore::remove_participant(&store, &ana, record.conversation.id, &ana.user)
             .await
             .expect_err("a direct conversation keeps its participants");
         pool.close().await;
@@ -212,7 +221,7 @@ async fn migrating_rewrites_the_search_keys_of_existing_titles() {
         tag: None,
         metadata: Default::default(),
     };
-    let group = Store::create_group(&store, &ana, new).await.expect("group");
+    let group = ConversationStore::create_group(&store, &ana, new).await.expect("group");
     // As a version before issue 13 left it: the key lower-cased only.
     let s = schema.name();
     sqlx::query(&format!(
@@ -238,14 +247,16 @@ async fn migrating_rewrites_the_search_keys_of_existing_titles() {
         limit: 10,
     };
     assert!(
-        Store::search(&store, &ana, search("ines"))
+        ConversationStore::search(&store, &ana, search("ines"))
             .await
             .expect("search")
             .is_empty(),
         "the old key"
     );
     store.migrate().await.expect("migrate");
-    let found = Store::search(&store, &ana, search("ines")).await.expect("search");
+    let found = ConversationStore::search(&store, &ana, search("ines"))
+        .await
+        .expect("search");
     assert_eq!(found.len(), 1);
     let version: i32 = sqlx::query_scalar(&format!("SELECT version FROM \"{s}\".search_key_version"))
         .fetch_one(pool)

@@ -11,10 +11,10 @@ use crate::common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_lists_each_match_once_in_inbox_order() {
-    let Some(store) = common::conformance_store().await else {
+    let Some(test_store) = common::conformance_store().await else {
         return;
     };
-    check(store).await;
+    check(Arc::clone(&test_store.store)).await;
 }
 
 /// The reference store answers the same, so the expectations above are the contract's.

@@ -44,10 +44,10 @@ async fn empty_tag_parts_are_not_no_tag(store: Arc<dyn Store>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_empty_tag_parts_are_not_no_tag() {
-    let Some(store) = common::conformance_store().await else {
+    let Some(test_store) = common::conformance_store().await else {
         return;
     };
-    empty_tag_parts_are_not_no_tag(store).await;
+    empty_tag_parts_are_not_no_tag(Arc::clone(&test_store.store)).await;
 }
 
 /// The reference store (the storage kernel) keeps records in an encoding that checks tags

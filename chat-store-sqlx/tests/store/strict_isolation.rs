@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_core::Store;
-use chat_core::testing::GuardedStore;
+use chat_core::testing::TestStore;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::common;
 
-async fn repeatable_read_store() -> Option<Arc<dyn Store>> {
+async fn repeatable_read_store() -> Option<TestStore> {
     let url = common::database_url()?;
     let options = PgConnectOptions::from_str(&url)
         .expect("DATABASE_URL parses")
@@ -30,7 +30,7 @@ async fn repeatable_read_store() -> Option<Arc<dyn Store>> {
         .expect("SHOW transaction_isolation");
     assert_eq!(isolation, "repeatable read", "the connections' default took effect");
     let (store, schema) = common::migrated_store_on(&url, pool).await;
-    Some(Arc::new(GuardedStore::new(store, schema)))
+    Some(TestStore::guarded(Arc::new(store) as Arc<dyn Store>, schema))
 }
 
 chat_core::conformance_tests!(@cases repeatable_read_store();

@@ -136,7 +136,7 @@ pub async fn direct_find_or_create_gives_one_conversation_under_64_racing_tasks(
 
 /// Issue 13: a user may start `Limits::conversations_started_per_hour` conversations (direct
 /// and group); past it a start is `RateLimited`, but an existing direct conversation still
-/// opens (finding it never counts, on any store: `Store::find_direct`), for either member,
+/// opens (finding it never counts, on any store: `crate::store::ConversationStore::find_direct`), for either member,
 /// and other users keep their own budget.
 pub async fn starting_conversations_is_rate_limited_per_user(store: Arc<dyn Store>) {
     let limits = crate::Limits {

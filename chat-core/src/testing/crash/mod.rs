@@ -26,6 +26,7 @@
 //! }
 //! ```
 
+use crate::store::ConversationStore;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -40,7 +41,7 @@ use crate::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, Re
 use crate::testing::fixtures::sample_png;
 use crate::{
     ArchiveFilter, ChatError, ConversationId, ConversationKind, ConversationRecord, Identity, InboxCursor, Message,
-    MessageId, Store, Tag, TenantId, UserId,
+    MessageId, Tag, TenantId, UserId,
 };
 use crate::{Attachment, AttachmentId, ChatServices, InMemoryDirectory, Limits};
 use object_store::ObjectStoreExt;

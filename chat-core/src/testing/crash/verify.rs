@@ -2,6 +2,7 @@
 //! invariant on the reopened store (`verify`).
 
 use super::*;
+use crate::store::{AttachmentStore, ConversationStore, OutboxStore};
 
 /// What the parent learned from the children's acknowledgements.
 #[derive(Default)]

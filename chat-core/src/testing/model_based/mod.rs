@@ -38,16 +38,18 @@ pub const DEFAULT_CASES: u32 = 256;
 pub fn run<F, Fut>(make_store: F)
 where
     F: FnOnce() -> Fut,
-    Fut: Future<Output = Option<Arc<dyn Store>>>,
+    Fut: Future,
+    Fut::Output: crate::testing::IntoTestStore,
 {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime for the model-based test");
-    let Some(store) = runtime.block_on(make_store()) else {
+    let Some(test_store) = crate::testing::IntoTestStore::into_test_store(runtime.block_on(make_store())) else {
         return;
     };
+    let store: Arc<dyn Store> = Arc::clone(&test_store.store);
     let cases = std::env::var("CHAT_PROPTEST_CASES")
         .ok()
         .and_then(|value| value.parse().ok())
