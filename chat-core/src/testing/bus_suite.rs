@@ -17,24 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::directory::{InMemoryDirectory, Profile};
-use crate::error::{ChatError, ChatResult};
 use crate::events::{Event, EventBus, EventPayload, EventStream, StreamError};
-use async_trait::async_trait;
-
-use crate::ids::{ConversationId, Identity, MessageId, TenantId, UserId};
-use crate::model::{ConversationRecord, Message, Stats};
+use crate::ids::{ConversationId, Identity, TenantId};
 use crate::service::{ChatServices, SendMessage, StartDirect};
-use crate::store::{
-    Appended, AttachmentStore, ConversationStore, Deleted, ErasureStore, HistoryPage, HistoryQuery, InboxQuery,
-    ModerationStore, NewDirect, NewGroup, NewMessage, OutboxStore, Reacted, ReactionChange, ReadUpTo, SearchQuery,
-    Store,
-};
-use crate::tag::Tag;
+use crate::store::Store;
 
 use super::fixtures::{fresh_tenant, user_id};
-
-/// A send with this body fails in node A's store in [`a_failed_write_sends_nothing`].
-pub const REFUSED_BODY: &str = "refused by the test store";
 
 /// Two nodes of one deployment: each with its own bus (connected the way two server
 /// processes would be) and its own handle on the shared store.
@@ -77,8 +65,7 @@ impl Cluster {
             users.push(Identity::new(tenant.clone(), user_id(index)));
         }
         let directory = Arc::new(directory);
-        let store_a: Arc<dyn Store> = Arc::new(RefusingStore { store: nodes.store_a });
-        let a = ChatServices::new(store_a, directory.clone()).with_event_bus(Arc::clone(&nodes.bus_a));
+        let a = ChatServices::new(nodes.store_a, directory.clone()).with_event_bus(Arc::clone(&nodes.bus_a));
         let b = ChatServices::new(nodes.store_b, directory).with_event_bus(Arc::clone(&nodes.bus_b));
         Self {
             a,
@@ -293,17 +280,23 @@ pub async fn events_arrive_in_publish_order_per_user(nodes: TwoNodes) {
     }
 }
 
-/// Writes that fail send nothing: one the store refuses (node A's store fails sends with
-/// [`REFUSED_BODY`]), one the membership check inside the store's transaction refuses; the
-/// next committed send is the first event node B hears, and takes seq 1.
+/// Writes that fail send nothing: one the block check refuses inside the store's
+/// transaction (the counterpart blocked the sender; blocks publish nothing), one the
+/// membership check refuses there; the next committed send, after the unblock, is the first
+/// event node B hears, and takes seq 1.
 pub async fn a_failed_write_sends_nothing(nodes: TwoNodes) {
     let cluster = Cluster::new(nodes);
     let (u0, u1, u2) = (&cluster.users[0], &cluster.users[1], &cluster.users[2]);
     let (id, mut on_b) = cluster.start_direct_heard_on_b().await;
     let mut on_a = cluster.on_a(1).await;
 
-    let failed = cluster.a.messages().send(u0, id, SendMessage::text(REFUSED_BODY)).await;
-    assert!(failed.is_err(), "the refused write fails");
+    cluster.a.blocks().block(u1, u0.user.clone()).await.expect("block");
+    let failed = cluster.a.messages().send(u0, id, SendMessage::text("refused")).await;
+    assert!(
+        matches!(failed, Err(crate::ChatError::PermissionDenied { .. })),
+        "the store refuses the blocked sender's write: {failed:?}"
+    );
+    cluster.a.blocks().unblock(u1, &u0.user).await.expect("unblock");
     let refused = cluster
         .a
         .messages()
@@ -338,268 +331,4 @@ pub async fn a_failed_write_sends_nothing(nodes: TwoNodes) {
         .expect("history on B");
     let bodies: Vec<&str> = history.iter().map(|m| m.message.body.as_str()).collect();
     assert_eq!(bodies, ["committed"]);
-}
-
-/// Node A's store: the shared store, refusing sends with [`REFUSED_BODY`].
-struct RefusingStore {
-    store: Arc<dyn Store>,
-}
-
-#[async_trait]
-impl ConversationStore for RefusingStore {
-    async fn find_or_create_direct(&self, caller: &Identity, new: NewDirect) -> ChatResult<(ConversationRecord, bool)> {
-        self.store.find_or_create_direct(caller, new).await
-    }
-
-    async fn find_direct(
-        &self,
-        caller: &Identity,
-        counterpart: &UserId,
-        tag: Option<&Tag>,
-    ) -> ChatResult<Option<ConversationRecord>> {
-        self.store.find_direct(caller, counterpart, tag).await
-    }
-
-    async fn create_group(&self, caller: &Identity, new: NewGroup) -> ChatResult<ConversationRecord> {
-        self.store.create_group(caller, new).await
-    }
-
-    async fn get_conversation(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord> {
-        self.store.get_conversation(caller, id).await
-    }
-
-    async fn append_message(&self, caller: &Identity, new: NewMessage) -> ChatResult<Appended> {
-        if new.body == REFUSED_BODY {
-            return Err(ChatError::backend("the test store refuses this body"));
-        }
-        self.store.append_message(caller, new).await
-    }
-
-    async fn append_system_message(&self, tenant: &TenantId, new: NewMessage) -> ChatResult<Appended> {
-        self.store.append_system_message(tenant, new).await
-    }
-
-    async fn mark_delivered(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        up_to: ReadUpTo,
-    ) -> ChatResult<(ConversationRecord, bool)> {
-        self.store.mark_delivered(caller, id, up_to).await
-    }
-
-    async fn mark_delivered_many(
-        &self,
-        tenant: &TenantId,
-        id: ConversationId,
-        up_to: &[(UserId, u64)],
-    ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
-        self.store.mark_delivered_many(tenant, id, up_to).await
-    }
-
-    async fn set_reaction(&self, caller: &Identity, change: ReactionChange) -> ChatResult<Reacted> {
-        self.store.set_reaction(caller, change).await
-    }
-
-    async fn messages_by_seq(&self, caller: &Identity, id: ConversationId, seqs: &[u64]) -> ChatResult<Vec<Message>> {
-        self.store.messages_by_seq(caller, id, seqs).await
-    }
-
-    async fn mark_read(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        up_to: ReadUpTo,
-    ) -> ChatResult<(ConversationRecord, bool)> {
-        self.store.mark_read(caller, id, up_to).await
-    }
-
-    async fn set_archived(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        archived: bool,
-    ) -> ChatResult<ConversationRecord> {
-        self.store.set_archived(caller, id, archived).await
-    }
-
-    async fn set_muted(&self, caller: &Identity, id: ConversationId, muted: bool) -> ChatResult<ConversationRecord> {
-        self.store.set_muted(caller, id, muted).await
-    }
-
-    async fn clear_history(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord> {
-        self.store.clear_history(caller, id).await
-    }
-
-    async fn edit_message(
-        &self,
-        caller: &Identity,
-        conversation: ConversationId,
-        message: MessageId,
-        body: String,
-    ) -> ChatResult<(Message, ConversationRecord)> {
-        self.store.edit_message(caller, conversation, message, body).await
-    }
-
-    async fn delete_message(
-        &self,
-        caller: &Identity,
-        conversation: ConversationId,
-        message: MessageId,
-    ) -> ChatResult<Deleted> {
-        self.store.delete_message(caller, conversation, message).await
-    }
-
-    async fn add_participants(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        users: Vec<UserId>,
-        max_participants: usize,
-    ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
-        self.store.add_participants(caller, id, users, max_participants).await
-    }
-
-    async fn remove_participant(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        user: &UserId,
-    ) -> ChatResult<ConversationRecord> {
-        self.store.remove_participant(caller, id, user).await
-    }
-
-    async fn inbox_page(&self, caller: &Identity, query: InboxQuery) -> ChatResult<Vec<ConversationRecord>> {
-        self.store.inbox_page(caller, query).await
-    }
-
-    async fn history_page(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        query: HistoryQuery,
-    ) -> ChatResult<HistoryPage> {
-        self.store.history_page(caller, id, query).await
-    }
-
-    async fn search(&self, caller: &Identity, query: SearchQuery) -> ChatResult<Vec<ConversationRecord>> {
-        self.store.search(caller, query).await
-    }
-
-    async fn stats(&self, caller: &Identity) -> ChatResult<Stats> {
-        self.store.stats(caller).await
-    }
-}
-
-#[async_trait]
-impl ModerationStore for RefusingStore {
-    async fn set_block(
-        &self,
-        caller: &Identity,
-        user: &UserId,
-        block: bool,
-    ) -> ChatResult<(Option<crate::model::Block>, bool)> {
-        self.store.set_block(caller, user, block).await
-    }
-
-    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<crate::model::Block>> {
-        self.store.blocks(caller).await
-    }
-
-    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
-        self.store.is_blocked(tenant, blocker, blocked).await
-    }
-
-    async fn report_message(
-        &self,
-        caller: &Identity,
-        new: crate::store::NewReport,
-    ) -> ChatResult<crate::store::Reported> {
-        self.store.report_message(caller, new).await
-    }
-
-    async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<crate::model::Report>> {
-        self.store.reports_by(caller).await
-    }
-}
-
-#[async_trait]
-impl AttachmentStore for RefusingStore {
-    async fn begin_upload(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        name: &str,
-    ) -> ChatResult<crate::attachment::Attachment> {
-        self.store.begin_upload(caller, id, name).await
-    }
-
-    async fn finish_upload(
-        &self,
-        caller: &Identity,
-        attachment: crate::ids::AttachmentId,
-        uploaded: crate::attachment::UploadedFile,
-    ) -> ChatResult<crate::attachment::Attachment> {
-        self.store.finish_upload(caller, attachment, uploaded).await
-    }
-
-    async fn abandon_upload(&self, caller: &Identity, attachment: crate::ids::AttachmentId) -> ChatResult<()> {
-        self.store.abandon_upload(caller, attachment).await
-    }
-
-    async fn attachment(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        attachment: crate::ids::AttachmentId,
-    ) -> ChatResult<crate::attachment::Attachment> {
-        self.store.attachment(caller, id, attachment).await
-    }
-
-    async fn discard_stale_attachments(
-        &self,
-        tenant: Option<&TenantId>,
-        unsent_before: chrono::DateTime<chrono::Utc>,
-        limit: usize,
-    ) -> ChatResult<Vec<crate::attachment::Attachment>> {
-        self.store.discard_stale_attachments(tenant, unsent_before, limit).await
-    }
-
-    async fn forget_attachments(&self, attachments: &[crate::ids::AttachmentId]) -> ChatResult<()> {
-        self.store.forget_attachments(attachments).await
-    }
-}
-
-#[async_trait]
-impl OutboxStore for RefusingStore {
-    async fn claim_notifications(
-        &self,
-        tenant: Option<&crate::ids::TenantId>,
-        now: chrono::DateTime<chrono::Utc>,
-        lease_until: chrono::DateTime<chrono::Utc>,
-        limit: usize,
-    ) -> ChatResult<Vec<crate::notification::DueNotification>> {
-        self.store.claim_notifications(tenant, now, lease_until, limit).await
-    }
-
-    async fn settle_notifications(&self, settled: &[crate::notification::SettledNotification]) -> ChatResult<()> {
-        self.store.settle_notifications(settled).await
-    }
-}
-
-#[async_trait]
-impl ErasureStore for RefusingStore {
-    async fn erase_messages(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        after_seq: u64,
-        limit: usize,
-    ) -> ChatResult<crate::store::ErasedBatch> {
-        self.store.erase_messages(caller, id, after_seq, limit).await
-    }
-
-    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
-        self.store.erase_user_records(caller).await
-    }
 }
