@@ -7,7 +7,8 @@
 
 use std::time::Instant;
 
-use chat_core::{ChatServices, ConversationId, HistoryQuery, Identity, SendMessage};
+use chat_core::backend::HistoryQuery;
+use chat_core::{ChatServices, ConversationId, Identity, SendMessage};
 use chat_store_sled::Durability;
 
 use crate::env::{AnyStore, Backend, identity};

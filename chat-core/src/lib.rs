@@ -44,6 +44,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attachment;
+pub mod backend;
 pub mod cursor;
 pub mod directory;
 pub mod error;
@@ -77,9 +78,7 @@ pub use model::{
     Block, Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, MessageRef, Metadata,
     Participant, Quote, Reaction, Report, ReportReason, Role, Stats,
 };
-pub use notification::{
-    DueNotification, Notification, NotificationOutcome, Notifier, NotifyError, PendingNotification, SettledNotification,
-};
+pub use notification::{Notification, Notifier, NotifyError};
 pub use report_sink::{ReportNotice, ReportSink};
 pub use service::{
     AttachmentService, BlockService, BlockView, ByteRange, ChatServices, ContactService, ConversationService, Download,
@@ -87,10 +86,7 @@ pub use service::{
     InboxFilter, MessageService, NewGroupInput, NotificationWorker, NotificationWorkerHandle, ReportService,
     SendMessage, Sent, StartDirect, SweepReport, SystemMessage, UserExport,
 };
-pub use store::{
-    ArchiveFilter, Deleted, ErasedBatch, HistoryPage, HistoryQuery, InboxCursor, InboxQuery, NewReport, Reacted,
-    ReactionChange, ReadUpTo, Reported, SearchQuery, Store,
-};
+pub use store::{ArchiveFilter, Store};
 pub use tag::{Tag, TagFilter, TaggableId};
 pub use validate::{CLIENT_MESSAGE_ID_PATTERN, TAGGABLE_ID_MAX_MAGNITUDE};
 pub use view::{ConversationView, MessageView, Page, ParticipantView, ReplyPreview};

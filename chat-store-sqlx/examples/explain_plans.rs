@@ -19,11 +19,13 @@ use chat_core::store::ConversationStore;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
+use chat_core::backend::HistoryQuery;
+use chat_core::backend::InboxCursor;
+use chat_core::backend::InboxQuery;
+use chat_core::backend::ReadUpTo;
+use chat_core::backend::SearchQuery;
 use chat_core::store::NewMessage;
-use chat_core::{
-    ArchiveFilter, ConversationId, HistoryQuery, Identity, InboxCursor, InboxQuery, ReadUpTo, SearchQuery, TagFilter,
-    TaggableId, TenantId, UserId,
-};
+use chat_core::{ArchiveFilter, ConversationId, Identity, TagFilter, TaggableId, TenantId, UserId};
 use chat_store_sqlx::PgStore;
 use sqlx::Executor;
 use sqlx::postgres::PgPoolOptions;

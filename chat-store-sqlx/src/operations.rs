@@ -5,6 +5,10 @@
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
+use chat_core::backend::HistoryQuery;
+use chat_core::backend::InboxQuery;
+use chat_core::backend::ReadUpTo;
+use chat_core::backend::SearchQuery;
 use chat_core::model::now;
 use chat_core::rules::{self, Deletion};
 use chat_core::store::{
@@ -12,8 +16,8 @@ use chat_core::store::{
     NewGroup, NewMessage, NewReport, OutboxStore, Reacted, ReactionChange, Reported,
 };
 use chat_core::{
-    Attachment, AttachmentId, Block, ChatError, ChatResult, ConversationId, ConversationRecord, HistoryQuery, Identity,
-    InboxQuery, Message, MessageId, Quote, ReadUpTo, Report, SearchQuery, Stats, Tag, TenantId, UploadedFile, UserId,
+    Attachment, AttachmentId, Block, ChatError, ChatResult, ConversationId, ConversationRecord, Identity, Message,
+    MessageId, Quote, Report, Stats, Tag, TenantId, UploadedFile, UserId,
 };
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -594,11 +598,11 @@ impl OutboxStore for PgStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
-    ) -> ChatResult<Vec<chat_core::DueNotification>> {
+    ) -> ChatResult<Vec<chat_core::backend::DueNotification>> {
         self.claim_due(tenant, now, lease_until, limit).await
     }
 
-    async fn settle_notifications(&self, settled: &[chat_core::SettledNotification]) -> ChatResult<()> {
+    async fn settle_notifications(&self, settled: &[chat_core::backend::SettledNotification]) -> ChatResult<()> {
         self.settle(settled).await
     }
 }
@@ -611,7 +615,7 @@ impl ErasureStore for PgStore {
         id: ConversationId,
         after_seq: u64,
         limit: usize,
-    ) -> ChatResult<chat_core::ErasedBatch> {
+    ) -> ChatResult<chat_core::backend::ErasedBatch> {
         PgStore::erase_messages(self, caller, id, after_seq, limit).await
     }
 

@@ -1,12 +1,13 @@
 //! Column lists and the decoding of rows into chat-core records.
 
+use chat_core::backend::PendingNotification;
 use chat_core::model::{
     Conversation, ConversationKind, ConversationRecord, LastMessage, Message, MessageKind, MessageRef, Participant,
     Quote, Reaction, Role,
 };
 use chat_core::{
-    AttachedFile, Attachment, AttachmentId, AttachmentState, ConversationId, MessageId, Metadata, PendingNotification,
-    Tag, TaggableId, TenantId, UserId,
+    AttachedFile, Attachment, AttachmentId, AttachmentState, ConversationId, MessageId, Metadata, Tag, TaggableId,
+    TenantId, UserId,
 };
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;

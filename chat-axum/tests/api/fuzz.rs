@@ -7,7 +7,8 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use chat_core::{ConversationId, InboxCursor};
+use chat_core::ConversationId;
+use chat_core::backend::InboxCursor;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

@@ -180,7 +180,7 @@ async fn an_unfinished_snapshot_left_by_a_kill_does_not_stop_the_store_from_open
     );
     let store = open_store(dir.path()).await.expect("the store opens");
     assert!(!torn.exists(), "the unfinished snapshot is gone");
-    let query = chat_core::HistoryQuery {
+    let query = chat_core::backend::HistoryQuery {
         after: Some(0),
         before: None,
         limit: 10,

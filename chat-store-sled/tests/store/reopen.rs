@@ -5,11 +5,12 @@ use chat_core::store::ConversationStore;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use chat_core::backend::InboxCursor;
 use chat_core::store::{HistoryQuery, InboxQuery};
 use chat_core::testing::Fixture;
 use chat_core::{
-    ArchiveFilter, ConversationId, ConversationRecord, Identity, InboxCursor, Message, NewGroupInput, SendMessage,
-    StartDirect, Stats, Store, Tag,
+    ArchiveFilter, ConversationId, ConversationRecord, Identity, Message, NewGroupInput, SendMessage, StartDirect,
+    Stats, Store, Tag,
 };
 use chat_store_sled::{Durability, SledStore};
 
@@ -266,7 +267,7 @@ async fn a_layout_1_database_is_moved_into_the_keyspace_when_opened() {
         before,
         "everything reads back identical"
     );
-    let query = chat_core::SearchQuery {
+    let query = chat_core::backend::SearchQuery {
         title_contains: "ines".to_owned(),
         participants: Vec::new(),
         limit: 10,

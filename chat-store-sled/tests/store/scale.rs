@@ -10,8 +10,9 @@
 use chat_core::store::ConversationStore;
 use std::time::{Duration, Instant};
 
+use chat_core::backend::InboxCursor;
 use chat_core::store::{HistoryQuery, InboxQuery, NewDirect, NewMessage, ReadUpTo};
-use chat_core::{ConversationId, Identity, InboxCursor, TenantId, UserId};
+use chat_core::{ConversationId, Identity, TenantId, UserId};
 use chat_store_sled::{Durability, SledStore};
 
 fn env(name: &str, default: usize) -> usize {

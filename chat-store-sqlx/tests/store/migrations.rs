@@ -241,7 +241,7 @@ async fn migrating_rewrites_the_search_keys_of_existing_titles() {
         .execute(pool)
         .await
         .expect("old version");
-    let search = |text: &str| chat_core::SearchQuery {
+    let search = |text: &str| chat_core::backend::SearchQuery {
         title_contains: chat_core::rules::title_search_key(text),
         participants: Vec::new(),
         limit: 10,

@@ -35,13 +35,14 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::backend::InboxCursor;
 use crate::kernel::{KvEngine, KvStore};
 use crate::model::LastMessage;
 use crate::store::{HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage, ReactionChange, ReadUpTo};
 use crate::testing::fixtures::sample_png;
 use crate::{
-    ArchiveFilter, ChatError, ConversationId, ConversationKind, ConversationRecord, Identity, InboxCursor, Message,
-    MessageId, Tag, TenantId, UserId,
+    ArchiveFilter, ChatError, ConversationId, ConversationKind, ConversationRecord, Identity, Message, MessageId, Tag,
+    TenantId, UserId,
 };
 use crate::{Attachment, AttachmentId, ChatServices, InMemoryDirectory, Limits};
 use object_store::ObjectStoreExt;
