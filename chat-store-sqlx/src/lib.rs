@@ -83,6 +83,7 @@ mod attachments;
 mod blocks;
 mod builder;
 mod bus;
+mod capabilities;
 mod erase;
 mod error;
 mod functions;

@@ -1,25 +1,20 @@
-//! The [`Store`] operations of [`PgStore`]: each locks what it changes (see
+//! The core store operations of [`PgStore`] ([`ConversationStore`]; the capabilities are in
+//! `capabilities.rs`): each locks what it changes (see
 //! [`PgStore`]'s docs for the protocol), applies the rule of [`chat_core::rules`] to the
 //! record it read, and writes the rows that changed; reads are single statements.
 
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
-use chat_core::backend::HistoryQuery;
-use chat_core::backend::InboxQuery;
-use chat_core::backend::ReadUpTo;
-use chat_core::backend::SearchQuery;
-use chat_core::model::now;
-use chat_core::rules::{self, Deletion};
-use chat_core::store::{
-    Appended, AttachmentStore, ConversationStore, Deleted, ErasureStore, HistoryPage, ModerationStore, NewDirect,
-    NewGroup, NewMessage, NewReport, OutboxStore, Reacted, ReactionChange, Reported,
+use chat_core::backend::{
+    Appended, ConversationStore, Deleted, HistoryPage, HistoryQuery, InboxQuery, NewDirect, NewGroup, NewMessage,
+    Reacted, ReactionChange, ReadUpTo, SearchQuery, now, rules,
 };
+use chat_core::rules::Deletion;
 use chat_core::{
-    Attachment, AttachmentId, Block, ChatError, ChatResult, ConversationId, ConversationRecord, Identity, Message,
-    MessageId, Quote, Report, Stats, Tag, TenantId, UploadedFile, UserId,
+    ChatError, ChatResult, ConversationId, ConversationRecord, Identity, Message, MessageId, Quote, Stats, Tag,
+    TenantId, UserId,
 };
-use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::types::Json;
 
@@ -522,105 +517,6 @@ impl ConversationStore for PgStore {
             unread_conversations: get("unread_conversations")?,
             unread_messages: get("unread_messages")?,
         })
-    }
-}
-
-#[async_trait]
-impl ModerationStore for PgStore {
-    async fn set_block(&self, caller: &Identity, user: &UserId, block: bool) -> ChatResult<(Option<Block>, bool)> {
-        PgStore::set_block(self, caller, user, block).await
-    }
-
-    async fn blocks(&self, caller: &Identity) -> ChatResult<Vec<Block>> {
-        self.list_blocks(caller).await
-    }
-
-    async fn is_blocked(&self, tenant: &TenantId, blocker: &UserId, blocked: &UserId) -> ChatResult<bool> {
-        self.has_blocked(tenant, blocker, blocked).await
-    }
-
-    async fn report_message(&self, caller: &Identity, new: NewReport) -> ChatResult<Reported> {
-        PgStore::report_message(self, caller, new).await
-    }
-
-    async fn reports_by(&self, caller: &Identity) -> ChatResult<Vec<Report>> {
-        self.list_reports(caller).await
-    }
-}
-
-#[async_trait]
-impl AttachmentStore for PgStore {
-    async fn begin_upload(&self, caller: &Identity, id: ConversationId, name: &str) -> ChatResult<Attachment> {
-        self.begin_upload_record(caller, id, name).await
-    }
-
-    async fn finish_upload(
-        &self,
-        caller: &Identity,
-        attachment: AttachmentId,
-        uploaded: UploadedFile,
-    ) -> ChatResult<Attachment> {
-        self.finish_upload_record(caller, attachment, uploaded).await
-    }
-
-    async fn abandon_upload(&self, caller: &Identity, attachment: AttachmentId) -> ChatResult<()> {
-        self.abandon_upload_record(caller, attachment).await
-    }
-
-    async fn attachment(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        attachment: AttachmentId,
-    ) -> ChatResult<Attachment> {
-        self.readable_attachment(caller, id, attachment).await
-    }
-
-    async fn discard_stale_attachments(
-        &self,
-        tenant: Option<&TenantId>,
-        unsent_before: DateTime<Utc>,
-        limit: usize,
-    ) -> ChatResult<Vec<Attachment>> {
-        self.discard_stale(tenant, unsent_before, limit).await
-    }
-
-    async fn forget_attachments(&self, attachments: &[AttachmentId]) -> ChatResult<()> {
-        self.forget(attachments).await
-    }
-}
-
-#[async_trait]
-impl OutboxStore for PgStore {
-    async fn claim_notifications(
-        &self,
-        tenant: Option<&TenantId>,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: usize,
-    ) -> ChatResult<Vec<chat_core::backend::DueNotification>> {
-        self.claim_due(tenant, now, lease_until, limit).await
-    }
-
-    async fn settle_notifications(&self, settled: &[chat_core::backend::SettledNotification]) -> ChatResult<()> {
-        self.settle(settled).await
-    }
-}
-
-#[async_trait]
-impl ErasureStore for PgStore {
-    async fn erase_messages(
-        &self,
-        caller: &Identity,
-        id: ConversationId,
-        after_seq: u64,
-        limit: usize,
-    ) -> ChatResult<chat_core::backend::ErasedBatch> {
-        PgStore::erase_messages(self, caller, id, after_seq, limit).await
-    }
-
-    async fn erase_user_records(&self, caller: &Identity) -> ChatResult<()> {
-        PgStore::erase_user_records(self, caller).await
     }
 }
 
