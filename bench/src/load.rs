@@ -132,15 +132,21 @@ pub async fn pg_inbox(store: &PgStore, size: usize) {
          CASE WHEN from_other THEN other ELSE $2::text END, 'hello ' || g, t {series}"
     );
     exec(store, &conversations, &[&prefix, &owner], size as i32).await;
+    let members = "LATERAL (VALUES ($2::text, 'owner', from_other), (other, 'member', NOT from_other)) \
+        u(user_id, role, unread)";
     let participants = format!(
-        "INSERT INTO {s}.participants (conversation_id, user_id, tenant, last_activity_at, role, joined_at, \
-         last_read_seq, last_read_at, unread_count, last_delivered_seq, last_delivered_at) \
-         SELECT cid, u.user_id, 'default', t, u.role, t, CASE WHEN u.unread THEN 0 ELSE 1 END, \
-         CASE WHEN u.unread THEN NULL ELSE t END, CASE WHEN u.unread THEN 1 ELSE 0 END, \
-         CASE WHEN u.unread THEN 0 ELSE 1 END, CASE WHEN u.unread THEN NULL ELSE t END {series}, \
-         LATERAL (VALUES ($2::text, 'owner', from_other), (other, 'member', NOT from_other)) u(user_id, role, unread)"
+        "INSERT INTO {s}.participants (conversation_id, user_id, tenant, role, joined_at) \
+         SELECT cid, u.user_id, 'default', u.role, t {series}, {members}"
     );
     exec(store, &participants, &[&prefix, &owner], size as i32).await;
+    let member_state = format!(
+        "INSERT INTO {s}.member_state (conversation_id, user_id, tenant, last_activity_at, last_read_seq, \
+         last_read_at, unread_count, last_delivered_seq, last_delivered_at) \
+         SELECT cid, u.user_id, 'default', t, CASE WHEN u.unread THEN 0 ELSE 1 END, \
+         CASE WHEN u.unread THEN NULL ELSE t END, CASE WHEN u.unread THEN 1 ELSE 0 END, \
+         CASE WHEN u.unread THEN 0 ELSE 1 END, CASE WHEN u.unread THEN NULL ELSE t END {series}, {members}"
+    );
+    exec(store, &member_state, &[&prefix, &owner], size as i32).await;
     let messages = format!(
         "INSERT INTO {s}.messages (conversation_id, seq, id, sender, body, created_at) \
          SELECT cid, 1, mid, CASE WHEN from_other THEN other ELSE $2::text END, 'hello ' || g, t {series}"
@@ -164,13 +170,17 @@ pub async fn pg_history(store: &PgStore, size: usize) -> ConversationId {
          FROM (SELECT timestamptz '2025-01-01 00:00:00+00' AS t0, \
          timestamptz '2025-01-01 00:00:00+00' + $4::int * interval '1 millisecond' AS t) x"
     );
-    let participants = format!(
-        "INSERT INTO {s}.participants (conversation_id, user_id, tenant, last_activity_at, role, joined_at, \
-         last_read_seq, last_read_at, unread_count, last_delivered_seq, last_delivered_at) \
-         SELECT $1::uuid, u.user_id, 'default', t, u.role, t0, $4::int, t, 0, $4::int, t \
-         FROM (SELECT timestamptz '2025-01-01 00:00:00+00' AS t0, \
+    let times = "FROM (SELECT timestamptz '2025-01-01 00:00:00+00' AS t0, \
          timestamptz '2025-01-01 00:00:00+00' + $4::int * interval '1 millisecond' AS t) x, \
-         (VALUES ($2::text, 'owner'), ($3::text, 'member')) u(user_id, role)"
+         (VALUES ($2::text, 'owner'), ($3::text, 'member')) u(user_id, role)";
+    let participants = format!(
+        "INSERT INTO {s}.participants (conversation_id, user_id, tenant, role, joined_at) \
+         SELECT $1::uuid, u.user_id, 'default', u.role, t0 {times}"
+    );
+    let member_state = format!(
+        "INSERT INTO {s}.member_state (conversation_id, user_id, tenant, last_activity_at, last_read_seq, \
+         last_read_at, unread_count, last_delivered_seq, last_delivered_at) \
+         SELECT $1::uuid, u.user_id, 'default', t, $4::int, t, 0, $4::int, t {times}"
     );
     let messages = format!(
         "INSERT INTO {s}.messages (conversation_id, seq, id, sender, body, created_at) \
@@ -179,7 +189,7 @@ pub async fn pg_history(store: &PgStore, size: usize) -> ConversationId {
          FROM generate_series(1, $4::int) g"
     );
     let id_text = id.to_string();
-    for sql in [&conversation, &participants, &messages] {
+    for sql in [&conversation, &participants, &member_state, &messages] {
         exec(store, sql, &[&id_text, &a, &b], size as i32).await;
     }
     analyze(store).await;
@@ -191,7 +201,13 @@ pub async fn pg_history(store: &PgStore, size: usize) -> ConversationId {
 /// state rather than autovacuum and first-read hint-bit writes after a bulk load.
 async fn analyze(store: &PgStore) {
     let s = store.schema().as_str();
-    for table in ["conversations", "participants", "messages", "user_totals"] {
+    for table in [
+        "conversations",
+        "participants",
+        "member_state",
+        "messages",
+        "user_totals",
+    ] {
         sqlx::query(&format!("VACUUM (ANALYZE) {s}.{table}"))
             .execute(store.pool())
             .await

@@ -102,29 +102,33 @@ INSERT INTO {s}.conversations (id, tenant, kind, title, tag_type, tag_id, tag_id
          'heavy', at, at, CASE WHEN i = {big} THEN 1000000 ELSE 3 END, at,
          md5('m' || i)::uuid, CASE WHEN i = {big} THEN 1000000 ELSE 3 END, 'peer' || i, 'hello', at
   FROM seed;
-INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, last_activity_at, title_lower,
-    role, joined_at, last_read_seq, last_delivered_seq, unread_count, is_archived)
-  SELECT c.id, u.user_id, 'bench', c.tag_type, c.tag_id, c.last_activity_at, lower(c.title),
-         CASE WHEN s.is_group AND u.user_id = 'heavy' THEN 'owner' ELSE 'member' END, c.created_at,
+CREATE TEMP TABLE seed_members AS
+  SELECT c.id, u.user_id, c.tag_type, c.tag_id, c.last_activity_at, lower(c.title) AS title_lower,
+         CASE WHEN s.is_group AND u.user_id = 'heavy' THEN 'owner' ELSE 'member' END AS role, c.created_at,
          CASE WHEN u.user_id = 'heavy' AND s.i % 20 = 2 THEN c.last_seq - 2
-              WHEN s.i = {big} AND u.user_id <> 'heavy' THEN 500000 ELSE c.last_seq END,
-         CASE WHEN u.user_id = 'heavy' AND s.i % 20 = 2 THEN c.last_seq - 2
-              WHEN s.i = {big} AND u.user_id <> 'heavy' THEN 500000 ELSE c.last_seq END,
+              WHEN s.i = {big} AND u.user_id <> 'heavy' THEN 500000 ELSE c.last_seq END AS read_seq,
          CASE WHEN u.user_id = 'heavy' AND s.i % 20 = 2 THEN 2
-              WHEN s.i = {big} AND u.user_id <> 'heavy' THEN 250000 ELSE 0 END,
-         u.user_id = 'heavy' AND s.i % 5 = 1
+              WHEN s.i = {big} AND u.user_id <> 'heavy' THEN 250000 ELSE 0 END AS unread,
+         u.user_id = 'heavy' AND s.i % 5 = 1 AS archived
   FROM seed s JOIN {s}.conversations c ON c.id = s.id
   CROSS JOIN LATERAL (VALUES ('heavy'), ('peer' || s.i), (CASE WHEN s.is_group THEN 'other' || s.i END)) AS u(user_id)
   WHERE u.user_id IS NOT NULL;
+INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, title_lower, role, joined_at)
+  SELECT id, user_id, 'bench', tag_type, tag_id, title_lower, role, created_at FROM seed_members;
+INSERT INTO {s}.member_state (conversation_id, user_id, tenant, last_activity_at, last_read_seq, last_delivered_seq,
+    unread_count, is_archived)
+  SELECT id, user_id, 'bench', last_activity_at, read_seq, read_seq, unread, archived FROM seed_members;
 INSERT INTO {s}.conversations (id, tenant, kind, direct_low, direct_high, created_by, created_at, updated_at,
     last_seq, last_activity_at)
   SELECT md5('o' || j)::uuid, 'bench', 'direct', 'other' || j, 'peer' || j, 'other' || j,
          timestamptz '2024-01-01' + j * interval '1 second', timestamptz '2024-01-01' + j * interval '1 second', 0,
          timestamptz '2024-01-01' + j * interval '1 second'
   FROM generate_series(1, 150000) AS j;
-INSERT INTO {s}.participants (conversation_id, user_id, tenant, last_activity_at, role, joined_at)
-  SELECT md5('o' || j)::uuid, u.user_id, 'bench', timestamptz '2024-01-01' + j * interval '1 second', 'member',
-         timestamptz '2024-01-01' + j * interval '1 second'
+INSERT INTO {s}.participants (conversation_id, user_id, tenant, role, joined_at)
+  SELECT md5('o' || j)::uuid, u.user_id, 'bench', 'member', timestamptz '2024-01-01' + j * interval '1 second'
+  FROM generate_series(1, 150000) AS j CROSS JOIN LATERAL (VALUES ('other' || j), ('peer' || j)) AS u(user_id);
+INSERT INTO {s}.member_state (conversation_id, user_id, tenant, last_activity_at)
+  SELECT md5('o' || j)::uuid, u.user_id, 'bench', timestamptz '2024-01-01' + j * interval '1 second'
   FROM generate_series(1, 150000) AS j CROSS JOIN LATERAL (VALUES ('other' || j), ('peer' || j)) AS u(user_id);
 INSERT INTO {s}.messages (conversation_id, seq, id, sender, body, created_at)
   SELECT s.id, n, md5('m' || s.i || '-' || n)::uuid, CASE WHEN n % 2 = 0 THEN 'heavy' ELSE 'peer' || s.i END,
@@ -166,7 +170,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("user heavy in {n} conversations");
     sqlx::raw_sql(&seed_sql(SCHEMA, n)).execute(&mut *conn).await?;
     drop(conn);
-    for table in ["conversations", "participants", "messages"] {
+    for table in ["conversations", "participants", "member_state", "messages"] {
         admin
             .execute(format!("VACUUM ANALYZE {SCHEMA}.{table}").as_str())
             .await?;

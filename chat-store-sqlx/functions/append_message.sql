@@ -89,24 +89,30 @@ BEGIN
             last_message_sender = p_sender, last_message_text = p_preview, last_message_at = v_at,
             last_activity_at = v_at, updated_at = v_at, version = c.version + 1
         WHERE c.id = p_conversation;
-        UPDATE participants p SET
-            unread_count = CASE WHEN p.user_id = p_sender THEN 0 ELSE p.unread_count + 1 END,
-            last_read_seq = CASE WHEN p.user_id = p_sender THEN v_seq ELSE p.last_read_seq END,
-            last_read_at = CASE WHEN p.user_id = p_sender THEN v_at ELSE p.last_read_at END,
-            last_delivered_seq = CASE WHEN p.user_id = p_sender THEN v_seq ELSE p.last_delivered_seq END,
-            last_delivered_at = CASE WHEN p.user_id = p_sender THEN v_at ELSE p.last_delivered_at END,
-            is_archived = false, last_activity_at = v_at,
-            notify_first_seq = CASE WHEN p.user_id = p_sender THEN NULL
-                WHEN p_notify_after_us IS NOT NULL AND p.notify_due_at IS NULL AND NOT p.muted THEN v_seq
-                ELSE p.notify_first_seq END,
-            notify_due_at = CASE WHEN p.user_id = p_sender THEN NULL
-                WHEN p_notify_after_us IS NOT NULL AND p.notify_due_at IS NULL AND NOT p.muted
-                    THEN v_at + p_notify_after_us * interval '1 microsecond'
-                ELSE p.notify_due_at END,
-            notify_attempts = CASE WHEN p.user_id = p_sender
-                    OR (p_notify_after_us IS NOT NULL AND p.notify_due_at IS NULL AND NOT p.muted) THEN 0
-                ELSE p.notify_attempts END
-        WHERE p.conversation_id = p_conversation;
+        -- One narrow member_state row per member (issue 31): activity, archive flag,
+        -- unread count, and the sender's watermarks; participants rows are not written.
+        UPDATE member_state s SET
+            unread_count = CASE WHEN s.user_id = p_sender THEN 0 ELSE s.unread_count + 1 END,
+            last_read_seq = CASE WHEN s.user_id = p_sender THEN v_seq ELSE s.last_read_seq END,
+            last_read_at = CASE WHEN s.user_id = p_sender THEN v_at ELSE s.last_read_at END,
+            last_delivered_seq = CASE WHEN s.user_id = p_sender THEN v_seq ELSE s.last_delivered_seq END,
+            last_delivered_at = CASE WHEN s.user_id = p_sender THEN v_at ELSE s.last_delivered_at END,
+            is_archived = false, last_activity_at = v_at
+        WHERE s.conversation_id = p_conversation;
+        -- The sender's pending notification goes; with p_notify_after_us every other member
+        -- without one who has not muted the conversation gets one from this message.
+        IF p_sender IS NOT NULL THEN
+            DELETE FROM pending_notifications n
+            WHERE n.conversation_id = p_conversation AND n.user_id = p_sender;
+        END IF;
+        IF p_notify_after_us IS NOT NULL THEN
+            INSERT INTO pending_notifications AS n (conversation_id, user_id, tenant, first_seq, due_at, attempts)
+            SELECT p.conversation_id, p.user_id, p.tenant, v_seq,
+                v_at + p_notify_after_us * interval '1 microsecond', 0
+            FROM participants p
+            WHERE p.conversation_id = p_conversation AND p.user_id IS DISTINCT FROM p_sender AND NOT p.muted
+            ON CONFLICT (conversation_id, user_id) DO NOTHING;
+        END IF;
     END IF;
     RETURN QUERY SELECT v_created, c.id, c.tenant, c.kind, c.title, c.tag_type, c.tag_id, c.tag_id_is_int,
         c.created_by, c.created_at, c.updated_at, c.last_seq, c.last_activity_at, c.last_message_id,
@@ -118,13 +124,16 @@ BEGIN
         m.edited_at, m.deleted_at, m.kind, m.reply_to_id, m.reply_to_seq, m.reactions, m.attachments
     FROM conversations c
     CROSS JOIN LATERAL (SELECT array_agg(p.user_id) AS p_users, array_agg(p.role) AS p_roles,
-        array_agg(p.joined_at) AS p_joined_at, array_agg(p.last_read_seq) AS p_last_read_seq,
-        array_agg(p.last_read_at) AS p_last_read_at, array_agg(p.unread_count) AS p_unread,
-        array_agg(p.is_archived) AS p_archived, array_agg(p.cleared_through_seq) AS p_cleared,
-        array_agg(p.last_delivered_seq) AS p_delivered_seq, array_agg(p.last_delivered_at) AS p_delivered_at,
-        array_agg(p.notify_first_seq) AS p_notify_seq, array_agg(p.notify_due_at) AS p_notify_due_at,
-        array_agg(p.notify_attempts) AS p_notify_attempts, array_agg(p.muted) AS p_muted
-        FROM participants p WHERE p.conversation_id = c.id) pa
+        array_agg(p.joined_at) AS p_joined_at, array_agg(s.last_read_seq) AS p_last_read_seq,
+        array_agg(s.last_read_at) AS p_last_read_at, array_agg(s.unread_count) AS p_unread,
+        array_agg(s.is_archived) AS p_archived, array_agg(p.cleared_through_seq) AS p_cleared,
+        array_agg(s.last_delivered_seq) AS p_delivered_seq, array_agg(s.last_delivered_at) AS p_delivered_at,
+        array_agg(n.first_seq) AS p_notify_seq, array_agg(n.due_at) AS p_notify_due_at,
+        array_agg(coalesce(n.attempts, 0)) AS p_notify_attempts, array_agg(p.muted) AS p_muted
+        FROM participants p
+        JOIN member_state s ON s.conversation_id = p.conversation_id AND s.user_id = p.user_id
+        LEFT JOIN pending_notifications n ON n.conversation_id = p.conversation_id AND n.user_id = p.user_id
+        WHERE p.conversation_id = c.id) pa
     JOIN messages m ON m.conversation_id = c.id AND m.seq = v_seq
     WHERE c.id = p_conversation;
 END $$;

@@ -37,25 +37,31 @@
 //!   their pair ordered (`direct_low < direct_high`) under the unique index
 //!   `(tenant, direct_low, direct_high, tag type, tag id)`; find-or-create inserts with
 //!   `ON CONFLICT DO NOTHING` and reads the winner.
-//! - `participants`, primary key `(conversation_id, user_id)`: the per-user state (read
-//!   watermark, unread counter, archive flag, cleared seq) plus copies of the conversation's
-//!   tenant, tag, group title and `last_activity_at`, so that an inbox page is one range of
-//!   `(tenant, user_id, is_archived, last_activity_at DESC, conversation_id DESC)`. Partial
-//!   indexes serve the "unread only" and tag filters the same way, and search by title walks
-//!   only the user's groups.
+//! - `participants`, primary key `(conversation_id, user_id)`: membership and what a send
+//!   never changes (role, join time, cleared seq, mute flag, copies of the tenant, tag and
+//!   group title key). Its indexes, `(tenant, user_id, tag type, tag id)` and the user's
+//!   groups with their title key, serve the tag filters and search; no send writes them.
+//! - `member_state`, one narrow row per member: what a send changes (activity time, archive
+//!   flag, unread count, read and delivery watermarks). An inbox page is one range of
+//!   `(tenant, user_id, is_archived, last_activity_at DESC, conversation_id DESC)`; a partial
+//!   index of the rows with unread messages serves "unread only" and stats. A send rewrites
+//!   each member's row (these two indexes and the primary key), and no participant row.
+//! - `pending_notifications`: a row per pending offline notification, with its due time
+//!   (invariant 14), apart from the rows a send rewrites.
 //! - `messages`, primary key `(conversation_id, seq)`, unique `(conversation_id, id)` and
 //!   unique `(conversation_id, sender, client_message_id)`; history pages are ranges of the
 //!   primary key.
 //! - `user_totals`: how many conversations each user is in, kept by statement triggers on
-//!   `participants`; stats read it plus the user's unread rows (a partial index).
+//!   `participants`; stats read it plus the user's unread `member_state` rows.
 //! - `event_payloads`: large events of the bus, loaded by reference.
 //!
 //! ## Cost of the reads
 //!
 //! Measured with `cargo run -p chat-store-sqlx --example explain_plans` (a user in 50 000
 //! conversations, 400 000 participant rows, a conversation of 1 000 000 messages): every
-//! inbox page (first or 30 000 rows deep, any archive, unread or tag filter) is one index
-//! range of 51 entries plus one primary-key lookup per row, about 400 buffers and 1–2 ms
+//! inbox page (first or 30 000 rows deep, any archive or unread filter) is one index
+//! range of 51 entries plus one primary-key lookup per row (a tag filter reads the user's
+//! conversations with that tag and orders them), about 400 buffers and 1–2 ms
 //! cold; history pages read 50 index entries of the 1M-message conversation wherever they
 //! start (under 0.2 ms); stats read the counter row and the user's unread rows only; search
 //! reads the user's groups (titles) and the named users' rows, never every conversation.

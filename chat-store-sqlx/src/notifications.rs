@@ -82,6 +82,7 @@ impl PgStore {
                     .bind(pending_first_seq(participant))
                     .bind(participant.pending_notification.map(|pending| pending.due_at))
                     .bind(pending_attempts(participant))
+                    .bind(record.conversation.tenant.as_str())
                     .execute(&mut *tx)
                     .await
                     .map_err(db)?;

@@ -28,17 +28,22 @@ pub(crate) const RECORD_COLUMNS: &str = "c.id, c.tenant, c.kind, c.title, c.tag_
      pa.p_notify_seq, pa.p_notify_due_at, pa.p_notify_attempts, pa.p_muted";
 
 /// The participants of conversation `c` as parallel arrays (one aggregation, so every array
-/// has the same order).
+/// has the same order): each member's `participants` row with its `member_state` row and its
+/// pending notification, if any.
 pub(crate) fn participants_lateral(schema: &str) -> String {
     format!(
         "CROSS JOIN LATERAL (SELECT array_agg(p.user_id) AS p_users, array_agg(p.role) AS p_roles, \
-         array_agg(p.joined_at) AS p_joined_at, array_agg(p.last_read_seq) AS p_last_read_seq, \
-         array_agg(p.last_read_at) AS p_last_read_at, array_agg(p.unread_count) AS p_unread, \
-         array_agg(p.is_archived) AS p_archived, array_agg(p.cleared_through_seq) AS p_cleared, \
-         array_agg(p.last_delivered_seq) AS p_delivered_seq, array_agg(p.last_delivered_at) AS p_delivered_at, \
-         array_agg(p.notify_first_seq) AS p_notify_seq, array_agg(p.notify_due_at) AS p_notify_due_at, \
-         array_agg(p.notify_attempts) AS p_notify_attempts, array_agg(p.muted) AS p_muted \
-         FROM {schema}.participants p WHERE p.conversation_id = c.id) pa"
+         array_agg(p.joined_at) AS p_joined_at, array_agg(s.last_read_seq) AS p_last_read_seq, \
+         array_agg(s.last_read_at) AS p_last_read_at, array_agg(s.unread_count) AS p_unread, \
+         array_agg(s.is_archived) AS p_archived, array_agg(p.cleared_through_seq) AS p_cleared, \
+         array_agg(s.last_delivered_seq) AS p_delivered_seq, array_agg(s.last_delivered_at) AS p_delivered_at, \
+         array_agg(n.first_seq) AS p_notify_seq, array_agg(n.due_at) AS p_notify_due_at, \
+         array_agg(coalesce(n.attempts, 0)) AS p_notify_attempts, array_agg(p.muted) AS p_muted \
+         FROM {schema}.participants p \
+         JOIN {schema}.member_state s ON s.conversation_id = p.conversation_id AND s.user_id = p.user_id \
+         LEFT JOIN {schema}.pending_notifications n \
+           ON n.conversation_id = p.conversation_id AND n.user_id = p.user_id \
+         WHERE p.conversation_id = c.id) pa"
     )
 }
 

@@ -55,8 +55,8 @@ pub(crate) struct Sql {
     /// `$1` now, `$2` lease end, `$3` limit, `$4` tenant or NULL: claims due notifications
     /// (`rules::claim_notification`).
     pub claim_notifications: String,
-    /// `$1` conversation, `$2` user, `$3` first seq, `$4` due, `$5` attempts: one
-    /// participant's pending notification, bumping the version.
+    /// `$1` conversation, `$2` user, `$3` first seq, `$4` due (NULL: none), `$5` attempts, `$6`
+    /// tenant: one participant's pending notification, bumping the version.
     pub save_pending: String,
 }
 
@@ -123,14 +123,15 @@ impl AttachmentSql {
     }
 }
 
-/// The ordered page of a user's participant rows, one `UNION ALL` branch per archive flag so
-/// that each branch is one range of an index whose order is the inbox order.
-fn page_branches(schema: &str, flags: &[bool], conditions: &str, limit: &str) -> String {
+/// The ordered page of a user's `member_state` rows (`s`, from `from`), one `UNION ALL` branch
+/// per archive flag so that each branch is one range of an index whose order is the inbox
+/// order (a tag filter walks the user's rows of that tag instead and sorts them).
+fn page_branches(flags: &[bool], from: &str, conditions: &str, limit: &str) -> String {
     let branch = |flag: bool| {
         format!(
-            "(SELECT p.conversation_id, p.last_activity_at FROM {schema}.participants p \
-             WHERE {conditions} AND p.is_archived = {flag} \
-             ORDER BY p.last_activity_at DESC, p.conversation_id DESC LIMIT {limit})"
+            "(SELECT s.conversation_id, s.last_activity_at FROM {from} \
+             WHERE {conditions} AND s.is_archived = {flag} \
+             ORDER BY s.last_activity_at DESC, s.conversation_id DESC LIMIT {limit})"
         )
     };
     match flags {
@@ -197,10 +198,13 @@ impl Sql {
                      WHERE kind = 'direct' DO NOTHING \
                    RETURNING id, tenant, tag_type, tag_id, created_at \
                  ), p AS ( \
-                   INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, \
-                     last_activity_at, role, joined_at) \
-                   SELECT c.id, u.user_id, c.tenant, c.tag_type, c.tag_id, c.created_at, 'member', c.created_at \
+                   INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, role, joined_at) \
+                   SELECT c.id, u.user_id, c.tenant, c.tag_type, c.tag_id, 'member', c.created_at \
                    FROM c CROSS JOIN unnest($11::text[]) AS u(user_id) \
+                   RETURNING conversation_id, user_id, tenant, joined_at \
+                 ), m AS ( \
+                   INSERT INTO {s}.member_state (conversation_id, user_id, tenant, last_activity_at) \
+                   SELECT p.conversation_id, p.user_id, p.tenant, p.joined_at FROM p \
                  ) SELECT id FROM c"
             ),
             insert_group: format!(
@@ -209,10 +213,14 @@ impl Sql {
                      tag_id_is_int, created_by, created_at, updated_at, last_seq, last_activity_at, metadata) \
                    VALUES ($1, $2, 'group', $3, $5, $6, $7, $8, $9, $9, 0, $9, $10) \
                    RETURNING id, tenant, tag_type, tag_id, created_at \
-                 ) INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, \
-                     last_activity_at, title_lower, role, joined_at) \
-                   SELECT c.id, u.user_id, c.tenant, c.tag_type, c.tag_id, c.created_at, $4, u.role, c.created_at \
-                   FROM c CROSS JOIN unnest($11::text[], $12::text[]) AS u(user_id, role)"
+                 ), p AS ( \
+                   INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, \
+                     title_lower, role, joined_at) \
+                   SELECT c.id, u.user_id, c.tenant, c.tag_type, c.tag_id, $4, u.role, c.created_at \
+                   FROM c CROSS JOIN unnest($11::text[], $12::text[]) AS u(user_id, role) \
+                   RETURNING conversation_id, user_id, tenant, joined_at \
+                 ) INSERT INTO {s}.member_state (conversation_id, user_id, tenant, last_activity_at) \
+                   SELECT p.conversation_id, p.user_id, p.tenant, p.joined_at FROM p"
             ),
             lock_plain: lock(""),
             lock_message_id: lock("m.id = $3"),
@@ -231,33 +239,47 @@ impl Sql {
             // writer holds are passed over and the limit is filled from the next due ones.
             claim_notifications: format!(
                 "WITH due AS ( \
-                   SELECT p.conversation_id, p.user_id FROM {s}.participants p \
-                   JOIN {s}.conversations c ON c.id = p.conversation_id \
-                   WHERE p.notify_due_at <= $1 AND ($4::text IS NULL OR p.tenant = $4) \
-                   ORDER BY p.notify_due_at LIMIT $3 \
+                   SELECT n.conversation_id, n.user_id FROM {s}.pending_notifications n \
+                   JOIN {s}.conversations c ON c.id = n.conversation_id \
+                   WHERE n.due_at <= $1 AND ($4::text IS NULL OR n.tenant = $4) \
+                   ORDER BY n.due_at LIMIT $3 \
                    FOR NO KEY UPDATE OF c SKIP LOCKED \
                  ), bumped AS ( \
                    UPDATE {s}.conversations c SET version = c.version + 1 \
                    WHERE c.id IN (SELECT conversation_id FROM due) \
-                 ) UPDATE {s}.participants p \
-                   SET notify_due_at = $2, notify_attempts = p.notify_attempts + 1 \
+                 ) UPDATE {s}.pending_notifications n SET due_at = $2, attempts = n.attempts + 1 \
                  FROM due d \
-                 WHERE p.conversation_id = d.conversation_id AND p.user_id = d.user_id AND p.notify_due_at <= $1 \
-                 RETURNING p.tenant, p.user_id, p.conversation_id, p.notify_first_seq, p.notify_due_at, \
-                   p.notify_attempts"
+                 WHERE n.conversation_id = d.conversation_id AND n.user_id = d.user_id AND n.due_at <= $1 \
+                 RETURNING n.tenant, n.user_id, n.conversation_id, n.first_seq AS notify_first_seq, \
+                   n.due_at AS notify_due_at, n.attempts AS notify_attempts"
             ),
-            save_pending: format!(
-                "WITH c AS (UPDATE {s}.conversations SET version = version + 1 WHERE id = $1) \
-                 UPDATE {s}.participants SET notify_first_seq = $3, notify_due_at = $4, notify_attempts = $5 \
-                 WHERE conversation_id = $1 AND user_id = $2"
-            ),
-            save_participant: format!(
-                "WITH c AS (UPDATE {s}.conversations SET updated_at = $3, version = version + 1 WHERE id = $1) \
-                 UPDATE {s}.participants SET role = $4, last_read_seq = $5, last_read_at = $6, unread_count = $7, \
-                   is_archived = $8, cleared_through_seq = $9, last_delivered_seq = $10, last_delivered_at = $11, \
-                   notify_first_seq = $12, notify_due_at = $13, notify_attempts = $14, muted = $15 \
-                 WHERE conversation_id = $1 AND user_id = $2"
-            ),
+            save_pending: {
+                let (delete, upsert) = pending_writes(s, "$1", "$6");
+                format!(
+                    "WITH c AS (UPDATE {s}.conversations SET version = version + 1 WHERE id = $1), \
+                     v AS (SELECT $2::text AS user_id, $3::bigint AS first_seq, $4::timestamptz AS due_at, \
+                       $5::integer AS attempts), \
+                     {delete} {upsert}"
+                )
+            },
+            // Each of the three rows is written only when it changes.
+            save_participant: {
+                let (delete, upsert) = pending_writes(s, "$1", "$16");
+                format!(
+                    "WITH c AS (UPDATE {s}.conversations SET updated_at = $3, version = version + 1 WHERE id = $1), \
+                     p AS (UPDATE {s}.participants SET role = $4, cleared_through_seq = $9, muted = $15 \
+                       WHERE conversation_id = $1 AND user_id = $2 \
+                         AND (role, cleared_through_seq, muted) IS DISTINCT FROM ($4, $9, $15)), \
+                     v AS (SELECT $2::text AS user_id, $12::bigint AS first_seq, $13::timestamptz AS due_at, \
+                       $14::integer AS attempts), \
+                     {delete}, pu AS ({upsert}) \
+                     UPDATE {s}.member_state SET last_read_seq = $5, last_read_at = $6, unread_count = $7, \
+                       is_archived = $8, last_delivered_seq = $10, last_delivered_at = $11 \
+                     WHERE conversation_id = $1 AND user_id = $2 \
+                       AND (last_read_seq, last_read_at, unread_count, is_archived, last_delivered_seq, \
+                         last_delivered_at) IS DISTINCT FROM ($5, $6, $7, $8, $10, $11)"
+                )
+            },
             save_message: format!(
                 "WITH c AS ( \
                    UPDATE {s}.conversations SET updated_at = $6, last_message_id = $7, last_message_seq = $8, \
@@ -294,28 +316,36 @@ impl Sql {
                 "SELECT count(*) AS deleted FROM {s}.messages \
                  WHERE conversation_id = $1 AND seq > $2 AND deleted_at IS NOT NULL"
             ),
-            save_unread_counts: format!(
-                "UPDATE {s}.participants p SET unread_count = v.unread_count, notify_first_seq = v.first_seq, \
-                   notify_due_at = v.due_at, notify_attempts = v.attempts \
-                 FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[], $6::integer[]) \
-                   AS v(user_id, unread_count, first_seq, due_at, attempts) \
-                 WHERE p.conversation_id = $1 AND p.user_id = v.user_id"
-            ),
+            save_unread_counts: {
+                let (delete, upsert) = pending_writes(s, "$1", "$7");
+                format!(
+                    "WITH v AS (SELECT * FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[], \
+                       $6::integer[]) AS v(user_id, unread_count, first_seq, due_at, attempts)), \
+                     counts AS (UPDATE {s}.member_state m SET unread_count = v.unread_count FROM v \
+                       WHERE m.conversation_id = $1 AND m.user_id = v.user_id AND m.unread_count <> v.unread_count), \
+                     {delete} {upsert}"
+                )
+            },
             save_deliveries: format!(
                 "WITH c AS (UPDATE {s}.conversations SET version = version + 1 WHERE id = $1) \
-                 UPDATE {s}.participants p SET last_delivered_seq = v.seq, last_delivered_at = v.at \
+                 UPDATE {s}.member_state m SET last_delivered_seq = v.seq, last_delivered_at = v.at \
                  FROM unnest($2::text[], $3::bigint[], $4::timestamptz[]) AS v(user_id, seq, at) \
-                 WHERE p.conversation_id = $1 AND p.user_id = v.user_id"
+                 WHERE m.conversation_id = $1 AND m.user_id = v.user_id"
             ),
             add_participants: format!(
                 "WITH c AS ( \
                    UPDATE {s}.conversations SET updated_at = $3, version = version + 1 WHERE id = $1 \
                    RETURNING id, tenant, tag_type, tag_id, last_activity_at, last_seq \
-                 ) INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, \
-                     last_activity_at, title_lower, role, joined_at, last_read_seq, last_delivered_seq) \
-                   SELECT c.id, u.user_id, c.tenant, c.tag_type, c.tag_id, c.last_activity_at, $4, 'member', $3, \
-                     c.last_seq, c.last_seq \
-                   FROM c CROSS JOIN unnest($2::text[]) AS u(user_id)"
+                 ), p AS ( \
+                   INSERT INTO {s}.participants (conversation_id, user_id, tenant, tag_type, tag_id, \
+                     title_lower, role, joined_at) \
+                   SELECT c.id, u.user_id, c.tenant, c.tag_type, c.tag_id, $4, 'member', $3 \
+                   FROM c CROSS JOIN unnest($2::text[]) AS u(user_id) \
+                   RETURNING conversation_id, user_id, tenant \
+                 ) INSERT INTO {s}.member_state (conversation_id, user_id, tenant, last_activity_at, \
+                     last_read_seq, last_delivered_seq) \
+                   SELECT p.conversation_id, p.user_id, p.tenant, c.last_activity_at, c.last_seq, c.last_seq \
+                   FROM p CROSS JOIN c"
             ),
             remove_participant: format!(
                 "WITH c AS (UPDATE {s}.conversations SET updated_at = $3, version = version + 1 WHERE id = $1), \
@@ -329,14 +359,15 @@ impl Sql {
                 // title contains the text, and the conversations of the named users that the
                 // user is in.
                 let titles = format!(
-                    "(SELECT p.conversation_id, p.last_activity_at FROM {s}.participants p \
+                    "(SELECT m.conversation_id, m.last_activity_at FROM {s}.participants p \
+                      JOIN {s}.member_state m ON m.conversation_id = p.conversation_id AND m.user_id = p.user_id \
                       WHERE p.tenant = $1 AND p.user_id = $2 AND p.title_lower IS NOT NULL \
                         AND strpos(p.title_lower, $3) > 0 \
-                      ORDER BY p.last_activity_at DESC, p.conversation_id DESC LIMIT $5)"
+                      ORDER BY m.last_activity_at DESC, m.conversation_id DESC LIMIT $5)"
                 );
                 let people = format!(
                     "(SELECT me.conversation_id, me.last_activity_at FROM {s}.participants o \
-                      JOIN {s}.participants me ON me.conversation_id = o.conversation_id AND me.user_id = $2 \
+                      JOIN {s}.member_state me ON me.conversation_id = o.conversation_id AND me.user_id = $2 \
                       WHERE o.tenant = $1 AND o.user_id = ANY($4) AND o.user_id <> $2 \
                       ORDER BY me.last_activity_at DESC, me.conversation_id DESC LIMIT $5)"
                 );
@@ -351,8 +382,8 @@ impl Sql {
             stats: format!(
                 "SELECT coalesce((SELECT t.conversations FROM {s}.user_totals t \
                                   WHERE t.tenant = $1 AND t.user_id = $2), 0) AS total, \
-                   count(*) AS unread_conversations, coalesce(sum(p.unread_count), 0)::bigint AS unread_messages \
-                 FROM {s}.participants p WHERE p.tenant = $1 AND p.user_id = $2 AND p.unread_count > 0"
+                   count(*) AS unread_conversations, coalesce(sum(m.unread_count), 0)::bigint AS unread_messages \
+                 FROM {s}.member_state m WHERE m.tenant = $1 AND m.user_id = $2 AND m.unread_count > 0"
             ),
         }
     }
@@ -369,10 +400,10 @@ impl Sql {
     /// and the cursor (activity, id) in that order, as the filter needs them.
     pub(crate) fn inbox(&self, archive: ArchiveFilter, unread_only: bool, tag: TagMode, cursor: bool) -> String {
         let s = &self.schema;
-        let mut conditions = vec!["p.tenant = $1".to_owned(), "p.user_id = $2".to_owned()];
+        let mut conditions = vec!["s.tenant = $1".to_owned(), "s.user_id = $2".to_owned()];
         let mut next = 4;
         if unread_only {
-            conditions.push("p.unread_count > 0".into());
+            conditions.push("s.unread_count > 0".into());
         }
         if tag != TagMode::None {
             conditions.push(format!("p.tag_type = ${next}"));
@@ -384,11 +415,21 @@ impl Sql {
         }
         if cursor {
             conditions.push(format!(
-                "(p.last_activity_at, p.conversation_id) < (${next}, ${})",
+                "(s.last_activity_at, s.conversation_id) < (${next}, ${})",
                 next + 1
             ));
         }
-        let page = page_branches(s, archive_flags(archive), &conditions.join(" AND "), "$3");
+        let from = match tag {
+            TagMode::None => format!("{s}.member_state s"),
+            TagMode::Type | TagMode::TypeAndId => format!(
+                "{s}.participants p JOIN {s}.member_state s \
+                 ON s.conversation_id = p.conversation_id AND s.user_id = p.user_id"
+            ),
+        };
+        if tag != TagMode::None {
+            conditions.extend(["p.tenant = $1".to_owned(), "p.user_id = $2".to_owned()]);
+        }
+        let page = page_branches(archive_flags(archive), &from, &conditions.join(" AND "), "$3");
         let lateral = participants_lateral(s);
         format!(
             "WITH page AS ({page}) SELECT {RECORD_COLUMNS} FROM page \
@@ -396,6 +437,28 @@ impl Sql {
              ORDER BY page.last_activity_at DESC, page.conversation_id DESC"
         )
     }
+}
+
+/// The writes of pending notifications from a CTE `v(user_id, first_seq, due_at, attempts)`
+/// for conversation `conversation` in `tenant` (parameter references): a CTE deleting the rows
+/// of those whose `due_at` is NULL (named `pd`), and an `INSERT` upserting the others,
+/// which writes nothing for a row that is already as given.
+fn pending_writes(s: &str, conversation: &str, tenant: &str) -> (String, String) {
+    (
+        format!(
+            "pd AS (DELETE FROM {s}.pending_notifications n USING v \
+             WHERE n.conversation_id = {conversation} AND n.user_id = v.user_id AND v.due_at IS NULL)"
+        ),
+        format!(
+            "INSERT INTO {s}.pending_notifications AS n (conversation_id, user_id, tenant, first_seq, due_at, attempts) \
+             SELECT {conversation}, v.user_id, {tenant}, v.first_seq, v.due_at, v.attempts FROM v \
+             WHERE v.due_at IS NOT NULL \
+             ON CONFLICT (conversation_id, user_id) DO UPDATE SET first_seq = EXCLUDED.first_seq, \
+               due_at = EXCLUDED.due_at, attempts = EXCLUDED.attempts \
+             WHERE (n.first_seq, n.due_at, n.attempts) \
+               IS DISTINCT FROM (EXCLUDED.first_seq, EXCLUDED.due_at, EXCLUDED.attempts)"
+        ),
+    )
 }
 
 /// A history page: `$1` conversation, `$2` actor, `$3` tenant, `$4` after, `$5` before,

@@ -268,6 +268,7 @@ impl PgStore {
             .bind(&first_seqs)
             .bind(&due)
             .bind(&attempts)
+            .bind(after.conversation.tenant.as_str())
             .execute(&mut *conn)
             .await
             .map_err(db)?;
@@ -299,6 +300,7 @@ impl PgStore {
             .bind(participant.pending_notification.map(|pending| pending.due_at))
             .bind(pending_attempts(participant))
             .bind(participant.muted)
+            .bind(record.conversation.tenant.as_str())
             .execute(&mut *conn)
             .await
             .map_err(db)?;
@@ -385,14 +387,15 @@ impl PgStore {
     }
 }
 
-/// The `notify_first_seq` column of a participant row.
+/// The `first_seq` column of a participant's pending notification row.
 pub(crate) fn pending_first_seq(participant: &chat_core::Participant) -> Option<i64> {
     participant
         .pending_notification
         .map(|pending| to_i64(pending.first_unread_seq))
 }
 
-/// The `notify_attempts` column of a participant row (saturating: it only paces backoff).
+/// The `attempts` column of a participant's pending notification row (saturating: it only
+/// paces backoff).
 pub(crate) fn pending_attempts(participant: &chat_core::Participant) -> i32 {
     participant
         .pending_notification

@@ -16,6 +16,7 @@
 mod common;
 mod conformance;
 mod connection_loss;
+mod member_state_migration;
 mod migrations;
 mod search;
 mod store_edges;

@@ -11,6 +11,23 @@ static HOST_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("tests/host_migra
 
 type Applied = Vec<(i64, Vec<u8>, bool)>;
 
+/// Every table our migrations create, in name order: all in our schema.
+const OUR_TABLES: [&str; 13] = [
+    "_sqlx_migrations",
+    "attachments",
+    "blocks",
+    "conversations",
+    "event_payloads",
+    "function_definitions",
+    "member_state",
+    "messages",
+    "participants",
+    "pending_notifications",
+    "reports",
+    "search_key_version",
+    "user_totals",
+];
+
 async fn applied(pool: &PgPool, table: &str) -> Applied {
     sqlx::query_as(&format!(
         "SELECT version, checksum, success FROM {table} ORDER BY version"
@@ -52,22 +69,7 @@ async fn migrating_twice_is_a_no_op() {
             .await
             .expect("installed_on");
     assert_eq!(again, installed_on);
-    assert_eq!(
-        tables_in(pool, schema.name()).await,
-        [
-            "_sqlx_migrations",
-            "attachments",
-            "blocks",
-            "conversations",
-            "event_payloads",
-            "function_definitions",
-            "messages",
-            "participants",
-            "reports",
-            "search_key_version",
-            "user_totals",
-        ]
-    );
+    assert_eq!(tables_in(pool, schema.name()).await, OUR_TABLES);
 }
 
 #[tokio::test]
@@ -125,22 +127,7 @@ async fn our_migrations_and_the_hosts_keep_to_their_own_tables() {
             tables_in(&pool, "public").await,
             ["_sqlx_migrations", "host_orders", "host_users"]
         );
-        assert_eq!(
-            tables_in(&pool, "chat").await,
-            [
-                "_sqlx_migrations",
-                "attachments",
-                "blocks",
-                "conversations",
-                "event_payloads",
-                "function_definitions",
-                "messages",
-                "participants",
-                "reports",
-                "search_key_version",
-                "user_totals",
-            ]
-        );
+        assert_eq!(tables_in(&pool, "chat").await, OUR_TABLES);
         // The host's tables work, and so does our store on the host's pool.
         sqlx::query("INSERT INTO host_users (email) VALUES ('ana@example.test')")
             .execute(&pool)
