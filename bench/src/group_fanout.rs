@@ -121,5 +121,33 @@ pub async fn group_fanout(backend: Backend, plan: &Plan, quick: bool, report: &m
             calls.p99()
         ),
     );
+    if let env::AnyStore::Postgres(pg) = &store {
+        // Issue 31: the rows and WAL one send into the group writes (the clients are gone,
+        // so nothing else runs).
+        let sends: u64 = if quick { 20 } else { 200 };
+        let op: measure::Op = {
+            let (messages, sender) = (services.messages(), sender.clone());
+            std::sync::Arc::new(move |_, iteration| {
+                let (messages, sender) = (messages.clone(), sender.clone());
+                scenarios::boxed(async move {
+                    messages
+                        .send(&sender, group, SendMessage::text(format!("rows {iteration}")))
+                        .await
+                        .expect("send");
+                })
+            })
+        };
+        let (before, after) = crate::write_cost::around(pg.pool(), pg.schema().as_str(), &op, sends, !quick).await;
+        report.note_row(
+            "group-fanout",
+            name,
+            &format!("{MEMBERS}-member group, write cost of a send"),
+            format!(
+                "{:.0} WAL bytes per send; rows per send: {}",
+                before.wal_per_op(&after, sends),
+                before.rows_per_op(&after, sends)
+            ),
+        );
+    }
     scenarios::close(store).await;
 }

@@ -34,6 +34,7 @@ mod report;
 mod scenarios;
 mod search;
 mod send;
+mod write_cost;
 mod ws_clients;
 
 use std::path::PathBuf;

@@ -16,6 +16,7 @@ use crate::env::{self, AnyStore, Backend, HttpClient, identity, user_id};
 use crate::measure;
 use crate::report::Report;
 use crate::scenarios::{Plan, boxed, close, fresh};
+use crate::write_cost;
 
 /// Scenario 1: sends through the services, over HTTP and the raw baseline.
 pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
@@ -155,6 +156,15 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
             true,
             raw.describe(),
         );
+        if concurrency == 1 && backend == Backend::Postgres {
+            report.target(
+                name,
+                "send, 1 sender, HTTP p50 / raw p50",
+                http.p50() / raw_m.p50().max(1e-9),
+                2.0,
+                true,
+            );
+        }
         if concurrency == 16 {
             match (backend, &ceiling) {
                 (Backend::Postgres, _) => report.target(
@@ -174,6 +184,9 @@ pub async fn send(backend: Backend, plan: &Plan, report: &mut Report) {
                 (Backend::Sled, None) => unreachable!("sled measures the Relaxed ceiling"),
             }
         }
+    }
+    if let AnyStore::Postgres(pg) = &store {
+        write_cost(pg, &services, &raw, plan, report).await;
     }
     raw.close().await;
     close(store).await;
@@ -264,6 +277,37 @@ pub(crate) fn service_op(
 
 /// Turns each send case takes, in rotation with the others (see [`measure::drive_rotating`]).
 const SEND_TURNS: u32 = 4;
+
+/// Issue 31: what one direct send writes in Postgres, against the raw baseline's operation:
+/// WAL bytes and rows per table (with the HOT share of updates), each run alone, one after
+/// another, in a conversation of its own.
+async fn write_cost(
+    store: &chat_store_sqlx::PgStore,
+    services: &chat_core::ChatServices,
+    raw: &RawBaseline,
+    plan: &Plan,
+    report: &mut Report,
+) {
+    let full = plan.duration >= std::time::Duration::from_secs(1);
+    let ops: u64 = if full { 2_000 } else { 200 };
+    let schema = store.schema().as_str();
+    let send = service_op(services, sender_conversations(services, 1).await);
+    let (before, after) = write_cost::around(store.pool(), schema, &send, ops, full).await;
+    let (raw_before, raw_after) = write_cost::around(store.pool(), schema, &raw.op(1), ops, full).await;
+    let wal = before.wal_per_op(&after, ops);
+    let raw_wal = raw_before.wal_per_op(&raw_after, ops);
+    report.note_row(
+        "send",
+        "postgres",
+        "write cost of a direct send",
+        format!(
+            "{wal:.0} WAL bytes per send ({:.2}x raw's {raw_wal:.0}); rows per send: {}",
+            wal / raw_wal.max(1.0),
+            before.rows_per_op(&after, ops)
+        ),
+    );
+    report.target("postgres", "WAL bytes per direct send", wal, 1024.0, true);
+}
 
 /// The raw baseline of scenario 1.
 enum RawBaseline {

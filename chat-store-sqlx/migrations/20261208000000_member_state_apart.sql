@@ -36,14 +36,16 @@ SELECT conversation_id, user_id, tenant, last_activity_at, unread_count, last_re
     last_delivered_seq, last_delivered_at, is_archived
 FROM participants;
 
--- The inbox: one range per (user, archive flag) in activity order.
+-- The inbox: one range per (user, archive flag) in activity order, read backwards (newest
+-- first). Ascending, so that a send's new entry lands at the end of the user's range: the
+-- page that fills splits like the right end of a B-tree rather than in half at the left.
 CREATE INDEX member_state_inbox
-    ON member_state (tenant, user_id, is_archived, last_activity_at DESC, conversation_id DESC);
+    ON member_state (tenant, user_id, is_archived, last_activity_at, conversation_id);
 
 -- The unread-only inbox: only rows with unread messages are in it. Stats sum the unread
 -- counts from it (index only), so their cost follows the unread conversations.
 CREATE INDEX member_state_inbox_unread
-    ON member_state (tenant, user_id, is_archived, last_activity_at DESC, conversation_id DESC)
+    ON member_state (tenant, user_id, is_archived, last_activity_at, conversation_id)
     INCLUDE (unread_count)
     WHERE unread_count > 0;
 
