@@ -63,6 +63,7 @@ macro_rules! conformance_tests {
             seq_is_dense_under_16_concurrent_senders,
             repeated_client_message_id_returns_the_stored_message,
             unread_counts_follow_sends_and_reads,
+            unread_counts_stay_exact_under_16_racing_senders_deleters_and_readers,
             deleting_an_unread_message_takes_it_off_the_badge,
             preview_follows_the_newest_message,
             inbox_lists_exactly_the_users_conversations_in_activity_order,

@@ -82,6 +82,7 @@ pub use notifications::{
 pub use participant_state::{
     clearing_history_hides_it_for_that_user_only, deleting_an_unread_message_takes_it_off_the_badge,
     new_message_unarchives_for_recipients, unread_counts_follow_sends_and_reads,
+    unread_counts_stay_exact_under_16_racing_senders_deleters_and_readers,
 };
 pub use reactions::{
     reactions_are_per_user_idempotent_and_leave_inbox_and_badges_alone,

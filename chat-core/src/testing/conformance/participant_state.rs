@@ -270,3 +270,46 @@ pub async fn deleting_an_unread_message_takes_it_off_the_badge(store: Arc<dyn St
     assert_consistent(&fx, 1, group).await;
     assert_consistent(&fx, 2, group).await;
 }
+
+/// Invariants 4 and 12 under contention: 16 tasks send into one group while each deletes
+/// every other message it sent and some mark the conversation read as they go; afterwards
+/// every member's unread count is exactly the messages above their watermark that others
+/// sent and nobody deleted, and each member's stats agree with it.
+pub async fn unread_counts_stay_exact_under_16_racing_senders_deleters_and_readers(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store, 4);
+    let group = fx.group(0, &[1, 2, 3]).await;
+    const TASKS: usize = 16;
+    const EACH: usize = 8;
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let fx = fx.clone();
+        tasks.push(tokio::spawn(async move {
+            let member = task % 4;
+            for n in 0..EACH {
+                let sent = fx.send(member, group, &format!("task {task} message {n}")).await;
+                if n % 2 == 1 {
+                    fx.messages()
+                        .delete(fx.user(member), group, sent.id)
+                        .await
+                        .expect("delete own message");
+                }
+                if task % 3 == 0 {
+                    fx.conversations()
+                        .mark_read(fx.user((member + 1) % 4), group, Some(sent.seq))
+                        .await
+                        .expect("read");
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    for member in 0..4 {
+        assert_consistent(&fx, member, group).await;
+        let view = fx.conversations().get(fx.user(member), group).await.expect("get");
+        let stats = fx.conversations().stats(fx.user(member)).await.expect("stats");
+        assert_eq!(stats.unread_messages, view.unread_count(), "stats of member {member}");
+        assert_eq!(stats.unread_conversations, u64::from(view.unread_count() > 0));
+    }
+}
