@@ -86,12 +86,13 @@ ALTER TABLE participants
     DROP COLUMN notify_due_at,
     DROP COLUMN notify_attempts;
 
--- A user's conversations, by tag type and id: the tag filters walk the user's rows of that
--- tag and order them by activity from member_state; search by participant starts here.
-CREATE INDEX participants_by_user ON participants (tenant, user_id, tag_type, tag_id);
+-- A user's conversations, by tag type and id (index only): a tag filter either walks the
+-- user's rows of that tag and orders them by activity from member_state, or walks the inbox
+-- and checks the tag, whichever the planner finds cheaper; search by participant starts here.
+CREATE INDEX participants_by_user ON participants (tenant, user_id, tag_type, tag_id, conversation_id);
 
 -- Search by title: the user's groups with the key, checked from the index itself.
 CREATE INDEX participants_titles
     ON participants (tenant, user_id)
-    INCLUDE (title_lower)
+    INCLUDE (title_lower, conversation_id)
     WHERE title_lower IS NOT NULL;
