@@ -65,7 +65,10 @@ fn read_sources(root: &Path) -> Sources {
         if !path.extension().is_some_and(|extension| extension == "rs") {
             continue;
         }
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let module = if stem == "mod" || stem == "main" || stem == "lib" {
             path.parent()
                 .and_then(Path::file_name)
@@ -135,7 +138,9 @@ fn is_path(span: &str) -> bool {
         && span.split("::").all(|segment| {
             segment == "*"
                 || (!segment.is_empty()
-                    && segment.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    && segment
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
                     && !segment.starts_with(|c: char| c.is_ascii_digit()))
         })
 }
@@ -180,7 +185,9 @@ fn e2e_titles(root: &Path) -> String {
 
 /// The double-quoted strings after `e2e` in a Test cell.
 fn e2e_citations(cell: &str) -> Vec<String> {
-    let Some((_, after)) = cell.split_once("e2e") else { return Vec::new() };
+    let Some((_, after)) = cell.split_once("e2e") else {
+        return Vec::new();
+    };
     after
         .split('"')
         .skip(1)
@@ -253,8 +260,14 @@ fn every_test_reliability_md_cites_exists() {
             }
         }
     }
-    eprintln!("RELIABILITY.md: {checked} citations checked, {} unresolved", missing.len());
-    assert!(checked > 100, "only {checked} citations found: the parser lost the tables");
+    eprintln!(
+        "RELIABILITY.md: {checked} citations checked, {} unresolved",
+        missing.len()
+    );
+    assert!(
+        checked > 100,
+        "only {checked} citations found: the parser lost the tables"
+    );
     assert!(
         missing.is_empty(),
         "RELIABILITY.md cites {} names that do not exist (of {checked} checked):\n{}",

@@ -324,7 +324,11 @@ async fn damaged_log_bytes_never_panic_and_leave_a_consistent_earlier_state() {
                 let m = history.len();
                 assert_eq!(record.conversation.last_seq, m as u64, "last_seq of {id}");
                 assert_eq!(seqs, (1..=m as u64).collect::<Vec<_>>(), "dense seqs in {id}");
-                assert_eq!(bodies, (0..m).map(body).collect::<Vec<_>>(), "the messages sent, in order");
+                assert_eq!(
+                    bodies,
+                    (0..m).map(body).collect::<Vec<_>>(),
+                    "the messages sent, in order"
+                );
                 kept.push(Some(m));
             }
         }
@@ -372,7 +376,11 @@ async fn damaged_log_bytes_never_panic_and_leave_a_consistent_earlier_state() {
             .iter()
             .map(|row| row.participant(&identity.user).map_or(0, |p| p.unread_count))
             .sum();
-        assert_eq!((inbox.len() as u64, inbox_unread), (conversations, unread), "the inbox of u{user}");
+        assert_eq!(
+            (inbox.len() as u64, inbox_unread),
+            (conversations, unread),
+            "the inbox of u{user}"
+        );
     }
 }
 

@@ -68,7 +68,10 @@ fn calls(summary: &str, syscall: &str) -> u64 {
 /// sandbox (ptrace not permitted). Probed on `true`, so that a failing writer is never
 /// taken for a strace that cannot trace.
 fn strace_unusable() -> Option<String> {
-    match Command::new("strace").args(["-f", "-c", "-o", "/dev/null", "true"]).output() {
+    match Command::new("strace")
+        .args(["-f", "-c", "-o", "/dev/null", "true"])
+        .output()
+    {
         Err(error) => Some(format!("strace could not be started: {error}")),
         Ok(probe) if !probe.status.success() => Some(format!(
             "strace cannot trace here ({}): {}",

@@ -511,7 +511,9 @@ async fn postgres_crash_with_retries_loses_nothing() {
             std::env::var_os("CI").is_none(),
             "CI must set DATABASE_URL: the Postgres tests may not skip there"
         );
-        chat_core::testing::say_loudly("SKIPPED: DATABASE_URL not set, the Postgres crash-with-retries test did not run");
+        chat_core::testing::say_loudly(
+            "SKIPPED: DATABASE_URL not set, the Postgres crash-with-retries test did not run",
+        );
         return;
     };
     let schema = format!("crash_{}", uuid::Uuid::now_v7().simple());

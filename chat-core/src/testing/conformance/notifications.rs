@@ -362,11 +362,8 @@ impl Notifier for OverlapNotifier {
                 phases.inside += 1;
                 phases.met |= phases.inside >= 2;
             });
-            let _ = tokio::time::timeout(
-                RENDEZVOUS,
-                phases.wait_for(|phases| phases.met || phases.finished >= 1),
-            )
-            .await;
+            let _ =
+                tokio::time::timeout(RENDEZVOUS, phases.wait_for(|phases| phases.met || phases.finished >= 1)).await;
             self.shared.phases.send_modify(|phases| phases.inside -= 1);
         }
         Ok(())

@@ -67,7 +67,10 @@ where
         let case = runtime
             .block_on(run_case(Arc::clone(&store), &ops))
             .map_err(TestCaseError::fail)?;
-        coverage.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(case);
+        coverage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .add(case);
         Ok(())
     });
     if let Err(error) = result {

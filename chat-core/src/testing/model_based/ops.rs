@@ -129,12 +129,11 @@ pub(super) fn seed_strategy() -> impl Strategy<Value = Vec<Op>> {
         other: (actor + offset) % USERS,
         tag,
     });
-    let group = (0..USERS, proptest::collection::vec(1..USERS, 1..USERS)).prop_map(|(actor, offsets)| {
-        Op::CreateGroup {
+    let group =
+        (0..USERS, proptest::collection::vec(1..USERS, 1..USERS)).prop_map(|(actor, offsets)| Op::CreateGroup {
             actor,
             members: offsets.into_iter().map(|offset| (actor + offset) % USERS).collect(),
-        }
-    });
+        });
     proptest::collection::vec(prop_oneof![2 => direct, 1 => group], 1..=3)
 }
 
