@@ -62,7 +62,7 @@ fn read_sources(root: &Path) -> Sources {
     for path in &paths {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         sources.words.extend(identifiers(&text).map(str::to_owned));
-        if !path.extension().is_some_and(|extension| extension == "rs") {
+        if path.extension().is_none_or(|extension| extension != "rs") {
             continue;
         }
         let stem = path
