@@ -27,6 +27,17 @@ pub use fixtures::{Fixture, RecordingEventBus};
 pub use memory_store::MemoryStore;
 pub use test_store::{IntoTestStore, TestStore};
 
+/// Writes `line` in a banner straight to the process's stderr, where the test harness does
+/// not capture it (it captures `eprintln!` and shows it only for a failed test), so a test
+/// that skipped says so in every run, `cargo test` without `--nocapture` included.
+pub fn say_loudly(line: &str) {
+    use std::io::Write;
+    let rule = "=".repeat(70);
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "\n{rule}\n{line}\n{rule}\n");
+    let _ = err.flush();
+}
+
 /// Generates one `#[tokio::test]` per case of the [event bus suite](crate::testing::bus_suite)
 /// over the two nodes the given expression makes (an `Option<TwoNodes>`: `None` skips the
 /// test, say why on stderr).

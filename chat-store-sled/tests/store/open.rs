@@ -255,20 +255,28 @@ fn a_builder_without_a_location_is_an_error() {
     assert!(matches!(error, SledStoreError::NoLocation));
 }
 
-/// sled treats a damaged stretch of its log like a torn tail: recovery stops there, and
-/// the transactions after it are gone. What remains must be a consistent, earlier state
-/// (whole transactions only), and nothing may panic.
+/// sled treats a damaged stretch of its log like a torn tail: its recovery stops there, and
+/// what it held after is gone from sled (the store's write-ahead log then applies the lost
+/// batches again). Nothing may panic, and what the store opens must be an earlier (or the
+/// last) state of what was written, whole writes only: the three conversations, created
+/// one after the other with 50 messages each, are a prefix of them, every one but the last
+/// present has all 50 messages, each history is the messages sent, in order, with dense
+/// seqs, and every user's stats and unread counts are the ones of that state. A refusal to
+/// open is allowed if clean (an error, not a panic inside sled), and said on the terminal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_log_bytes_never_panic_and_leave_a_consistent_earlier_state() {
+    const PAIRS: [(usize, usize); 3] = [(0, 1), (0, 2), (1, 2)];
+    const SENT: usize = 50;
+    let body = |n: usize| format!("message {n} {}", "x".repeat(200));
     let dir = tempfile::tempdir().expect("temporary directory");
     let (users, ids) = {
         let store = chat_store_sled::open(dir.path()).await.expect("create");
         let fx = Fixture::new(Arc::new(store) as Arc<dyn Store>, 3);
         let mut ids = Vec::new();
-        for (a, b) in [(0, 1), (0, 2), (1, 2)] {
+        for (a, b) in PAIRS {
             let id = fx.direct(a, b).await;
-            for n in 0..50 {
-                fx.send(a, id, &format!("message {n} {}", "x".repeat(200))).await;
+            for n in 0..SENT {
+                fx.send(a, id, &body(n)).await;
             }
             ids.push(id);
         }
@@ -284,35 +292,95 @@ async fn damaged_log_bytes_never_panic_and_leave_a_consistent_earlier_state() {
     std::fs::write(&path, &bytes).expect("write db");
     let store = match chat_store_sled::open(dir.path()).await {
         Err(error) => {
-            eprintln!("damaged log: open failed cleanly: {error}");
+            assert!(
+                !matches!(error, SledStoreError::OpenPanicked(_)),
+                "sled panicked opening the damaged database: {error}"
+            );
+            chat_core::testing::say_loudly(&format!(
+                "open::damaged_log_bytes_never_panic_and_leave_a_consistent_earlier_state: the damaged \
+                 database was refused cleanly ({error}); no state to compare"
+            ));
             return;
         }
         Ok(store) => store,
     };
-    let mut surviving = Vec::new();
-    for id in ids {
-        match store.get_conversation(&users[0], id).await {
-            Ok(record) => surviving.push(record.conversation.last_seq),
-            Err(error) => assert!(error.is_not_found() || matches!(error, ChatError::Backend { .. })),
+    // Each conversation as its first member sees it: absent, or its first `m` messages.
+    let mut kept = Vec::new();
+    for ((a, _), id) in PAIRS.into_iter().zip(&ids) {
+        match store.get_conversation(&users[a], *id).await {
+            Err(error) => {
+                assert!(error.is_not_found(), "conversation {id}: {error}");
+                kept.push(None);
+            }
+            Ok(record) => {
+                let query = chat_core::backend::HistoryQuery {
+                    after: Some(0),
+                    before: None,
+                    limit: 100,
+                };
+                let history = store.history_page(&users[a], *id, query).await.expect("history");
+                let seqs: Vec<u64> = history.iter().map(|message| message.seq).collect();
+                let bodies: Vec<String> = history.iter().map(|message| message.body.clone()).collect();
+                let m = history.len();
+                assert_eq!(record.conversation.last_seq, m as u64, "last_seq of {id}");
+                assert_eq!(seqs, (1..=m as u64).collect::<Vec<_>>(), "dense seqs in {id}");
+                assert_eq!(
+                    bodies,
+                    (0..m).map(body).collect::<Vec<_>>(),
+                    "the messages sent, in order"
+                );
+                kept.push(Some(m));
+            }
         }
     }
-    eprintln!("damaged log: conversations of u0 after recovery: last_seq {surviving:?}");
-    for identity in &users {
+    eprintln!("damaged log: messages kept per conversation after recovery: {kept:?}");
+    // An earlier state of the sequence of writes: complete conversations, then at most one
+    // partial (or empty) one, then none.
+    let present = kept.iter().take_while(|kept| kept.is_some()).count();
+    assert!(
+        kept[present..].iter().all(Option::is_none),
+        "a later conversation survived an earlier one: {kept:?}"
+    );
+    assert!(
+        kept[..present.saturating_sub(1)].iter().all(|&m| m == Some(SENT)),
+        "an earlier conversation lost messages a later one kept: {kept:?}"
+    );
+    // Every user's totals are those of that state: the recipient of a conversation has all
+    // its messages unread, the sender none.
+    for (user, identity) in users.iter().enumerate() {
+        let mut conversations = 0;
+        let mut unread = 0;
+        for ((a, b), m) in PAIRS.into_iter().zip(&kept) {
+            if let Some(m) = m
+                && (user == a || user == b)
+            {
+                conversations += 1;
+                if user == b {
+                    unread += *m as u64;
+                }
+            }
+        }
+        let stats = store.stats(identity).await.expect("stats");
+        assert_eq!(
+            (stats.total_conversations, stats.unread_messages),
+            (conversations, unread),
+            "the totals of u{user}"
+        );
         let query = chat_core::store::InboxQuery {
             archive: chat_core::ArchiveFilter::All,
             limit: 100,
             ..Default::default()
         };
-        let Ok(inbox) = store.inbox_page(identity, query).await else {
-            continue;
-        };
-        let stats = store.stats(identity).await.expect("stats");
-        let unread: u64 = inbox
+        let inbox = store.inbox_page(identity, query).await.expect("inbox");
+        let inbox_unread: u64 = inbox
             .iter()
             .map(|row| row.participant(&identity.user).map_or(0, |p| p.unread_count))
             .sum();
-        assert_eq!(stats.total_conversations, inbox.len() as u64);
-        assert_eq!(stats.unread_messages, unread);
+        assert_eq!(
+            (inbox.len() as u64, inbox_unread),
+            (conversations, unread),
+            "the inbox of u{user}"
+        );
     }
 }
 

@@ -171,9 +171,64 @@ async fn our_migrations_and_the_hosts_keep_to_their_own_tables() {
     }
 }
 
+/// What a migrated schema is, with its name written `<schema>`: the migrations recorded
+/// (version, checksum, success), the tables' columns, the indexes, constraints, triggers
+/// and functions with their definitions, and the recorded function definitions.
+async fn schema_fingerprint(pool: &PgPool, schema: &str) -> Vec<String> {
+    let queries = [
+        format!(
+            "SELECT version::text || ' ' || encode(checksum, 'hex') || ' ' || success::text \
+             FROM \"{schema}\"._sqlx_migrations"
+        ),
+        "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '') \
+         FROM information_schema.columns WHERE table_schema = $1"
+            .to_owned(),
+        "SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = $1".to_owned(),
+        "SELECT c.conrelid::regclass::text || ' ' || c.conname || ': ' || pg_get_constraintdef(c.oid) \
+         FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = $1"
+            .to_owned(),
+        "SELECT t.tgrelid::regclass::text || ' ' || t.tgname || ': ' || pg_get_triggerdef(t.oid) \
+         FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid JOIN pg_namespace n ON n.oid = r.relnamespace \
+         WHERE n.nspname = $1 AND NOT t.tgisinternal"
+            .to_owned(),
+        "SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ') ' \
+         || coalesce(array_to_string(p.proconfig, ','), '') || ': ' || md5(replace(p.prosrc, $1, '<schema>')) \
+         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1"
+            .to_owned(),
+        format!(
+            "SELECT 'recorded ' || name || ': ' || md5(replace(definition, $1, '<schema>')) \
+             FROM \"{schema}\".function_definitions"
+        ),
+    ];
+    let mut rows = Vec::new();
+    for query in &queries {
+        let mut found: Vec<String> = if query.contains("$1") {
+            sqlx::query_scalar(query).bind(schema).fetch_all(pool).await
+        } else {
+            sqlx::query_scalar(query).fetch_all(pool).await
+        }
+        .unwrap_or_else(|error| panic!("{query}: {error}"));
+        found.sort();
+        rows.extend(found.into_iter().map(|row| row.replace(schema, "<schema>")));
+    }
+    rows
+}
+
+/// Four nodes starting at once on a schema nobody has migrated: every one succeeds, and
+/// they agree: each migration is recorded once, successfully, and the schema they leave
+/// is exactly the one a single migration leaves (tables, columns, indexes, constraints,
+/// triggers, functions and their recorded definitions); a message sent through one node is
+/// read through each of the others, and migrating again changes nothing.
 #[tokio::test]
 async fn concurrent_migrations_of_a_new_schema_agree() {
     let Some(url) = common::database_url() else { return };
+    let (alone, alone_schema) = common::migrated_store(&url, 2).await;
+    let expected = schema_fingerprint(alone.pool(), alone_schema.name()).await;
+    assert!(
+        expected.iter().any(|row| row.starts_with("recorded ")),
+        "the fingerprint reads the recorded functions: {expected:#?}"
+    );
+
     let schema = common::TestSchema::new(&url);
     let mut tasks = Vec::new();
     for _ in 0..4 {
@@ -183,14 +238,53 @@ async fn concurrent_migrations_of_a_new_schema_agree() {
             PgStore::builder()
                 .schema(name)
                 .run_migrations(true)
-                .build(common::pool(&url, 1).await)
+                .build(common::pool(&url, 2).await)
                 .await
-                .map(drop)
         }));
     }
+    let mut nodes = Vec::new();
     for task in tasks {
-        task.await.expect("task").expect("migrate");
+        nodes.push(task.await.expect("task").expect("migrate"));
     }
+    let versions: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT version FROM \"{}\"._sqlx_migrations ORDER BY version",
+        schema.name()
+    ))
+    .fetch_all(nodes[0].pool())
+    .await
+    .expect("versions");
+    let mut once = versions.clone();
+    once.dedup();
+    assert_eq!(versions, once, "each migration recorded once");
+    let found = schema_fingerprint(nodes[0].pool(), schema.name()).await;
+    assert_eq!(found, expected, "four migrations at once leave the schema one leaves");
+
+    let fixture = |node: &PgStore| chat_core::testing::Fixture::new(std::sync::Arc::new(node.clone()), 2);
+    let first = fixture(&nodes[0]);
+    let conversation = first.direct(0, 1).await;
+    first.send(0, conversation, "sent through node 0").await;
+    for node in &nodes[1..] {
+        let history = node
+            .history_page(
+                first.user(1),
+                conversation,
+                chat_core::store::HistoryQuery {
+                    after: Some(0),
+                    before: None,
+                    limit: 10,
+                },
+            )
+            .await
+            .expect("history through another node");
+        let bodies: Vec<&str> = history.iter().map(|message| message.body.as_str()).collect();
+        assert_eq!(bodies, ["sent through node 0"]);
+    }
+    nodes[3].migrate().await.expect("migrate again");
+    assert_eq!(
+        schema_fingerprint(nodes[0].pool(), schema.name()).await,
+        expected,
+        "migrating again changes nothing"
+    );
 }
 
 /// Issue 13: search folds accents. Rows written before hold `lower(title)`; migrating

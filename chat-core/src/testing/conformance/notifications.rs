@@ -318,28 +318,69 @@ pub async fn the_worker_delivers_every_notification_through_a_failing_notifier(s
     assert!(claim_at(&fx, later()).await.is_empty(), "the outbox is empty");
 }
 
-/// A notifier that records every id it is called with and never fails.
-#[derive(Default)]
-struct CountingNotifier {
-    calls: Mutex<Vec<NotificationId>>,
+/// How long a worker's first notifier call waits for the other worker's.
+const RENDEZVOUS: Duration = Duration::from_secs(30);
+
+/// Where the two workers of [`two_workers_share_the_outbox`] are.
+#[derive(Clone, Copy, Debug, Default)]
+struct Phases {
+    /// Workers inside their first notifier call, holding their first claimed batch.
+    inside: usize,
+    /// Workers that finished draining.
+    finished: usize,
+    /// Whether both were ever inside at once: they held claims of the outbox together.
+    met: bool,
+}
+
+/// What the two workers of [`two_workers_share_the_outbox`] share: the ids they were
+/// handed (by worker), and the rendezvous of their first calls.
+struct Overlap {
+    calls: Mutex<Vec<(usize, NotificationId)>>,
+    phases: tokio::sync::watch::Sender<Phases>,
+}
+
+/// Worker `worker`'s notifier: records the ids; its first call waits (at most
+/// [`RENDEZVOUS`]) until the other worker is inside its own first call at the same time,
+/// or has finished.
+struct OverlapNotifier {
+    worker: usize,
+    shared: Arc<Overlap>,
+    first: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
-impl Notifier for CountingNotifier {
+impl Notifier for OverlapNotifier {
     async fn notify(&self, batch: &[Notification]) -> Result<(), NotifyError> {
-        self.calls
+        self.shared
+            .calls
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(batch.iter().map(|notification| notification.id));
+            .extend(batch.iter().map(|notification| (self.worker, notification.id)));
+        if self.first.swap(false, Ordering::SeqCst) {
+            let mut phases = self.shared.phases.subscribe();
+            self.shared.phases.send_modify(|phases| {
+                phases.inside += 1;
+                phases.met |= phases.inside >= 2;
+            });
+            let _ =
+                tokio::time::timeout(RENDEZVOUS, phases.wait_for(|phases| phases.met || phases.finished >= 1)).await;
+            self.shared.phases.send_modify(|phases| phases.inside -= 1);
+        }
         Ok(())
     }
 }
 
 /// Two workers, each over its own store handle (two nodes on one database, or one store
-/// shared), drain `count` due notifications: the notifier is called `count` times in all,
-/// no id twice (nothing fails, so nothing is retried), and the outbox ends empty. Not part
-/// of [`crate::conformance_tests!`], since it needs two handles on one backend.
+/// shared), drain `count` due notifications (at least 32: two batches) at once: each
+/// worker's first notifier call waits, holding its claimed batch, until the other worker
+/// has claimed a batch of its own and called too, so both claim some under a real overlap
+/// (one worker draining everything before the other starts fails). In all the notifier is
+/// called once per notification, no id twice (nothing fails, so nothing is retried), and
+/// the outbox ends empty. Not part of [`crate::conformance_tests!`], since it needs two
+/// handles on one backend.
 pub async fn two_workers_share_the_outbox(node_a: Arc<dyn Store>, node_b: Arc<dyn Store>, count: usize) {
+    const BATCH: usize = 16;
+    assert!(count >= 2 * BATCH, "two workers need at least two batches to share");
     let limits = crate::limits::Limits {
         conversations_started_per_hour: 0,
         ..crate::limits::Limits::default()
@@ -350,32 +391,54 @@ pub async fn two_workers_share_the_outbox(node_a: Arc<dyn Store>, node_b: Arc<dy
         let conversation = fx.direct(0, recipient).await;
         fx.send(0, conversation, "a new offer").await;
     }
-    let notifier = Arc::new(CountingNotifier::default());
-    let worker = |store: Arc<dyn Store>| {
+    let shared = Arc::new(Overlap {
+        calls: Mutex::new(Vec::new()),
+        phases: tokio::sync::watch::Sender::new(Phases::default()),
+    });
+    let worker = |index: usize, store: Arc<dyn Store>| {
         let services = crate::service::ChatServices::new(store, fx.services.directory().clone())
             .with_notifications(Duration::ZERO);
-        NotificationWorker::new(services, notifier.clone())
+        let notifier = OverlapNotifier {
+            worker: index,
+            shared: Arc::clone(&shared),
+            first: std::sync::atomic::AtomicBool::new(true),
+        };
+        NotificationWorker::new(services, Arc::new(notifier))
             .for_tenant(fx.tenant.clone())
-            .with_batch_size(16)
+            .with_batch_size(BATCH)
     };
-    let drain = |worker: NotificationWorker| async move {
+    let drain = |worker: NotificationWorker, shared: Arc<Overlap>| async move {
+        let mut claimed = 0;
         loop {
             let report = worker.run_once().await.expect("a round");
             if report.claimed == 0 {
                 break;
             }
+            claimed += report.claimed;
         }
+        shared.phases.send_modify(|phases| phases.finished += 1);
+        claimed
     };
-    let a = tokio::spawn(drain(worker(fx.services.store().clone())));
-    let b = tokio::spawn(drain(worker(node_b)));
-    a.await.expect("worker a");
-    b.await.expect("worker b");
-    let calls = notifier
+    let a = tokio::spawn(drain(worker(0, fx.services.store().clone()), Arc::clone(&shared)));
+    let b = tokio::spawn(drain(worker(1, node_b), Arc::clone(&shared)));
+    let claimed = [a.await.expect("worker a"), b.await.expect("worker b")];
+    let calls = shared
         .calls
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    let distinct: BTreeSet<&NotificationId> = calls.iter().collect();
+    let per_worker = [0, 1].map(|worker| calls.iter().filter(|(by, _)| *by == worker).count());
+    let distinct: BTreeSet<&NotificationId> = calls.iter().map(|(_, id)| id).collect();
+    eprintln!("two workers: claimed {claimed:?}, notified {per_worker:?} of {count}");
+    assert!(
+        claimed.iter().all(|&n| n > 0) && per_worker.iter().all(|&n| n > 0),
+        "each worker claims and notifies some: claimed {claimed:?}, notified {per_worker:?}"
+    );
+    assert!(
+        shared.phases.borrow().met,
+        "the workers never held claims at the same time: their rounds ran one after the other \
+         (claimed {claimed:?})"
+    );
     assert_eq!(calls.len(), count, "one call per due notification");
     assert_eq!(distinct.len(), count, "no id twice");
     assert!(claim_at(&fx, later()).await.is_empty(), "the outbox is empty");

@@ -19,8 +19,38 @@ use super::ops::{EMOJI, Op, REPORT_REASONS, SEARCH_QUERIES, USERS, archive_filte
 use super::outbox::{Outbox, Recipient};
 use super::outcome::{Outcome, error_outcome, message_outcome, reactions_of, user_index};
 
+/// What a case's operations met, for the runner's report.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Coverage {
+    /// Cases run.
+    pub(super) cases: usize,
+    /// Cases in which no conversation was ever created.
+    pub(super) without_conversation: usize,
+    /// Operations run.
+    pub(super) ops: usize,
+    /// Operations naming a conversation (sends, reads, edits, history, ...).
+    pub(super) on_a_conversation: usize,
+    /// Those that named one the store had created (the others name an id nobody has).
+    pub(super) on_an_existing_one: usize,
+}
+
+impl Coverage {
+    pub(super) fn add(&mut self, other: Coverage) {
+        self.cases += other.cases;
+        self.without_conversation += other.without_conversation;
+        self.ops += other.ops;
+        self.on_a_conversation += other.on_a_conversation;
+        self.on_an_existing_one += other.on_an_existing_one;
+    }
+}
+
 /// Runs one generated sequence; `Err` describes the first disagreement.
-pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), String> {
+pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<Coverage, String> {
+    let mut coverage = Coverage {
+        cases: 1,
+        ops: ops.len(),
+        ..Coverage::default()
+    };
     let mut fx = Fixture::new(store, USERS);
     fx.services = fx.services.clone().with_notifications(std::time::Duration::ZERO);
     let conversations = fx.conversations();
@@ -35,7 +65,7 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
             continue;
         }
         // Ids must be read before the model applies the op (a new conversation has none yet).
-        let target = match *op {
+        let named = match *op {
             Op::Send { conv, .. }
             | Op::SendSystem { conv }
             | Op::React { conv, .. }
@@ -52,8 +82,18 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
             | Op::History { conv, .. }
             | Op::Get { conv, .. }
             | Op::Upload { conv, .. }
-            | Op::Download { conv, .. } => conversation_id(&model, conv),
-            _ => ConversationId::new_v7(),
+            | Op::Download { conv, .. } => Some(conv),
+            _ => None,
+        };
+        let target = match named {
+            Some(conv) => {
+                // The model's pick, or an id nobody has when there is none yet.
+                coverage.on_a_conversation += 1;
+                let existing = model.pick(conv).and_then(|index| model.conversations[index].id);
+                coverage.on_an_existing_one += usize::from(existing.is_some());
+                existing.unwrap_or_else(ConversationId::new_v7)
+            }
+            None => ConversationId::new_v7(),
         };
         let message_target = match *op {
             Op::Edit { conv, msg, .. }
@@ -369,7 +409,8 @@ pub(super) async fn run_case(store: Arc<dyn Store>, ops: &[Op]) -> Result<(), St
             }
         }
     }
-    Ok(())
+    coverage.without_conversation = usize::from(model.conversations.iter().all(|c| c.id.is_none()));
+    Ok(coverage)
 }
 
 /// The notifications of one round, as (conversation index, user index).
@@ -494,14 +535,6 @@ fn upload_id(model: &Model, upload: usize) -> AttachmentId {
         .pick_upload(upload)
         .and_then(|index| model.uploads[index].id)
         .unwrap_or_else(AttachmentId::new_v7)
-}
-
-/// A conversation id for `conv`: the model's pick, or an id nobody has.
-fn conversation_id(model: &Model, conv: usize) -> ConversationId {
-    model
-        .pick(conv)
-        .and_then(|index| model.conversations[index].id)
-        .unwrap_or_else(ConversationId::new_v7)
 }
 
 /// The id of message number `msg` of the conversation (recorded when it was sent), or an

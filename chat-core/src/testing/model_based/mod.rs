@@ -7,7 +7,9 @@
 //! serves all cases. Timestamps are the store's to choose; the model adopts the ones the
 //! store reports and checks that a conversation's activity never goes back.
 //!
-//! Cases: 256 by default; set `CHAT_PROPTEST_CASES` for longer runs.
+//! Each case starts with one to three conversations (`ops.rs`, `seed_strategy`), then up to
+//! 39 random operations; the runner reports the share of operations that named an existing
+//! conversation. Cases: 256 by default; set `CHAT_PROPTEST_CASES` for longer runs.
 //!
 //! Here is the runner; `ops.rs` generates the operations, `model.rs` is the plain model,
 //! `outcome.rs` the answers both sides are compared by, `outbox.rs` the notifications a
@@ -27,8 +29,8 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use crate::store::Store;
 
-use case::run_case;
-use ops::op_strategy;
+use case::{Coverage, run_case};
+use ops::case_strategy;
 
 /// Default number of cases; `CHAT_PROPTEST_CASES` overrides it.
 pub const DEFAULT_CASES: u32 = 256;
@@ -60,13 +62,34 @@ where
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);
-    let strategy = proptest::collection::vec(op_strategy(), 1..40);
-    let result = runner.run(&strategy, |ops| {
-        runtime
+    let coverage = std::sync::Mutex::new(Coverage::default());
+    let result = runner.run(&case_strategy(), |ops| {
+        let case = runtime
             .block_on(run_case(Arc::clone(&store), &ops))
-            .map_err(TestCaseError::fail)
+            .map_err(TestCaseError::fail)?;
+        coverage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .add(case);
+        Ok(())
     });
     if let Err(error) = result {
         panic!("model-based test failed: {error}");
     }
+    let coverage = coverage.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let share = |part: usize, whole: usize| 100.0 * part as f64 / whole.max(1) as f64;
+    eprintln!(
+        "model-based test: {} cases, {} operations; {} named a conversation, {:.1}% of them an existing one; \
+         {} cases ({:.1}%) never created one",
+        coverage.cases,
+        coverage.ops,
+        coverage.on_a_conversation,
+        share(coverage.on_an_existing_one, coverage.on_a_conversation),
+        coverage.without_conversation,
+        share(coverage.without_conversation, coverage.cases),
+    );
+    assert_eq!(
+        coverage.without_conversation, 0,
+        "every case starts with conversations (ops.rs, seed_strategy): {coverage:?}"
+    );
 }
