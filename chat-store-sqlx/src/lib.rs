@@ -57,14 +57,16 @@
 //!
 //! ## Cost of the reads
 //!
-//! Measured with `cargo run -p chat-store-sqlx --example explain_plans` (a user in 50 000
-//! conversations, 400 000 participant rows, a conversation of 1 000 000 messages): every
-//! inbox page (first or 30 000 rows deep, any archive or unread filter) is one index
-//! range of 51 entries plus one primary-key lookup per row (a tag filter reads the user's
-//! conversations with that tag and orders them), about 400 buffers and 1–2 ms
-//! cold; history pages read 50 index entries of the 1M-message conversation wherever they
-//! start (under 0.2 ms); stats read the counter row and the user's unread rows only; search
-//! reads the user's groups (titles) and the named users' rows, never every conversation.
+//! Measured with `cargo run -p chat-store-sqlx --example explain_plans` (a user in 100 000
+//! conversations, about 500 000 member rows, a conversation of 1 000 000 messages; the
+//! figures before and after issue 31 are in `bench/README.md`): every inbox page (first or
+//! deep, any archive or unread filter) is one index range of 51 `member_state` entries plus
+//! the conversation and its three rows per member, about 720 buffers and 1–2 ms cold (a tag
+//! filter reads the user's conversations with that tag and orders them, or walks the inbox
+//! and checks the tag); history pages read 50 index entries of the 1M-message conversation
+//! wherever they start (under 0.1 ms); stats read the counter row and the user's unread
+//! entries only; search reads the user's groups (titles, index only) and the named users'
+//! rows, never every conversation.
 //! A send is one statement: the `append_message` function (second migration) locks the
 //! conversation, checks membership and the retry key and applies `chat_core::rules::append`
 //! in SQL (the function's comment names the rule; the model-based test keeps the two equal),
