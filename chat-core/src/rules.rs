@@ -34,7 +34,8 @@ pub use attachments::{
     is_swept, may_abandon, may_forget,
 };
 pub use blocks::{
-    block_that_stops, blocked_send, blocked_start, send_refused_by_block, set_block, start_refused_by_block,
+    block_that_stops, blocked_group, blocked_send, blocked_start, group_refused_by_block, joining_others,
+    send_refused_by_block, set_block, start_refused_by_block,
 };
 use delivery::deliver_up_to;
 pub use delivery::{Receipts, mark_delivered, mark_delivered_many, receipts};

@@ -87,6 +87,41 @@ impl PgStore {
 
     /// [`chat_core::store::ModerationStore::set_block`]: the pair's advisory lock, the row locks of its
     /// direct conversations, then [`rules::set_block`], in one transaction.
+    /// [`rules::group_refused_by_block`] for the users a group write brings together with the
+    /// caller (`joining`: a new group's members, or the users an addition added), in the
+    /// write's transaction: under the advisory lock of each pair (the lock `set_block` takes
+    /// first), so a block either committed before and is seen by the next statement, or
+    /// waits until this write has committed (a group they already shared).
+    pub(crate) async fn refuse_group_if_blocked(
+        &self,
+        conn: &mut PgConnection,
+        caller: &Identity,
+        joining: &[UserId],
+    ) -> ChatResult<()> {
+        let others: Vec<&str> = rules::joining_others(&caller.user, joining)
+            .map(UserId::as_str)
+            .collect();
+        if others.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(&self.sql.blocks.lock_pairs)
+            .bind(caller.tenant.as_str())
+            .bind(caller.user.as_str())
+            .bind(&others)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        let blocked = sqlx::query(&self.sql.blocks.blocked_by_any)
+            .bind(caller.tenant.as_str())
+            .bind(caller.user.as_str())
+            .bind(&others)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?
+            .is_some();
+        rules::group_refused_by_block(blocked)
+    }
+
     pub(crate) async fn set_block(
         &self,
         caller: &Identity,

@@ -22,6 +22,11 @@ pub(crate) struct BlockSql {
     pub(crate) delete: String,
     /// `$1` tenant, `$2` blocker: by blocked user, byte order.
     pub(crate) list: String,
+    /// `$1` tenant, `$2` actor, `$3` users: the advisory lock of each pair of the actor and
+    /// one of the users (the key of `lock_pair`), taken in byte order of the users.
+    pub(crate) lock_pairs: String,
+    /// `$1` tenant, `$2` blocked, `$3` users: one row when one of the users blocked `$2`.
+    pub(crate) blocked_by_any: String,
 }
 
 impl BlockSql {
@@ -31,6 +36,14 @@ impl BlockSql {
             // The schema is part of the key: stores of two schemas never wait for each other.
             lock_pair: format!(
                 "SELECT pg_advisory_xact_lock(hashtextextended('{s} block ' || $1 || chr(1) || $2 || chr(1) || $3, 0))"
+            ),
+            lock_pairs: format!(
+                "SELECT pg_advisory_xact_lock(hashtextextended('{s} block ' || $1 || chr(1) \
+                   || least(pairs.u, $2::text COLLATE \"C\") || chr(1) || greatest(pairs.u, $2::text COLLATE \"C\"), 0)) \
+                 FROM (SELECT DISTINCT u COLLATE \"C\" AS u FROM unnest($3::text[]) AS u WHERE u <> $2 ORDER BY 1) pairs"
+            ),
+            blocked_by_any: format!(
+                "SELECT 1 FROM {s}.blocks WHERE tenant = $1 AND blocked = $2 AND blocker = ANY($3) LIMIT 1"
             ),
             lock_directs: format!(
                 "SELECT c.id FROM {s}.conversations c \

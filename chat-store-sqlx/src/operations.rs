@@ -124,9 +124,14 @@ impl ConversationStore for PgStore {
         let record = rules::new_group(caller, &new, now());
         let conversation = &record.conversation;
         let (tag_type, tag_id, tag_is_int) = tag_columns(conversation.tag.as_ref());
-        let users: Vec<&str> = record.participants.iter().map(|p| p.user.as_str()).collect();
+        let members: Vec<UserId> = record.participants.iter().map(|p| p.user.clone()).collect();
+        let users: Vec<&str> = members.iter().map(UserId::as_str).collect();
         let roles: Vec<&str> = record.participants.iter().map(|p| role_text(p.role)).collect();
-        sqlx::query(&self.sql.insert_group)
+        let mut tx = self.begin().await?;
+        if let Err(refused) = self.refuse_group_if_blocked(&mut tx, caller, &members).await {
+            return finish(tx, Err(refused)).await;
+        }
+        let inserted = sqlx::query(&self.sql.insert_group)
             .bind(conversation.id.as_uuid())
             .bind(caller.tenant.as_str())
             .bind(&new.title)
@@ -139,10 +144,11 @@ impl ConversationStore for PgStore {
             .bind(Json(&conversation.metadata))
             .bind(&users)
             .bind(&roles)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
-            .map_err(db)?;
-        Ok(record)
+            .map_err(db)
+            .map(|_| record);
+        finish(tx, inserted).await
     }
 
     async fn get_conversation(&self, caller: &Identity, id: ConversationId) -> ChatResult<ConversationRecord> {
@@ -368,6 +374,7 @@ impl ConversationStore for PgStore {
             let mut record = self.lock_member(&mut tx, caller, id).await?;
             let at = now();
             let added = rules::add_participants(&mut record, &users, max_participants, at)?;
+            self.refuse_group_if_blocked(&mut tx, caller, &added).await?;
             if !added.is_empty() {
                 let names: Vec<&str> = added.iter().map(UserId::as_str).collect();
                 let title_key = record.conversation.title.as_deref().map(rules::title_search_key);

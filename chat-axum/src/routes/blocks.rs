@@ -68,7 +68,8 @@ pub(crate) async fn list(
 
 /// Block a user: from now on they can neither start a direct conversation with the caller
 /// nor send into one they share, and their typing is not shown; the caller keeps the
-/// history and may still send. Groups are not affected. 201 when new, 200 when the user was
+/// history and may still send. They can neither create a group with the caller nor add the
+/// caller to one; groups already shared stay as they are. 201 when new, 200 when the user was
 /// blocked already (nothing changes).
 #[utoipa::path(
     post,

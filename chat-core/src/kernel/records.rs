@@ -257,6 +257,17 @@ impl Tx<'_> {
         rules::send_refused_by_block(blocked)
     }
 
+    /// [`rules::group_refused_by_block`] for the users a group write brings together with
+    /// the caller (`joining`: a new group's members, or the users an addition added).
+    pub(crate) fn check_group_not_blocked(&self, caller: &Identity, joining: &[UserId]) -> ChatResult<()> {
+        for user in rules::joining_others(&caller.user, joining) {
+            if self.is_blocked(&caller.tenant, user, &caller.user)? {
+                return rules::group_refused_by_block(true);
+            }
+        }
+        rules::group_refused_by_block(false)
+    }
+
     /// A user's counters.
     pub(crate) fn counters(&self, tenant: &TenantId, user: &UserId) -> ChatResult<Counters> {
         match self.get(&keys::user_stats(tenant, user))? {

@@ -60,6 +60,8 @@ pub(crate) fn find_direct(
 pub(crate) fn create_group(tx: &Tx<'_>, caller: &Identity, new: &NewGroup) -> ChatResult<ConversationRecord> {
     storable(new.tag.as_ref())?;
     let record = rules::new_group(caller, new, now());
+    let members: Vec<UserId> = record.participants.iter().map(|p| p.user.clone()).collect();
+    tx.check_group_not_blocked(caller, &members)?;
     tx.save_changes(None, &record)?;
     Ok(record)
 }
@@ -297,7 +299,9 @@ pub(crate) fn add_participants(
     max_participants: usize,
 ) -> ChatResult<(ConversationRecord, Vec<UserId>)> {
     tx.update(caller, id, |record| {
-        rules::add_participants(record, users, max_participants, now())
+        let added = rules::add_participants(record, users, max_participants, now())?;
+        tx.check_group_not_blocked(caller, &added)?;
+        Ok(added)
     })
 }
 

@@ -1,5 +1,7 @@
 //! Blocking (invariant 13): a user who blocked another gets nothing new from them in a
-//! direct conversation. Groups are not affected, and the blocker may still send.
+//! direct conversation, and the blocked user can neither create a group with the blocker
+//! nor add the blocker to one (groups they already share stay as they are). The blocker
+//! may still send, start conversations and add the blocked user to groups.
 //!
 //! Stores check a send in the transaction that appends it, after the membership check
 //! (a non-member still gets `NotFound`) and before the retry key (so a retry of a send
@@ -21,6 +23,33 @@ const SEND_REFUSED: ChatError = ChatError::PermissionDenied {
 const START_REFUSED: ChatError = ChatError::PermissionDenied {
     reason: "you cannot start a conversation with this user",
 };
+
+/// The refusal of a group that would bring the caller together with a user who blocked
+/// them, created or added to. Neutral, like [`SEND_REFUSED`].
+const GROUP_REFUSED: ChatError = ChatError::PermissionDenied {
+    reason: "you cannot add these users to a group",
+};
+
+/// The users a group write brings together with `actor` whose block of `actor` stores must
+/// look up: the members of a new group, or the users an addition actually added, other than
+/// the actor.
+pub fn joining_others<'a>(actor: &'a UserId, joining: &'a [UserId]) -> impl Iterator<Item = &'a UserId> + 'a {
+    joining.iter().filter(move |user| *user != actor)
+}
+
+/// The refusal [`group_refused_by_block`] answers (for a store that checks it by hand).
+pub fn blocked_group() -> ChatError {
+    GROUP_REFUSED
+}
+
+/// `PermissionDenied` (a neutral reason) when one of the users a new group or an addition
+/// brings together with the actor ([`joining_others`]) has blocked the actor (`blocked`);
+/// stores check it in the transaction of the write, after the write's own rule (so a
+/// non-member still gets `NotFound` and a direct conversation `Conflict`), and write
+/// nothing when refused.
+pub fn group_refused_by_block(blocked: bool) -> ChatResult<()> {
+    if blocked { Err(blocked_group()) } else { Ok(()) }
+}
 
 /// Whose block would stop `sender` sending into `record`: the other participant of a
 /// direct conversation; `None` in a group (blocks do not apply there).

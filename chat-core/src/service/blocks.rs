@@ -32,7 +32,9 @@ impl BlockService {
     /// Blocks `user` for the actor; `true` when the block is new (a repeat keeps the first
     /// one and changes nothing). From the moment it returns, `user` can neither start a new
     /// direct conversation with the actor nor send into one they share; the actor keeps the
-    /// history and may still send; groups are not affected. Nothing is told to `user`.
+    /// history and may still send; `user` can neither create a group with the actor nor add
+    /// the actor to one, and groups they already share stay as they are. Nothing is told to
+    /// `user`.
     ///
     /// Errors: `Validation` on `user` for oneself, a user the directory does not know, or a
     /// new block past [`crate::Limits::blocks_per_user`] (checked before the store, so racing

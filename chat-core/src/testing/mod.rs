@@ -108,6 +108,7 @@ macro_rules! conformance_tests {
             a_block_stops_direct_messages_from_the_blocked_user_only,
             blocks_are_validated_and_capped,
             a_block_racing_16_senders_lets_no_send_in_after_it,
+            a_block_keeps_the_blocked_user_from_bringing_the_blocker_into_groups,
             members_report_others_messages_once_and_the_sink_is_told,
             sixteen_racing_reports_of_one_message_store_one,
             erasing_a_user_leaves_nothing_of_theirs,

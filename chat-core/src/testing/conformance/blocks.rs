@@ -1,6 +1,6 @@
 //! Blocking (invariant 13): a blocked user can neither start a direct conversation with the
-//! blocker nor send into one they share, also when the block races their sends; groups are
-//! not affected.
+//! blocker nor send into one they share, also when the block races their sends, nor create
+//! a group with the blocker or add them to one; groups they already share are not affected.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::error::ChatError;
 use crate::events::EventPayload;
 use crate::limits::Limits;
-use crate::service::{SendMessage, StartDirect};
+use crate::service::{NewGroupInput, SendMessage, StartDirect};
 use crate::store::Store;
 use crate::testing::fixtures::Fixture;
 
@@ -291,4 +291,93 @@ async fn race_a_block_against_sends(fx: &Fixture, blocker: usize, sender: usize)
     let expected: Vec<u64> = (1..=last_seq).collect();
     assert_eq!(acknowledged, expected, "every stored message was acknowledged once");
     assert_consistent(fx, blocker, direct).await;
+}
+
+/// Issue 32, item 3: a block is not bypassed through a group. After 0 blocks 1, user 1's new
+/// group with 0 (alone or among others) and user 1 adding 0 to a group are refused with the
+/// neutral answer and change nothing; a group they already share stays; the blocker may
+/// still create a group with user 1 and add them; user 1 may still build groups without 0;
+/// unblocking lets user 1 add 0 again.
+pub async fn a_block_keeps_the_blocked_user_from_bringing_the_blocker_into_groups(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store, 4);
+    let conversations = fx.conversations();
+    let shared = fx.group(1, &[0, 2]).await;
+    let own = fx.group(1, &[2]).await;
+    fx.services
+        .blocks()
+        .block(fx.user(0), fx.user(1).user.clone())
+        .await
+        .expect("block");
+    let group_of = |members: &[usize]| NewGroupInput {
+        participants: members.iter().map(|&index| fx.user(index).user.clone()).collect(),
+        title: "Weekend".into(),
+        tag: None,
+        metadata: Default::default(),
+    };
+    let inbox_of = |user: usize| {
+        let conversations = fx.conversations();
+        let user = fx.user(user).clone();
+        async move {
+            let page = conversations
+                .inbox(&user, crate::service::InboxFilter::default())
+                .await
+                .expect("inbox");
+            page.items
+                .into_iter()
+                .map(|view| view.conversation.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = inbox_of(1).await;
+    for members in [&[0][..], &[2, 0, 3][..]] {
+        let refused = conversations
+            .create_group(fx.user(1), group_of(members))
+            .await
+            .expect_err("a group with the blocker is refused");
+        assert!(is_neutral_refusal(&refused), "{refused:?}");
+    }
+    assert_eq!(inbox_of(1).await, before, "no group was created");
+    let refused = conversations
+        .add_participants(fx.user(1), own, vec![fx.user(0).user.clone()])
+        .await
+        .expect_err("adding the blocker is refused");
+    assert!(is_neutral_refusal(&refused), "{refused:?}");
+    let refused = conversations
+        .add_participants(fx.user(1), own, vec![fx.user(3).user.clone(), fx.user(0).user.clone()])
+        .await
+        .expect_err("adding the blocker among others is refused");
+    assert!(is_neutral_refusal(&refused), "{refused:?}");
+    let view = conversations.get(fx.user(1), own).await.expect("own group");
+    assert_eq!(view.participants.len(), 2, "nobody was added");
+    assert!(!inbox_of(0).await.contains(&own), "the blocker did not get the group");
+
+    fx.send(1, shared, "the group they already share stays").await;
+    let with_others = conversations
+        .create_group(fx.user(1), group_of(&[2, 3]))
+        .await
+        .expect("a group without the blocker");
+    assert_eq!(with_others.participants.len(), 3);
+    let blockers_group = conversations
+        .create_group(fx.user(0), group_of(&[1]))
+        .await
+        .expect("the blocker may create a group with the blocked user");
+    conversations
+        .add_participants(
+            fx.user(0),
+            blockers_group.conversation.id,
+            vec![fx.user(3).user.clone()],
+        )
+        .await
+        .expect("the blocker adds others");
+
+    fx.services
+        .blocks()
+        .unblock(fx.user(0), &fx.user(1).user)
+        .await
+        .expect("unblock");
+    let view = conversations
+        .add_participants(fx.user(1), own, vec![fx.user(0).user.clone()])
+        .await
+        .expect("after unblocking the blocker can be added");
+    assert_eq!(view.participants.len(), 3);
 }

@@ -51,6 +51,7 @@ pub use attachments::{
 };
 pub use authorization::{non_participants_get_not_found_and_no_events, tenants_never_see_each_other};
 pub use blocks::{
+    a_block_keeps_the_blocked_user_from_bringing_the_blocker_into_groups,
     a_block_racing_16_senders_lets_no_send_in_after_it, a_block_stops_direct_messages_from_the_blocked_user_only,
     blocks_are_validated_and_capped,
 };

@@ -280,6 +280,10 @@ impl Model {
                 if others.is_empty() {
                     return Outcome::Invalid(vec!["participant_uuids".into()]);
                 }
+                // Invariant 13: no group with a member who blocked the creator.
+                if others.iter().any(|&user| self.blocks.contains(&(user, actor))) {
+                    return Outcome::Denied;
+                }
                 let mut all = vec![ModelConversation::new_member(actor, true, clock, 0)];
                 all.extend(
                     others
@@ -516,11 +520,17 @@ impl Model {
                 if user == actor {
                     return Outcome::Invalid(vec!["participant_uuids".into()]);
                 }
+                let blocked_by_user = self.blocks.contains(&(user, actor));
                 let Some((conv, c)) = self.member_conversation(conv, actor) else {
                     return Outcome::NotFound("conversation");
                 };
                 if c.kind == ConversationKind::Direct {
                     return Outcome::Conflict;
+                }
+                // Invariant 13: the blocked user cannot add the blocker (an existing member
+                // stays as they are).
+                if c.member(user).is_none() && blocked_by_user {
+                    return Outcome::Denied;
                 }
                 if c.member(user).is_none() {
                     let last_seq = c.last_seq();
