@@ -11,12 +11,13 @@ use chat_core::{
     UserId, rules,
 };
 use chrono::{DateTime, Utc};
+use sqlx::Row;
 use sqlx::postgres::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::error::{PgStoreError, append_error, db};
-use crate::rows::{attachment_from_row, attachment_state_text, message_from_row, record_from_row, to_i64};
+use crate::rows::{attachment_from_row, attachment_state_text, message_from_row, record_from_row, to_i64, to_u64};
 use crate::store::{PgStore, finish};
 
 fn ids(attachments: &[AttachmentId]) -> Vec<Uuid> {
@@ -221,8 +222,12 @@ impl PgStore {
             .await
             .map_err(db)?
             .ok_or_else(ChatError::conversation_not_found)?;
+        let cleared: i64 = row.try_get("me_cleared").map_err(db)?;
+        let sent_seq: Option<i64> = row.try_get("a_sent_seq").map_err(db)?;
+        let sent_seq = sent_seq.map(|seq| to_u64(seq, "seq")).transpose()?;
+        let cleared = to_u64(cleared, "cleared seq")?;
         attachment_from_row(&row)?
-            .filter(|stored| rules::is_readable(stored, caller))
+            .filter(|stored| rules::is_readable(stored, caller, sent_seq, cleared))
             .ok_or_else(ChatError::attachment_not_found)
     }
 

@@ -72,8 +72,9 @@ pub(crate) struct AttachmentSql {
     /// `$1` id: removes a record.
     pub delete: String,
     /// `$1` conversation, `$2` attachment, `$3` reader, `$4` tenant: one row when the reader
-    /// is a member (the attachment columns NULL when there is no such attachment there),
-    /// none otherwise.
+    /// is a member (the attachment columns NULL when there is no such attachment there), with
+    /// the reader's cleared watermark (`me_cleared`) and the seq of the message that carries
+    /// the attachment (`a_sent_seq`); none otherwise.
     pub member_read: String,
     /// `$1` conversation, `$2` message, `$3` files: the attachments a send bound.
     pub save_on_message: String,
@@ -100,8 +101,10 @@ impl AttachmentSql {
             lock: format!("SELECT {ATTACHMENT_COLUMNS} FROM {s}.attachments a WHERE a.id = ANY($1) FOR UPDATE"),
             delete: format!("DELETE FROM {s}.attachments WHERE id = $1"),
             member_read: format!(
-                "SELECT {ATTACHMENT_COLUMNS} FROM {s}.participants p \
+                "SELECT {ATTACHMENT_COLUMNS}, p.cleared_through_seq AS me_cleared, sm.seq AS a_sent_seq \
+                 FROM {s}.participants p \
                  LEFT JOIN {s}.attachments a ON a.id = $2 AND a.conversation_id = $1 \
+                 LEFT JOIN {s}.messages sm ON sm.conversation_id = $1 AND sm.id = a.message_id \
                  WHERE p.conversation_id = $1 AND p.user_id = $3 AND p.tenant = $4"
             ),
             save_on_message: format!("UPDATE {s}.messages SET attachments = $3 WHERE conversation_id = $1 AND id = $2"),

@@ -51,10 +51,19 @@ pub(crate) fn attachment(
     id: ConversationId,
     attachment: AttachmentId,
 ) -> ChatResult<Attachment> {
-    tx.member_record(caller, id)?;
-    match tx.attachment(attachment)? {
-        Some(stored) if stored.conversation_id == id && rules::is_readable(&stored, caller) => Ok(stored),
-        _ => Err(ChatError::attachment_not_found()),
+    let record = tx.member_record(caller, id)?;
+    let cleared = record.participant(&caller.user).map_or(0, |me| me.cleared_through_seq);
+    let Some(stored) = tx.attachment(attachment)?.filter(|stored| stored.conversation_id == id) else {
+        return Err(ChatError::attachment_not_found());
+    };
+    let sent_seq = match stored.state {
+        AttachmentState::Sent(message) => tx.seq_of(id, message)?,
+        _ => None,
+    };
+    if rules::is_readable(&stored, caller, sent_seq, cleared) {
+        Ok(stored)
+    } else {
+        Err(ChatError::attachment_not_found())
     }
 }
 

@@ -138,11 +138,19 @@ pub fn may_forget(attachment: &Attachment) -> bool {
 }
 
 /// True when `caller`, a participant of the attachment's conversation, may download it:
-/// any participant once it is sent, only its uploader before.
-pub fn is_readable(attachment: &Attachment, caller: &Identity) -> bool {
+/// any participant once it is sent, unless the caller cleared the history that holds its
+/// message (`sent_seq`, the message's seq, at or below `cleared_through_seq`, the caller's
+/// cleared watermark: the same answer as a missing id, like a reply to a cleared message);
+/// only its uploader before it is sent.
+pub fn is_readable(
+    attachment: &Attachment,
+    caller: &Identity,
+    sent_seq: Option<u64>,
+    cleared_through_seq: u64,
+) -> bool {
     attachment.tenant == caller.tenant
         && match attachment.state {
-            AttachmentState::Sent(_) => true,
+            AttachmentState::Sent(_) => sent_seq.is_some_and(|seq| seq > cleared_through_seq),
             AttachmentState::Unsent => attachment.uploader == caller.user,
             AttachmentState::Uploading | AttachmentState::Discarded => false,
         }

@@ -345,7 +345,8 @@ impl AttachmentService {
     }
 
     /// An attachment of a conversation the actor is in, with its bytes: any participant's
-    /// once sent, only the uploader's own before ([`crate::rules::is_readable`]); with a
+    /// once sent (unless the actor cleared the history that holds its message), only the
+    /// uploader's own before ([`crate::rules::is_readable`]); with a
     /// signer configured, a signed URL instead of the bytes.
     ///
     /// Errors: `NotEnabled` without an object store; `NotFound` (the same for a

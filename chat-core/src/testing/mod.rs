@@ -100,6 +100,7 @@ macro_rules! conformance_tests {
             attachments_bind_only_the_senders_own_unsent_uploads,
             deleted_and_never_sent_attachments_are_swept,
             refused_uploads_leave_nothing_behind,
+            a_cleared_history_hides_its_attachments_from_that_member_only,
             a_burst_is_one_notification_and_reading_first_cancels_it,
             leaving_removal_clearing_and_replying_cancel_pending_notifications,
             system_messages_notify_everyone_and_deleting_the_unread_cancels,

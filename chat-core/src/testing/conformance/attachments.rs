@@ -313,3 +313,49 @@ pub async fn refused_uploads_leave_nothing_behind(store: Arc<dyn Store>) {
     assert_eq!(sweep.removed, 1, "no record of a refused upload was left to sweep");
     assert!(fx.stored_objects().await.is_empty());
 }
+
+/// Issue 32, item 12: a member who cleared a conversation's history gets, for an attachment
+/// of a cleared message, the answer of a missing id (like a reply to a cleared message);
+/// the other member still downloads it, and an attachment sent after the clear is readable.
+pub async fn a_cleared_history_hides_its_attachments_from_that_member_only(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store, 2);
+    let conversation = fx.direct(0, 1).await;
+    let photo = fx
+        .upload(0, conversation, "before.png", &sample_png(4, 4))
+        .await
+        .expect("upload");
+    fx.messages()
+        .send(
+            fx.user(0),
+            conversation,
+            SendMessage::text("before").with_attachments([photo.id]),
+        )
+        .await
+        .expect("send the photo");
+    assert!(readable(&fx, fx.user(1), conversation, photo.id).await);
+    fx.conversations()
+        .clear_history(fx.user(1), conversation)
+        .await
+        .expect("clear");
+    assert!(
+        !readable(&fx, fx.user(1), conversation, photo.id).await,
+        "a cleared message's attachment answers like a missing one"
+    );
+    assert!(
+        readable(&fx, fx.user(0), conversation, photo.id).await,
+        "the other member did not clear"
+    );
+    let later = fx
+        .upload(0, conversation, "after.png", &sample_png(4, 4))
+        .await
+        .expect("upload");
+    fx.messages()
+        .send(
+            fx.user(0),
+            conversation,
+            SendMessage::text("after").with_attachments([later.id]),
+        )
+        .await
+        .expect("send after the clear");
+    assert!(readable(&fx, fx.user(1), conversation, later.id).await);
+}

@@ -46,6 +46,7 @@ pub mod system_messages;
 pub mod validation;
 
 pub use attachments::{
+    a_cleared_history_hides_its_attachments_from_that_member_only,
     attachments_bind_only_the_senders_own_unsent_uploads, deleted_and_never_sent_attachments_are_swept,
     refused_uploads_leave_nothing_behind,
 };

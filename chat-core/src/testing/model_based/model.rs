@@ -42,6 +42,8 @@ pub(super) struct ModelUpload {
     /// The conversation's index.
     pub(super) conv: usize,
     pub(super) state: UploadState,
+    /// The seq of the message that carries it, once sent.
+    pub(super) sent_seq: Option<u64>,
 }
 
 impl ModelMessage {
@@ -357,6 +359,7 @@ impl Model {
                 let seq = c.push(message);
                 for index in bound {
                     self.uploads[index].state = UploadState::Sent;
+                    self.uploads[index].sent_seq = Some(seq);
                 }
                 Outcome::Sent { seq, created: true }
             }
@@ -369,17 +372,21 @@ impl Model {
                     uploader: actor,
                     conv,
                     state: UploadState::Unsent,
+                    sent_seq: None,
                 });
                 Outcome::Uploaded(self.uploads.len() - 1)
             }
             Op::Download { actor, conv, upload } => {
                 let picked = self.pick_upload(upload).map(|index| self.uploads[index].clone());
-                let Some((conv, _)) = self.member_conversation(conv, actor) else {
+                let Some((conv, c)) = self.member_conversation(conv, actor) else {
                     return Outcome::NotFound("conversation");
                 };
+                // A cleared message's attachment answers like a missing one (issue 32).
+                let cleared = c.member(actor).map_or(0, |member| member.cleared);
                 Outcome::Readable(picked.is_some_and(|u| {
                     u.conv == conv
-                        && (u.state == UploadState::Sent || (u.state == UploadState::Unsent && u.uploader == actor))
+                        && ((u.state == UploadState::Sent && u.sent_seq.is_some_and(|seq| seq > cleared))
+                            || (u.state == UploadState::Unsent && u.uploader == actor))
                 }))
             }
             Op::SendSystem { conv } => {
