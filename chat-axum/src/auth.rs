@@ -5,8 +5,10 @@
 //! WebSocket upgrade, which is authenticated before it is accepted.
 //!
 //! Browsers cannot set headers on a WebSocket, so a host may accept a token from the query
-//! string ([`query_param`]). This crate never logs URIs; if the host logs requests (a
-//! `TraceLayer`), log [`redacted_uri`] instead of the raw URI so such tokens stay out of logs.
+//! string of the WebSocket upgrade, and only there ([`upgrade_query_param`]: a credential in
+//! any other URL ends up in logs, history and `Referer` headers, so it is not read). This
+//! crate never logs URIs; if the host logs requests (a `TraceLayer`), log [`redacted_uri`]
+//! instead of the raw URI so such tokens stay out of logs.
 
 use std::borrow::Cow;
 
@@ -60,9 +62,33 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// True for a WebSocket upgrade request: HTTP/1.1 `Upgrade: websocket`, or HTTP/2's
+/// extended `CONNECT` (RFC 8441).
+pub fn is_websocket_upgrade(parts: &Parts) -> bool {
+    parts.method == axum::http::Method::CONNECT
+        || parts
+            .headers
+            .get_all(header::UPGRADE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .any(|value| {
+                value
+                    .split(',')
+                    .any(|protocol| protocol.trim().eq_ignore_ascii_case("websocket"))
+            })
+}
+
+/// The percent-decoded, non-empty value of query parameter `name`, only on a WebSocket
+/// upgrade ([`is_websocket_upgrade`]); `None` on every other request, so a credential put in
+/// a plain URL (a download link, say) authenticates nothing. What a host's
+/// [`Authenticator`] reads for browsers' WebSockets, which cannot send headers.
+pub fn upgrade_query_param(parts: &Parts, name: &str) -> Option<String> {
+    is_websocket_upgrade(parts).then(|| query_param(parts, name)).flatten()
+}
+
 /// The first non-empty value of the query parameter `name`, percent-decoded (`+` is a
 /// space); for browsers' WebSockets, which cannot send an `Authorization` header.
-pub fn query_param(parts: &Parts, name: &str) -> Option<String> {
+pub(crate) fn query_param(parts: &Parts, name: &str) -> Option<String> {
     let query = parts.uri.query()?;
     query.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -139,6 +165,41 @@ mod tests {
             builder = builder.header(header::AUTHORIZATION, value);
         }
         builder.body(()).expect("request").into_parts().0
+    }
+
+    #[test]
+    fn query_credentials_count_only_on_a_websocket_upgrade() {
+        let upgrade = |value: &str| {
+            Request::builder()
+                .uri("/ws?token=xyz")
+                .header(header::UPGRADE, value)
+                .body(())
+                .expect("request")
+                .into_parts()
+                .0
+        };
+        assert_eq!(
+            upgrade_query_param(&upgrade("websocket"), "token").as_deref(),
+            Some("xyz")
+        );
+        assert_eq!(
+            upgrade_query_param(&upgrade("WebSocket"), "token").as_deref(),
+            Some("xyz")
+        );
+        assert_eq!(upgrade_query_param(&upgrade("h2c"), "token"), None);
+        assert_eq!(upgrade_query_param(&parts("/ws?token=xyz", None), "token"), None);
+        assert_eq!(
+            upgrade_query_param(&parts("/conversations/x/attachments/y?token=xyz", None), "token"),
+            None
+        );
+        let connect = Request::builder()
+            .method(axum::http::Method::CONNECT)
+            .uri("/ws?token=xyz")
+            .body(())
+            .expect("request")
+            .into_parts()
+            .0;
+        assert_eq!(upgrade_query_param(&connect, "token").as_deref(), Some("xyz"));
     }
 
     #[test]

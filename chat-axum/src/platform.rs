@@ -13,13 +13,14 @@ use std::collections::HashMap;
 use axum::http::request::Parts;
 use chat_core::{Identity, TenantId};
 
-use crate::auth::query_param;
+use crate::auth::upgrade_query_param;
 use crate::error::ApiError;
 
 /// The header naming the caller's platform.
 pub const PUBLIC_KEY_HEADER: &str = "X-PUBLIC-KEY";
 
-/// The query parameter that may carry the key instead (for browsers' WebSockets).
+/// The query parameter that may carry the key instead on a WebSocket upgrade (browsers'
+/// WebSockets cannot send headers); ignored on every other request.
 pub const PUBLIC_KEY_QUERY_PARAM: &str = "public_key";
 
 /// Public platform keys and the tenant each one names.
@@ -69,8 +70,8 @@ impl PlatformKeys {
         self.keys.is_empty()
     }
 
-    /// The tenant named by the request's key (header first, then the query parameter), or
-    /// 401 naming the header.
+    /// The tenant named by the request's key (header first, then, on a WebSocket upgrade
+    /// only, the query parameter), or 401 naming the header.
     pub fn tenant_of_request(&self, parts: &Parts) -> Result<&TenantId, ApiError> {
         let from_header = parts
             .headers
@@ -79,7 +80,7 @@ impl PlatformKeys {
             .map(|value| value.trim().to_owned());
         let key = from_header
             .filter(|value| !value.is_empty())
-            .or_else(|| query_param(parts, PUBLIC_KEY_QUERY_PARAM))
+            .or_else(|| upgrade_query_param(parts, PUBLIC_KEY_QUERY_PARAM))
             .ok_or(ApiError::UnknownPlatform)?;
         self.tenant_of(&key).ok_or(ApiError::UnknownPlatform)
     }
@@ -119,7 +120,21 @@ mod tests {
             .with_key("pk-rent", rent.clone());
         let ana = Identity::new(shop, UserId::new("ana").expect("user"));
         assert!(keys.check(&parts("/", Some("pk-shop")), &ana).is_ok());
-        assert!(keys.check(&parts("/ws?public_key=pk-shop", None), &ana).is_ok());
+        let upgrade = Request::builder()
+            .uri("/ws?public_key=pk-shop")
+            .header(axum::http::header::UPGRADE, "websocket")
+            .body(())
+            .expect("request")
+            .into_parts()
+            .0;
+        assert!(keys.check(&upgrade, &ana).is_ok());
+        assert!(
+            matches!(
+                keys.check(&parts("/ws?public_key=pk-shop", None), &ana),
+                Err(ApiError::UnknownPlatform)
+            ),
+            "the query key counts only on a WebSocket upgrade"
+        );
         assert!(matches!(
             keys.check(&parts("/", Some("pk-rent")), &ana),
             Err(ApiError::Unauthenticated)

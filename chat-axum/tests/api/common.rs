@@ -52,7 +52,7 @@ impl Authenticator for TokenAuth {
     async fn authenticate(&self, parts: &axum::http::request::Parts) -> Result<Identity, AuthRejection> {
         let token = chat_axum::auth::bearer_token(parts)
             .map(str::to_owned)
-            .or_else(|| chat_axum::auth::query_param(parts, "token"))
+            .or_else(|| chat_axum::auth::upgrade_query_param(parts, "token"))
             .ok_or(AuthRejection::Unauthenticated)?;
         let (tenant, user) = token.split_once(':').ok_or(AuthRejection::Unauthenticated)?;
         let tenant = TenantId::new(tenant).map_err(|_| AuthRejection::Unauthenticated)?;

@@ -273,3 +273,38 @@ async fn query_booleans_accept_one_and_zero() {
         );
     }
 }
+
+/// Issue 32, item 11: credentials in the query count only on the WebSocket upgrade (which
+/// keeps working, see above). A plain request, such as an attachment link, with
+/// `?token=…&public_key=…` and no headers is a 401, and so is a valid bearer token whose
+/// platform key is only in the query.
+#[tokio::test]
+async fn query_credentials_authorize_nothing_but_the_websocket_upgrade() {
+    let app = with_platforms();
+    let conversation = uuid::Uuid::now_v7();
+    let attachment = uuid::Uuid::now_v7();
+    for path in [
+        format!("/conversations?token=acme:u0&public_key={ACME_KEY}"),
+        format!("/conversations/{conversation}/attachments/{attachment}?token=acme:u0&public_key={ACME_KEY}"),
+    ] {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(&path)
+            .body(Body::empty())
+            .expect("request");
+        let answer = app.send(request).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{path}: {answer:?}");
+    }
+    let key_in_query = call(
+        &app,
+        Method::GET,
+        &format!("/conversations?public_key={ACME_KEY}"),
+        "acme:u0",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(key_in_query.status, StatusCode::UNAUTHORIZED, "{key_in_query:?}");
+    let key_in_header = call(&app, Method::GET, "/conversations", "acme:u0", Some(ACME_KEY), None).await;
+    assert_eq!(key_in_header.status, StatusCode::OK, "{key_in_header:?}");
+}

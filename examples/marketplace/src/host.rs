@@ -22,8 +22,8 @@ use crate::orders::{AdvanceError, OrderStates};
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
                    connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-/// The demo's authenticator: `Authorization: Bearer <token>`, or `?token=` for the
-/// browser's WebSocket; the identity is in the user's platform's tenant (the router checks
+/// The demo's authenticator: `Authorization: Bearer <token>`, or `?token=` on the
+/// browser's WebSocket upgrade only; the identity is in the user's platform's tenant (the router checks
 /// it against `X-PUBLIC-KEY`). A real host checks its own sessions or JWTs here.
 struct DemoAuthenticator {
     tokens: DemoTokens,
@@ -34,7 +34,7 @@ impl Authenticator for DemoAuthenticator {
     async fn authenticate(&self, parts: &axum::http::request::Parts) -> Result<Identity, AuthRejection> {
         let token = chat_axum::auth::bearer_token(parts)
             .map(str::to_owned)
-            .or_else(|| chat_axum::auth::query_param(parts, "token"))
+            .or_else(|| chat_axum::auth::upgrade_query_param(parts, "token"))
             .ok_or(AuthRejection::Unauthenticated)?;
         self.tokens.user_of(&token).ok_or(AuthRejection::Unauthenticated)
     }
