@@ -64,7 +64,7 @@ impl Authenticator for TokenIsUser {
     async fn authenticate(&self, parts: &Parts) -> Result<Identity, AuthRejection> {
         let token = chat_axum::auth::bearer_token(parts)
             .map(str::to_owned)
-            .or_else(|| chat_axum::auth::query_param(parts, "token"))
+            .or_else(|| chat_axum::auth::upgrade_query_param(parts, "token"))
             .ok_or(AuthRejection::Unauthenticated)?;
         let user = UserId::new(token).map_err(|_| AuthRejection::Unauthenticated)?;
         Ok(Identity::new(TenantId::default(), user))
