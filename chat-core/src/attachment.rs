@@ -200,14 +200,19 @@ pub fn sniff(head: &[u8], complete: bool) -> String {
     }
 }
 
-/// Width and height of an image from its first bytes, when its header says them (each
-/// 1..=`i32::MAX`, what every store keeps; a header claiming more is ignored).
+/// The largest side, in pixels, an image's stored dimensions may have: a header claiming
+/// more (a "dimension bomb" of a few bytes that says 1 x 2,147,483,647) is not believed, and
+/// the attachment is stored without dimensions, so no client sizes a box by it.
+pub const MAX_IMAGE_SIDE: u32 = 20_000;
+
+/// Width and height of an image from its first bytes, when its header says them and each
+/// is 1..=[`MAX_IMAGE_SIDE`]; `None` otherwise (no dimensions are stored).
 pub fn image_dimensions(head: &[u8]) -> Option<(u32, u32)> {
     let size = imagesize::blob_size(head).ok()?;
     let fits = |value: usize| {
         u32::try_from(value)
             .ok()
-            .filter(|&value| value > 0 && i32::try_from(value).is_ok())
+            .filter(|&value| (1..=MAX_IMAGE_SIDE).contains(&value))
     };
     Some((fits(size.width)?, fits(size.height)?))
 }
@@ -302,6 +307,26 @@ mod tests {
         let mut huge = PNG_1X1.to_vec();
         huge[16..20].copy_from_slice(&0x8000_0000u32.to_be_bytes());
         assert_eq!(image_dimensions(&huge), None);
+    }
+
+    /// Issue 32, item 7: a 68-byte PNG claiming 1 x 2,147,483,647 gets no dimensions; a side
+    /// up to [`MAX_IMAGE_SIDE`] is kept, one past it is not.
+    #[test]
+    fn a_dimension_bomb_gets_no_dimensions() {
+        let with = |width: u32, height: u32| {
+            let mut png = PNG_1X1.to_vec();
+            png[16..20].copy_from_slice(&width.to_be_bytes());
+            png[20..24].copy_from_slice(&height.to_be_bytes());
+            image_dimensions(&png)
+        };
+        assert_eq!(with(1, 2_147_483_647), None);
+        assert_eq!(with(2_147_483_647, 1), None);
+        assert_eq!(
+            with(MAX_IMAGE_SIDE, MAX_IMAGE_SIDE),
+            Some((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
+        );
+        assert_eq!(with(MAX_IMAGE_SIDE + 1, 10), None);
+        assert_eq!(with(640, 480), Some((640, 480)));
     }
 
     #[test]

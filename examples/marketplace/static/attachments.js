@@ -31,8 +31,10 @@ export function attachmentsOf(message) {
     if (attachment.content_type.startsWith("image/")) {
       const image = el("img", { class: "thumb", alt: attachment.name, "data-testid": "thumbnail" });
       if (attachment.width && attachment.height) {
-        image.width = Math.min(240, attachment.width);
-        image.height = Math.round(image.width * attachment.height / attachment.width);
+        // At most 240 x 320, the aspect kept, whatever the header claimed.
+        const scale = Math.min(240 / attachment.width, 320 / attachment.height, 1);
+        image.width = Math.max(1, Math.round(attachment.width * scale));
+        image.height = Math.max(1, Math.round(attachment.height * scale));
       }
       attachmentUrl(attachment).then((url) => { image.src = url; }).catch((e) => setStatus(e.message));
       box.append(image);
