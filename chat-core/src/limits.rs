@@ -34,7 +34,9 @@ pub struct Limits {
     pub ws_frame_max_bytes: usize,
     /// Conversations (direct and group) one user may start per hour, per node of the services
     /// (default 100; 0: no limit). Past it, [`crate::ChatError::RateLimited`] (HTTP 429 with
-    /// `Retry-After`). Reopening an existing direct conversation does not count.
+    /// `Retry-After`). Reopening an existing direct conversation does not count; adding
+    /// people to a group counts one per call that adds anyone (a call that adds nobody, or
+    /// fails, does not), so adding and removing someone over and over is bounded too.
     pub conversations_started_per_hour: u32,
     /// Size of a reaction's emoji in bytes; it must also be one grapheme (default 32).
     pub emoji_max_bytes: usize,

@@ -335,7 +335,8 @@ impl ConversationService {
     }
 
     /// Adds users to a group the actor is in. New members get `conversation.created`, the
-    /// others `conversation.updated`.
+    /// others `conversation.updated`. A call that adds anyone counts toward
+    /// [`crate::Limits::conversations_started_per_hour`]: `RateLimited` past it.
     pub async fn add_participants(
         &self,
         actor: &Identity,
@@ -351,10 +352,20 @@ impl ConversationService {
             ));
         }
         self.require_known_users("participant_uuids", actor, &users).await?;
-        let (record, added) = ctx
+        // Adding people counts toward the hourly start limit, so membership churn aimed at
+        // someone is bounded; a call that adds nobody gives its token back.
+        let reservation = ctx
+            .start_limiter
+            .take(ctx.limits.conversations_started_per_hour, actor)?;
+        let stored = ctx
             .store
             .add_participants(actor, id, users, ctx.limits.group_max_participants)
-            .await?;
+            .await;
+        if stored.as_ref().map_or(true, |(_, added)| added.is_empty()) {
+            ctx.start_limiter
+                .give_back(ctx.limits.conversations_started_per_hour, actor, reservation);
+        }
+        let (record, added) = stored?;
         let existing: Vec<UserId> = record
             .member_ids()
             .into_iter()

@@ -71,6 +71,7 @@ macro_rules! conformance_tests {
             direct_find_or_create_is_idempotent_and_symmetric,
             direct_find_or_create_gives_one_conversation_under_64_racing_tasks,
             starting_conversations_is_rate_limited_per_user,
+            adding_people_to_groups_is_rate_limited_per_user,
             seq_is_dense_under_16_concurrent_senders,
             repeated_client_message_id_returns_the_stored_message,
             unread_counts_follow_sends_and_reads,

@@ -187,3 +187,46 @@ pub async fn starting_conversations_is_rate_limited_per_user(store: Arc<dyn Stor
         .expect("inbox");
     assert_eq!(inbox.items.len(), 3);
 }
+
+/// Issue 32, item 10: adding people to a group counts toward the same hourly limit, one per
+/// call that adds anyone, so adding and removing someone over and over is bounded; a call
+/// that adds nobody (all already members) is free, and a refused add changes nothing.
+pub async fn adding_people_to_groups_is_rate_limited_per_user(store: Arc<dyn Store>) {
+    let limits = crate::Limits {
+        conversations_started_per_hour: 3,
+        ..crate::Limits::default()
+    };
+    let fx = Fixture::with_limits(store, 4, limits);
+    let conversations = fx.conversations();
+    let group = fx.group(0, &[1]).await;
+    let victim = || vec![fx.user(2).user.clone()];
+    conversations
+        .add_participants(fx.user(0), group, victim())
+        .await
+        .expect("first add");
+    for _ in 0..3 {
+        conversations
+            .add_participants(fx.user(0), group, victim())
+            .await
+            .expect("adding a member again adds nobody and is free");
+    }
+    let remove = || conversations.remove_participant(fx.user(0), group, &fx.user(2).user);
+    remove().await.expect("remove");
+    conversations
+        .add_participants(fx.user(0), group, victim())
+        .await
+        .expect("the third token: the group, the first add and this one");
+    remove().await.expect("remove again");
+    let limited = conversations.add_participants(fx.user(0), group, victim()).await;
+    assert!(
+        matches!(limited, Err(ChatError::RateLimited { .. })),
+        "past the limit: {limited:?}"
+    );
+    let view = conversations.get(fx.user(0), group).await.expect("group");
+    assert_eq!(view.participants.len(), 2, "the refused add changed nothing");
+    // Another member has a budget of their own.
+    conversations
+        .add_participants(fx.user(1), group, victim())
+        .await
+        .expect("another member adds");
+}

@@ -57,6 +57,7 @@ pub use blocks::{
     blocks_are_validated_and_capped,
 };
 pub use direct::{
+    adding_people_to_groups_is_rate_limited_per_user,
     direct_find_or_create_gives_one_conversation_under_64_racing_tasks,
     direct_find_or_create_is_idempotent_and_symmetric, starting_conversations_is_rate_limited_per_user,
 };
