@@ -1,8 +1,10 @@
 //! The demo host around the chat: users, orders, avatars and a toy login. A real host has
 //! all of this already; it only implements `UserDirectory` and `Authenticator` over it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use chat_core::{Identity, InMemoryDirectory, Profile, TenantId, UserId};
 use serde::Serialize;
@@ -231,11 +233,39 @@ pub fn avatar_svg(user_id: &str) -> Option<String> {
     ))
 }
 
-/// Demo login: a random token per login, kept in memory. Not authentication; a real host
-/// verifies its own sessions or JWTs in its `Authenticator`.
+/// How long a demo token is good for.
+pub const TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// Live demo tokens at most: past it, the oldest go first (memory stays bounded whatever
+/// the number of logins).
+pub const MAX_TOKENS: usize = 10_000;
+
+/// Logins per client address per minute; past it, 429 until the minute is over.
+pub const LOGINS_PER_MINUTE: u32 = 120;
+
+/// Demo login: a random token per login, kept in memory for [`TOKEN_TTL`], at most
+/// [`MAX_TOKENS`] of them, and at most [`LOGINS_PER_MINUTE`] logins per client address. Not
+/// authentication; a real host verifies its own sessions or JWTs in its `Authenticator`.
 #[derive(Clone, Default)]
 pub struct DemoTokens {
-    tokens: Arc<Mutex<HashMap<String, Identity>>>,
+    inner: Arc<Mutex<Issued>>,
+}
+
+/// The tokens, oldest first, and the login counts of the current minute per address.
+#[derive(Default)]
+struct Issued {
+    tokens: HashMap<String, (Identity, Instant)>,
+    order: VecDeque<String>,
+    logins: HashMap<IpAddr, (Instant, u32)>,
+}
+
+/// Why a demo login was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LoginRefused {
+    /// Not a demo user.
+    UnknownUser,
+    /// Past [`LOGINS_PER_MINUTE`] from this address: try again after this long.
+    TooMany(Duration),
 }
 
 /// What a demo login hands out.
@@ -248,27 +278,127 @@ pub struct DemoLogin {
 }
 
 impl DemoTokens {
-    /// Issues a token for a demo user; `None` for unknown users.
-    pub fn login(&self, user_id: &str) -> Option<DemoLogin> {
-        let user = USERS.iter().find(|user| user.id == user_id)?;
-        let identity = identity_of(user)?;
+    /// Issues a token for a demo user logging in from `client` (`None`: unknown, not
+    /// limited).
+    pub fn login(&self, user_id: &str, client: Option<IpAddr>) -> Result<DemoLogin, LoginRefused> {
+        self.login_at(user_id, client, Instant::now())
+    }
+
+    fn login_at(&self, user_id: &str, client: Option<IpAddr>, now: Instant) -> Result<DemoLogin, LoginRefused> {
+        let mut issued = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = client {
+            if issued.logins.len() > MAX_TOKENS {
+                issued
+                    .logins
+                    .retain(|_, (since, _)| now.duration_since(*since) < Duration::from_secs(60));
+            }
+            let (since, count) = issued.logins.entry(client).or_insert((now, 0));
+            if now.duration_since(*since) >= Duration::from_secs(60) {
+                (*since, *count) = (now, 0);
+            }
+            if *count >= LOGINS_PER_MINUTE {
+                let retry = Duration::from_secs(60).saturating_sub(now.duration_since(*since));
+                return Err(LoginRefused::TooMany(retry.max(Duration::from_secs(1))));
+            }
+            *count += 1;
+        }
+        let user = USERS
+            .iter()
+            .find(|user| user.id == user_id)
+            .ok_or(LoginRefused::UnknownUser)?;
+        let identity = identity_of(user).ok_or(LoginRefused::UnknownUser)?;
         let token = format!("demo-{}", uuid::Uuid::now_v7().simple());
-        self.tokens
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(token.clone(), identity);
-        Some(DemoLogin {
+        while issued.order.len() >= MAX_TOKENS {
+            if let Some(oldest) = issued.order.pop_front() {
+                issued.tokens.remove(&oldest);
+            }
+        }
+        issued.tokens.insert(token.clone(), (identity, now));
+        issued.order.push_back(token.clone());
+        Ok(DemoLogin {
             token,
             platform_key: user.platform_key,
         })
     }
 
-    /// The identity (platform tenant and user) a token was issued to.
+    /// The identity (platform tenant and user) a live token was issued to.
     pub fn user_of(&self, token: &str) -> Option<Identity> {
-        self.tokens
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.user_at(token, Instant::now())
+    }
+
+    fn user_at(&self, token: &str, now: Instant) -> Option<Identity> {
+        let issued = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        issued
+            .tokens
             .get(token)
-            .cloned()
+            .filter(|(_, at)| now.duration_since(*at) < TOKEN_TTL)
+            .map(|(identity, _)| identity.clone())
+    }
+
+    /// How many tokens are kept.
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).tokens.len()
+    }
+
+    /// Whether none are.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USER: &str = "buyer-ana";
+
+    #[test]
+    fn tokens_expire_after_their_time() {
+        let tokens = DemoTokens::default();
+        let start = Instant::now();
+        let login = tokens.login_at(USER, None, start).expect("login");
+        assert!(
+            tokens
+                .user_at(&login.token, start + TOKEN_TTL - Duration::from_secs(1))
+                .is_some()
+        );
+        assert!(tokens.user_at(&login.token, start + TOKEN_TTL).is_none());
+    }
+
+    /// Issue 32, item 9: 30,000 logins keep at most MAX_TOKENS tokens; the newest still work.
+    #[test]
+    fn the_number_of_tokens_is_bounded() {
+        let tokens = DemoTokens::default();
+        let now = Instant::now();
+        let mut last = None;
+        for _ in 0..30_000 {
+            last = Some(tokens.login_at(USER, None, now).expect("login"));
+        }
+        assert_eq!(tokens.len(), MAX_TOKENS);
+        assert!(tokens.user_at(&last.expect("a login").token, now).is_some());
+    }
+
+    #[test]
+    fn logins_are_limited_per_address_per_minute() {
+        let tokens = DemoTokens::default();
+        let now = Instant::now();
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().expect("ip"), "192.0.2.2".parse().expect("ip"));
+        for _ in 0..LOGINS_PER_MINUTE {
+            tokens.login_at(USER, Some(a), now).expect("within the limit");
+        }
+        assert!(matches!(
+            tokens.login_at(USER, Some(a), now + Duration::from_secs(30)),
+            Err(LoginRefused::TooMany(retry)) if retry == Duration::from_secs(30)
+        ));
+        tokens
+            .login_at(USER, Some(b), now)
+            .expect("another address has its own");
+        tokens
+            .login_at(USER, Some(a), now + Duration::from_secs(60))
+            .expect("a new minute");
+        assert_eq!(
+            tokens.login_at("nobody", Some(b), now).err(),
+            Some(LoginRefused::UnknownUser)
+        );
     }
 }

@@ -239,6 +239,7 @@ struct Login {
 
 async fn login(
     State(state): State<HostState>,
+    client: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     body: Result<Json<Login>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Ok(Json(login)) = body else {
@@ -248,9 +249,16 @@ async fn login(
         )
             .into_response();
     };
-    match state.tokens.login(&login.user_id) {
-        Some(login) => Json(login).into_response(),
-        None => (
+    let client = client.map(|axum::Extension(axum::extract::ConnectInfo(peer))| peer.ip());
+    match state.tokens.login(&login.user_id, client) {
+        Ok(login) => Json(login).into_response(),
+        Err(demo::LoginRefused::TooMany(retry)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, retry.as_secs().max(1).to_string())],
+            Json(json!({"message": "Too many logins; try again later."})),
+        )
+            .into_response(),
+        Err(demo::LoginRefused::UnknownUser) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({"message": "Unknown demo user.", "errors": {"user_id": ["is not a demo user"]}})),
         )

@@ -84,9 +84,9 @@ pub async fn serve(
             permit = Arc::clone(&slots).acquire_owned() => permit.map_err(io::Error::other)?,
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of descriptors or similar: wait instead of spinning.
                     tracing::warn!(%error, "accept failed");
@@ -97,13 +97,9 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(
-            stream,
-            permit,
-            router.clone(),
-            config.clone(),
-            closing.subscribe(),
-        ));
+        // The peer's address, for handlers that limit per client (`ConnectInfo`).
+        let router = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        tokio::spawn(connection(stream, permit, router, config.clone(), closing.subscribe()));
     }
     closing.send_replace(true);
     // Every connection holds a slot: all slots back means all connections are done.

@@ -418,6 +418,27 @@ async fn the_fallback_avatar_and_the_icon_are_served() {
     }
 }
 
+/// Issue 32, item 9: logins from one address are limited per minute (429 with
+/// `Retry-After` past `LOGINS_PER_MINUTE`), and a token issued before still works.
+#[tokio::test]
+async fn logins_from_one_address_are_limited() {
+    let server = Running::start().await;
+    let (token, key) = server.login("buyer-ana").await;
+    let mut statuses = Vec::new();
+    for _ in 0..marketplace::demo::LOGINS_PER_MINUTE {
+        let (status, _) = server
+            .http("POST", "/demo/login", None, Some(json!({"user_id": "buyer-ana"})))
+            .await;
+        statuses.push(status);
+    }
+    assert!(statuses[..statuses.len() - 1].iter().all(|&status| status == 200));
+    assert_eq!(statuses.last(), Some(&429), "the login past the limit");
+    let (status, body) = server
+        .http("GET", "/api/v1/chat/conversations", Some((&token, &key)), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// The crate's modules never import each other in a cycle.
 #[test]
 fn modules_do_not_import_each_other_in_a_cycle() {
