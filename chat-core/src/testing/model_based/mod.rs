@@ -17,6 +17,7 @@
 
 mod case;
 mod model;
+mod model_records;
 mod observed;
 mod ops;
 mod outbox;
