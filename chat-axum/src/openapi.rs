@@ -91,6 +91,14 @@ const CONTROL: &str = "\\u0000-\\u001F\\u007F-\\u009F";
 /// White space as `str::trim` sees it (Unicode `White_Space`), as a regex class body.
 const SPACE: &str = "\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
 
+/// The bidirectional formatting characters a title may not hold (Unicode's `Bidi_Control`).
+const BIDI: &str = "\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069";
+
+/// A group title: no control or bidirectional formatting characters, and not blank.
+fn title_text() -> String {
+    format!("^[^{CONTROL}{BIDI}]*[^{CONTROL}{BIDI}{SPACE}][^{CONTROL}{BIDI}]*$")
+}
+
 /// Control characters but newline, carriage return and tab (what a message body may hold).
 const CONTROL_BUT_NEWLINES: &str = "\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F";
 
@@ -128,7 +136,7 @@ fn constrain(document: &mut serde_json::Value, limits: &Limits) -> Result<(), Ve
     // A byte limit as a character count that holds for any text (4 bytes per character).
     let id_chars = chat_core::ids::MAX_HOST_ID_BYTES / 4;
     let body = json!({"minLength": 1, "maxLength": limits.body_max_chars, "pattern": message_text()});
-    let title = json!({"minLength": 1, "maxLength": limits.title_max_chars, "pattern": no_control_not_blank()});
+    let title = json!({"minLength": 1, "maxLength": limits.title_max_chars, "pattern": title_text()});
     let taggable_type =
         json!({"minLength": 1, "maxLength": limits.taggable_type_max_chars, "pattern": no_control_not_blank()});
     let client_message_id = json!({

@@ -38,7 +38,8 @@ pub struct Limits {
     /// people to a group counts one per call that adds anyone (a call that adds nobody, or
     /// fails, does not), so adding and removing someone over and over is bounded too.
     pub conversations_started_per_hour: u32,
-    /// Size of a reaction's emoji in bytes; it must also be one grapheme (default 32).
+    /// Size of a reaction's emoji in bytes; it must also be one emoji of Unicode's list
+    /// (default 32).
     pub emoji_max_bytes: usize,
     /// Distinct emoji on one message (default 20). Past it, a new emoji is a validation
     /// error on `emoji`; adding oneself to an emoji already there always works.

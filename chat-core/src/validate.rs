@@ -28,6 +28,35 @@ const DEFAULT_IGNORABLE: &[(char, char)] = &[
     ('\u{E0000}', '\u{E0FFF}'),
 ];
 
+/// The bidirectional formatting characters (Unicode's `Bidi_Control`): marks, embeddings,
+/// overrides and isolates, which reorder the text around them ("Trojan Source").
+const BIDI_CONTROLS: &[(char, char)] = &[
+    ('\u{061C}', '\u{061C}'),
+    ('\u{200E}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2066}', '\u{2069}'),
+];
+
+/// True for a bidirectional formatting character ([`BIDI_CONTROLS`]).
+fn is_bidi_control(c: char) -> bool {
+    BIDI_CONTROLS.iter().any(|&(first, last)| (first..=last).contains(&c))
+}
+
+/// True for a character that shows nothing on its own: [`is_invisible`] ones, U+2800
+/// BRAILLE PATTERN BLANK, U+FFFC OBJECT REPLACEMENT CHARACTER and combining marks (which
+/// only decorate a character before them). A text of only these is blank.
+fn shows_nothing_alone(c: char) -> bool {
+    is_invisible(c) || matches!(c, '\u{2800}' | '\u{FFFC}') || unicode_normalization::char::is_combining_mark(c)
+}
+
+/// True for an emoji of Unicode's emoji list (with or without its variation selector,
+/// skin tones included), from the `emojis` crate's table.
+fn is_listed_emoji(text: &str) -> bool {
+    emojis::get(text).is_some()
+        || emojis::get(&text.replace('\u{FE0F}', "")).is_some()
+        || emojis::get(&format!("{text}\u{FE0F}")).is_some()
+}
+
 /// True for a character that shows nothing: whitespace, a control character or a
 /// `Default_Ignorable_Code_Point` (zero-width, format and bidi controls, U+3164 HANGUL FILLER).
 pub(crate) fn is_invisible(c: char) -> bool {
@@ -41,7 +70,10 @@ pub(crate) fn is_invisible(c: char) -> bool {
 /// A reaction's emoji, or a validation error on `emoji`: one grapheme (an emoji with its
 /// modifiers, joiners and variation selectors is one) of at most
 /// [`Limits::emoji_max_bytes`] bytes, not plain ASCII, not only invisible characters (a
-/// lone zero-width joiner or variation selector), with no whitespace or control character.
+/// lone zero-width joiner or variation selector), with no whitespace or control character,
+/// and an emoji of Unicode's list (the `emojis` crate's table, skin tones included): not a
+/// letter, a lone regional indicator or skin tone, a private-use character or an emoji
+/// followed by invisible tag characters.
 pub(crate) fn emoji(limits: &Limits, emoji: &str) -> Result<(), ChatError> {
     use unicode_segmentation::UnicodeSegmentation;
     let invalid = |message: String| Err(ChatError::invalid("emoji", message));
@@ -52,6 +84,7 @@ pub(crate) fn emoji(limits: &Limits, emoji: &str) -> Result<(), ChatError> {
         || emoji.is_ascii()
         || emoji.chars().all(is_invisible)
         || emoji.chars().any(|c| c.is_whitespace() || c.is_control())
+        || !is_listed_emoji(emoji)
     {
         return invalid("must be one emoji".into());
     }
@@ -59,10 +92,10 @@ pub(crate) fn emoji(limits: &Limits, emoji: &str) -> Result<(), ChatError> {
 }
 
 /// The body, trimmed, or a validation error on `body`. A body with no visible character
-/// ([`is_invisible`] for all of them) is empty.
+/// (only [`is_invisible`] ones, U+2800, U+FFFC or combining marks) is empty.
 pub(crate) fn body(limits: &Limits, body: &str) -> Result<String, ChatError> {
     let trimmed = body.trim();
-    if trimmed.chars().all(is_invisible) {
+    if trimmed.chars().all(shows_nothing_alone) {
         return Err(ChatError::invalid("body", "must not be empty"));
     }
     if trimmed
@@ -134,7 +167,7 @@ pub(crate) fn body_with_attachments(
     if distinct.len() != attachments.len() {
         return Err(ChatError::invalid("attachment_ids", "must not repeat an id"));
     }
-    if !attachments.is_empty() && text.trim().chars().all(is_invisible) {
+    if !attachments.is_empty() && text.trim().chars().all(shows_nothing_alone) {
         return Ok(String::new());
     }
     body(limits, text)
@@ -179,6 +212,15 @@ pub(crate) fn title(limits: &Limits, title: &str) -> Result<String, ChatError> {
     }
     if trimmed.chars().any(char::is_control) {
         return Err(ChatError::invalid("title", "must not contain control characters"));
+    }
+    if trimmed.chars().any(is_bidi_control) {
+        return Err(ChatError::invalid(
+            "title",
+            "must not contain bidirectional control characters",
+        ));
+    }
+    if trimmed.chars().all(shows_nothing_alone) {
+        return Err(ChatError::invalid("title", "must have a visible character"));
     }
     Ok(trimmed.to_owned())
 }
@@ -281,7 +323,7 @@ mod tests {
     #[test]
     fn emoji_is_one_grapheme_within_the_byte_limit() {
         let limits = Limits::default();
-        for good in ["👍", "❤️", "👩🏽‍💻", "🇪🇸", "é"] {
+        for good in ["👍", "👍🏽", "❤️", "❤", "👩🏽‍💻", "🇪🇸", "👨‍👩‍👧"] {
             assert!(emoji(&limits, good).is_ok(), "{good:?} is one emoji");
         }
         for bad in ["", "a", ":+1:", "👍👍", " 👍", "\u{7}", "\u{200B}", "\u{FE0F}", "👨‍👩‍👧‍👦👨‍👩‍👧‍👦"]
@@ -292,6 +334,41 @@ mod tests {
         let family = "👩🏻‍👩🏻‍👧🏻‍👦🏻";
         assert!(family.len() > 32);
         assert!(emoji(&limits, family).is_err());
+    }
+
+    /// Issue 32, item 8: a reaction is an emoji of Unicode's list, not any grapheme.
+    #[test]
+    fn a_reaction_is_a_listed_emoji() {
+        let limits = Limits::default();
+        for bad in [
+            "é",
+            "中",
+            "\u{1F1E6}",
+            "\u{1F3FD}",
+            "\u{E000}",
+            "👍\u{E0041}\u{E0042}",
+            "\u{2800}",
+            "\u{FFFC}",
+        ] {
+            assert!(emoji(&limits, bad).is_err(), "{bad:?} is not an emoji");
+        }
+    }
+
+    /// Issue 32, item 8: titles need a visible character and refuse bidi controls; bodies of
+    /// only U+2800, U+FFFC or combining marks are blank.
+    #[test]
+    fn blank_looking_text_and_bidi_controls_are_refused() {
+        let limits = Limits::default();
+        for blank in ["\u{2800}\u{2800}", "\u{FFFC}", "\u{0301}\u{0308}", "\u{200B}\u{2800}"] {
+            assert!(body(&limits, blank).is_err(), "body {blank:?}");
+            assert!(title(&limits, blank).is_err(), "title {blank:?}");
+        }
+        for bidi in ["\u{202E}", "Trip \u{202E}gnp.exe", "\u{2066}x\u{2069}", "a\u{200F}b"] {
+            assert!(title(&limits, bidi).is_err(), "title {bidi:?}");
+        }
+        assert_eq!(body(&limits, "e\u{0301}").ok().as_deref(), Some("e\u{0301}"));
+        assert_eq!(title(&limits, "Café ☕").ok().as_deref(), Some("Café ☕"));
+        assert_eq!(title(&limits, "שלום").ok().as_deref(), Some("שלום"));
     }
 
     #[test]

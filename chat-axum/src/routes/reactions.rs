@@ -19,7 +19,7 @@ use crate::resources::{Envelope, MessageResource};
     params(
         ("uuid" = uuid::Uuid, Path, description = "The conversation."),
         ("message_uuid" = uuid::Uuid, Path, description = "The message."),
-        ("emoji" = String, Path, description = "One emoji (one grapheme, percent-encoded in the path)."),
+        ("emoji" = String, Path, description = "One emoji of Unicode's list (percent-encoded in the path)."),
     ),
     responses(
         (status = 200, description = "The message with its reactions.", body = Envelope<MessageResource>),
@@ -45,7 +45,7 @@ pub(crate) async fn react(
     params(
         ("uuid" = uuid::Uuid, Path, description = "The conversation."),
         ("message_uuid" = uuid::Uuid, Path, description = "The message."),
-        ("emoji" = String, Path, description = "One emoji (one grapheme, percent-encoded in the path)."),
+        ("emoji" = String, Path, description = "One emoji of Unicode's list (percent-encoded in the path)."),
     ),
     responses(
         (status = 200, description = "The message with its reactions.", body = Envelope<MessageResource>),
