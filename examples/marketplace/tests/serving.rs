@@ -166,3 +166,63 @@ async fn errors_of_the_http_layer_are_json() {
     assert_eq!(status, "HTTP/1.1 404 Not Found");
     assert_eq!(body, r#"{"message":"Not Found."}"#);
 }
+
+/// Issue 32, item 6: what hyper answers itself, before any service runs, so with an empty
+/// body (the README lists them as the limit of what the server shapes): a request target
+/// past hyper's 65,534 bytes, more headers than hyper is set to parse or a head past its
+/// read buffer, and malformed heads. Each is a 4xx, never a 5xx or a dropped process.
+#[tokio::test]
+async fn what_hyper_answers_itself_is_a_bare_4xx() {
+    let addr = start(ServeConfig::default()).await;
+    let raw = |head: String| async move {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        // The server may answer and close before a large head is all written.
+        let _ = stream.write_all(head.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        text.lines().next().unwrap_or_default().to_owned()
+    };
+    let cases = [
+        (
+            "a 70,000-byte target",
+            format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000)),
+            "HTTP/1.1 414",
+        ),
+        (
+            "250 headers",
+            format!(
+                "GET / HTTP/1.1\r\nHost: x\r\n{}\r\n",
+                (0..250).map(|i| format!("X-H{i}: 1\r\n")).collect::<String>()
+            ),
+            "HTTP/1.1 431",
+        ),
+        (
+            "a 1 MiB header",
+            format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(1 << 20)),
+            "HTTP/1.1 431",
+        ),
+        (
+            "a malformed request line",
+            "GET/HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(),
+            "HTTP/1.1 400",
+        ),
+        (
+            "a NUL in a header",
+            "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n".to_owned(),
+            "HTTP/1.1 400",
+        ),
+        (
+            "two different Content-Lengths",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab".to_owned(),
+            "HTTP/1.1 400",
+        ),
+    ];
+    for (what, head, expected) in cases {
+        let status = raw(head).await;
+        assert!(status.starts_with(expected), "{what}: {status:?}");
+    }
+    // The server still serves.
+    let (status, _) = request(addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+}
