@@ -213,6 +213,11 @@ async fn what_hyper_answers_itself_is_a_bare_4xx() {
             "HTTP/1.1 400",
         ),
         (
+            "an obs-fold",
+            "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n".to_owned(),
+            "HTTP/1.1 400",
+        ),
+        (
             "two different Content-Lengths",
             "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab".to_owned(),
             "HTTP/1.1 400",
