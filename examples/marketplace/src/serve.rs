@@ -97,9 +97,14 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        // The peer's address, for handlers that limit per client (`ConnectInfo`).
-        let router = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
-        tokio::spawn(connection(stream, permit, router, config.clone(), closing.subscribe()));
+        tokio::spawn(connection(
+            stream,
+            peer,
+            permit,
+            router.clone(),
+            config.clone(),
+            closing.subscribe(),
+        ));
     }
     closing.send_replace(true);
     // Every connection holds a slot: all slots back means all connections are done.
@@ -111,6 +116,7 @@ pub async fn serve(
 /// One connection: HTTP/1.1 with upgrades, closed when idle or on shutdown.
 async fn connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     permit: OwnedSemaphorePermit,
     router: Router,
     config: ServeConfig,
@@ -129,7 +135,7 @@ async fn connection(
         // hyper's own limits stay above ours, so ours answer (as JSON) first.
         .max_headers(config.max_headers.saturating_mul(2).max(100));
     let connection = builder
-        .serve_connection(io, TowerToHyperService::new(router))
+        .serve_connection(io, TowerToHyperService::new(with_peer(router, peer)))
         .with_upgrades();
     let mut connection = std::pin::pin!(connection);
     let check_every = (config.idle_timeout / 4).max(Duration::from_millis(10));
@@ -246,6 +252,24 @@ struct HeadLimits {
     max_uri_bytes: usize,
     max_header_bytes: usize,
     max_headers: usize,
+}
+
+/// `router` with the peer's address in every request's extensions (`ConnectInfo`, for
+/// handlers that limit per client), added per request rather than by layering the router
+/// per connection.
+fn with_peer(
+    router: Router,
+    peer: std::net::SocketAddr,
+) -> impl tower::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future: Send,
+> + Clone {
+    tower::ServiceExt::map_request(router, move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        request
+    })
 }
 
 /// 414 and 431 as JSON, below hyper's own limits (which answer with empty bodies).
